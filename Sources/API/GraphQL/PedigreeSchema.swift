@@ -1,0 +1,141 @@
+/// The GraphQL schema in SDL. `schema.graphql` at the repository root is this text as
+/// `printSchema` prints it; `SchemaFileTests` fails when the two differ.
+public enum PedigreeSchema {
+    public static let sdl = #"""
+        """ISO-8601 date and time with offset, e.g. 2026-11-25T10:00:00+01:00"""
+        scalar DateTime
+
+        """64-bit integer; sizes never use the 32-bit Int"""
+        scalar Long
+
+        type Query {
+          """A model by name, as declared on the default branch."""
+          model(name: String!): Model
+
+          """Every model declared on the default branch."""
+          models: [Model!]!
+
+          """A model revision by any revision spec: name@sha, name@branch, name@tag, name@v1.2.0, name#stage, name, or a bare SHA."""
+          modelRevision(id: ID!): ModelRevision
+
+          """The mirrored repository's state."""
+          repository: RepositoryStatus!
+        }
+
+        type Mutation {
+          """Fetch the Git remote now; new commits and tags are visible afterwards."""
+          refresh: RepositoryStatus!
+        }
+
+        type Model {
+          id: ID!
+          name: String!
+          description: String
+          path: String!
+
+          """One entry per commit of the default branch where the artifact's md5 changed, newest first."""
+          revisions: [ModelRevision!]!
+
+          """The model as of the default branch's newest commit."""
+          latest: ModelRevision
+
+          """Active GTO versions, highest first."""
+          versions: [String!]!
+
+          """GTO stages currently assigned."""
+          stages: [String!]!
+        }
+
+        type ModelRevision {
+          """Canonical id: name@<sha of the commit that last changed the artifact>."""
+          id: ID!
+          model: Model!
+          commit: Commit!
+          createdAt: DateTime!
+          author: String!
+          message: String!
+          artifact: Artifact!
+
+          """The stage that produced the artifact; null when a .dvc file tracks it."""
+          stage: PipelineStage
+
+          """The producing stage and every stage upstream of it, sources first."""
+          pipeline: [PipelineStage!]!
+
+          """The first source dataset (kept from the original schema); see datasets."""
+          dataset: DatasetRevision
+
+          """Source datasets over the whole pipeline: DVC-tracked inputs no stage produces."""
+          datasets: [DatasetRevision!]!
+
+          """Parameters of every pipeline stage with their locked values."""
+          parameters: [Parameter!]!
+
+          """Git-tracked dependencies of every pipeline stage."""
+          code: [Dependency!]!
+        }
+
+        type Commit {
+          sha: String!
+          author: String!
+          email: String!
+          date: DateTime!
+          message: String!
+        }
+
+        type Artifact {
+          path: String!
+          md5: String!
+          size: Long!
+          nfiles: Int
+        }
+
+        type DatasetRevision {
+          id: ID!
+          path: String!
+          md5: String!
+          size: Long!
+          nfiles: Int
+
+          """The commit that last changed the dataset's .dvc file."""
+          commit: Commit
+
+          """Set for dvc import-ed data."""
+          source: ImportSource
+        }
+
+        type ImportSource {
+          url: String!
+          path: String!
+          rev: String
+        }
+
+        type Parameter {
+          file: String!
+          key: String!
+
+          """The value as YAML scalar text, e.g. "0.0001"."""
+          value: String!
+        }
+
+        type Dependency {
+          path: String!
+          md5: String!
+        }
+
+        type PipelineStage {
+          name: String!
+          cmd: String!
+          deps: [Dependency!]!
+          outs: [Dependency!]!
+          parameters: [Parameter!]!
+        }
+
+        type RepositoryStatus {
+          source: String!
+          defaultBranch: String!
+          head: String!
+          models: Int!
+        }
+        """#
+}

@@ -1,0 +1,186 @@
+public import GraphQL
+import OrderedCollections
+import GitStore
+import Lineage
+
+/// Builds the executable schema: `PedigreeSchema.sdl` plus one resolver per field.
+///
+/// Every resolver receives the parent value (a `Lineage` value type) and the request's
+/// `RequestLoader` as context; none keeps state of its own.
+public enum SchemaBuilder {
+    public static func build() throws -> GraphQLSchema {
+        let schema = try buildSchema(source: PedigreeSchema.sdl)
+        if let long = schema.getType(name: "Long") as? GraphQLScalarType {
+            long.serialize = { value in
+                if let number = value as? Int64 { return .number(Number(Int(number))) }
+                if let number = value as? Int { return .number(Number(number)) }
+                throw GraphQLError(message: "Long cannot represent \(value)")
+            }
+        }
+        for (typeName, fields) in resolvers {
+            guard let type = schema.getType(name: typeName) as? GraphQLObjectType else {
+                throw GraphQLError(message: "resolvers name unknown type \(typeName)")
+            }
+            let definitions = try type.fields()
+            for (fieldName, resolve) in fields {
+                guard let field = definitions[fieldName] else {
+                    throw GraphQLError(message: "resolver for unknown field \(typeName).\(fieldName)")
+                }
+                field.resolve = resolve
+            }
+            // Re-assigning drops the field-definition cache, so the resolvers above are used.
+            type.fields = { definitions }
+        }
+        let problems = validateSchema(schema: schema)
+        guard problems.isEmpty else { throw GraphQLErrors(problems) }
+        return schema
+    }
+
+    /// Object types whose every field has a resolver; `SchemaFileTests` checks none is missed.
+    static var resolvers: [String: [String: GraphQLFieldResolve]] {
+        [
+            "Query": [
+                "model": resolve { (_: Void, args, loader) in
+                    try loader.service.model(named: args["name"].string ?? "")
+                },
+                "models": resolve { (_: Void, _, loader) in try loader.service.models() },
+                "modelRevision": resolve { (_: Void, args, loader) in
+                    try loader.lineage(args["id"].string ?? "")
+                },
+                "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
+            ],
+            "Mutation": [
+                "refresh": resolve { (_: Void, _, loader) in
+                    try await loader.service.refresh()
+                    return try RepositoryStatus(loader.service)
+                },
+            ],
+            "Model": [
+                "id": field { (model: ModelDeclaration) in model.name },
+                "name": field { (model: ModelDeclaration) in model.name },
+                "description": field { (model: ModelDeclaration) in model.description },
+                "path": field { (model: ModelDeclaration) in model.path },
+                "revisions": resolve { (model: ModelDeclaration, _, loader) in
+                    try loader.service.revisions(of: model.name).map { commit throws in
+                        try loader.lineage(model: model.name, commit: commit)
+                    }
+                },
+                "latest": resolve { (model: ModelDeclaration, _, loader) in try loader.lineage(model.name) },
+                "versions": resolve { (model: ModelDeclaration, _, loader) in
+                    try loader.service.registry().versions(of: model.name).map(\.name)
+                },
+                "stages": resolve { (model: ModelDeclaration, _, loader) in try loader.service.registry().stages(of: model.name) },
+            ],
+            "ModelRevision": [
+                "id": field { (revision: ModelLineage) in revision.id },
+                "model": field { (revision: ModelLineage) in revision.model },
+                "commit": field { (revision: ModelLineage) in revision.commit },
+                "createdAt": field { (revision: ModelLineage) in revision.commit.author.iso8601 },
+                "author": field { (revision: ModelLineage) in revision.commit.author.name },
+                "message": field { (revision: ModelLineage) in revision.commit.message },
+                "artifact": field { (revision: ModelLineage) in revision.artifact },
+                "stage": field { (revision: ModelLineage) in revision.stage },
+                "pipeline": field { (revision: ModelLineage) in revision.pipeline },
+                "dataset": field { (revision: ModelLineage) in revision.datasets.first },
+                "datasets": field { (revision: ModelLineage) in revision.datasets },
+                "parameters": field { (revision: ModelLineage) in revision.parameters },
+                "code": field { (revision: ModelLineage) in revision.code },
+            ],
+            "Commit": [
+                "sha": field { (commit: CommitInfo) in commit.sha },
+                "author": field { (commit: CommitInfo) in commit.author.name },
+                "email": field { (commit: CommitInfo) in commit.author.email },
+                "date": field { (commit: CommitInfo) in commit.author.iso8601 },
+                "message": field { (commit: CommitInfo) in commit.message },
+            ],
+            "Artifact": [
+                "path": field { (artifact: ArtifactInfo) in artifact.path },
+                "md5": field { (artifact: ArtifactInfo) in artifact.md5 },
+                "size": field { (artifact: ArtifactInfo) in artifact.size },
+                "nfiles": field { (artifact: ArtifactInfo) in artifact.nfiles },
+            ],
+            "DatasetRevision": [
+                "id": field { (dataset: DatasetInfo) in "\(dataset.path)@\(dataset.md5)" },
+                "path": field { (dataset: DatasetInfo) in dataset.path },
+                "md5": field { (dataset: DatasetInfo) in dataset.md5 },
+                "size": field { (dataset: DatasetInfo) in dataset.size },
+                "nfiles": field { (dataset: DatasetInfo) in dataset.nfiles },
+                "commit": field { (dataset: DatasetInfo) in dataset.commit },
+                "source": field { (dataset: DatasetInfo) in dataset.source },
+            ],
+            "ImportSource": [
+                "url": field { (source: ImportInfo) in source.url },
+                "path": field { (source: ImportInfo) in source.path },
+                "rev": field { (source: ImportInfo) in source.rev },
+            ],
+            "Parameter": [
+                "file": field { (parameter: ParameterInfo) in parameter.file },
+                "key": field { (parameter: ParameterInfo) in parameter.key },
+                "value": field { (parameter: ParameterInfo) in parameter.value },
+            ],
+            "Dependency": [
+                "path": field { (dependency: DependencyInfo) in dependency.path },
+                "md5": field { (dependency: DependencyInfo) in dependency.md5 },
+            ],
+            "PipelineStage": [
+                "name": field { (stage: StageInfo) in stage.name },
+                "cmd": field { (stage: StageInfo) in stage.cmd },
+                "deps": field { (stage: StageInfo) in stage.deps },
+                "outs": field { (stage: StageInfo) in stage.outs },
+                "parameters": field { (stage: StageInfo) in stage.parameters },
+            ],
+            "RepositoryStatus": [
+                "source": field { (status: RepositoryStatus) in status.source },
+                "defaultBranch": field { (status: RepositoryStatus) in status.defaultBranch },
+                "head": field { (status: RepositoryStatus) in status.head },
+                "models": field { (status: RepositoryStatus) in status.models },
+            ],
+        ]
+    }
+
+    /// A resolver that reads a property of its parent value.
+    static func field<Source: Sendable>(_ read: @escaping @Sendable (Source) -> (any Sendable)?) -> GraphQLFieldResolve {
+        { source, _, _, info in
+            guard let parent = source as? Source else {
+                throw APIError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
+            }
+            return read(parent)
+        }
+    }
+
+    /// A resolver that asks a service, through the request's loader.
+    static func resolve<Source: Sendable>(
+        _ body: @escaping @Sendable (Source, Map, RequestLoader) async throws -> (any Sendable)?
+    ) -> GraphQLFieldResolve {
+        { source, args, context, info in
+            guard let loader = context as? RequestLoader else {
+                throw APIError(.internalError, "no request context")
+            }
+            let parent: Source
+            if Source.self == Void.self {
+                parent = () as! Source
+            } else {
+                guard let typed = source as? Source else {
+                    throw APIError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
+                }
+                parent = typed
+            }
+            return try await body(parent, args, loader)
+        }
+    }
+}
+
+/// What `repository` and `refresh` report.
+struct RepositoryStatus: Sendable {
+    let source: String
+    let defaultBranch: String
+    let head: String
+    let models: Int
+
+    init(_ service: LineageService) throws {
+        source = service.repository.source ?? service.repository.path
+        defaultBranch = try service.repository.defaultBranch()
+        head = try service.head()
+        models = try service.models().count
+    }
+}

@@ -1,0 +1,104 @@
+public import Foundation
+import GraphQL
+public import Hummingbird
+public import Lineage
+public import Logging
+import NIOCore
+
+/// Where and how the server listens.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Builds the HTTP application from explicit services (the hummingbird template's shape), so
+/// tests build the same application over a test repository.
+public func buildApplication(
+    service: LineageService, configuration: ServerConfiguration, logger: Logger
+) throws -> some ApplicationProtocol {
+    let router = try buildRouter(service: service, logger: logger)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
+        logger: logger
+    )
+}
+
+/// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
+public func buildRouter(service: LineageService, logger: Logger) throws -> Router<BasicRequestContext> {
+    let metrics = Metrics()
+    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), service: service, metrics: metrics, logger: logger)
+    let router = Router()
+
+    router.get("healthz") { _, _ -> String in
+        metrics.countRequest("healthz")
+        return "ok\n"
+    }
+    router.get("readyz") { _, _ -> Response in
+        metrics.countRequest("readyz")
+        do {
+            _ = try service.head()
+            return text(.ok, "ready\n")
+        } catch {
+            return text(.serviceUnavailable, "repository not ready\n")
+        }
+    }
+    router.get("metrics") { _, _ -> Response in
+        metrics.countRequest("metrics")
+        let body = metrics.render(gauges: [
+            ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", service.reader.blobReads)
+        ])
+        return text(.ok, body, contentType: "text/plain; version=0.0.4")
+    }
+    router.post("graphql") { request, context -> Response in
+        metrics.countRequest("graphql")
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 1 << 20)
+        } catch {
+            return json(endpoint.failure(413, .badUserInput, "request body over 1 MiB"))
+        }
+        let decoded: GraphQLEndpoint.Request
+        do {
+            decoded = try JSONDecoder().decode(GraphQLEndpoint.Request.self, from: Data(buffer.readableBytesView))
+        } catch {
+            return json(endpoint.failure(400, .badUserInput, "body must be JSON: {\"query\": …, \"variables\": {…}}"))
+        }
+        return json(await endpoint.execute(decoded))
+    }
+    router.get("graphql") { request, context -> Response in
+        metrics.countRequest("graphql")
+        let parameters = request.uri.queryParameters
+        let query = parameters.get("query")
+        let accept = request.headers[.accept] ?? ""
+        if query == nil, accept.contains("text/html") {
+            return text(.ok, GraphiQL.page, contentType: "text/html; charset=utf-8")
+        }
+        var variables: [String: Map]?
+        if let raw = parameters.get("variables"), !raw.isEmpty {
+            guard let parsed = try? JSONDecoder().decode([String: Map].self, from: Data(raw.utf8)) else {
+                return json(endpoint.failure(400, .badUserInput, "variables must be a JSON object"))
+            }
+            variables = parsed
+        }
+        let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters.get("operationName"))
+        return json(await endpoint.execute(decoded, allowMutations: false))
+    }
+    return router
+}
+
+private func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+    Response(status: status, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+private func json(_ answer: (status: Int, body: Data)) -> Response {
+    Response(
+        status: HTTPResponse.Status(code: answer.status),
+        headers: [.contentType: "application/json; charset=utf-8"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+    )
+}

@@ -1,0 +1,49 @@
+public import Foundation
+
+/// `.dvc/config` merged with `.dvc/config.local`: the default remote and each remote's options.
+public struct DVCConfig: Sendable, Equatable {
+    /// `core.remote`: the remote used when an out names none.
+    public var defaultRemote: String?
+    /// Options by remote name (`url`, `endpointurl`, `region`, …), keys lower-cased.
+    public var remotes: [String: [String: String]]
+    /// The `[core]` section.
+    public var core: [String: String]
+
+    public init(defaultRemote: String? = nil, remotes: [String: [String: String]] = [:], core: [String: String] = [:]) {
+        self.defaultRemote = defaultRemote
+        self.remotes = remotes
+        self.core = core
+    }
+
+    /// Parses configobj text (`[core]`, `['remote "name"']`, `key = value`); `local` overrides `base`.
+    public init(config: Data?, local: Data? = nil) throws {
+        self.init()
+        for (file, data) in [(".dvc/config", config), (".dvc/config.local", local)] {
+            guard let data else { continue }
+            guard let text = String(data: data, encoding: .utf8) else { throw DVCError(.malformed, file: file, "not UTF-8 text") }
+            var section = ""
+            for rawLine in text.split(whereSeparator: \.isNewline) {
+                let line = rawLine.trimmingCharacters(in: .whitespaces)
+                if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+                if line.hasPrefix("[") {
+                    guard line.hasSuffix("]") else { throw DVCError(.malformed, file: file, "bad section header '\(line)'") }
+                    section = String(line.dropFirst().dropLast()).trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+                    continue
+                }
+                guard let equals = line.firstIndex(of: "=") else { throw DVCError(.malformed, file: file, "expected key = value") }
+                let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+                var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, let first = value.first, first == value.last, first == "'" || first == "\"" {
+                    value = String(value.dropFirst().dropLast())
+                }
+                if section == "core" {
+                    core[key] = value
+                    if key == "remote" { defaultRemote = value }
+                } else if section.hasPrefix("remote \""), section.hasSuffix("\"") {
+                    let name = String(section.dropFirst("remote \"".count).dropLast())
+                    remotes[name, default: [:]][key] = value
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Crypto
+public import Foundation
+
+/// DVC's content hashes.
+public enum DVCHash {
+    /// Plain md5 of the bytes, as DVC 3 (`hash: md5`) records it.
+    public static func md5(_ data: Data) -> String {
+        hexString(Insecure.MD5.hash(data: data))
+    }
+
+    /// The legacy (DVC 2) hash: md5 after dos2unix for text files, plain md5 for binary ones.
+    public static func legacyMD5(_ data: Data) -> String {
+        isBinary(data) ? md5(data) : md5(dos2unix(data))
+    }
+
+    /// DVC's text/binary test (dvc-data's `istextblock`): binary if the first 512 bytes hold a
+    /// NUL or more than 30% bytes outside printable ASCII and `\n \r \t \f \b`.
+    public static func isBinary(_ data: Data) -> Bool {
+        let head = data.prefix(512)
+        if head.isEmpty { return false }
+        if head.contains(0) { return true }
+        let text: Set<UInt8> = Set([8, 9, 10, 12, 13] + Array(0x20...0x7e))
+        let nontext = head.filter { !text.contains($0) }.count
+        return Double(nontext) / Double(head.count) > 0.3
+    }
+
+    /// CRLF → LF.
+    static func dos2unix(_ data: Data) -> Data {
+        var output = Data(capacity: data.count)
+        var previous: UInt8?
+        for byte in data {
+            if let last = previous { if !(last == 13 && byte == 10) { output.append(last) } }
+            previous = byte
+        }
+        if let last = previous { output.append(last) }
+        return output
+    }
+
+    /// One file of a directory out.
+    public struct DirectoryEntry: Sendable, Hashable, Codable {
+        public let relpath: String
+        public let md5: String
+        public init(relpath: String, md5: String) {
+            self.relpath = relpath
+            self.md5 = md5
+        }
+    }
+
+    /// The manifest bytes DVC stores for a directory: JSON list sorted by relpath, written like
+    /// Python's `json.dumps(sort_keys=True)`.
+    public static func directoryManifest(_ entries: [DirectoryEntry]) -> Data {
+        let sorted = entries.sorted { Array($0.relpath.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.relpath.unicodeScalars.map(\.value)) }
+        let items = sorted.map { "{\"md5\": \(jsonString($0.md5)), \"relpath\": \(jsonString($0.relpath))}" }
+        return Data(("[" + items.joined(separator: ", ") + "]").utf8)
+    }
+
+    /// The `.dir` hash of a directory with these files.
+    public static func directoryHash(_ entries: [DirectoryEntry]) -> String {
+        md5(directoryManifest(entries)) + ".dir"
+    }
+
+    /// A JSON string as Python's json module writes it (`ensure_ascii=True`).
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for unit in text.utf16 {
+            switch unit {
+            case 0x22: out += "\\\""
+            case 0x5c: out += "\\\\"
+            case 0x0a: out += "\\n"
+            case 0x0d: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0x08: out += "\\b"
+            case 0x0c: out += "\\f"
+            case 0x20..<0x7f: out.unicodeScalars.append(Unicode.Scalar(unit)!)
+            default: out += String(format: "\\u%04x", unit)
+            }
+        }
+        return out + "\""
+    }
+
+    static func hexString(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Streaming md5 for large files: feed chunks, read the hex digest once.
+public struct MD5Stream {
+    private var hasher = Insecure.MD5()
+    public init() {}
+    public mutating func update(_ chunk: UnsafeRawBufferPointer) { hasher.update(bufferPointer: chunk) }
+    public mutating func update(_ chunk: Data) { hasher.update(data: chunk) }
+    public func finalize() -> String { DVCHash.hexString(hasher.finalize()) }
+}

@@ -1,0 +1,312 @@
+public import DVCKit
+public import Foundation
+public import GitStore
+public import Logging
+import Synchronization
+
+/// Answers lineage questions about one repository. Safe to call from many tasks at once.
+public final class LineageService: Sendable {
+    public let repository: GitRepository
+    public let reader: MetadataReader
+    private let logger: Logger
+    private let snapshots = BoundedCache<String, RepositorySnapshot>(capacity: 512)
+    private let lineages = BoundedCache<String, ModelLineage>(capacity: 2048)
+    private let commits = BoundedCache<String, CommitInfo>(capacity: 4096)
+    /// The GTO registry, rebuilt after each refresh (tags move only then).
+    private let registryCache = Mutex<GTORegistry?>(nil)
+
+    public init(repository: GitRepository, logger: Logger = Logger(label: "pedigree.lineage")) {
+        self.repository = repository
+        self.reader = MetadataReader(repository: repository)
+        self.logger = logger
+    }
+
+    // MARK: Refresh
+
+    /// Fetches the source repository now; new commits and tags are visible afterwards.
+    /// Cached answers stay valid (they are keyed by commit), only ref-derived state is dropped.
+    public func refresh() async throws {
+        let repository = self.repository
+        let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            // libgit2's fetch blocks; run it on its own thread, not on the cooperative pool.
+            let thread = Thread { continuation.resume(returning: Result { try repository.fetch() }) }
+            thread.start()
+        }
+        if case .failure(let error) = result { throw LineageError.git(error as? GitError ?? GitError(.repository, "\(error)")) }
+        registryCache.withLock { $0 = nil }
+    }
+
+    // MARK: Reads
+
+    /// The GTO registry from the current tags.
+    public func registry() throws -> GTORegistry {
+        if let cached = registryCache.withLock({ $0 }) { return cached }
+        let registry = GTORegistry(tags: try git { try repository.tags() })
+        registryCache.withLock { $0 = registry }
+        return registry
+    }
+
+    /// The parsed metadata of a commit.
+    func snapshot(_ commit: String) throws -> RepositorySnapshot {
+        try git {
+            try snapshots.value(for: commit) { () throws in
+                let snapshot = try RepositorySnapshot(commit: commit, reader: reader)
+                for problem in snapshot.problems {
+                    logger.warning("invalid DVC metadata", metadata: ["commit": "\(commit.prefix(12))", "problem": "\(problem)"])
+                }
+                return snapshot
+            }
+        }
+    }
+
+    public func commit(_ sha: String) throws -> CommitInfo {
+        try git { try commits.value(for: sha) { () throws in try repository.commit(sha) } }
+    }
+
+    /// The default branch's head commit.
+    public func head() throws -> String {
+        try git {
+            let branch = try repository.defaultBranch()
+            guard let sha = try repository.branch(branch) else { throw GitError(.notFound, "default branch \(branch) is gone") }
+            return sha
+        }
+    }
+
+    /// Models declared at the default branch's head, by name.
+    public func models() throws -> [ModelDeclaration] {
+        try snapshot(try head()).models.values.map(\.declaration).sorted { $0.name < $1.name }
+    }
+
+    /// A model as declared at the default branch's head; nil when it is not there.
+    public func model(named name: String) throws -> ModelDeclaration? {
+        try snapshot(try head()).models[name]?.declaration
+    }
+
+    /// The models at a commit.
+    public func models(at commit: String) throws -> [String] {
+        try snapshot(commit).models.keys.sorted()
+    }
+
+    // MARK: Resolution
+
+    /// A spec resolved to a model and commit, before lineage is computed.
+    public struct Resolution: Sendable, Hashable {
+        public let model: String
+        /// The commit the spec named.
+        public let commit: String
+    }
+
+    /// Resolves a spec to (model, commit) per the contract's rules.
+    public func resolve(_ text: String) throws -> Resolution {
+        let spec = try RevisionSpec(parsing: text)
+        guard let model = spec.model else {
+            // A bare SHA: accepted when exactly one model exists at that commit.
+            guard case .revision(let sha) = spec.selector, let commit = try git({ try repository.commit(matching: sha) }) else {
+                throw LineageError.notFound("no commit \(text)")
+            }
+            let names = try models(at: commit)
+            guard names.count == 1 else {
+                if names.isEmpty { throw LineageError.notFound("commit \(commit.prefix(12)) holds no model") }
+                throw LineageError.ambiguous("commit \(commit.prefix(12)) holds \(names.count) models", choices: names.map { "\($0)@\(commit)" })
+            }
+            return Resolution(model: names[0], commit: commit)
+        }
+        let commit: String
+        switch spec.selector {
+        case .latest:
+            commit = try newestCommit(containing: model)
+        case .stage(let stage):
+            guard let sha = try registry().stage(stage, of: model) else {
+                throw LineageError.notFound("model \(model) has no active stage '\(stage)'")
+            }
+            commit = sha
+        case .revision(let rev):
+            commit = try resolveRevision(rev, model: model)
+        }
+        let snapshot = try snapshot(commit)
+        guard snapshot.models[model] != nil else {
+            throw LineageError.notFound("model \(model) does not exist at \(commit.prefix(12)) (\(spec))")
+        }
+        return Resolution(model: model, commit: commit)
+    }
+
+    /// `v1.2.0` (GTO), full or short SHA, branch, tag — in that order.
+    private func resolveRevision(_ rev: String, model: String) throws -> String {
+        if RevisionSpec.isSemver(rev) {
+            if let version = try registry().version(rev, of: model) { return version.commit }
+            if let tagged = try git({ try repository.tag("\(model.replacingOccurrences(of: ":", with: "="))@\(rev)") }) { return tagged }
+            throw LineageError.notFound("model \(model) has no version \(rev)")
+        }
+        let isHex = rev.count >= 4 && rev.count <= 40 && rev.allSatisfy(\.isHexDigit)
+        if isHex && rev.count == 40, let sha = try git({ try repository.commit(matching: rev.lowercased()) }) { return sha }
+        if let sha = try git({ try repository.branch(rev) }) { return sha }
+        if let sha = try git({ try repository.tag(rev) }) { return sha }
+        if isHex {
+            do {
+                if let sha = try repository.commit(matching: rev.lowercased()) { return sha }
+            } catch let error as GitError where error.kind == .ambiguous {
+                throw LineageError.ambiguous("short SHA \(rev) matches several objects; use more digits", choices: [])
+            } catch {
+                throw LineageError.git(error as? GitError ?? GitError(.other, "\(error)"))
+            }
+        }
+        throw LineageError.notFound("no branch, tag, version or commit '\(rev)'")
+    }
+
+    /// The newest first-parent commit on the default branch that contains `model`.
+    private func newestCommit(containing model: String) throws -> String {
+        for commit in try git({ try repository.firstParentHistory(from: try head()) }) where try snapshot(commit).models[model] != nil {
+            return commit
+        }
+        throw LineageError.notFound("no model named \(model) on the default branch")
+    }
+
+    /// The commit that last changed the model's artifact md5, at or before `commit` (first parents).
+    public func canonicalCommit(model: String, at commit: String) throws -> String {
+        guard let md5 = try snapshot(commit).artifactMD5(of: model) else { return commit }
+        var current = commit
+        while let parent = try git({ try repository.firstParent(of: current) }) {
+            guard try snapshot(parent).artifactMD5(of: model) == md5 else { break }
+            current = parent
+        }
+        return current
+    }
+
+    // MARK: Lineage
+
+    /// Full lineage for a revision spec.
+    public func lineage(_ spec: String) throws -> ModelLineage {
+        let resolution = try resolve(spec)
+        return try lineage(model: resolution.model, at: resolution.commit)
+    }
+
+    /// Full lineage of `model` as of `commit`, identified by its canonical commit.
+    public func lineage(model name: String, at commit: String) throws -> ModelLineage {
+        let snapshotHere = try snapshot(commit)
+        guard let slot = snapshotHere.models[name] else { throw LineageError.notFound("model \(name) does not exist at \(commit.prefix(12))") }
+        if let error = slot.error { throw LineageError.metadata(error) }
+        do { _ = try snapshotHere.artifact(of: slot.declaration) } catch { throw LineageError.wrap(error) }
+        let canonical = try canonicalCommit(model: name, at: commit)
+        return try lineages.value(for: "\(name)@\(canonical)") { () throws in
+            try buildLineage(model: name, canonical: canonical)
+        }
+    }
+
+    private func buildLineage(model name: String, canonical: String) throws -> ModelLineage {
+        let snapshot = try snapshot(canonical)
+        guard let slot = snapshot.models[name] else { throw LineageError.notFound("model \(name) does not exist at \(canonical.prefix(12))") }
+        let artifact: (entry: DVCEntry, stage: Int?)
+        do { artifact = try snapshot.artifact(of: slot.declaration) } catch { throw LineageError.wrap(error) }
+        let stageIndices = artifact.stage.map { snapshot.pipeline(endingAt: $0) } ?? []
+        var pipeline: [StageInfo] = []
+        var datasets: [DatasetInfo] = []
+        var parameters: [ParameterInfo] = []
+        var code: [DependencyInfo] = []
+        var seenDatasets = Set<String>()
+        var seenCode = Set<String>()
+        var seenParams = Set<String>()
+
+        for index in stageIndices {
+            let node = snapshot.stages[index]
+            guard let locked = node.locked else { throw LineageError.metadata(node.lockProblem!) }
+            let stageParams = try lockedParameters(node, at: canonical)
+            for param in stageParams where seenParams.insert("\(param.file)\u{0}\(param.key)").inserted { parameters.append(param) }
+            pipeline.append(StageInfo(
+                name: node.address, cmd: node.definition.cmd,
+                deps: locked.deps.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
+                outs: locked.outs.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
+                parameters: stageParams
+            ))
+            for dep in node.definition.deps {
+                if snapshot.producer(of: dep) != nil { continue }  // an upstream stage's output
+                if let tracked = snapshot.tracking(dep) {
+                    guard seenDatasets.insert(tracked.out.path).inserted else { continue }
+                    datasets.append(try dataset(tracked.file, tracked.out, at: canonical))
+                } else if seenCode.insert(dep).inserted {
+                    let md5 = locked.deps.first { $0.path == dep }?.md5 ?? ""
+                    code.append(DependencyInfo(path: dep, md5: md5))
+                }
+            }
+        }
+        let entry = artifact.entry
+        return ModelLineage(
+            id: "\(name)@\(canonical)",
+            model: slot.declaration,
+            commit: try commit(canonical),
+            artifact: ArtifactInfo(path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles, remote: entry.remote),
+            stage: pipeline.last.flatMap { artifact.stage != nil ? $0 : nil },
+            pipeline: pipeline,
+            datasets: datasets,
+            parameters: parameters,
+            code: code
+        )
+    }
+
+    private func dataset(_ file: DVCFile, _ out: DVCEntry, at commit: String) throws -> DatasetInfo {
+        let changed = try git { try repository.lastChange(of: file.path, from: commit) }
+        let origin = file.importSource
+        return DatasetInfo(
+            path: out.path, md5: out.md5 ?? "", size: out.size ?? 0, nfiles: out.nfiles,
+            commit: try changed.map { sha throws in try self.commit(sha) },
+            source: origin.map { ImportInfo(url: $0.url, path: $0.path, rev: $0.revLock ?? $0.rev) }
+        )
+    }
+
+    /// A stage's parameters with their locked values, falling back to the params file at the
+    /// commit when `dvc.lock` lacks a value.
+    private func lockedParameters(_ node: RepositorySnapshot.StageNode, at commit: String) throws -> [ParameterInfo] {
+        var result: [ParameterInfo] = []
+        var files: [String: ParamsFile] = [:]
+        func paramsFile(_ path: String) throws -> ParamsFile? {
+            if let cached = files[path] { return cached }
+            guard let data = try git({ try reader.read(path, at: commit) }) else { return nil }
+            do {
+                let parsed = try ParamsFile(path: path, data: data)
+                files[path] = parsed
+                return parsed
+            } catch { throw LineageError.wrap(error) }
+        }
+        for reference in node.definition.params {
+            let locked = node.locked?.params[reference.file]
+            if reference.key.isEmpty {
+                let values = try locked ?? (paramsFile(reference.file)?.flattened ?? [])
+                result += values.map { ParameterInfo(file: reference.file, key: $0.key, value: $0.value.yamlText) }
+            } else if let value = try locked?.first(where: { $0.key == reference.key })?.value ?? paramsFile(reference.file)?.value(at: reference.key) {
+                result.append(ParameterInfo(file: reference.file, key: reference.key, value: value.yamlText))
+            } else {
+                throw LineageError.metadata(DVCError(.missing, file: reference.file, "parameter '\(reference.key)' of stage '\(node.address)' is missing"))
+            }
+        }
+        return result
+    }
+
+    // MARK: History
+
+    /// The canonical commits of `model` on the default branch: first-parent commits where the
+    /// artifact's md5 changed, newest first.
+    public func revisions(of model: String) throws -> [String] {
+        let history = try git { try repository.firstParentHistory(from: try head()) }
+        var result: [String] = []
+        var previous: (commit: String, md5: String?)?
+        for commit in history {
+            let md5 = try snapshot(commit).artifactMD5(of: model)
+            if let last = previous, let lastMD5 = last.md5, lastMD5 != md5 { result.append(last.commit) }
+            previous = (commit, md5)
+        }
+        if let last = previous, last.md5 != nil { result.append(last.commit) }
+        return result
+    }
+
+    /// Runs a Git read, wrapping its error.
+    private func git<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as LineageError {
+            throw error
+        } catch let error as GitError {
+            throw LineageError.git(error)
+        } catch {
+            throw LineageError.git(GitError(.other, "\(error)"))
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+public import DVCKit
+public import GitStore
+
+/// A model as the repository declares it at some commit.
+public struct ModelDeclaration: Sendable, Hashable, Codable {
+    /// `smollm2-135m`, or `dir/sub:name` for an artifact declared in a sub-folder's `dvc.yaml`.
+    public let name: String
+    /// Repository-relative path of the weights.
+    public let path: String
+    public let description: String?
+}
+
+/// The model's weights as DVC records them.
+public struct ArtifactInfo: Sendable, Hashable, Codable {
+    public let path: String
+    public let md5: String
+    public let size: Int64
+    public let nfiles: Int?
+    /// DVC remote named by the out (`remote:`), nil for `core.remote`.
+    public let remote: String?
+}
+
+/// A dependency or output with its recorded hash.
+public struct DependencyInfo: Sendable, Hashable, Codable {
+    public let path: String
+    public let md5: String
+}
+
+/// A parameter with its locked value, as YAML scalar text.
+public struct ParameterInfo: Sendable, Hashable, Codable {
+    public let file: String
+    public let key: String
+    public let value: String
+}
+
+/// One pipeline stage with what it consumed and produced at this commit.
+public struct StageInfo: Sendable, Hashable, Codable {
+    /// The stage's address as DVC prints it: `train`, or `sub/dvc.yaml:train` outside the root.
+    public let name: String
+    public let cmd: String
+    public let deps: [DependencyInfo]
+    public let outs: [DependencyInfo]
+    public let parameters: [ParameterInfo]
+}
+
+/// Where imported data came from.
+public struct ImportInfo: Sendable, Hashable, Codable {
+    public let url: String
+    public let path: String
+    public let rev: String?
+}
+
+/// A source dataset: DVC-tracked input that no stage produces.
+public struct DatasetInfo: Sendable, Hashable, Codable {
+    public let path: String
+    public let md5: String
+    public let size: Int64
+    public let nfiles: Int?
+    /// The commit (at or before the revision) that last changed its `.dvc` file.
+    public let commit: CommitInfo?
+    public let source: ImportInfo?
+}
+
+/// A model at one revision with everything it came from.
+public struct ModelLineage: Sendable, Hashable, Codable {
+    /// Canonical id: `<model>@<sha of the commit that last changed the artifact>`.
+    public let id: String
+    public let model: ModelDeclaration
+    /// The canonical commit (where the artifact last changed).
+    public let commit: CommitInfo
+    public let artifact: ArtifactInfo
+    /// The producing stage; nil when the weights are tracked by a `.dvc` file.
+    public let stage: StageInfo?
+    /// The producing stage and every stage upstream of it, sources first.
+    public let pipeline: [StageInfo]
+    public let datasets: [DatasetInfo]
+    public let parameters: [ParameterInfo]
+    public let code: [DependencyInfo]
+}

@@ -1,0 +1,193 @@
+public import DVCKit
+import Foundation
+import GitStore
+
+/// The DVC metadata of one commit, parsed once: pipelines with their locks, `.dvc` files and the
+/// models they declare. Commits never change, so a snapshot is cached by commit id for good.
+///
+/// A broken file does not break the snapshot: its error is kept and reported for the models
+/// that depend on it, while the others stay answerable.
+public struct RepositorySnapshot: Sendable {
+    /// One pipeline stage with its lock entry.
+    struct StageNode: Sendable {
+        /// `train`, or `sub/dvc.yaml:train` for pipelines outside the root folder.
+        let address: String
+        let definition: StageDefinition
+        let locked: LockedStage?
+        /// Why there is no lock entry, when the lock file itself is broken or missing.
+        let lockProblem: DVCError?
+    }
+
+    /// A model and, when its metadata is broken, why.
+    struct ModelSlot: Sendable {
+        let declaration: ModelDeclaration
+        let error: DVCError?
+    }
+
+    let commit: String
+    let stages: [StageNode]
+    /// Parsed `.dvc` files by their own path.
+    let dvcFiles: [String: DVCFile]
+    /// Models by name, in name order.
+    let models: [String: ModelSlot]
+    /// Files that failed to parse (reported in logs and for the models that depend on them).
+    let problems: [DVCError]
+
+    /// Folder-relative file names that hold DVC metadata.
+    static func isMetadata(_ path: String) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return name == "dvc.yaml" || name == "dvc.lock" || (name.hasSuffix(".dvc") && name.count > 4)
+    }
+
+    init(commit: String, reader: MetadataReader) throws {
+        self.commit = commit
+        let files = try reader.repository.files(at: commit, where: Self.isMetadata)
+        var problems: [DVCError] = []
+        var stages: [StageNode] = []
+        var dvcFiles: [String: DVCFile] = [:]
+        var brokenDVCFiles: [String: DVCError] = [:]
+        var artifacts: [(ArtifactDefinition, folder: String)] = []
+        let paths = Set(files.map(\.path))
+
+        for file in files where file.path.hasSuffix(".dvc") {
+            do {
+                dvcFiles[file.path] = try DVCFile(path: file.path, data: try reader.blob(file.blob))
+            } catch let error as DVCError {
+                brokenDVCFiles[file.path] = error
+                problems.append(error)
+            } catch {
+                throw error as! GitError  // reader.blob only throws GitError
+            }
+        }
+        for file in files where file.path.hasSuffix("dvc.yaml") {
+            let folder = RepoPath.directory(of: file.path)
+            let pipeline: PipelineFile
+            do {
+                pipeline = try PipelineFile(path: file.path, data: try reader.blob(file.blob)) { path in
+                    try reader.read(path, at: commit)
+                }
+            } catch let error as DVCError {
+                problems.append(error)
+                continue
+            } catch {
+                throw error as! GitError
+            }
+            artifacts += pipeline.artifacts.map { ($0, folder) }
+            let lockPath = folder.isEmpty ? "dvc.lock" : folder + "/dvc.lock"
+            var lock: LockFile?
+            var lockProblem: DVCError?
+            if paths.contains(lockPath), let data = try reader.read(lockPath, at: commit) {
+                do {
+                    lock = try LockFile(path: lockPath, data: data, wdirs: Dictionary(pipeline.stages.map { ($0.name, $0.wdir) }, uniquingKeysWith: { a, _ in a }))
+                } catch let error as DVCError {
+                    lockProblem = error
+                    problems.append(error)
+                }
+            } else if !pipeline.stages.isEmpty {
+                lockProblem = DVCError(.missing, file: lockPath, "no dvc.lock next to \(file.path): run `dvc repro` or `dvc commit` and commit dvc.lock")
+            }
+            for stage in pipeline.stages {
+                let address = folder.isEmpty ? stage.name : "\(file.path):\(stage.name)"
+                let locked = lock?.stages[stage.name]
+                stages.append(StageNode(
+                    address: address, definition: stage, locked: locked,
+                    lockProblem: locked == nil ? (lockProblem ?? DVCError(.missing, file: lockPath, "stage '\(stage.name)' is not in dvc.lock: run `dvc repro`")) : nil
+                ))
+            }
+        }
+
+        // Model discovery: declared artifacts first, then the `models/<name>/*.gguf` convention.
+        var models: [String: ModelSlot] = [:]
+        var claimedPaths = Set<String>()
+        for (artifact, folder) in artifacts where artifact.type == "model" {
+            let name = folder.isEmpty ? artifact.name : "\(folder):\(artifact.name)"
+            models[name] = ModelSlot(declaration: ModelDeclaration(name: name, path: artifact.path, description: artifact.description), error: nil)
+            claimedPaths.insert(artifact.path)
+        }
+        func conventional(_ path: String) -> String? {
+            let parts = path.split(separator: "/")
+            guard parts.count == 3, parts[0] == "models", parts[2].hasSuffix(".gguf") else { return nil }
+            return String(parts[1])
+        }
+        var candidates: [(name: String, path: String, error: DVCError?)] = []
+        for (dvcPath, error) in brokenDVCFiles {
+            let target = String(dvcPath.dropLast(4))
+            if let name = conventional(target) { candidates.append((name, target, error)) }
+        }
+        for file in dvcFiles.values {
+            for out in file.outs { if let name = conventional(out.path) { candidates.append((name, out.path, nil)) } }
+        }
+        for stage in stages {
+            for out in stage.definition.outs { if let name = conventional(out.path) { candidates.append((name, out.path, nil)) } }
+        }
+        for candidate in candidates.sorted(by: { $0.path < $1.path }) where !claimedPaths.contains(candidate.path) {
+            claimedPaths.insert(candidate.path)
+            guard models[candidate.name] == nil else { continue }
+            models[candidate.name] = ModelSlot(
+                declaration: ModelDeclaration(name: candidate.name, path: candidate.path, description: nil), error: candidate.error)
+        }
+        self.stages = stages
+        self.dvcFiles = dvcFiles
+        self.models = models
+        self.problems = problems
+    }
+
+    // MARK: Graph
+
+    /// The stage whose outputs contain `path`.
+    func producer(of path: String) -> Int? {
+        stages.firstIndex { node in
+            node.definition.outs.contains { RepoPath.isWithin(path, $0.path) || RepoPath.isWithin($0.path, path) }
+        }
+    }
+
+    /// The `.dvc` file and out that track `path` (or a folder holding it).
+    func tracking(_ path: String) -> (file: DVCFile, out: DVCEntry)? {
+        for file in dvcFiles.values.sorted(by: { $0.path < $1.path }) {
+            for out in file.outs where RepoPath.isWithin(path, out.path) || RepoPath.isWithin(out.path, path) {
+                return (file, out)
+            }
+        }
+        return nil
+    }
+
+    /// The artifact entry of a model: its producing stage's lock entry, or its `.dvc` out.
+    func artifact(of model: ModelDeclaration) throws -> (entry: DVCEntry, stage: Int?) {
+        if let index = producer(of: model.path) {
+            let node = stages[index]
+            guard let locked = node.locked else { throw node.lockProblem! }
+            guard let entry = locked.outs.first(where: { $0.path == model.path }) ?? locked.outs.first(where: { RepoPath.isWithin(model.path, $0.path) }),
+                  entry.md5 != nil
+            else {
+                throw DVCError(.missing, file: node.definition.name, "dvc.lock records no hash for \(model.path): run `dvc repro`")
+            }
+            return (entry, index)
+        }
+        if let tracked = tracking(model.path), tracked.out.md5 != nil { return (tracked.out, nil) }
+        throw DVCError(.missing, file: model.path, "no stage output or .dvc file tracks \(model.path)")
+    }
+
+    /// The md5 of a model's artifact here; nil when the model is absent or broken.
+    func artifactMD5(of name: String) -> String? {
+        guard let slot = models[name], slot.error == nil else { return nil }
+        return try? artifact(of: slot.declaration).entry.md5
+    }
+
+    /// The stage at `index` and every stage upstream of it, sources first (depth-first post-order,
+    /// so each stage comes after everything it depends on).
+    func pipeline(endingAt index: Int) -> [Int] {
+        var order: [Int] = []
+        var state: [Int: Bool] = [:]  // false: visiting, true: done
+        func visit(_ current: Int) {
+            if state[current] != nil { return }  // done, or a cycle DVC itself would refuse
+            state[current] = false
+            for dep in stages[current].definition.deps {
+                if let upstream = producer(of: dep), upstream != current { visit(upstream) }
+            }
+            state[current] = true
+            order.append(current)
+        }
+        visit(index)
+        return order
+    }
+}
