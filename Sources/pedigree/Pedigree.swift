@@ -2,6 +2,7 @@ import API
 import ArgumentParser
 import Foundation
 import GitStore
+import func GraphQL.printSchema
 import Hummingbird
 import Lineage
 import Logging
@@ -11,7 +12,7 @@ import Logging
 struct Pedigree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
-        subcommands: [Serve.self, Models.self, LineageCommand.self]
+        subcommands: [Serve.self, Models.self, LineageCommand.self, Schema.self]
     )
 }
 
@@ -136,4 +137,12 @@ func encodeJSON(_ value: some Encodable) throws -> String {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+struct Schema: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the GraphQL schema (SDL), as in schema.graphql.")
+
+    func run() async throws {
+        print(printSchema(schema: try SchemaBuilder.build()))
+    }
 }

@@ -27,7 +27,11 @@ public struct DVCConfig: Sendable, Equatable {
                 if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
                 if line.hasPrefix("[") {
                     guard line.hasSuffix("]") else { throw DVCError(.malformed, file: file, "bad section header '\(line)'") }
-                    section = String(line.dropFirst().dropLast()).trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+                    section = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                    // configobj quotes names with spaces: ['remote "storage"'].
+                    if section.count >= 2, let quote = section.first, quote == section.last, quote == "'" || quote == "\"" {
+                        section = String(section.dropFirst().dropLast())
+                    }
                     continue
                 }
                 guard let equals = line.firstIndex(of: "=") else { throw DVCError(.malformed, file: file, "expected key = value") }

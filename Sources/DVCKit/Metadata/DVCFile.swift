@@ -18,7 +18,14 @@ public struct DVCFile: Sendable {
             throw DVCError(.malformed, file: path, "no 'outs' list")
         }
         var outs: [DVCEntry] = []
-        for out in outList { outs.append(try DVCEntry.parse(out, base: base, file: path)) }
+        for out in outList {
+            // `dvc add` writes a .dvc file beside what it tracks: an out that climbs out of the
+            // file's folder is not something DVC wrote, and could point anywhere.
+            if let raw = out["path"]?.string, raw.split(separator: "/").contains("..") {
+                throw DVCError(.unsafePath, file: path, "out path '\(RepoPath.printable(raw))' leaves the .dvc file's folder")
+            }
+            outs.append(try DVCEntry.parse(out, base: base, file: path))
+        }
         var deps: [DVCEntry] = []
         for dep in root["deps"]?.sequence ?? [] {
             if dep["repo"] != nil {

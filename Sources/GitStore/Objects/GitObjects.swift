@@ -59,6 +59,13 @@ public struct TagInfo: Sendable, Hashable {
     public let tagger: Signature?
     public let message: String?
 
+    public init(name: String, commit: String, tagger: Signature?, message: String?) {
+        self.name = name
+        self.commit = commit
+        self.tagger = tagger
+        self.message = message
+    }
+
     public var isAnnotated: Bool { tagger != nil }
 }
 

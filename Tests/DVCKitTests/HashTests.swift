@@ -1,0 +1,31 @@
+import DVCKit
+import Foundation
+import Testing
+
+/// Vectors from shared/dvc-vectors.md, checked against DVC 3.
+struct HashTests {
+    @Test(arguments: [("foo", "acbd18db4cc2f85cedef654fccc4a4d8"), ("bar", "37b51d194a7513e45b56f6524f2d51f2")])
+    func fileMD5(content: String, expected: String) {
+        #expect(DVCHash.md5(Data(content.utf8)) == expected)
+    }
+
+    @Test func legacyDos2UnixMD5() {
+        #expect(DVCHash.legacyMD5(Data("a\r\nb\r\nc".utf8)) == "c32b2057b9bd62caa835386346177935")
+        #expect(DVCHash.legacyMD5(Data("a\nb\nc".utf8)) == "c32b2057b9bd62caa835386346177935")
+        // Binary content (a NUL byte) is hashed as it is.
+        let binary = Data([0, 13, 10, 1])
+        #expect(DVCHash.legacyMD5(binary) == DVCHash.md5(binary))
+    }
+
+    @Test func directoryHashes() {
+        let foo = DVCHash.DirectoryEntry(relpath: "foo", md5: "acbd18db4cc2f85cedef654fccc4a4d8")
+        let bar = DVCHash.DirectoryEntry(relpath: "bar", md5: "37b51d194a7513e45b56f6524f2d51f2")
+        #expect(DVCHash.directoryHash([foo, bar]) == "5ea40360f5b4ec688df672a4db9c17d1.dir")
+        #expect(DVCHash.directoryHash([]) == "d751713988987e9331980363e24189ce.dir")
+        let one = DVCHash.DirectoryEntry(relpath: "one", md5: DVCHash.md5(Data("one".utf8)))
+        let two = DVCHash.DirectoryEntry(relpath: "two", md5: DVCHash.md5(Data("two".utf8)))
+        #expect(DVCHash.directoryHash([two, one]) == "6b18131dc289fd37006705affe961ef8.dir")
+        let nested = DVCHash.DirectoryEntry(relpath: "nested/file", md5: DVCHash.md5(Data("file".utf8)))
+        #expect(DVCHash.directoryHash([foo, bar, nested]) == "5fc28ea78987408341668eba6525ebd1.dir")
+    }
+}
