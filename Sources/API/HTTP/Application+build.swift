@@ -72,23 +72,36 @@ public func buildRouter(service: LineageService, logger: Logger) throws -> Route
     }
     router.get("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
-        let parameters = request.uri.queryParameters
-        let query = parameters.get("query")
+        let parameters = formDecoded(request.uri.query ?? "")
+        let query = parameters["query"]
         let accept = request.headers[.accept] ?? ""
         if query == nil, accept.contains("text/html") {
             return text(.ok, GraphiQL.page, contentType: "text/html; charset=utf-8")
         }
         var variables: [String: Map]?
-        if let raw = parameters.get("variables"), !raw.isEmpty {
+        if let raw = parameters["variables"], !raw.isEmpty {
             guard let parsed = try? JSONDecoder().decode([String: Map].self, from: Data(raw.utf8)) else {
                 return json(endpoint.failure(400, .badUserInput, "variables must be a JSON object"))
             }
             variables = parsed
         }
-        let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters.get("operationName"))
+        let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
         return json(await endpoint.execute(decoded, allowMutations: false))
     }
     return router
+}
+
+/// Query parameters as HTML forms encode them (`+` is a space), which is what most GraphQL
+/// clients send for GET requests.
+func formDecoded(_ query: String) -> [String: String] {
+    var result: [String: String] = [:]
+    for pair in query.split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1).map {
+            $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+        }
+        if let key = parts.first, result[key] == nil { result[key] = parts.count > 1 ? parts[1] : "" }
+    }
+    return result
 }
 
 private func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {

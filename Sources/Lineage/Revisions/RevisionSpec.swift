@@ -66,11 +66,12 @@ public struct RevisionSpec: Sendable, Hashable, CustomStringConvertible {
             && name.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=".contains($0) }
     }
 
-    /// Git ref names and hex ids: no `..`, no `@{`, no shell or glob metacharacters.
+    /// Git ref names and hex ids (GTO tag names contain `@` and `#`): no `..`, no braces (so no
+    /// `@{…}` reflog syntax), no shell or glob metacharacters.
     static func isValidRevision(_ rev: String) -> Bool {
         guard let first = rev.first, first.isLetter || first.isNumber else { return false }
         return !rev.contains("..") && !rev.contains("//") && !rev.hasSuffix("/") && !rev.hasSuffix(".lock")
-            && rev.allSatisfy { $0.isLetter || $0.isNumber || "-_./+".contains($0) }
+            && rev.allSatisfy { $0.isLetter || $0.isNumber || "-_./+@#".contains($0) }
     }
 
     static func isValidStage(_ stage: String) -> Bool {
