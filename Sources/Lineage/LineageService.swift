@@ -211,12 +211,13 @@ public final class LineageService: Sendable {
             guard let locked = node.locked else { throw LineageError.metadata(node.lockProblem!) }
             let stageParams = try lockedParameters(node, at: canonical)
             for param in stageParams where seenParams.insert("\(param.file)\u{0}\(param.key)").inserted { parameters.append(param) }
-            pipeline.append(StageInfo(
-                name: node.address, cmd: node.definition.cmd,
-                deps: locked.deps.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
-                outs: locked.outs.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
-                parameters: stageParams
-            ))
+            pipeline.append(
+                StageInfo(
+                    name: node.address, cmd: node.definition.cmd,
+                    deps: locked.deps.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
+                    outs: locked.outs.map { DependencyInfo(path: $0.path, md5: $0.md5 ?? "") },
+                    parameters: stageParams
+                ))
             for dep in node.definition.deps {
                 if snapshot.producer(of: dep) != nil { continue }  // an upstream stage's output
                 if let tracked = snapshot.tracking(dep) {
@@ -233,7 +234,8 @@ public final class LineageService: Sendable {
             id: "\(name)@\(canonical)",
             model: slot.declaration,
             commit: try commit(canonical),
-            artifact: ArtifactInfo(path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles, remote: entry.remote),
+            artifact: ArtifactInfo(
+                path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles, remote: entry.remote),
             stage: pipeline.last.flatMap { artifact.stage != nil ? $0 : nil },
             pipeline: pipeline,
             datasets: datasets,
@@ -271,10 +273,12 @@ public final class LineageService: Sendable {
             if reference.key.isEmpty {
                 let values = try locked ?? (paramsFile(reference.file)?.flattened ?? [])
                 result += values.map { ParameterInfo(file: reference.file, key: $0.key, value: $0.value.yamlText) }
-            } else if let value = try locked?.first(where: { $0.key == reference.key })?.value ?? paramsFile(reference.file)?.value(at: reference.key) {
+            } else if let value = try locked?.first(where: { $0.key == reference.key })?.value ?? paramsFile(reference.file)?.value(at: reference.key)
+            {
                 result.append(ParameterInfo(file: reference.file, key: reference.key, value: value.yamlText))
             } else {
-                throw LineageError.metadata(DVCError(.missing, file: reference.file, "parameter '\(reference.key)' of stage '\(node.address)' is missing"))
+                throw LineageError.metadata(
+                    DVCError(.missing, file: reference.file, "parameter '\(reference.key)' of stage '\(node.address)' is missing"))
             }
         }
         return result

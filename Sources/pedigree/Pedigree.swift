@@ -2,10 +2,11 @@ import API
 import ArgumentParser
 import Foundation
 import GitStore
-import func GraphQL.printSchema
 import Hummingbird
 import Lineage
 import Logging
+
+import func GraphQL.printSchema
 
 /// The `pedigree` command: a thin layer that opens the repository and hands it to the modules.
 @main
@@ -27,7 +28,8 @@ struct RepositoryOptions: ParsableArguments {
     var cacheDirectory: URL {
         if let cache { return URL(fileURLWithPath: cache) }
         if let env = ProcessInfo.processInfo.environment["PEDIGREE_CACHE"] { return URL(fileURLWithPath: env) }
-        let base = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+        let base =
+            ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
         return base.appendingPathComponent("pedigree")
     }

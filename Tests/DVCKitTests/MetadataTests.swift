@@ -1,6 +1,7 @@
-@testable import DVCKit
 import Foundation
 import Testing
+
+@testable import DVCKit
 
 struct MetadataTests {
     @Test func dvcFileWithImport() throws {
@@ -33,7 +34,9 @@ struct MetadataTests {
 
     @Test func yamlAliasBombIsRejected() {
         var text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        for level in 1...9 { text += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for level in 1...9 {
+            text += "l\(level): &l\(level) [" + Array(repeating: level == 1 ? "*a" : "*l\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         text += "outs: *l9\n"
         #expect {
             try DVCFile(path: "models/bomb/model.gguf.dvc", data: Data(text.utf8))
@@ -115,7 +118,8 @@ struct MetadataTests {
     }
 
     @Test func paramsInTOMLAndJSON() throws {
-        let toml = try ParamsFile(path: "p.toml", data: Data("title = \"x\"\n[train]\nlr = 0.001\nlayers = [1,\n 2]\n[train.opt]\nname = 'adam'\n".utf8))
+        let toml = try ParamsFile(
+            path: "p.toml", data: Data("title = \"x\"\n[train]\nlr = 0.001\nlayers = [1,\n 2]\n[train.opt]\nname = 'adam'\n".utf8))
         #expect(toml.value(at: "train.lr")?.yamlText == "0.001")
         #expect(toml.value(at: "train.layers")?.yamlText == "[1, 2]")
         #expect(toml.value(at: "train.opt.name")?.string == "adam")

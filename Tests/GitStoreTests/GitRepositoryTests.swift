@@ -1,7 +1,7 @@
 import Foundation
 import GitStore
-import Testing
 import TestSupport
+import Testing
 
 struct GitRepositoryTests {
     @Test func mirrorReadsFilesHistoryAndTagsAndSeesNewCommitsAfterFetch() throws {

@@ -1,7 +1,7 @@
-public import GraphQL
-import OrderedCollections
 import GitStore
+public import GraphQL
 import Lineage
+import OrderedCollections
 
 /// Builds the executable schema: `PedigreeSchema.sdl` plus one resolver per field.
 ///
@@ -53,7 +53,7 @@ public enum SchemaBuilder {
                 "refresh": resolve { (_: Void, _, loader) in
                     try await loader.service.refresh()
                     return try RepositoryStatus(loader.service)
-                },
+                }
             ],
             "Model": [
                 "id": field { (model: ModelDeclaration) in model.name },

@@ -1,4 +1,5 @@
 import Foundation
+
 /// A problem with DVC metadata: which file, and what is wrong with it.
 public struct DVCError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {

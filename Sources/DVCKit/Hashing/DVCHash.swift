@@ -49,7 +49,9 @@ public enum DVCHash {
     /// The manifest bytes DVC stores for a directory: JSON list sorted by relpath, written like
     /// Python's `json.dumps(sort_keys=True)`.
     public static func directoryManifest(_ entries: [DirectoryEntry]) -> Data {
-        let sorted = entries.sorted { Array($0.relpath.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.relpath.unicodeScalars.map(\.value)) }
+        let sorted = entries.sorted {
+            Array($0.relpath.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.relpath.unicodeScalars.map(\.value))
+        }
         let items = sorted.map { "{\"md5\": \(jsonString($0.md5)), \"relpath\": \(jsonString($0.relpath))}" }
         return Data(("[" + items.joined(separator: ", ") + "]").utf8)
     }

@@ -1,4 +1,5 @@
 import Foundation
+
 /// One output or dependency entry as `.dvc` files and `dvc.lock` record it.
 public struct DVCEntry: Sendable, Hashable {
     /// Repository-relative path (already joined with the file's folder and `wdir`).

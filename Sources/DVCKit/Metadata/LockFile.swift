@@ -11,7 +11,10 @@ public struct LockFile: Sendable {
     public init(path: String, data: Data, wdirs: [String: String] = [:], limits: ParseLimits = .default) throws {
         self.path = path
         let root = try YAMLLoader.load(data, file: path, limits: limits)
-        if case .null = root { stages = [:]; return }
+        if case .null = root {
+            stages = [:]
+            return
+        }
         if let schema = root["schema"]?.string, !schema.hasPrefix("2.") {
             throw DVCError(.malformed, file: path, "unsupported dvc.lock schema '\(schema)' (2.0 expected)")
         }

@@ -160,7 +160,8 @@ public struct StageDefinition: Sendable {
             for entry in body[section]?.sequence ?? [] {
                 switch entry {
                 case .scalar(let text, _):
-                    outs.append(OutDefinition(path: try RepoPath.resolve(text, in: wdir, file: file), cache: section == "outs", remote: nil, push: true))
+                    outs.append(
+                        OutDefinition(path: try RepoPath.resolve(text, in: wdir, file: file), cache: section == "outs", remote: nil, push: true))
                 case .mapping(let pairs) where pairs.count == 1:
                     let options = pairs[0].value
                     outs.append(

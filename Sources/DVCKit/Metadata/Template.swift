@@ -1,4 +1,5 @@
 import Foundation
+
 /// DVC's `dvc.yaml` templating: `${path.to.value}` interpolation, `foreach`/`do` and `matrix`.
 enum Template {
     /// Expands one `stages:` entry into concrete stages (`name`, or `name@key` per item).
@@ -68,7 +69,7 @@ enum Template {
         case .scalar(let text, let quoted):
             guard text.contains("${") else { return value }
             if text.hasPrefix("${"), text.hasSuffix("}"), text.dropFirst(2).firstIndex(of: "$") == nil,
-               text.filter({ $0 == "}" }).count == 1
+                text.filter({ $0 == "}" }).count == 1
             {
                 return try lookup(String(text.dropFirst(2).dropLast()), in: context, file: file)
             }

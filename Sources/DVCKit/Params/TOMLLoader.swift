@@ -13,7 +13,10 @@ public enum TOMLLoader {
             pending += (pending.isEmpty ? "" : "\n") + rawLine
             var scanner = Scanner(Array(pending.unicodeScalars))
             scanner.skipSpace()
-            if scanner.atEnd || scanner.peek == "#" { pending = ""; continue }
+            if scanner.atEnd || scanner.peek == "#" {
+                pending = ""
+                continue
+            }
             do {
                 if scanner.peek == "[" {
                     let isArray = scanner.lookahead("[[")
@@ -44,21 +47,29 @@ public enum TOMLLoader {
         return root.value
     }
 
-    enum TOMLIncomplete: Error { case needMore, error(String) }
+    enum TOMLIncomplete: Error {
+        case needMore
+        case error(String)
+    }
 
     /// A table under construction, keys kept in order.
     struct Table {
         var pairs: [(key: String, value: Node)] = []
-        indirect enum Node { case value(YAMLValue), table(Table), tables([Table]) }
+        indirect enum Node {
+            case value(YAMLValue)
+            case table(Table)
+            case tables([Table])
+        }
 
         var value: YAMLValue {
-            .mapping(pairs.map { pair in
-                switch pair.value {
-                case .value(let v): return (pair.key, v)
-                case .table(let t): return (pair.key, t.value)
-                case .tables(let ts): return (pair.key, .sequence(ts.map(\.value)))
-                }
-            })
+            .mapping(
+                pairs.map { pair in
+                    switch pair.value {
+                    case .value(let v): return (pair.key, v)
+                    case .table(let t): return (pair.key, t.value)
+                    case .tables(let ts): return (pair.key, .sequence(ts.map(\.value)))
+                    }
+                })
         }
 
         mutating func ensureTable(_ path: [String]) throws {
@@ -158,7 +169,10 @@ public enum TOMLLoader {
                     parts.append(bare)
                 }
                 skipSpace()
-                if peek == "." { index += 1; continue }
+                if peek == "." {
+                    index += 1
+                    continue
+                }
                 if peek == terminator { return parts }
                 throw TOMLIncomplete.error("expected '\(terminator)'")
             }
@@ -185,8 +199,8 @@ public enum TOMLLoader {
                     case "u", "U":
                         let width = escaped == "u" ? 4 : 8
                         guard index + width <= chars.count,
-                              let code = UInt32(String(String.UnicodeScalarView(chars[index..<index + width])), radix: 16),
-                              let scalar = Unicode.Scalar(code)
+                            let code = UInt32(String(String.UnicodeScalarView(chars[index..<index + width])), radix: 16),
+                            let scalar = Unicode.Scalar(code)
                         else { throw TOMLIncomplete.error("bad unicode escape") }
                         text.unicodeScalars.append(scalar)
                         index += width
@@ -209,11 +223,19 @@ public enum TOMLLoader {
                 while true {
                     skipSpace(newlines: true)
                     guard let next = peek else { throw TOMLIncomplete.needMore }
-                    if next == "]" { index += 1; return .sequence(items) }
+                    if next == "]" {
+                        index += 1
+                        return .sequence(items)
+                    }
                     items.append(try value())
                     skipSpace(newlines: true)
-                    if peek == "," { index += 1 } else if peek == nil { throw TOMLIncomplete.needMore }
-                    else if peek != "]" { throw TOMLIncomplete.error("expected ',' or ']'") }
+                    if peek == "," {
+                        index += 1
+                    } else if peek == nil {
+                        throw TOMLIncomplete.needMore
+                    } else if peek != "]" {
+                        throw TOMLIncomplete.error("expected ',' or ']'")
+                    }
                 }
             case "{":
                 index += 1
@@ -221,7 +243,10 @@ public enum TOMLLoader {
                 while true {
                     skipSpace()
                     guard let next = peek else { throw TOMLIncomplete.needMore }
-                    if next == "}" { index += 1; return table.value }
+                    if next == "}" {
+                        index += 1
+                        return table.value
+                    }
                     let key = try keyPath(terminator: "=")
                     index += 1
                     skipSpace()

@@ -1,4 +1,5 @@
 import Foundation
+
 /// Repository-relative paths as DVC files write them, made safe.
 public enum RepoPath {
     /// Joins `base` (a folder, "" for the root) and `path` and normalises `.` and `..`.

@@ -149,7 +149,8 @@ public enum YAMLLoader {
         }
         switch node {
         case .scalar(let scalar):
-            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            let quoted =
+                scalar.style == .singleQuoted || scalar.style == .doubleQuoted
                 || scalar.style == .literal || scalar.style == .folded
             if !quoted, YAMLValue.plainScalarKind(scalar.string) == .null { return .null }
             return .scalar(scalar.string, quoted: quoted)

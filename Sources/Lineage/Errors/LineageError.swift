@@ -1,5 +1,5 @@
-import Foundation
 public import DVCKit
+import Foundation
 public import GitStore
 
 /// Why a lineage question has no answer. Each case maps to one GraphQL `extensions.code`.

@@ -1,5 +1,5 @@
-import Foundation
 public import DVCKit
+import Foundation
 public import GitStore
 
 /// A model as the repository declares it at some commit.

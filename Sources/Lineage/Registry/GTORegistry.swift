@@ -41,13 +41,17 @@ public struct GTORegistry: Sendable {
                 let unassign = parts[0].hasSuffix("!")
                 let stage = String(unassign ? parts[0].dropLast() : parts[0])
                 stageEvents[model, default: []].append(
-                    StageEvent(stage: stage, number: number, active: !unassign, commit: tag.commit, tag: name,
-                               time: tag.tagger?.date.timeIntervalSince1970 ?? 0)
+                    StageEvent(
+                        stage: stage, number: number, active: !unassign, commit: tag.commit, tag: name,
+                        time: tag.tagger?.date.timeIntervalSince1970 ?? 0)
                 )
             } else if let at = name.lastIndex(of: "@") {
                 let model = Self.modelName(fromTag: name[..<at])
                 var version = String(name[name.index(after: at)...])
-                if version == "deprecated" { deprecated.insert(model); continue }
+                if version == "deprecated" {
+                    deprecated.insert(model)
+                    continue
+                }
                 let removal = version.hasSuffix("!")
                 if removal { version.removeLast() }
                 guard RevisionSpec.isSemver(version) else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+
 /// A parsed revision spec: what a client wrote to name one model revision.
 public struct RevisionSpec: Sendable, Hashable, CustomStringConvertible {
     public enum Selector: Sendable, Hashable {

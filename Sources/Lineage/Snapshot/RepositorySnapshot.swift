@@ -78,21 +78,25 @@ public struct RepositorySnapshot: Sendable {
             var lockProblem: DVCError?
             if paths.contains(lockPath), let data = try reader.read(lockPath, at: commit) {
                 do {
-                    lock = try LockFile(path: lockPath, data: data, wdirs: Dictionary(pipeline.stages.map { ($0.name, $0.wdir) }, uniquingKeysWith: { a, _ in a }))
+                    lock = try LockFile(
+                        path: lockPath, data: data, wdirs: Dictionary(pipeline.stages.map { ($0.name, $0.wdir) }, uniquingKeysWith: { a, _ in a }))
                 } catch let error as DVCError {
                     lockProblem = error
                     problems.append(error)
                 }
             } else if !pipeline.stages.isEmpty {
-                lockProblem = DVCError(.missing, file: lockPath, "no dvc.lock next to \(file.path): run `dvc repro` or `dvc commit` and commit dvc.lock")
+                lockProblem = DVCError(
+                    .missing, file: lockPath, "no dvc.lock next to \(file.path): run `dvc repro` or `dvc commit` and commit dvc.lock")
             }
             for stage in pipeline.stages {
                 let address = folder.isEmpty ? stage.name : "\(file.path):\(stage.name)"
                 let locked = lock?.stages[stage.name]
-                stages.append(StageNode(
-                    address: address, definition: stage, locked: locked,
-                    lockProblem: locked == nil ? (lockProblem ?? DVCError(.missing, file: lockPath, "stage '\(stage.name)' is not in dvc.lock: run `dvc repro`")) : nil
-                ))
+                stages.append(
+                    StageNode(
+                        address: address, definition: stage, locked: locked,
+                        lockProblem: locked == nil
+                            ? (lockProblem ?? DVCError(.missing, file: lockPath, "stage '\(stage.name)' is not in dvc.lock: run `dvc repro`")) : nil
+                    ))
             }
         }
 
@@ -156,8 +160,10 @@ public struct RepositorySnapshot: Sendable {
         if let index = producer(of: model.path) {
             let node = stages[index]
             guard let locked = node.locked else { throw node.lockProblem! }
-            guard let entry = locked.outs.first(where: { $0.path == model.path }) ?? locked.outs.first(where: { RepoPath.isWithin(model.path, $0.path) }),
-                  entry.md5 != nil
+            guard
+                let entry = locked.outs.first(where: { $0.path == model.path })
+                    ?? locked.outs.first(where: { RepoPath.isWithin(model.path, $0.path) }),
+                entry.md5 != nil
             else {
                 throw DVCError(.missing, file: node.definition.name, "dvc.lock records no hash for \(model.path): run `dvc repro`")
             }
