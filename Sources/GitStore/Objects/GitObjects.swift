@@ -1,5 +1,6 @@
 import Clibgit2
 public import Foundation
+import Synchronization
 
 /// A person and time as recorded in a commit or an annotated tag.
 public struct Signature: Sendable, Hashable, Codable {
@@ -19,12 +20,25 @@ public struct Signature: Sendable, Hashable, Codable {
 
     /// ISO-8601 with the recorded offset, e.g. `2026-11-25T10:00:00+01:00`.
     public var iso8601: String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(secondsFromGMT: offsetMinutes * 60)
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ssxxx"
-        return formatter.string(from: date)
+        Self.formatters.withLock { formatters in
+            let formatter =
+                formatters[offsetMinutes]
+                ?? {
+                    let made = DateFormatter()
+                    made.locale = Locale(identifier: "en_US_POSIX")
+                    made.timeZone = TimeZone(secondsFromGMT: offsetMinutes * 60)
+                    made.dateFormat = "yyyy-MM-dd'T'HH:mm:ssxxx"
+                    return made
+                }()
+            formatters[offsetMinutes] = formatter
+            return formatter.string(from: date)
+        }
     }
+
+    /// One formatter per UTC offset: creating a DateFormatter costs far more than using one, and
+    /// every lineage answer formats several dates. DateFormatter is not thread-safe, so all use
+    /// happens under the lock.
+    private static let formatters = Mutex<[Int: DateFormatter]>([:])
 
     init(_ sig: UnsafePointer<git_signature>) {
         let raw = sig.pointee
