@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -58,8 +59,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ArtifactStore",
+            dependencies: [
+                "DVCKit",
+                "GitStore",
+                "Lineage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "API",
             dependencies: [
+                "ArtifactStore",
                 "Lineage",
                 "GitStore",
                 "DVCKit",
@@ -75,6 +91,7 @@ let package = Package(
             name: "pedigree",
             dependencies: [
                 "API",
+                "ArtifactStore",
                 "Lineage",
                 "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -92,6 +109,7 @@ let package = Package(
         ),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "GitStore", "DVCKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",

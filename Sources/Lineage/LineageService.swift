@@ -235,7 +235,10 @@ public final class LineageService: Sendable {
             model: slot.declaration,
             commit: try commit(canonical),
             artifact: ArtifactInfo(
-                path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles, remote: entry.remote),
+                path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles,
+                // dvc.lock does not record `remote:`; the stage's out in dvc.yaml does.
+                remote: entry.remote ?? artifact.stage.flatMap { snapshot.stages[$0].definition.outs.first { $0.path == entry.path }?.remote },
+                hashName: entry.hashName, outPath: entry.path),
             stage: pipeline.last.flatMap { artifact.stage != nil ? $0 : nil },
             pipeline: pipeline,
             datasets: datasets,
@@ -282,6 +285,24 @@ public final class LineageService: Sendable {
             }
         }
         return result
+    }
+
+    // MARK: DVC configuration
+
+    /// `.dvc/config` at `commit`, merged with `.dvc/config.local` from the source working tree
+    /// when the source is a local folder (that file holds secrets and is never in Git).
+    public func dvcConfig(at commit: String) throws -> DVCConfig {
+        let shared = try git { try reader.read(".dvc/config", at: commit) }
+        let local = dvcFolder.flatMap { FileManager.default.contents(atPath: $0 + "/config.local") }
+        do { return try DVCConfig(config: shared, local: local) } catch { throw LineageError.wrap(error) }
+    }
+
+    /// The source working tree's `.dvc` folder, when the repository was opened from a local path.
+    public var dvcFolder: String? {
+        guard let source = repository.source, source.hasPrefix("/") else { return nil }
+        var isDirectory: ObjCBool = false
+        let folder = source + "/.dvc"
+        return FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue ? folder : nil
     }
 
     // MARK: History

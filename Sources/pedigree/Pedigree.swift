@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import ArtifactStore
 import Foundation
 import GitStore
 import Hummingbird
@@ -13,7 +14,7 @@ import func GraphQL.printSchema
 struct Pedigree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
-        subcommands: [Serve.self, Models.self, LineageCommand.self, Schema.self]
+        subcommands: [Serve.self, Models.self, LineageCommand.self, Pull.self, Schema.self]
     )
 }
 
@@ -43,6 +44,40 @@ struct RepositoryOptions: ParsableArguments {
     }
 }
 
+/// Options of the commands that fetch artifacts.
+struct ArtifactOptions: ParsableArguments {
+    @Option(help: "Largest size of the artifact cache (e.g. 500M, 20G); least recently used objects are evicted. Default: no limit.")
+    var cacheBudget: String?
+
+    @Option(help: "Downloads that run at once.")
+    var jobs = 8
+
+    @Flag(help: "Also check the md5 of every cached object on start (slow for large caches).")
+    var verifyCache = false
+
+    /// The artifact store over `service`, its cache under `cacheDirectory`.
+    func openStore(_ service: LineageService, cacheDirectory: URL, remote: String? = nil, logger: Logger) throws -> ArtifactStore {
+        var budget: Int64?
+        if let cacheBudget {
+            guard let bytes = Self.bytes(cacheBudget) else {
+                throw ValidationError("--cache-budget: '\(cacheBudget)' is not a size such as 500M or 20G")
+            }
+            budget = bytes
+        }
+        let cache = try ObjectCache(
+            root: cacheDirectory, budget: budget, maxConcurrentDownloads: jobs, verify: verifyCache, logger: logger)
+        return ArtifactStore(lineage: service, cache: cache, remoteOverride: remote, logger: logger)
+    }
+
+    /// `123`, `500K`, `500M`, `20G`, `1T` (powers of 1024).
+    static func bytes(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        let upper = text.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        if let unit = upper.last, let scale = units[unit], let value = Double(upper.dropLast()), value >= 0 { return Int64(value * Double(scale)) }
+        return Int64(upper).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve GraphQL, GraphiQL and health checks over HTTP.")
 
@@ -54,13 +89,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (default: $PEDIGREE_PORT or 8080).")
     var port: Int?
 
+    @OptionGroup var artifacts: ArtifactOptions
+
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .info
         let service = try repository.openService(logger: logger)
         let port = port ?? ProcessInfo.processInfo.environment["PEDIGREE_PORT"].flatMap(Int.init) ?? 8080
         logger.info("serving repository", metadata: ["source": "\(repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
-        let app = try buildApplication(service: service, configuration: ServerConfiguration(host: host, port: port), logger: logger)
+        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let app = try buildApplication(artifacts: store, configuration: ServerConfiguration(host: host, port: port), logger: logger)
         try await app.runService()
     }
 }
@@ -120,6 +158,85 @@ struct LineageCommand: AsyncParsableCommand {
         }
         for parameter in lineage.parameters { print("param     \(parameter.file):\(parameter.key) = \(parameter.value)") }
         for code in lineage.code { print("code      \(code.path)  md5 \(code.md5)") }
+    }
+}
+
+struct Pull: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch a model revision's artifact from its DVC remote into the cache; print the cached file's path.")
+
+    @Argument(help: "A revision spec: name@sha, name@branch, name@v1.2.0, name#stage, name, or a bare SHA.")
+    var spec: String
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var artifacts: ArtifactOptions
+
+    @Option(help: "Fetch from this DVC remote instead of the one the repository names.")
+    var remote: String?
+
+    func run() async throws {
+        var logger = Logger(label: "pedigree")
+        logger.logLevel = .warning
+        let service = try repository.openService(logger: logger)
+        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, remote: remote, logger: logger)
+        let progress = TransferProgress(label: spec)
+        let reporter = Task { await ProgressReporter(progress: progress).run() }
+        let result: Result<ArtifactStore.Pulled, any Error>
+        do {
+            result = .success(try await store.pull(spec, progress: progress))
+        } catch {
+            result = .failure(error)
+        }
+        reporter.cancel()
+        _ = await reporter.result
+        let pulled = try orExit { try result.get() }
+        FileHandle.standardError.write(
+            Data("pulled \(pulled.revision.id): \(pulled.downloadedObjects) objects, \(pulled.downloadedBytes) bytes downloaded\n".utf8))
+        print(pulled.path)
+    }
+}
+
+/// Prints a pull's progress to standard error: a redrawn bar on a terminal (bytes, rate, ETA),
+/// a plain line every few seconds otherwise.
+struct ProgressReporter {
+    let progress: TransferProgress
+    let isTerminal = isatty(2) == 1
+
+    func run() async {
+        let start = ContinuousClock.now
+        var lastLine = start
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            let now = ContinuousClock.now
+            let received = progress.receivedBytes
+            let expected = progress.expectedBytes
+            let seconds = max(0.001, (now - start) / .seconds(1))
+            let rate = Double(received) / seconds
+            if isTerminal {
+                let fraction = expected > 0 ? min(1, Double(received) / Double(expected)) : 0
+                let filled = Int(fraction * 30)
+                let eta = rate > 0 && expected > received ? "\(Int(Double(expected - received) / rate))s" : "-"
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+                FileHandle.standardError.write(
+                    Data("\r[\(bar)] \(Self.size(received)) / \(Self.size(expected))  \(Self.size(Int64(rate)))/s  ETA \(eta)   ".utf8))
+            } else if now - lastLine >= .seconds(2) {
+                lastLine = now
+                FileHandle.standardError.write(Data("pull: \(received) of \(expected) bytes (\(Self.size(Int64(rate)))/s)\n".utf8))
+            }
+        }
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
     }
 }
 

@@ -29,3 +29,34 @@ struct HashTests {
         #expect(DVCHash.directoryHash([foo, bar, nested]) == "5fc28ea78987408341668eba6525ebd1.dir")
     }
 }
+
+struct LegacyMD5StreamTests {
+    /// The streaming legacy hash equals the one-shot one for every way of cutting the input,
+    /// including a CR and its LF arriving in different chunks.
+    @Test(arguments: [
+        "a\nb\nc", "a\r\nb\r\nc", "ends with CR\r", "\r\n\r\n", "lone\rcr", "",
+        String(repeating: "x", count: 700) + "\r\n" + String(repeating: "y", count: 300),
+    ])
+    func streamingEqualsOneShot(text: String) {
+        let data = Data(text.utf8)
+        for chunk in [1, 2, 3, 511, 512, 513, 4096] {
+            var stream = LegacyMD5Stream()
+            var offset = 0
+            while offset < data.count {
+                stream.update(data[offset..<min(offset + chunk, data.count)])
+                offset += chunk
+            }
+            #expect(stream.finalize() == DVCHash.legacyMD5(data), "chunk size \(chunk)")
+        }
+    }
+
+    @Test func knownVectorAndBinaryFiles() {
+        var text = LegacyMD5Stream()
+        text.update(Data("a\r\nb\r\nc".utf8))
+        #expect(text.finalize() == "c32b2057b9bd62caa835386346177935")
+        let binary = Data([0, 13, 10, 1, 2])
+        var stream = LegacyMD5Stream()
+        stream.update(binary)
+        #expect(stream.finalize() == DVCHash.md5(binary))
+    }
+}

@@ -1,6 +1,7 @@
-public import DVCKit
-public import GitStore
-public import Lineage
+import ArtifactStore
+import DVCKit
+import GitStore
+import Lineage
 
 /// The `extensions.code` values clients can rely on (see CONTRACT.md), and the HTTP status that
 /// fits each when an error is the whole answer.
@@ -9,6 +10,8 @@ public enum ErrorCode: String, Sendable {
     case ambiguousRevision = "AMBIGUOUS_REVISION"
     case invalidRevision = "INVALID_REVISION"
     case metadataError = "METADATA_ERROR"
+    case artifactUnavailable = "ARTIFACT_UNAVAILABLE"
+    case integrityError = "INTEGRITY_ERROR"
     case badUserInput = "BAD_USER_INPUT"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case internalError = "INTERNAL"
@@ -28,6 +31,11 @@ public enum ErrorCode: String, Sendable {
             }
         case let error as DVCError:
             return (.metadataError, "invalid DVC metadata in \(error.description)")
+        case let error as ArtifactError:
+            switch error {
+            case .integrity: return (.integrityError, error.description)
+            case .unavailable, .unsafeManifest, .configuration: return (.artifactUnavailable, error.description)
+            }
         case let error as APIError:
             return (error.code, error.message)
         default:

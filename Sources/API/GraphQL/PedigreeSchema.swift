@@ -20,11 +20,34 @@ public enum PedigreeSchema {
 
           """The mirrored repository's state."""
           repository: RepositoryStatus!
+
+          """Artifact pulls running now, with their progress."""
+          transfers: [Transfer!]!
         }
 
         type Mutation {
           """Fetch the Git remote now; new commits and tags are visible afterwards."""
           refresh: RepositoryStatus!
+
+          """Fetch a revision's artifact from its DVC remote into the verified cache (nothing is downloaded when it is cached)."""
+          pull(id: ID!): PullPayload!
+        }
+
+        type PullPayload {
+          modelRevision: ModelRevision!
+
+          """Objects this pull downloaded (0 when everything was cached or another pull fetched it)."""
+          downloadedObjects: Int!
+          downloadedBytes: Long!
+          cached: Boolean!
+        }
+
+        type Transfer {
+          """The canonical revision being pulled."""
+          id: ID!
+          expectedBytes: Long!
+          receivedBytes: Long!
+          downloadedObjects: Int!
         }
 
         type Model {
@@ -88,6 +111,9 @@ public enum PedigreeSchema {
           md5: String!
           size: Long!
           nfiles: Int
+
+          """Whether the artifact is in the local cache, verified."""
+          cached: Boolean!
         }
 
         type DatasetRevision {

@@ -1,3 +1,4 @@
+public import ArtifactStore
 public import Lineage
 import Synchronization
 
@@ -6,9 +7,13 @@ import Synchronization
 /// ask for it. Across requests, `LineageService` caches by immutable commit and blob ids.
 public final class RequestLoader: Sendable {
     public let service: LineageService
+    public let artifacts: ArtifactStore
     private let lineages = Mutex<[String: Result<ModelLineage, any Error>]>([:])
 
-    public init(service: LineageService) { self.service = service }
+    public init(artifacts: ArtifactStore) {
+        self.artifacts = artifacts
+        service = artifacts.lineage
+    }
 
     /// Lineage for a revision spec.
     public func lineage(_ spec: String) throws -> ModelLineage {

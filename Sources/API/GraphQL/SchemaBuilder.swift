@@ -1,3 +1,4 @@
+import ArtifactStore
 import GitStore
 public import GraphQL
 import Lineage
@@ -48,12 +49,28 @@ public enum SchemaBuilder {
                     try loader.lineage(args["id"].string ?? "")
                 },
                 "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
+                "transfers": resolve { (_: Void, _, loader) in loader.artifacts.transfers },
             ],
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
                     try await loader.service.refresh()
                     return try RepositoryStatus(loader.service)
-                }
+                },
+                "pull": resolve { (_: Void, args, loader) in
+                    try await loader.artifacts.pull(args["id"].string ?? "")
+                },
+            ],
+            "PullPayload": [
+                "modelRevision": field { (pulled: ArtifactStore.Pulled) in pulled.revision },
+                "downloadedObjects": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedObjects },
+                "downloadedBytes": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedBytes },
+                "cached": field { (_: ArtifactStore.Pulled) in true },
+            ],
+            "Transfer": [
+                "id": field { (transfer: TransferProgress) in transfer.label },
+                "expectedBytes": field { (transfer: TransferProgress) in transfer.expectedBytes },
+                "receivedBytes": field { (transfer: TransferProgress) in transfer.receivedBytes },
+                "downloadedObjects": field { (transfer: TransferProgress) in transfer.downloadedObjects },
             ],
             "Model": [
                 "id": field { (model: ModelDeclaration) in model.name },
@@ -98,6 +115,7 @@ public enum SchemaBuilder {
                 "md5": field { (artifact: ArtifactInfo) in artifact.md5 },
                 "size": field { (artifact: ArtifactInfo) in artifact.size },
                 "nfiles": field { (artifact: ArtifactInfo) in artifact.nfiles },
+                "cached": resolve { (artifact: ArtifactInfo, _, loader) in await loader.artifacts.isCached(artifact) },
             ],
             "DatasetRevision": [
                 "id": field { (dataset: DatasetInfo) in "\(dataset.path)@\(dataset.md5)" },

@@ -1,7 +1,8 @@
-public import Foundation
+public import ArtifactStore
+import Foundation
 import GraphQL
 public import Hummingbird
-public import Lineage
+import Lineage
 public import Logging
 import NIOCore
 
@@ -18,9 +19,9 @@ public struct ServerConfiguration: Sendable {
 /// Builds the HTTP application from explicit services (the hummingbird template's shape), so
 /// tests build the same application over a test repository.
 public func buildApplication(
-    service: LineageService, configuration: ServerConfiguration, logger: Logger
+    artifacts: ArtifactStore, configuration: ServerConfiguration, logger: Logger
 ) throws -> some ApplicationProtocol {
-    let router = try buildRouter(service: service, logger: logger)
+    let router = try buildRouter(artifacts: artifacts, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
@@ -29,9 +30,10 @@ public func buildApplication(
 }
 
 /// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
-public func buildRouter(service: LineageService, logger: Logger) throws -> Router<BasicRequestContext> {
+public func buildRouter(artifacts: ArtifactStore, logger: Logger) throws -> Router<BasicRequestContext> {
+    let service = artifacts.lineage
     let metrics = Metrics()
-    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), service: service, metrics: metrics, logger: logger)
+    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), artifacts: artifacts, metrics: metrics, logger: logger)
     let router = Router()
 
     router.get("healthz") { _, _ -> String in
@@ -49,8 +51,14 @@ public func buildRouter(service: LineageService, logger: Logger) throws -> Route
     }
     router.get("metrics") { _, _ -> Response in
         metrics.countRequest("metrics")
+        let cache = artifacts.cache
+        let usage = await cache.usage
         let body = metrics.render(gauges: [
-            ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", service.reader.blobReads)
+            ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(service.reader.blobReads)),
+            ("pedigree_cache_objects", "Objects in the artifact cache.", Int64(usage.objects)),
+            ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
+            ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
+            ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
         ])
         return text(.ok, body, contentType: "text/plain; version=0.0.4")
     }

@@ -1,12 +1,13 @@
+public import ArtifactStore
 public import Foundation
 public import GraphQL
-public import Lineage
-public import Logging
+import Lineage
+import Logging
 
 /// Executes GraphQL requests against the schema and shapes the JSON answer.
 public struct GraphQLEndpoint: Sendable {
     public let schema: GraphQLSchema
-    public let service: LineageService
+    public let artifacts: ArtifactStore
     let metrics: Metrics
     let logger: Logger
 
@@ -40,7 +41,7 @@ public struct GraphQLEndpoint: Sendable {
         let result: GraphQLResult
         do {
             result = try await graphql(
-                schema: schema, request: query, context: RequestLoader(service: service),
+                schema: schema, request: query, context: RequestLoader(artifacts: artifacts),
                 variableValues: request.variables ?? [:], operationName: request.operationName
             )
         } catch let error as GraphQLError {

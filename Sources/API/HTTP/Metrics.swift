@@ -8,8 +8,9 @@ final class Metrics: Sendable {
     func countRequest(_ route: String) { requests.withLock { $0[route, default: 0] += 1 } }
     func countError(_ code: String) { errors.withLock { $0[code, default: 0] += 1 } }
 
-    /// The exposition text; `gauges` are added as they are (name → value).
-    func render(gauges: [(name: String, help: String, value: Int)]) -> String {
+    /// The exposition text; `gauges` are added as they are (name → value). Names ending in
+    /// `_total` are counters, the rest gauges.
+    func render(gauges: [(name: String, help: String, value: Int64)]) -> String {
         var lines: [String] = []
         lines.append("# HELP pedigree_http_requests_total HTTP requests by route.")
         lines.append("# TYPE pedigree_http_requests_total counter")
@@ -23,7 +24,7 @@ final class Metrics: Sendable {
         }
         for gauge in gauges {
             lines.append("# HELP \(gauge.name) \(gauge.help)")
-            lines.append("# TYPE \(gauge.name) counter")
+            lines.append("# TYPE \(gauge.name) \(gauge.name.hasSuffix("_total") ? "counter" : "gauge")")
             lines.append("\(gauge.name) \(gauge.value)")
         }
         return lines.joined(separator: "\n") + "\n"

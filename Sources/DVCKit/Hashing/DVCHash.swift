@@ -99,3 +99,75 @@ public struct MD5Stream {
     public mutating func update(_ chunk: Data) { hasher.update(data: chunk) }
     public func finalize() -> String { DVCHash.hexString(hasher.finalize()) }
 }
+
+/// Streaming form of `DVCHash.legacyMD5`: the first 512 bytes decide text or binary (as DVC
+/// decides), then text is hashed with CRLF → LF, including a CR and LF split between two chunks.
+public struct LegacyMD5Stream {
+    private var hasher = Insecure.MD5()
+    /// Bytes held back until the text/binary decision (at most 512).
+    private var head: [UInt8] = []
+    private var isText: Bool?
+    /// A CR seen at the end of the previous chunk, not yet hashed.
+    private var pendingCR = false
+
+    public init() {}
+
+    public mutating func update(_ chunk: UnsafeRawBufferPointer) {
+        guard let isText else {
+            let take = min(512 - head.count, chunk.count)
+            head += chunk.prefix(take)
+            guard head.count == 512 else { return }
+            decide()
+            head.withUnsafeBytes { feed($0) }
+            head = []
+            update(UnsafeRawBufferPointer(rebasing: chunk.dropFirst(take)))
+            return
+        }
+        if isText { feed(chunk) } else { hasher.update(bufferPointer: chunk) }
+    }
+
+    public mutating func update(_ chunk: Data) { chunk.withUnsafeBytes { update($0) } }
+
+    public mutating func finalize() -> String {
+        if isText == nil {
+            decide()
+            head.withUnsafeBytes { feed($0) }
+        }
+        if pendingCR { hasher.update(data: [13]) }
+        return DVCHash.hexString(hasher.finalize())
+    }
+
+    private mutating func decide() {
+        isText = !DVCHash.isBinary(Data(head))
+    }
+
+    /// Hashes `chunk`, dropping each CR that directly precedes an LF when the file is text.
+    private mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+        guard isText == true else {
+            hasher.update(bufferPointer: chunk)
+            return
+        }
+        guard !chunk.isEmpty else { return }
+        var start = 0
+        if pendingCR {
+            if chunk[0] != 10 { hasher.update(data: [13]) }
+            pendingCR = false
+        }
+        var index = 0
+        while index < chunk.count {
+            if chunk[index] == 13 {
+                if index + 1 == chunk.count {
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start..<index]))
+                    pendingCR = true
+                    return
+                }
+                if chunk[index + 1] == 10 {
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start..<index]))
+                    start = index + 1
+                }
+            }
+            index += 1
+        }
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start...]))
+    }
+}

@@ -19,6 +19,10 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     public let nfiles: Int?
     /// DVC remote named by the out (`remote:`), nil for `core.remote`.
     public let remote: String?
+    /// `md5` for DVC 3 hashing, nil for legacy (DVC 2) outs: it decides the object's layout.
+    public let hashName: String?
+    /// The DVC out holding the weights: `path` itself, or a tracked directory containing it.
+    public let outPath: String
 }
 
 /// A dependency or output with its recorded hash.

@@ -1,0 +1,67 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A temporary file in the cache that an object is streamed into, hashing as it goes.
+///
+/// Owned by one download task. The file is created exclusively under `tmp/`; `commit` renames it
+/// into place only after the digest matched and the bytes reached the disk, and `discard` removes
+/// it, so a final path never holds a partial or unverified object.
+public final class ObjectSink {
+    let path: String
+    private var descriptor: Int32
+    private var hasher: ObjectHasher
+    private(set) var bytesWritten: Int64 = 0
+    private let onProgress: (Int64) -> Void
+
+    init(path: String, object: ObjectID, onProgress: @escaping (Int64) -> Void) throws {
+        self.path = path
+        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw ArtifactError.configuration("cannot create a file in the cache: \(String(cString: strerror(errno)))") }
+        hasher = ObjectHasher(object)
+        self.onProgress = onProgress
+    }
+
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// Appends bytes.
+    public func write(_ chunk: UnsafeRawBufferPointer) throws {
+        guard !chunk.isEmpty, let base = chunk.baseAddress else { return }
+        hasher.update(chunk)
+        var offset = 0
+        while offset < chunk.count {
+            let written = Glibc.write(descriptor, base + offset, chunk.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ArtifactError.configuration("cannot write to the cache: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        bytesWritten += Int64(chunk.count)
+        onProgress(Int64(chunk.count))
+    }
+
+    /// Flushes, closes and returns the digest of what was written.
+    func finish() throws -> String {
+        defer {
+            close(descriptor)
+            descriptor = -1
+        }
+        guard fsync(descriptor) == 0 else { throw ArtifactError.configuration("cannot flush the cache: \(String(cString: strerror(errno)))") }
+        return hasher.finalize()
+    }
+
+    /// Makes the verified file read-only and moves it to `destination` atomically.
+    func commit(to destination: String) throws {
+        chmod(path, 0o444)
+        guard rename(path, destination) == 0 else {
+            throw ArtifactError.configuration("cannot move an object into the cache: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func discard() { unlink(path) }
+}
