@@ -50,7 +50,11 @@ public struct GraphQLEndpoint: Sendable {
             return failure(400, .badUserInput, "\(error)")
         }
         let errors = result.errors.map(relabel)
-        let status = result.data == nil && !errors.isEmpty ? 400 : 200
+        // GraphQL over HTTP: 400 when the request could not be executed (parse and validation
+        // errors carry no path); a request that ran is 200 even when a failed non-null root
+        // field left `data` null (ARTIFACT_UNAVAILABLE is no fault of the request's shape).
+        let executed = result.data != nil || errors.contains { !$0.path.elements.isEmpty }
+        let status = !executed && !errors.isEmpty ? 400 : 200
         return encode(status, GraphQLResult(data: result.data, errors: errors))
     }
 

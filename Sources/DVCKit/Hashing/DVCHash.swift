@@ -8,9 +8,12 @@ public enum DVCHash {
         hexString(Insecure.MD5.hash(data: data))
     }
 
-    /// The legacy (DVC 2) hash: md5 after dos2unix for text files, plain md5 for binary ones.
+    /// The legacy (DVC 2) hash: md5 after dos2unix for text files, plain md5 for binary ones
+    /// (see `LegacyMD5Stream` for the exact rules).
     public static func legacyMD5(_ data: Data) -> String {
-        isBinary(data) ? md5(data) : md5(dos2unix(data))
+        var stream = LegacyMD5Stream()
+        stream.update(data)
+        return stream.finalize()
     }
 
     /// DVC's text/binary test (dvc-data's `istextblock`): binary if the first 512 bytes hold a
@@ -22,18 +25,6 @@ public enum DVCHash {
         let text: Set<UInt8> = Set([8, 9, 10, 12, 13] + Array(0x20...0x7e))
         let nontext = head.filter { !text.contains($0) }.count
         return Double(nontext) / Double(head.count) > 0.3
-    }
-
-    /// CRLF → LF.
-    static func dos2unix(_ data: Data) -> Data {
-        var output = Data(capacity: data.count)
-        var previous: UInt8?
-        for byte in data {
-            if let last = previous { if !(last == 13 && byte == 10) { output.append(last) } }
-            previous = byte
-        }
-        if let last = previous { output.append(last) }
-        return output
     }
 
     /// One file of a directory out.
@@ -100,74 +91,96 @@ public struct MD5Stream {
     public func finalize() -> String { DVCHash.hexString(hasher.finalize()) }
 }
 
-/// Streaming form of `DVCHash.legacyMD5`: the first 512 bytes decide text or binary (as DVC
-/// decides), then text is hashed with CRLF → LF, including a CR and LF split between two chunks.
+/// The legacy (DVC 2) md5, fed in chunks of any size.
+///
+/// DVC 2 decided text or binary once, from the first 512 bytes, and then replaced CRLF by LF in
+/// each 1 MiB block it read (`LOCAL_CHUNK_SIZE`), so a CR ending one block and the LF starting
+/// the next stay as they are. This reproduces that, since legacy hashes were written by DVC 2.
 public struct LegacyMD5Stream {
+    static let blockSize = 1 << 20
     private var hasher = Insecure.MD5()
     /// Bytes held back until the text/binary decision (at most 512).
     private var head: [UInt8] = []
     private var isText: Bool?
-    /// A CR seen at the end of the previous chunk, not yet hashed.
+    /// Bytes consumed in the current 1 MiB block.
+    private var blockOffset = 0
+    /// A CR seen at the end of the previous chunk (inside a block), not yet hashed.
     private var pendingCR = false
 
     public init() {}
 
     public mutating func update(_ chunk: UnsafeRawBufferPointer) {
-        guard let isText else {
+        guard isText != nil else {
             let take = min(512 - head.count, chunk.count)
             head += chunk.prefix(take)
             guard head.count == 512 else { return }
-            decide()
-            head.withUnsafeBytes { feed($0) }
+            isText = !DVCHash.isBinary(Data(head))
+            let held = head
             head = []
+            held.withUnsafeBytes { feed($0) }
             update(UnsafeRawBufferPointer(rebasing: chunk.dropFirst(take)))
             return
         }
-        if isText { feed(chunk) } else { hasher.update(bufferPointer: chunk) }
+        feed(chunk)
     }
 
     public mutating func update(_ chunk: Data) { chunk.withUnsafeBytes { update($0) } }
 
     public mutating func finalize() -> String {
         if isText == nil {
-            decide()
-            head.withUnsafeBytes { feed($0) }
+            isText = !DVCHash.isBinary(Data(head))
+            let held = head
+            head = []
+            held.withUnsafeBytes { feed($0) }
         }
         if pendingCR { hasher.update(data: [13]) }
         return DVCHash.hexString(hasher.finalize())
     }
 
-    private mutating func decide() {
-        isText = !DVCHash.isBinary(Data(head))
-    }
-
-    /// Hashes `chunk`, dropping each CR that directly precedes an LF when the file is text.
+    /// Splits `chunk` at 1 MiB block boundaries and converts each piece.
     private mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         guard isText == true else {
             hasher.update(bufferPointer: chunk)
             return
         }
-        guard !chunk.isEmpty else { return }
-        var start = 0
+        var rest = chunk[...]
+        while !rest.isEmpty {
+            let take = min(Self.blockSize - blockOffset, rest.count)
+            convert(UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+            rest = rest.dropFirst(take)
+            blockOffset += take
+            if blockOffset == Self.blockSize {
+                // DVC 2 converted block by block: a CR ending a block is kept.
+                if pendingCR { hasher.update(data: [13]) }
+                pendingCR = false
+                blockOffset = 0
+            }
+        }
+    }
+
+    /// Hashes `piece` (within one block), dropping each CR directly followed by an LF.
+    private mutating func convert(_ piece: UnsafeRawBufferPointer) {
+        guard !piece.isEmpty else { return }
         if pendingCR {
-            if chunk[0] != 10 { hasher.update(data: [13]) }
+            if piece[0] != 10 { hasher.update(data: [13]) }
             pendingCR = false
         }
+        var start = 0
         var index = 0
-        while index < chunk.count {
-            if chunk[index] == 13 {
-                if index + 1 == chunk.count {
-                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start..<index]))
+        while index < piece.count {
+            if piece[index] == 13 {
+                if index + 1 == piece.count {
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: piece[start..<index]))
                     pendingCR = true
                     return
                 }
-                if chunk[index + 1] == 10 {
-                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start..<index]))
+                if piece[index + 1] == 10 {
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: piece[start..<index]))
                     start = index + 1
                 }
             }
             index += 1
         }
-        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[start...]))
+        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: piece[start...]))
     }
 }
