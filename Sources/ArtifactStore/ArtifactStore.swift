@@ -154,9 +154,9 @@ public final class ArtifactStore: Sendable {
             for (offset, member) in ids.enumerated() {
                 group.addTask { (offset, try await cache.fetch(member, size: nil, from: remote, progress: progress)) }
             }
-            var paths = [String](repeating: "", count: ids.count)
+            var paths: [Int: String] = [:]
             for try await (offset, path) in group { paths[offset] = path }
-            return paths
+            return paths.sorted { $0.key < $1.key }.map(\.value)
         }
     }
 }

@@ -163,10 +163,10 @@ struct LineageCommand: AsyncParsableCommand {
 
 struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fetch a model revision's artifact from its DVC remote into the cache; print the cached file's path.")
+        abstract: "Fetch model revisions' artifacts from their DVC remote into the cache; print each cached file's path, in order.")
 
-    @Argument(help: "A revision spec: name@sha, name@branch, name@v1.2.0, name#stage, name, or a bare SHA.")
-    var spec: String
+    @Argument(help: "Revision specs: name@sha, name@branch, name@v1.2.0, name#stage, name, or a bare SHA. Several are pulled together.")
+    var specs: [String]
 
     @OptionGroup var repository: RepositoryOptions
 
@@ -180,27 +180,37 @@ struct Pull: AsyncParsableCommand {
         logger.logLevel = .warning
         let service = try repository.openService(logger: logger)
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, remote: remote, logger: logger)
-        let progress = TransferProgress(label: spec)
+        let progress = specs.map { TransferProgress(label: $0) }
         let reporter = Task { await ProgressReporter(progress: progress).run() }
-        let result: Result<ArtifactStore.Pulled, any Error>
-        do {
-            result = .success(try await store.pull(spec, progress: progress))
-        } catch {
-            result = .failure(error)
+        let results = await withTaskGroup(of: (Int, Result<ArtifactStore.Pulled, any Error>).self) { group in
+            for (index, spec) in specs.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .success(try await store.pull(spec, progress: progress[index])))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results: [Int: Result<ArtifactStore.Pulled, any Error>] = [:]
+            for await (index, result) in group { results[index] = result }
+            return results.sorted { $0.key < $1.key }.map(\.value)
         }
         reporter.cancel()
         _ = await reporter.result
-        let pulled = try orExit { try result.get() }
-        FileHandle.standardError.write(
-            Data("pulled \(pulled.revision.id): \(pulled.downloadedObjects) objects, \(pulled.downloadedBytes) bytes downloaded\n".utf8))
-        print(pulled.path)
+        for result in results {
+            let pulled = try orExit { try result.get() }
+            FileHandle.standardError.write(
+                Data("pulled \(pulled.revision.id): \(pulled.downloadedObjects) objects, \(pulled.downloadedBytes) bytes downloaded\n".utf8))
+            print(pulled.path)
+        }
     }
 }
 
-/// Prints a pull's progress to standard error: a redrawn bar on a terminal (bytes, rate, ETA),
-/// a plain line every few seconds otherwise.
+/// Prints the progress of pulls to standard error: a redrawn bar on a terminal (bytes, rate,
+/// ETA), a plain line every few seconds otherwise.
 struct ProgressReporter {
-    let progress: TransferProgress
+    let progress: [TransferProgress]
     let isTerminal = isatty(2) == 1
 
     func run() async {
@@ -209,8 +219,8 @@ struct ProgressReporter {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(200))
             let now = ContinuousClock.now
-            let received = progress.receivedBytes
-            let expected = progress.expectedBytes
+            let received = progress.reduce(0) { $0 + $1.receivedBytes }
+            let expected = progress.reduce(0) { $0 + $1.expectedBytes }
             let seconds = max(0.001, (now - start) / .seconds(1))
             let rate = Double(received) / seconds
             if isTerminal {

@@ -2,8 +2,10 @@ import Foundation
 
 #if canImport(Glibc)
     import Glibc
+    private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
     import Darwin
+    private let systemWrite = Darwin.write
 #endif
 
 /// A temporary file in the cache that an object is streamed into, hashing as it goes.
@@ -28,25 +30,46 @@ public final class ObjectSink {
 
     deinit { if descriptor >= 0 { close(descriptor) } }
 
-    /// Appends bytes.
+    /// Appends bytes. Small chunks (HTTP delivers tens of kilobytes at a time) are gathered
+    /// into one buffer so the file sees few large writes.
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
-        guard !chunk.isEmpty, let base = chunk.baseAddress else { return }
+        guard !chunk.isEmpty else { return }
         hasher.update(chunk)
+        if pending.count + chunk.count > Self.bufferSize { try flush() }
+        if chunk.count >= Self.bufferSize {
+            try writeAll(chunk)
+        } else {
+            pending.append(contentsOf: chunk)
+        }
+        bytesWritten += Int64(chunk.count)
+        onProgress(Int64(chunk.count))
+    }
+
+    private static let bufferSize = 1 << 20
+    private var pending: [UInt8] = []
+
+    private func flush() throws {
+        guard !pending.isEmpty else { return }
+        try pending.withUnsafeBytes { try writeAll($0) }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
         var offset = 0
-        while offset < chunk.count {
-            let written = Glibc.write(descriptor, base + offset, chunk.count - offset)
+        while offset < bytes.count {
+            let written = systemWrite(descriptor, base + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 throw ArtifactError.configuration("cannot write to the cache: \(String(cString: strerror(errno)))")
             }
             offset += written
         }
-        bytesWritten += Int64(chunk.count)
-        onProgress(Int64(chunk.count))
     }
 
     /// Flushes, closes and returns the digest of what was written.
     func finish() throws -> String {
+        try flush()
         defer {
             close(descriptor)
             descriptor = -1

@@ -2,8 +2,10 @@ import Foundation
 
 #if canImport(Glibc)
     import Glibc
+    private let systemRead = Glibc.read
 #elseif canImport(Darwin)
     import Darwin
+    private let systemRead = Darwin.read
 #endif
 
 /// A DVC remote that is a folder on this machine (`url = /path` or `file:///path`).
@@ -30,7 +32,7 @@ public struct LocalRemote: ObjectRemote {
         defer { buffer.deallocate() }
         while true {
             try Task.checkCancellation()
-            let count = Glibc.read(descriptor, buffer.baseAddress, chunkSize)
+            let count = systemRead(descriptor, buffer.baseAddress, chunkSize)
             if count < 0 {
                 if errno == EINTR { continue }
                 throw RemoteFailure(.transient, "\(key): \(String(cString: strerror(errno)))")

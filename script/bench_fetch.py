@@ -1,0 +1,244 @@
+"""fetch_*: cold fetch of demo artifacts, Pedigree vs `dvc fetch` (fresh clone, same remote) vs the
+raw limit (`cp` of the same objects for the local remote, a plain concurrent GET loop for S3),
+and warm resolution of a cached revision to its local path over GraphQL.
+
+Usage: bench_fetch.py PEDIGREE_BINARY DEMO_REPO"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import requests
+
+binary, demo = sys.argv[1], Path(sys.argv[2]).resolve()
+remote = Path(str(demo) + ".remote")
+work = Path(tempfile.mkdtemp(prefix="pedigree-bench-"))
+VENV = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{VENV}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+ROUNDS = 3
+TARGETS = ["models/smollm2-135m/model.gguf", "models/tiny-llama/model.gguf"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(args, cwd=cwd, env=ENV, check=True, capture_output=True, text=True).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def artifact_specs():
+    """One `name@sha` per distinct artifact over every commit of every ref (what
+    `dvc fetch --all-commits` of the model outputs fetches), and the distinct md5s."""
+    import yaml
+    specs, md5s = [], set()
+    for sha in run("git", "-C", str(demo), "rev-list", "--all").split():
+        lock = yaml.safe_load(run("git", "-C", str(demo), "show", f"{sha}:dvc.lock"))
+        for stage in lock["stages"].values():
+            for out in stage.get("outs", []):
+                if out["path"] in TARGETS and out["md5"] not in md5s:
+                    md5s.add(out["md5"])
+                    specs.append(f"{out['path'].split('/')[1]}@{sha}")
+    return specs, md5s
+
+
+def timed(fn, rounds=ROUNDS):
+    """Best of `rounds` (cold each time: fn prepares its own fresh state untimed)."""
+    best = None
+    for _ in range(rounds):
+        elapsed = fn()
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def pedigree_pull(repo, specs):
+    cache = work / f"cache-{time.monotonic_ns()}"
+    run(binary, "models", "--repo", str(repo), "--cache", str(cache))  # mirror the Git repo, untimed
+    start = time.perf_counter()
+    run(binary, "pull", *specs, "--repo", str(repo), "--cache", str(cache))
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(cache)
+    return elapsed
+
+
+def serve(repo, cache):
+    """A `pedigree serve` on a free port, ready; returns (process, url)."""
+    port = free_port()
+    process = subprocess.Popen([binary, "serve", "--repo", str(repo), "--cache", str(cache), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(url + "/readyz", timeout=1).ok:
+                return process, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def server_pull(repo, specs):
+    """The gateway's own cold fetch: `pull` mutations (all specs at once) on a running server
+    with an empty artifact cache; no process start or Git fetch in the time."""
+    cache = work / f"cache-{time.monotonic_ns()}"
+    process, url = serve(repo, cache)
+    try:
+        def pull(spec):
+            body = requests.post(url + "/graphql", json={"query": "mutation($id: ID!) { pull(id: $id) { cached } }",
+                                                         "variables": {"id": spec}}).json()
+            assert "errors" not in body, body
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(len(specs)) as pool:
+            list(pool.map(pull, specs))
+        return time.perf_counter() - start
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(cache)
+
+
+def dvc_fetch(repo, targets, all_commits, remote_name=None):
+    clone = work / f"clone-{time.monotonic_ns()}"
+    run("git", "clone", "-q", str(repo), str(clone))
+    if (Path(repo) / ".dvc/config.local").exists():
+        shutil.copy(Path(repo) / ".dvc/config.local", clone / ".dvc/config.local")
+    args = ["dvc", "fetch", "-q", *(["--all-commits"] if all_commits else []), *targets]
+    start = time.perf_counter()
+    run(*args, cwd=clone)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(clone)
+    return elapsed
+
+
+def object_keys(md5s):
+    return [f"files/md5/{m[:2]}/{m[2:]}" for m in md5s]
+
+
+def copy_objects(keys, verify=False):
+    """`cp` of the objects; with `verify`, then `md5sum` of the copies (the least a verified
+    fetch must do), two files at a time as our two cores allow."""
+    target = work / f"cp-{time.monotonic_ns()}"
+    target.mkdir()
+    start = time.perf_counter()
+    subprocess.run(["cp", *[str(remote / k) for k in keys], str(target)], check=True)
+    if verify:
+        subprocess.run(f"ls -1 {target}/* | xargs -P 2 -n 1 md5sum", shell=True, check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(target)
+    return elapsed
+
+
+def report(name, ours, peer, raws, served=None):
+    """One line against dvc, one per raw limit (named); `served`: the same fetch inside a
+    running server, against the same raw limits."""
+    print(f"BENCH {name} {ours * 1000:.1f} ms peer={peer * 1000:.1f} ratio={peer / ours:.2f}")
+    if served is not None:
+        print(f"BENCH {name}_server {served * 1000:.1f} ms peer={peer * 1000:.1f} ratio={peer / served:.2f}")
+        for raw_name, raw in raws.items():
+            print(f"BENCH {name}_server_vs_{raw_name} {served * 1000:.1f} ms peer={raw * 1000:.1f} ratio={raw / served:.2f}")
+    for raw_name, raw in raws.items():
+        print(f"BENCH {name}_vs_{raw_name} {ours * 1000:.1f} ms peer={raw * 1000:.1f} ratio={raw / ours:.2f}")
+    sys.stdout.flush()
+
+
+specs, md5s = artifact_specs()
+latest_smollm2 = "smollm2-135m"
+lineage = json.loads(run(binary, "lineage", latest_smollm2, "--repo", str(demo), "--json", "--cache", str(work / "probe")))
+total_bytes = sum((remote / k).stat().st_size for k in object_keys(md5s))
+print(f"# {len(specs)} artifacts, {total_bytes / 1e6:.0f} MB; best of {ROUNDS} cold runs each", flush=True)
+
+# Local remote.
+ours = timed(lambda: pedigree_pull(demo, [latest_smollm2]))
+peer = timed(lambda: dvc_fetch(demo, [TARGETS[0]], all_commits=False))
+keys = object_keys([lineage["artifact"]["md5"]])
+report("fetch_local_cold", ours, peer, {"cp": timed(lambda: copy_objects(keys)), "cp_md5sum": timed(lambda: copy_objects(keys, True))}, served=timed(lambda: server_pull(demo, [latest_smollm2])))
+ours = timed(lambda: pedigree_pull(demo, specs))
+peer = timed(lambda: dvc_fetch(demo, TARGETS, all_commits=True))
+keys = object_keys(md5s)
+report("fetch_local_cold_all", ours, peer, {"cp": timed(lambda: copy_objects(keys)), "cp_md5sum": timed(lambda: copy_objects(keys, True))}, served=timed(lambda: server_pull(demo, specs)))
+
+# S3 (moto on loopback), filled by the real `dvc push`.
+port = free_port()
+moto = subprocess.Popen([str(VENV / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=ENV,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    creds = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, **creds)
+    s3.create_bucket(Bucket="models")
+    s3_repo = work / "s3-repo"
+    run("git", "clone", "-q", str(demo), str(s3_repo))
+    for args in (["add", "--local", "-d", "s3", "s3://models/store"], ["modify", "--local", "s3", "endpointurl", endpoint],
+                 ["modify", "--local", "s3", "access_key_id", "bench"], ["modify", "--local", "s3", "secret_access_key", "bench"]):
+        run("dvc", "remote", *args, cwd=s3_repo)
+    subprocess.run(["cp", "-al", str(demo / ".dvc/cache"), str(s3_repo / ".dvc/cache")], check=True)
+    run("dvc", "push", "-q", "--all-commits", "-r", "s3", cwd=s3_repo)
+
+    def get_loop(keys, verify=False):
+        """8 concurrent boto3 GETs written to files; with `verify`, md5 while writing."""
+        target = work / f"get-{time.monotonic_ns()}"
+        target.mkdir()
+        client = boto3.client("s3", endpoint_url=endpoint, **creds)
+
+        def get(key):
+            digest = hashlib.md5()
+            with open(target / key.replace("/", "_"), "wb") as f:
+                for chunk in client.get_object(Bucket="models", Key="store/" + key)["Body"].iter_chunks(1 << 20):
+                    if verify:
+                        digest.update(chunk)
+                    f.write(chunk)
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(get, keys))
+        elapsed = time.perf_counter() - start
+        shutil.rmtree(target)
+        return elapsed
+
+    ours = timed(lambda: pedigree_pull(s3_repo, [latest_smollm2]))
+    peer = timed(lambda: dvc_fetch(s3_repo, [TARGETS[0]], all_commits=False))
+    keys = object_keys([lineage["artifact"]["md5"]])
+    report("fetch_s3_cold", ours, peer, {"get": timed(lambda: get_loop(keys)), "get_md5": timed(lambda: get_loop(keys, True))}, served=timed(lambda: server_pull(s3_repo, [latest_smollm2])))
+    ours = timed(lambda: pedigree_pull(s3_repo, specs))
+    peer = timed(lambda: dvc_fetch(s3_repo, TARGETS, all_commits=True))
+    keys = object_keys(md5s)
+    report("fetch_s3_cold_all", ours, peer, {"get": timed(lambda: get_loop(keys)), "get_md5": timed(lambda: get_loop(keys, True))}, served=timed(lambda: server_pull(s3_repo, specs)))
+finally:
+    moto.terminate()
+    moto.wait()
+
+# Warm: a cached revision resolved to its local path, over GraphQL (200 requests).
+cache = work / "warm-cache"
+run(binary, "pull", latest_smollm2, "--repo", str(demo), "--cache", str(cache))
+server, url = serve(demo, cache)
+try:
+    session = requests.Session()
+    query = {"query": 'mutation { pull(id: "smollm2-135m") { downloadedObjects } }'}
+    for _ in range(20):
+        session.post(url + "/graphql", json=query).raise_for_status()
+    samples = []
+    for _ in range(200):
+        start = time.perf_counter()
+        body = session.post(url + "/graphql", json=query).json()
+        samples.append(time.perf_counter() - start)
+        assert body["data"]["pull"]["downloadedObjects"] == 0, body
+    print(f"BENCH fetch_warm_p50 {statistics.median(samples) * 1000:.3f} ms")
+finally:
+    server.terminate()
+    server.wait()
+    shutil.rmtree(work, ignore_errors=True)
