@@ -9,6 +9,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// llama.cpp as script/build-llama installs it: linked from .deps/llama/lib, found there at run
+/// time through an RPATH (no LD_LIBRARY_PATH).
+let llamaLibrary = Context.packageDirectory + "/.deps/llama/lib"
+
 let package = Package(
     name: "pedigree",
     platforms: [.macOS(.v14)],
@@ -33,6 +37,7 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(name: "CLlama"),
         .target(
             name: "GitStore",
             dependencies: [
@@ -73,9 +78,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Inference",
+            dependencies: [
+                "ArtifactStore",
+                "CLlama",
+                "Lineage",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings,
+            linkerSettings: [.unsafeFlags(["-L", llamaLibrary, "-Xlinker", "-rpath", "-Xlinker", llamaLibrary])]
+        ),
+        .target(
             name: "API",
             dependencies: [
                 "ArtifactStore",
+                "Inference",
                 "Lineage",
                 "GitStore",
                 "DVCKit",
@@ -92,6 +109,7 @@ let package = Package(
             dependencies: [
                 "API",
                 "ArtifactStore",
+                "Inference",
                 "Lineage",
                 "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

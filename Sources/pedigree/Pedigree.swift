@@ -4,6 +4,7 @@ import ArtifactStore
 import Foundation
 import GitStore
 import Hummingbird
+import Inference
 import Lineage
 import Logging
 
@@ -14,7 +15,7 @@ import func GraphQL.printSchema
 struct Pedigree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
-        subcommands: [Serve.self, Models.self, LineageCommand.self, Pull.self, Schema.self]
+        subcommands: [Serve.self, Models.self, LineageCommand.self, Pull.self, Infer.self, Schema.self]
     )
 }
 
@@ -41,6 +42,42 @@ struct RepositoryOptions: ParsableArguments {
         let repository = try GitRepository.mirror(source: source, into: cacheDirectory.appendingPathComponent("git"))
         if fetch { try repository.fetch() }
         return LineageService(repository: repository, logger: logger)
+    }
+}
+
+/// Options of the commands that run models.
+struct InferenceOptions: ParsableArguments {
+    @Option(help: "Requests decoded together per model (continuous batching).")
+    var slots = 4
+
+    @Option(help: "Requests that may wait for a slot; beyond them the answer is OVERLOADED.")
+    var queue = 16
+
+    @Option(help: "Tokens of context per slot (prompt plus generated).")
+    var contextPerSlot = 2048
+
+    @Option(help: "Models loaded at once.")
+    var maxModels = 2
+
+    @Option(help: "Largest maxTokens a request may ask for.")
+    var maxTokensLimit = 1024
+
+    @Option(help: "Seconds an idle model stays loaded (0: until evicted).")
+    var keepAlive = 600
+
+    @Option(help: "Threads llama.cpp decodes with (default: every core).")
+    var threads: Int?
+
+    var configuration: ModelManager.Configuration {
+        var configuration = ModelManager.Configuration()
+        configuration.slots = max(1, slots)
+        configuration.queueLimit = max(0, queue)
+        configuration.contextPerSlot = max(64, contextPerSlot)
+        configuration.maxModels = max(1, maxModels)
+        configuration.maxTokensLimit = max(1, maxTokensLimit)
+        configuration.keepAlive = keepAlive > 0 ? .seconds(keepAlive) : nil
+        if let threads { configuration.threads = max(1, threads) }
+        return configuration
     }
 }
 
@@ -91,6 +128,11 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var artifacts: ArtifactOptions
 
+    @OptionGroup var inference: InferenceOptions
+
+    @Option(help: "A revision spec to load on start (repeat for several).")
+    var preload: [String] = []
+
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .info
@@ -98,7 +140,19 @@ struct Serve: AsyncParsableCommand {
         let port = port ?? ProcessInfo.processInfo.environment["PEDIGREE_PORT"].flatMap(Int.init) ?? 8080
         logger.info("serving repository", metadata: ["source": "\(repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
-        let app = try buildApplication(artifacts: store, configuration: ServerConfiguration(host: host, port: port), logger: logger)
+        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
+        let app = try buildApplication(models: models, configuration: ServerConfiguration(host: host, port: port), logger: logger)
+        let sweeper = Task { await models.sweepIdleModels() }
+        defer { sweeper.cancel() }
+        for spec in preload {
+            Task {
+                do {
+                    try await models.load(try service.lineage(spec))
+                } catch {
+                    logger.error("preload failed", metadata: ["spec": "\(spec)", "error": "\(ErrorCode.classify(error).message)"])
+                }
+            }
+        }
         try await app.runService()
     }
 }
@@ -204,6 +258,85 @@ struct Pull: AsyncParsableCommand {
                 Data("pulled \(pulled.revision.id): \(pulled.downloadedObjects) objects, \(pulled.downloadedBytes) bytes downloaded\n".utf8))
             print(pulled.path)
         }
+    }
+}
+
+struct Infer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate with a model revision; tokens stream to standard output as they come.")
+
+    @Argument(help: "A revision spec: name@sha, name@branch, name@v1.2.0, name#stage, name, or a bare SHA.")
+    var spec: String
+
+    @Option(help: "Raw text to complete.")
+    var prompt: String?
+
+    @Option(help: "A user message, rendered with the model's chat template (instead of --prompt).")
+    var message: String?
+
+    @Option(help: "Seed of the random draw (random when not given; printed at the end).")
+    var seed: UInt32?
+
+    @Option(help: "0 is greedy.")
+    var temperature = 0.8
+
+    @Option(help: "Tokens to generate at most.")
+    var maxTokens = 128
+
+    @Option(help: "Stop when this text appears (repeatable).")
+    var stop: [String] = []
+
+    @Flag(help: "Print one JSON object (text, tokens, lineage id, seed, timings) instead of streaming.")
+    var json = false
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var artifacts: ArtifactOptions
+
+    @OptionGroup var inference: InferenceOptions
+
+    func run() async throws {
+        var logger = Logger(label: "pedigree")
+        logger.logLevel = .warning
+        let service = try repository.openService(logger: logger)
+        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
+        let input: GenerationRequest.Input
+        switch (prompt, message) {
+        case (let prompt?, nil): input = .prompt(prompt)
+        case (nil, let message?): input = .messages([ChatMessage(role: "user", content: message)])
+        default: throw ValidationError("give exactly one of --prompt and --message")
+        }
+        let sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens, stop: stop)
+        let revision = try orExit { try service.lineage(spec) }
+        var summary: GenerationSummary?
+        do {
+            for try await event in try await models.generate(GenerationRequest(input: input, sampling: sampling), on: revision) {
+                switch event {
+                case .token(let text) where !json:
+                    FileHandle.standardOutput.write(Data(text.utf8))
+                case .token: break
+                case .finished(let done): summary = done
+                }
+            }
+        } catch {
+            _ = try orExit { () throws -> Int in throw error }
+        }
+        guard let summary else { throw ExitCode(1) }
+        if json {
+            print(try encodeJSON(InferOutput(revision: revision.id, summary: summary)))
+        } else {
+            FileHandle.standardError.write(
+                Data(
+                    "\n[\(revision.id) seed \(summary.seed), \(summary.completionTokens.count) tokens, \(summary.finishReason), \(String(format: "%.1f", summary.tokensPerSecond)) tokens/s]\n"
+                        .utf8))
+        }
+    }
+
+    /// The `--json` answer.
+    struct InferOutput: Encodable {
+        let revision: String
+        let summary: GenerationSummary
     }
 }
 

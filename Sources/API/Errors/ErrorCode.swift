@@ -1,6 +1,7 @@
 import ArtifactStore
 import DVCKit
 import GitStore
+import Inference
 import Lineage
 
 /// The `extensions.code` values clients can rely on (see CONTRACT.md), and the HTTP status that
@@ -12,6 +13,8 @@ public enum ErrorCode: String, Sendable {
     case metadataError = "METADATA_ERROR"
     case artifactUnavailable = "ARTIFACT_UNAVAILABLE"
     case integrityError = "INTEGRITY_ERROR"
+    case overloaded = "OVERLOADED"
+    case modelLoadFailed = "MODEL_LOAD_FAILED"
     case badUserInput = "BAD_USER_INPUT"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case internalError = "INTERNAL"
@@ -35,6 +38,12 @@ public enum ErrorCode: String, Sendable {
             switch error {
             case .integrity: return (.integrityError, error.description)
             case .unavailable, .unsafeManifest, .configuration: return (.artifactUnavailable, error.description)
+            }
+        case let error as InferenceError:
+            switch error {
+            case .badInput: return (.badUserInput, error.description)
+            case .overloaded: return (.overloaded, error.description)
+            case .loadFailed: return (.modelLoadFailed, error.description)
             }
         case let error as APIError:
             return (error.code, error.message)

@@ -23,6 +23,9 @@ public enum PedigreeSchema {
 
           """Artifact pulls running now, with their progress."""
           transfers: [Transfer!]!
+
+          """Models loaded for inference, with their slots and queues."""
+          loadedModels: [LoadedModel!]!
         }
 
         type Mutation {
@@ -31,6 +34,83 @@ public enum PedigreeSchema {
 
           """Fetch a revision's artifact from its DVC remote into the verified cache (nothing is downloaded when it is cached)."""
           pull(id: ID!): PullPayload!
+
+          """Generate with a model revision (llama.cpp in-process); the answer carries the revision's full lineage."""
+          infer(input: InferenceInput!): InferencePayload!
+
+          """Load a revision's model now (fetching its artifact when needed)."""
+          loadModel(id: ID!): LoadedModel!
+
+          """Unload a revision's model if it is idle; false when it was not loaded."""
+          unloadModel(id: ID!): Boolean!
+        }
+
+        input InferenceInput {
+          """Any revision spec."""
+          modelRevisionID: ID!
+
+          """Raw text completion."""
+          prompt: String
+
+          """A chat, rendered with the model's chat template."""
+          messages: [ChatMessageInput!]
+          sampling: SamplingInput
+        }
+
+        input ChatMessageInput {
+          role: String!
+          content: String!
+        }
+
+        input SamplingInput {
+          """0 is greedy. Default 0.8."""
+          temperature: Float
+          topK: Int
+          topP: Float
+          minP: Float
+          repeatPenalty: Float
+
+          """Random when not given; the payload says which was used."""
+          seed: Long
+          maxTokens: Int
+          stop: [String!]
+        }
+
+        type InferencePayload {
+          id: ID!
+          result: String!
+
+          """stop, length or cancelled."""
+          finishReason: String!
+          modelRevision: ModelRevision!
+          usage: Usage!
+
+          """The effective seed."""
+          seed: Long!
+          timings: Timings!
+        }
+
+        type Usage {
+          promptTokens: Int!
+          completionTokens: Int!
+        }
+
+        type Timings {
+          queuedMs: Float!
+          timeToFirstTokenMs: Float!
+          totalMs: Float!
+          tokensPerSecond: Float!
+        }
+
+        type LoadedModel {
+          """The artifact md5 the instance is keyed by (revisions with the same weights share it)."""
+          md5: String!
+          revisions: [String!]!
+          memoryBytes: Long!
+          slots: Int!
+          activeSlots: Int!
+          queueDepth: Int!
+          lastUsedAt: DateTime!
         }
 
         type PullPayload {

@@ -1,4 +1,5 @@
 public import ArtifactStore
+public import Inference
 public import Lineage
 import Synchronization
 
@@ -8,10 +9,12 @@ import Synchronization
 public final class RequestLoader: Sendable {
     public let service: LineageService
     public let artifacts: ArtifactStore
+    public let models: ModelManager
     private let lineages = Mutex<[String: Result<ModelLineage, any Error>]>([:])
 
-    public init(artifacts: ArtifactStore) {
-        self.artifacts = artifacts
+    public init(models: ModelManager) {
+        self.models = models
+        artifacts = models.artifacts
         service = artifacts.lineage
     }
 

@@ -1,6 +1,8 @@
 import ArtifactStore
+import Foundation
 import GitStore
 public import GraphQL
+import Inference
 import Lineage
 import OrderedCollections
 
@@ -16,6 +18,12 @@ public enum SchemaBuilder {
                 if let number = value as? Int64 { return .number(Number(Int(number))) }
                 if let number = value as? Int { return .number(Number(number)) }
                 throw GraphQLError(message: "Long cannot represent \(value)")
+            }
+            long.parseLiteral = { literal in
+                guard let int = literal as? IntValue, let number = Int64(int.value) else {
+                    throw GraphQLError(message: "Long must be an integer literal")
+                }
+                return .number(Number(Int(number)))
             }
         }
         for (typeName, fields) in resolvers {
@@ -50,6 +58,7 @@ public enum SchemaBuilder {
                 },
                 "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
                 "transfers": resolve { (_: Void, _, loader) in loader.artifacts.transfers },
+                "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
             ],
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
@@ -59,12 +68,50 @@ public enum SchemaBuilder {
                 "pull": resolve { (_: Void, args, loader) in
                     try await loader.artifacts.pull(args["id"].string ?? "")
                 },
+                "infer": resolve { (_: Void, args, loader) in
+                    try await InferenceRequest(args["input"]).run(on: loader)
+                },
+                "loadModel": resolve { (_: Void, args, loader) in
+                    try await loader.models.load(try loader.lineage(args["id"].string ?? ""))
+                },
+                "unloadModel": resolve { (_: Void, args, loader) in
+                    try await loader.models.unload(try loader.lineage(args["id"].string ?? ""))
+                },
             ],
             "PullPayload": [
                 "modelRevision": field { (pulled: ArtifactStore.Pulled) in pulled.revision },
                 "downloadedObjects": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedObjects },
                 "downloadedBytes": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedBytes },
                 "cached": field { (_: ArtifactStore.Pulled) in true },
+            ],
+            "InferencePayload": [
+                "id": field { (answer: InferenceAnswer) in answer.id },
+                "result": field { (answer: InferenceAnswer) in answer.summary.text },
+                "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason },
+                "modelRevision": field { (answer: InferenceAnswer) in answer.revision },
+                "usage": field { (answer: InferenceAnswer) in answer.summary },
+                "seed": field { (answer: InferenceAnswer) in Int64(answer.summary.seed) },
+                "timings": field { (answer: InferenceAnswer) in answer.summary },
+            ],
+            "Usage": [
+                "promptTokens": field { (summary: GenerationSummary) in summary.promptTokens.count },
+                "completionTokens": field { (summary: GenerationSummary) in summary.completionTokens.count },
+            ],
+            "Timings": [
+                "queuedMs": field { (summary: GenerationSummary) in summary.queuedMs },
+                "timeToFirstTokenMs": field { (summary: GenerationSummary) in summary.timeToFirstTokenMs },
+                "totalMs": field { (summary: GenerationSummary) in summary.totalMs },
+                "tokensPerSecond": field { (summary: GenerationSummary) in summary.tokensPerSecond },
+            ],
+            "LoadedModel": [
+                "md5": field { (model: ModelManager.Status) in model.md5 },
+                "revisions": field { (model: ModelManager.Status) in model.revisions },
+                "memoryBytes": field { (model: ModelManager.Status) in model.memoryBytes },
+                "slots": field { (model: ModelManager.Status) in model.slots },
+                "activeSlots": field { (model: ModelManager.Status) in model.activeSlots },
+                "queueDepth": field { (model: ModelManager.Status) in model.queueDepth },
+                "lastUsedAt": field { (model: ModelManager.Status) in Signature(name: "", email: "", date: model.lastUsed, offsetMinutes: 0).iso8601
+                },
             ],
             "Transfer": [
                 "id": field { (transfer: TransferProgress) in transfer.label },

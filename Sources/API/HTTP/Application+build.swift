@@ -1,7 +1,8 @@
-public import ArtifactStore
+import ArtifactStore
 import Foundation
 import GraphQL
 public import Hummingbird
+public import Inference
 import Lineage
 public import Logging
 import NIOCore
@@ -19,9 +20,9 @@ public struct ServerConfiguration: Sendable {
 /// Builds the HTTP application from explicit services (the hummingbird template's shape), so
 /// tests build the same application over a test repository.
 public func buildApplication(
-    artifacts: ArtifactStore, configuration: ServerConfiguration, logger: Logger
+    models: ModelManager, configuration: ServerConfiguration, logger: Logger
 ) throws -> some ApplicationProtocol {
-    let router = try buildRouter(artifacts: artifacts, logger: logger)
+    let router = try buildRouter(models: models, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
@@ -30,10 +31,11 @@ public func buildApplication(
 }
 
 /// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
-public func buildRouter(artifacts: ArtifactStore, logger: Logger) throws -> Router<BasicRequestContext> {
+public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<BasicRequestContext> {
+    let artifacts = models.artifacts
     let service = artifacts.lineage
     let metrics = Metrics()
-    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), artifacts: artifacts, metrics: metrics, logger: logger)
+    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), models: models, metrics: metrics, logger: logger)
     let router = Router()
 
     router.get("healthz") { _, _ -> String in

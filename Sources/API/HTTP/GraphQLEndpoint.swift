@@ -1,13 +1,13 @@
-public import ArtifactStore
 public import Foundation
 public import GraphQL
+public import Inference
 import Lineage
 import Logging
 
 /// Executes GraphQL requests against the schema and shapes the JSON answer.
 public struct GraphQLEndpoint: Sendable {
     public let schema: GraphQLSchema
-    public let artifacts: ArtifactStore
+    public let models: ModelManager
     let metrics: Metrics
     let logger: Logger
 
@@ -41,7 +41,7 @@ public struct GraphQLEndpoint: Sendable {
         let result: GraphQLResult
         do {
             result = try await graphql(
-                schema: schema, request: query, context: RequestLoader(artifacts: artifacts),
+                schema: schema, request: query, context: RequestLoader(models: models),
                 variableValues: request.variables ?? [:], operationName: request.operationName
             )
         } catch let error as GraphQLError {

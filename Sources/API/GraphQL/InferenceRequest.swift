@@ -1,0 +1,68 @@
+import Foundation
+import GraphQL
+import Inference
+import Lineage
+
+/// An `InferenceInput` read from GraphQL arguments and checked: exactly one of `prompt` and
+/// `messages`, sampling values of the right types (ranges are checked by `Inference`).
+struct InferenceRequest: Sendable {
+    let spec: String
+    let request: GenerationRequest
+
+    init(_ input: Map) throws {
+        guard let spec = input["modelRevisionID"].string, !spec.isEmpty else {
+            throw APIError(.badUserInput, "modelRevisionID is required")
+        }
+        self.spec = spec
+        let prompt = input["prompt"].string
+        let messages = try input["messages"].array.map { list in
+            try list.map { item -> ChatMessage in
+                guard let role = item["role"].string, let content = item["content"].string else {
+                    throw APIError(.badUserInput, "every message needs a role and content")
+                }
+                return ChatMessage(role: role, content: content)
+            }
+        }
+        let source: GenerationRequest.Input
+        switch (prompt, messages) {
+        case (let prompt?, nil): source = .prompt(prompt)
+        case (nil, let messages?): source = .messages(messages)
+        default: throw APIError(.badUserInput, "give exactly one of prompt and messages")
+        }
+        let sampling = input["sampling"]
+        var parameters = SamplingParameters()
+        if let value = sampling["temperature"].double { parameters.temperature = value }
+        if let value = sampling["topK"].int { parameters.topK = value }
+        if let value = sampling["topP"].double { parameters.topP = value }
+        if let value = sampling["minP"].double { parameters.minP = value }
+        if let value = sampling["repeatPenalty"].double { parameters.repeatPenalty = value }
+        if let value = sampling["maxTokens"].int { parameters.maxTokens = value }
+        if let value = sampling["stop"].array { parameters.stop = value.compactMap(\.string) }
+        if let value = sampling["seed"].int {
+            guard value >= 0, value < Int(UInt32.max) else { throw APIError(.badUserInput, "seed must be between 0 and 4294967294") }
+            parameters.seed = UInt32(value)
+        }
+        request = GenerationRequest(input: source, sampling: parameters)
+    }
+
+    /// Resolves the spec, generates, and returns the answer with the revision's lineage.
+    func run(on loader: RequestLoader) async throws -> InferenceAnswer {
+        let revision = try loader.lineage(spec)
+        let stream = try await loader.models.generate(request, on: revision)
+        let summary = try await GenerationSummary.collect(stream)
+        return InferenceAnswer(id: InferenceAnswer.newID(), revision: revision, summary: summary)
+    }
+}
+
+/// One answer: what `InferencePayload` shows.
+struct InferenceAnswer: Sendable {
+    let id: String
+    let revision: ModelLineage
+    let summary: GenerationSummary
+
+    /// A time-sortable id: milliseconds since 1970 in hex, then random bits.
+    static func newID() -> String {
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String(format: "inf_%012llx%016llx", millis, UInt64.random(in: 0...UInt64.max))
+    }
+}

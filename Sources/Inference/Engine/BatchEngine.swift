@@ -1,0 +1,347 @@
+import CLlama
+import Foundation
+import Synchronization
+
+/// Continuous batching over one model: a fixed number of slots (llama.cpp sequences) share one
+/// `llama_context`, and a decode loop on its own thread puts the next token of every running
+/// request — and prompt chunks of newly admitted ones — into the same `llama_decode` call, as
+/// llama-server does. Requests beyond the slots wait in a bounded queue; beyond that, `submit`
+/// refuses at once with `overloaded`.
+///
+/// Thread model: the context, samplers and slot state belong to the loop thread only. Callers
+/// touch the shared `Inbox` under its lock and are woken through `AsyncThrowingStream`s.
+final class BatchEngine: Sendable {
+    struct Configuration: Sendable {
+        var slots: Int
+        var contextPerSlot: Int
+        var queueLimit: Int
+        var threads: Int
+    }
+
+    let model: LlamaModel
+    let configuration: Configuration
+    private let inbox: Inbox
+
+    init(model: LlamaModel, configuration: Configuration) throws {
+        self.model = model
+        self.configuration = configuration
+        var parameters = llama_context_default_params()
+        parameters.n_seq_max = UInt32(configuration.slots)
+        parameters.n_ctx = UInt32(configuration.slots * configuration.contextPerSlot)
+        parameters.n_batch = UInt32(min(configuration.slots * configuration.contextPerSlot, 2048))
+        parameters.n_ubatch = 512
+        parameters.n_threads = Int32(configuration.threads)
+        parameters.n_threads_batch = Int32(configuration.threads)
+        parameters.kv_unified = true
+        parameters.no_perf = true
+        guard let context = llama_init_from_model(model.pointer, parameters) else {
+            throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")
+        }
+        let inbox = Inbox()
+        self.inbox = inbox
+        let loop = DecodeLoop(model: model, context: ContextHandle(context), inbox: inbox, configuration: configuration)
+        let thread = Thread { loop.run() }
+        thread.name = "pedigree-decode"
+        thread.start()
+    }
+
+    /// Requests running and waiting.
+    var load: (active: Int, queued: Int) { inbox.state.withLock { ($0.active, $0.pending.count) } }
+
+    /// Starts a generation; its tokens arrive on the stream. Throws `overloaded` when every slot
+    /// is busy and the queue is full, and `badInput` when the prompt does not fit a slot.
+    func submit(_ request: GenerationRequest) throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let prompt: String
+        let parseSpecial: Bool
+        switch request.input {
+        case .prompt(let text):
+            prompt = text
+            parseSpecial = false
+        case .messages(let messages):
+            prompt = try model.applyChatTemplate(messages)
+            parseSpecial = true
+        }
+        let tokens = model.tokenize(prompt, addSpecial: true, parseSpecial: parseSpecial)
+        guard !tokens.isEmpty else { throw InferenceError.badInput("the prompt is empty") }
+        guard tokens.count + request.sampling.maxTokens <= configuration.contextPerSlot else {
+            throw InferenceError.badInput(
+                "prompt (\(tokens.count) tokens) plus maxTokens (\(request.sampling.maxTokens)) exceed the \(configuration.contextPerSlot)-token context of a slot"
+            )
+        }
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
+        let job = Job(request: request, tokens: tokens, continuation: continuation)
+        try inbox.state.withLock { state in
+            guard state.active + state.pending.count < configuration.slots + configuration.queueLimit else {
+                throw InferenceError.overloaded(
+                    "all \(configuration.slots) slots are busy and \(configuration.queueLimit) requests are queued: retry later")
+            }
+            state.pending.append(job)
+        }
+        continuation.onTermination = { [inbox] _ in
+            job.cancelled.store(true, ordering: .relaxed)
+            inbox.wake()
+        }
+        inbox.wake()
+        return stream
+    }
+
+    /// Stops the loop; running requests end as cancelled. The context is freed by the loop.
+    func shutdown() {
+        inbox.state.withLock { $0.stopping = true }
+        inbox.wake()
+    }
+
+    deinit { shutdown() }
+}
+
+/// One request on its way through the engine.
+final class Job: Sendable {
+    let request: GenerationRequest
+    let tokens: [Int32]
+    let continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+    let cancelled = Atomic<Bool>(false)
+    let submitted = ContinuousClock.now
+
+    init(request: GenerationRequest, tokens: [Int32], continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) {
+        self.request = request
+        self.tokens = tokens
+        self.continuation = continuation
+    }
+}
+
+/// What callers and the loop share: the queue, the count of running requests, a stop flag, and
+/// a condition the loop sleeps on when there is nothing to do.
+final class Inbox: Sendable {
+    struct State {
+        var pending: [Job] = []
+        var active = 0
+        var stopping = false
+    }
+    let state = Mutex(State())
+    private let signal = Signal()
+
+    func wake() { signal.post() }
+    func waitForWork() { signal.wait() }
+}
+
+/// A counting wake-up: `post` never blocks; `wait` returns at once when posted since the last wait.
+final class Signal: @unchecked Sendable {
+    // NSCondition is a lock with a wait queue; it is only used under its own lock, so sharing it
+    // between the callers and the loop thread is safe.
+    private let condition = NSCondition()
+    private var posted = false
+
+    func post() {
+        condition.lock()
+        posted = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() {
+        condition.lock()
+        while !posted { condition.wait() }
+        posted = false
+        condition.unlock()
+    }
+}
+
+/// The context pointer, owned by the decode loop thread (created on another thread, then handed
+/// over and never touched elsewhere).
+struct ContextHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+/// The decode loop. Everything here runs on the loop thread.
+final class DecodeLoop: @unchecked Sendable {
+    // @unchecked: the instance is created on the caller's thread and then used only by the loop
+    // thread (`run`), so its mutable state is never shared.
+    private struct Slot {
+        let sequence: Int32
+        let job: Job
+        let sampler: UnsafeMutablePointer<llama_sampler>
+        var assembler: TextAssembler
+        /// Prompt tokens not yet decoded.
+        var promptOffset = 0
+        /// Tokens in this sequence's memory (the next position).
+        var position: Int32 = 0
+        var generated: [Int32] = []
+        var lastToken: Int32 = 0
+        var started: ContinuousClock.Instant
+        var firstToken: ContinuousClock.Instant?
+        var batchIndex: Int32 = -1
+    }
+
+    private let model: LlamaModel
+    private let context: OpaquePointer
+    private let inbox: Inbox
+    private let configuration: BatchEngine.Configuration
+    private var slots: [Slot] = []
+    private var freeSequences: [Int32]
+    private let batchCapacity: Int32
+
+    init(model: LlamaModel, context: ContextHandle, inbox: Inbox, configuration: BatchEngine.Configuration) {
+        self.model = model
+        self.context = context.pointer
+        self.inbox = inbox
+        self.configuration = configuration
+        freeSequences = (0..<Int32(configuration.slots)).reversed()
+        batchCapacity = Int32(llama_n_batch(context.pointer))
+    }
+
+    func run() {
+        var batch = llama_batch_init(batchCapacity, 0, 1)
+        defer {
+            llama_batch_free(batch)
+            for slot in slots { finish(slot, reason: "cancelled") }
+            llama_free(context)
+        }
+        while true {
+            let (admitted, stopping) = admit()
+            if stopping { return }
+            slots += admitted
+            slots.removeAll { slot in
+                guard slot.job.cancelled.load(ordering: .relaxed) else { return false }
+                finish(slot, reason: "cancelled")
+                return true
+            }
+            if slots.isEmpty {
+                inbox.waitForWork()
+                continue
+            }
+            fill(&batch)
+            if batch.n_tokens > 0 {
+                let status = llama_decode(context, batch)
+                if status != 0 {
+                    for slot in slots { fail(slot, InferenceError.overloaded("llama_decode failed (\(status)): the context is full")) }
+                    slots.removeAll()
+                    continue
+                }
+            }
+            sample()
+        }
+    }
+
+    /// Moves waiting jobs into free slots; returns them and whether the engine is stopping.
+    private func admit() -> ([Slot], Bool) {
+        var admitted: [Job] = []
+        let stopping = inbox.state.withLock { state -> Bool in
+            if state.stopping { return true }
+            state.pending.removeAll { job in
+                guard job.cancelled.load(ordering: .relaxed) else { return false }
+                job.continuation.finish(throwing: CancellationError())
+                return true
+            }
+            while !state.pending.isEmpty, admitted.count < freeSequences.count {
+                admitted.append(state.pending.removeFirst())
+            }
+            state.active += admitted.count
+            return false
+        }
+        let slots = admitted.map { job in
+            Slot(
+                sequence: freeSequences.removeLast(), job: job,
+                sampler: job.request.sampling.makeSampler(vocabularySize: model.vocabularySize),
+                assembler: TextAssembler(stops: job.request.sampling.stop), started: .now)
+        }
+        return (slots, stopping)
+    }
+
+    /// One token per generating slot, then prompt chunks while the batch has room.
+    private func fill(_ batch: inout llama_batch) {
+        batch.n_tokens = 0
+        for index in slots.indices where slots[index].promptOffset == slots[index].job.tokens.count {
+            add(&batch, token: slots[index].lastToken, slot: &slots[index], logits: true)
+        }
+        for index in slots.indices where slots[index].promptOffset < slots[index].job.tokens.count {
+            let tokens = slots[index].job.tokens
+            while slots[index].promptOffset < tokens.count, batch.n_tokens < batchCapacity {
+                let offset = slots[index].promptOffset
+                slots[index].promptOffset += 1
+                add(&batch, token: tokens[offset], slot: &slots[index], logits: offset == tokens.count - 1)
+            }
+            if batch.n_tokens >= batchCapacity { break }
+        }
+    }
+
+    private func add(_ batch: inout llama_batch, token: Int32, slot: inout Slot, logits: Bool) {
+        let at = Int(batch.n_tokens)
+        batch.token[at] = token
+        batch.pos[at] = slot.position
+        batch.n_seq_id[at] = 1
+        batch.seq_id[at]![0] = slot.sequence
+        batch.logits[at] = logits ? 1 : 0
+        slot.position += 1
+        slot.batchIndex = logits ? Int32(at) : -1
+        batch.n_tokens += 1
+    }
+
+    /// Samples a token for every slot that got logits, streams its text and ends finished slots.
+    private func sample() {
+        var index = 0
+        while index < slots.count {
+            guard slots[index].batchIndex >= 0 else {
+                index += 1
+                continue
+            }
+            let token = llama_sampler_sample(slots[index].sampler, context, slots[index].batchIndex)
+            slots[index].batchIndex = -1
+            if slots[index].firstToken == nil { slots[index].firstToken = .now }
+            var reason: String?
+            if model.isEndOfGeneration(token) {
+                reason = "stop"
+            } else {
+                slots[index].generated.append(token)
+                slots[index].lastToken = token
+                let (emit, stopped) = slots[index].assembler.append(model.piece(token))
+                if !emit.isEmpty { slots[index].job.continuation.yield(.token(emit)) }
+                if stopped {
+                    reason = "stop"
+                } else if slots[index].generated.count >= slots[index].job.request.sampling.maxTokens {
+                    reason = "length"
+                }
+            }
+            if let reason {
+                finish(slots[index], reason: reason)
+                slots.remove(at: index)
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    /// Ends a slot: its sequence leaves the memory, its sampler is freed, its stream gets the summary.
+    private func finish(_ slot: Slot, reason: String) {
+        var slot = slot
+        let rest = slot.assembler.flush()
+        if !rest.isEmpty, reason != "cancelled" { slot.job.continuation.yield(.token(rest)) }
+        let now = ContinuousClock.now
+        let job = slot.job
+        let summary = GenerationSummary(
+            text: slot.assembler.text, finishReason: reason, promptTokens: job.tokens, completionTokens: slot.generated,
+            seed: job.request.sampling.seed,
+            timeToFirstTokenMs: Self.milliseconds(job.submitted, slot.firstToken ?? now),
+            totalMs: Self.milliseconds(job.submitted, now), queuedMs: Self.milliseconds(job.submitted, slot.started))
+        release(slot)
+        job.continuation.yield(.finished(summary))
+        job.continuation.finish()
+    }
+
+    private func fail(_ slot: Slot, _ error: any Error) {
+        release(slot)
+        slot.job.continuation.finish(throwing: error)
+    }
+
+    private func release(_ slot: Slot) {
+        llama_memory_seq_rm(llama_get_memory(context), slot.sequence, -1, -1)
+        llama_sampler_free(slot.sampler)
+        freeSequences.append(slot.sequence)
+        inbox.state.withLock { $0.active -= 1 }
+    }
+
+    private static func milliseconds(_ from: ContinuousClock.Instant, _ to: ContinuousClock.Instant) -> Double {
+        let duration = to - from
+        return Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
+}

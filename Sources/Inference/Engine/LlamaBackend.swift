@@ -1,0 +1,27 @@
+import CLlama
+import Foundation
+import Synchronization
+
+/// llama.cpp's process-wide set-up, done once: backend initialisation and a log callback that
+/// keeps llama.cpp's chatter out of standard error (warnings and errors still pass).
+enum LlamaBackend {
+    private static let initialised = Mutex(false)
+
+    static func ensureInitialised() {
+        initialised.withLock { done in
+            guard !done else { return }
+            llama_log_set(logCallback, nil)
+            llama_backend_init()
+            done = true
+        }
+    }
+
+    /// The library's build and features, recorded with every inference.
+    static var systemInfo: String { String(cString: llama_print_system_info()) }
+}
+
+/// A plain C function (no captures), as `llama_log_set` requires.
+private func logCallback(level: ggml_log_level, text: UnsafePointer<CChar>?, _: UnsafeMutableRawPointer?) {
+    guard level.rawValue >= GGML_LOG_LEVEL_WARN.rawValue, level != GGML_LOG_LEVEL_CONT, let text else { return }
+    FileHandle.standardError.write(Data(bytes: text, count: strlen(text)))
+}

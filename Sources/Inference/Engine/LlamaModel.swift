@@ -1,0 +1,101 @@
+import CLlama
+import Foundation
+
+/// A GGUF model loaded with mmap. Immutable once loaded: llama.cpp allows many contexts over one
+/// model from different threads, which is why this may be shared (`@unchecked Sendable`); the
+/// pointers are freed once, in `deinit`.
+final class LlamaModel: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let vocab: OpaquePointer
+    /// Bytes of weights (what the model holds in memory, mapped or not).
+    let sizeBytes: UInt64
+    let trainedContext: Int
+    let vocabularySize: Int32
+    let chatTemplate: String?
+
+    /// Loads `path`. A file that is not GGUF, or is truncated, fails with `loadFailed` instead of
+    /// reaching llama.cpp's asserts: the header and the file size are checked first.
+    init(path: String) throws {
+        LlamaBackend.ensureInitialised()
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw InferenceError.loadFailed("the file cannot be opened") }
+        let magic = (try? handle.read(upToCount: 4)) ?? Data()
+        try? handle.close()
+        guard magic == Data("GGUF".utf8) else { throw InferenceError.loadFailed("not a GGUF file (bad magic)") }
+        var parameters = llama_model_default_params()
+        parameters.load_mode = LLAMA_LOAD_MODE_MMAP
+        parameters.n_gpu_layers = 999  // all layers on the GPU when llama.cpp was built with one; ignored on CPU
+        guard let model = llama_model_load_from_file(path, parameters) else {
+            throw InferenceError.loadFailed("llama.cpp rejected the file (truncated or unsupported)")
+        }
+        pointer = model
+        vocab = llama_model_get_vocab(model)
+        sizeBytes = llama_model_size(model)
+        trainedContext = Int(llama_model_n_ctx_train(model))
+        vocabularySize = llama_vocab_n_tokens(vocab)
+        chatTemplate = llama_model_chat_template(model, nil).map { String(cString: $0) }
+    }
+
+    deinit { llama_model_free(pointer) }
+
+    /// Tokens of `text`; `addSpecial` adds BOS as the model asks, `parseSpecial` reads special
+    /// tokens written in the text (chat templates produce them).
+    func tokenize(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int32] {
+        let utf8 = Array(text.utf8)
+        var capacity = utf8.count + 8
+        while true {
+            var tokens = [Int32](repeating: 0, count: capacity)
+            let count = utf8.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    llama_tokenize(vocab, chars.baseAddress, Int32(utf8.count), &tokens, Int32(capacity), addSpecial, parseSpecial)
+                }
+            }
+            if count >= 0 { return Array(tokens.prefix(Int(count))) }
+            capacity = Int(-count)
+        }
+    }
+
+    /// The bytes a token stands for (special tokens render as nothing).
+    func piece(_ token: Int32) -> [UInt8] {
+        var buffer = [CChar](repeating: 0, count: 64)
+        var count = llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, false)
+        if count < 0 {
+            buffer = [CChar](repeating: 0, count: Int(-count))
+            count = llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, false)
+        }
+        return buffer.prefix(Int(max(0, count))).map { UInt8(bitPattern: $0) }
+    }
+
+    func isEndOfGeneration(_ token: Int32) -> Bool { llama_vocab_is_eog(vocab, token) }
+
+    /// `messages` rendered with the model's chat template, ending where the assistant speaks.
+    func applyChatTemplate(_ messages: [ChatMessage]) throws -> String {
+        guard let template = chatTemplate else { throw InferenceError.badInput("this model has no chat template: send a prompt") }
+        let roles = messages.map { strdup($0.role) }
+        let contents = messages.map { strdup($0.content) }
+        defer {
+            roles.forEach { free($0) }
+            contents.forEach { free($0) }
+        }
+        let chat = zip(roles, contents).map { llama_chat_message(role: $0, content: $1) }
+        var capacity = max(1024, messages.reduce(0) { $0 + $1.content.utf8.count + $1.role.utf8.count } * 2 + 256)
+        while true {
+            var buffer = [CChar](repeating: 0, count: capacity)
+            let count = llama_chat_apply_template(template, chat, chat.count, true, &buffer, Int32(capacity))
+            if count < 0 { throw InferenceError.badInput("the model's chat template is not one llama.cpp supports: send a prompt") }
+            if Int(count) <= capacity {
+                return String(decoding: buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+            capacity = Int(count)
+        }
+    }
+}
+
+/// One message of a chat.
+public struct ChatMessage: Sendable, Hashable, Codable {
+    public let role: String
+    public let content: String
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}

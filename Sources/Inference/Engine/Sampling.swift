@@ -1,0 +1,187 @@
+import CLlama
+import Foundation
+
+/// How tokens are chosen. Temperature 0 is greedy (the most likely token, no randomness).
+public struct SamplingParameters: Sendable, Hashable, Codable {
+    public var temperature: Double
+    public var topK: Int
+    public var topP: Double
+    public var minP: Double
+    public var repeatPenalty: Double
+    /// The seed of the random draw; always set (a random one is chosen when a request has none)
+    /// so that every answer can be reproduced.
+    public var seed: UInt32
+    public var maxTokens: Int
+    public var stop: [String]
+
+    public init(
+        temperature: Double = 0.8, topK: Int = 40, topP: Double = 0.95, minP: Double = 0.05, repeatPenalty: Double = 1.0,
+        seed: UInt32? = nil, maxTokens: Int = 128, stop: [String] = []
+    ) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.minP = minP
+        self.repeatPenalty = repeatPenalty
+        // LLAMA_DEFAULT_SEED (0xFFFFFFFF) means "random" to llama.cpp: never use it as a value.
+        self.seed = seed ?? UInt32.random(in: 0..<UInt32.max)
+        self.maxTokens = maxTokens
+        self.stop = stop
+    }
+
+    /// Checks ranges; `limit` caps `maxTokens`.
+    func validated(maxTokensLimit: Int) throws -> SamplingParameters {
+        guard temperature >= 0, temperature <= 10 else { throw InferenceError.badInput("temperature must be between 0 and 10") }
+        guard topK >= 0 else { throw InferenceError.badInput("topK must be 0 (off) or more") }
+        guard topP > 0, topP <= 1 else { throw InferenceError.badInput("topP must be in (0, 1]") }
+        guard minP >= 0, minP <= 1 else { throw InferenceError.badInput("minP must be in [0, 1]") }
+        guard repeatPenalty > 0 else { throw InferenceError.badInput("repeatPenalty must be above 0") }
+        guard seed != UInt32.max else { throw InferenceError.badInput("seed must be below 4294967295") }
+        guard maxTokens >= 1, maxTokens <= maxTokensLimit else {
+            throw InferenceError.badInput("maxTokens must be between 1 and \(maxTokensLimit)")
+        }
+        guard stop.count <= 8, stop.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
+            throw InferenceError.badInput("at most 8 stop sequences of 1 to 64 bytes")
+        }
+        return self
+    }
+
+    /// A sampler chain in llama.cpp's usual order: penalties, top-k, top-p, min-p, temperature,
+    /// then the seeded draw; greedy when the temperature is 0. The caller frees it.
+    func makeSampler(vocabularySize: Int32) -> UnsafeMutablePointer<llama_sampler> {
+        var parameters = llama_sampler_chain_default_params()
+        parameters.no_perf = true
+        let chain = llama_sampler_chain_init(parameters)!
+        if repeatPenalty != 1 { llama_sampler_chain_add(chain, llama_sampler_init_penalties(vocabularySize, 64, Float(repeatPenalty), 0, 0)) }
+        if temperature <= 0 {
+            llama_sampler_chain_add(chain, llama_sampler_init_greedy())
+            return chain
+        }
+        if topK > 0 { llama_sampler_chain_add(chain, llama_sampler_init_top_k(Int32(topK))) }
+        llama_sampler_chain_add(chain, llama_sampler_init_top_p(Float(topP), 1))
+        if minP > 0 { llama_sampler_chain_add(chain, llama_sampler_init_min_p(Float(minP), 1)) }
+        llama_sampler_chain_add(chain, llama_sampler_init_temp(Float(temperature)))
+        llama_sampler_chain_add(chain, llama_sampler_init_dist(seed))
+        return chain
+    }
+}
+
+/// What a caller asks a loaded model for.
+public struct GenerationRequest: Sendable {
+    public enum Input: Sendable, Hashable {
+        /// Raw text completion.
+        case prompt(String)
+        /// A chat, rendered with the model's template.
+        case messages([ChatMessage])
+    }
+    public let input: Input
+    public let sampling: SamplingParameters
+
+    public init(input: Input, sampling: SamplingParameters) {
+        self.input = input
+        self.sampling = sampling
+    }
+}
+
+/// What a stream yields: text as it is produced, then one summary.
+public enum GenerationEvent: Sendable {
+    case token(String)
+    case finished(GenerationSummary)
+}
+
+/// The outcome of one generation.
+public struct GenerationSummary: Sendable, Hashable, Codable {
+    public let text: String
+    /// `stop` (end of generation or a stop sequence), `length` (maxTokens), `cancelled`.
+    public let finishReason: String
+    public let promptTokens: [Int32]
+    public let completionTokens: [Int32]
+    public let seed: UInt32
+    /// Time from submission to the first generated token, and to the end.
+    public let timeToFirstTokenMs: Double
+    public let totalMs: Double
+    /// Time the request waited for a free slot.
+    public let queuedMs: Double
+}
+
+/// Turns token bytes into text safely: a UTF-8 character split over two tokens is held until it
+/// is complete, and text that may be the start of a stop sequence is held until it is not.
+struct TextAssembler {
+    private var bytes: [UInt8] = []
+    private var held = ""
+    private(set) var text = ""
+    let stops: [String]
+
+    init(stops: [String]) { self.stops = stops }
+
+    /// Adds a token's bytes; returns the text that may be emitted now, and whether a stop
+    /// sequence ended the generation.
+    mutating func append(_ piece: [UInt8]) -> (emit: String, stopped: Bool) {
+        bytes += piece
+        let complete = Self.completePrefixLength(bytes)
+        guard complete > 0 else { return ("", false) }
+        held += String(decoding: bytes[..<complete], as: UTF8.self)
+        bytes.removeFirst(complete)
+        for stop in stops {
+            if let range = held.range(of: stop) {
+                let emit = String(held[..<range.lowerBound])
+                text += emit
+                held = ""
+                return (emit, true)
+            }
+        }
+        // Keep back the longest tail that could still grow into a stop sequence.
+        var keep = 0
+        for stop in stops {
+            for length in stride(from: min(stop.count - 1, held.count), to: 0, by: -1) where held.hasSuffix(stop.prefix(length)) {
+                keep = max(keep, length)
+                break
+            }
+        }
+        let emit = String(held.dropLast(keep))
+        held = String(held.suffix(keep))
+        text += emit
+        return (emit, false)
+    }
+
+    /// Whatever is held back, at the end of the generation.
+    mutating func flush() -> String {
+        let rest = held + (bytes.isEmpty ? "" : String(decoding: bytes, as: UTF8.self))
+        held = ""
+        bytes = []
+        text += rest
+        return rest
+    }
+
+    /// Length of the longest prefix of `bytes` that ends on a UTF-8 character boundary.
+    static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+        var index = bytes.count
+        var back = 0
+        while index > 0, back < 4 {
+            let byte = bytes[index - 1]
+            if byte & 0xC0 != 0x80 {
+                let needed = byte < 0x80 ? 1 : byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+                return needed == back + 1 ? bytes.count : index - 1
+            }
+            index -= 1
+            back += 1
+        }
+        return bytes.count  // not UTF-8 at all: let the decoder replace it
+    }
+}
+
+extension GenerationSummary {
+    /// Generated tokens per second, from the first token to the last.
+    public var tokensPerSecond: Double {
+        let generating = (totalMs - timeToFirstTokenMs) / 1000
+        return completionTokens.count > 1 && generating > 0 ? Double(completionTokens.count - 1) / generating : 0
+    }
+
+    /// Collects a stream to its summary (the non-streaming `infer`).
+    public static func collect(_ stream: AsyncThrowingStream<GenerationEvent, any Error>) async throws -> GenerationSummary {
+        for try await event in stream {
+            if case .finished(let summary) = event { return summary }
+        }
+        throw CancellationError()
+    }
+}

@@ -1,0 +1,224 @@
+public import ArtifactStore
+public import Foundation
+public import Lineage
+public import Logging
+
+/// Loaded models, keyed by artifact md5 (two revisions with the same weights share one instance).
+///
+/// Loading is asynchronous and single-flight: requests for a model that is loading wait for it
+/// without holding the actor, so requests for loaded models go on. Limits by count and by memory
+/// evict the least recently used idle model (no running or queued request); when none is idle the
+/// answer is `overloaded`. An idle model is also unloaded after `keepAlive`. A loaded model's
+/// cache object is pinned, so the cache budget never evicts it.
+public actor ModelManager {
+    public struct Configuration: Sendable {
+        /// Models loaded at once.
+        public var maxModels: Int = 2
+        /// Bytes of weights loaded at once; nil for no limit.
+        public var memoryBudget: UInt64?
+        /// Requests decoded together per model (continuous batching), and how many may wait.
+        public var slots: Int = 4
+        public var queueLimit: Int = 16
+        /// Tokens of context per slot (prompt plus generated).
+        public var contextPerSlot: Int = 2048
+        /// The largest `maxTokens` and prompt (in bytes) a request may ask for.
+        public var maxTokensLimit: Int = 1024
+        public var maxPromptBytes: Int = 32 * 1024
+        /// Idle time after which a model is unloaded; nil keeps it.
+        public var keepAlive: Duration? = .seconds(600)
+        public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        public init() {}
+    }
+
+    /// A loaded model as `loadedModels` reports it.
+    public struct Status: Sendable {
+        public let md5: String
+        public let revisions: [String]
+        public let memoryBytes: Int64
+        public let slots: Int
+        public let activeSlots: Int
+        public let queueDepth: Int
+        public let lastUsed: Date
+    }
+
+    private final class Instance: Sendable {
+        let engine: BatchEngine
+        let object: ObjectID
+        init(engine: BatchEngine, object: ObjectID) {
+            self.engine = engine
+            self.object = object
+        }
+    }
+
+    private struct Entry {
+        var instance: Instance?
+        var loading: Task<Instance, any Error>?
+        var revisions: Set<String>
+        var lastUsed: ContinuousClock.Instant
+        var lastUsedDate: Date
+    }
+
+    public nonisolated let artifacts: ArtifactStore
+    public nonisolated let configuration: Configuration
+    private let logger: Logger
+    private var entries: [String: Entry] = [:]
+
+    public init(artifacts: ArtifactStore, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pedigree.models")) {
+        self.artifacts = artifacts
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// llama.cpp's build and CPU features, recorded with inferences.
+    public nonisolated var engineInfo: String { LlamaBackend.systemInfo }
+
+    // MARK: Generation
+
+    /// Starts a generation on the model of `revision`, loading it first when needed.
+    public func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let sampling = try request.sampling.validated(maxTokensLimit: configuration.maxTokensLimit)
+        switch request.input {
+        case .prompt(let text):
+            guard !text.isEmpty, text.utf8.count <= configuration.maxPromptBytes else {
+                throw InferenceError.badInput("the prompt must be 1 to \(configuration.maxPromptBytes) bytes")
+            }
+        case .messages(let messages):
+            let bytes = messages.reduce(0) { $0 + $1.content.utf8.count }
+            guard !messages.isEmpty, bytes <= configuration.maxPromptBytes else {
+                throw InferenceError.badInput("messages must hold 1 to \(configuration.maxPromptBytes) bytes")
+            }
+        }
+        let instance = try await instance(for: revision)
+        return try instance.engine.submit(GenerationRequest(input: request.input, sampling: sampling))
+    }
+
+    // MARK: Loading
+
+    /// Loads a revision's model now (the `loadModel` mutation, the preload list).
+    @discardableResult
+    public func load(_ revision: ModelLineage) async throws -> Status {
+        _ = try await instance(for: revision)
+        return status(of: revision.artifact.md5)!
+    }
+
+    /// Unloads the model of a revision if it is idle; returns whether it was loaded.
+    public func unload(_ revision: ModelLineage) async throws -> Bool {
+        let md5 = revision.artifact.md5
+        guard let entry = entries[md5], let instance = entry.instance else { return false }
+        let load = instance.engine.load
+        guard load.active + load.queued == 0 else { throw InferenceError.overloaded("the model is serving requests; unload it when idle") }
+        await drop(md5)
+        return true
+    }
+
+    /// Every loaded model.
+    public var loaded: [Status] { entries.keys.sorted().compactMap { status(of: $0) } }
+
+    private func status(of md5: String) -> Status? {
+        guard let entry = entries[md5], let instance = entry.instance else { return nil }
+        let load = instance.engine.load
+        return Status(
+            md5: md5, revisions: entry.revisions.sorted(), memoryBytes: Int64(instance.engine.model.sizeBytes),
+            slots: instance.engine.configuration.slots, activeSlots: load.active, queueDepth: load.queued, lastUsed: entry.lastUsedDate)
+    }
+
+    private func instance(for revision: ModelLineage) async throws -> Instance {
+        let md5 = revision.artifact.md5
+        if let existing = try await existing(md5, revision: revision) { return existing }
+        try await makeRoom()
+        // Making room suspended this call: another one may have started the same load meanwhile.
+        if let existing = try await existing(md5, revision: revision) { return existing }
+        let artifacts = self.artifacts
+        let configuration = self.configuration
+        let loading = Task { () async throws -> Instance in
+            let path = try await artifacts.fetch(revision)
+            let object = try ObjectID(md5: revision.artifact.md5, scheme: revision.artifact.hashName == "md5" ? .md5 : .legacy)
+            await artifacts.cache.pin([object])
+            do {
+                let engine = try await Self.loadOffThread(path: path, configuration: configuration)
+                return Instance(engine: engine, object: object)
+            } catch {
+                await artifacts.cache.unpin([object])
+                throw error
+            }
+        }
+        entries[md5] = Entry(instance: nil, loading: loading, revisions: [revision.id], lastUsed: .now, lastUsedDate: Date())
+        do {
+            let instance = try await loading.value
+            entries[md5]?.instance = instance
+            entries[md5]?.loading = nil
+            logger.info("model loaded", metadata: ["md5": "\(md5)", "revision": "\(revision.id)", "bytes": "\(instance.engine.model.sizeBytes)"])
+            return instance
+        } catch {
+            entries[md5] = nil
+            throw error
+        }
+    }
+
+    /// The loaded (or loading) instance of `md5`, marked as used by `revision`; nil when absent.
+    private func existing(_ md5: String, revision: ModelLineage) async throws -> Instance? {
+        guard var entry = entries[md5] else { return nil }
+        entry.revisions.insert(revision.id)
+        entry.lastUsed = .now
+        entry.lastUsedDate = Date()
+        entries[md5] = entry
+        if let instance = entry.instance { return instance }
+        return try await entry.loading?.value
+    }
+
+    /// llama.cpp loads synchronously; do it on a thread of its own, not on the cooperative pool.
+    private static func loadOffThread(path: String, configuration: Configuration) async throws -> BatchEngine {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    with: Result {
+                        let model = try LlamaModel(path: path)
+                        return try BatchEngine(
+                            model: model,
+                            configuration: .init(
+                                slots: configuration.slots, contextPerSlot: min(configuration.contextPerSlot, max(256, model.trainedContext)),
+                                queueLimit: configuration.queueLimit, threads: configuration.threads))
+                    })
+            }
+            thread.start()
+        }
+    }
+
+    /// Evicts idle models, least recently used first, until one more fits the count limit.
+    /// (The memory budget is checked the same way, with the sizes of the loaded models.)
+    private func makeRoom() async throws {
+        func loadedBytes() -> UInt64 { entries.values.compactMap(\.instance).reduce(0) { $0 + $1.engine.model.sizeBytes } }
+        while entries.count >= configuration.maxModels || (configuration.memoryBudget.map { loadedBytes() >= $0 } ?? false) {
+            let idle = entries.filter { _, entry in
+                guard let instance = entry.instance else { return false }
+                let load = instance.engine.load
+                return load.active + load.queued == 0
+            }
+            guard let victim = idle.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
+                throw InferenceError.overloaded("\(entries.count) models are loaded and busy: retry later")
+            }
+            await drop(victim)
+        }
+    }
+
+    private func drop(_ md5: String) async {
+        guard let instance = entries.removeValue(forKey: md5)?.instance else { return }
+        instance.engine.shutdown()
+        await artifacts.cache.unpin([instance.object])
+        logger.info("model unloaded", metadata: ["md5": "\(md5)"])
+    }
+
+    /// Unloads models idle for longer than `keepAlive`; runs until cancelled.
+    public func sweepIdleModels() async {
+        guard let keepAlive = configuration.keepAlive else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let now = ContinuousClock.now
+            for (md5, entry) in entries where entry.instance != nil && now - entry.lastUsed > keepAlive {
+                let load = entry.instance!.engine.load
+                if load.active + load.queued == 0 { await drop(md5) }
+            }
+        }
+    }
+}

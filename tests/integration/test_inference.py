@@ -1,0 +1,148 @@
+"""Inference with llama.cpp in-process, checked against llama-cpp-python (the same pinned
+llama.cpp, loaded from our own build) and against itself across restarts."""
+import concurrent.futures
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT, Server, error_codes, pedigree
+
+INFER = """mutation($input: InferenceInput!) { infer(input: $input) {
+  id result finishReason seed usage { promptTokens completionTokens }
+  timings { timeToFirstTokenMs totalMs tokensPerSecond }
+  modelRevision { id artifact { md5 } datasets { path } parameters { key value } } } }"""
+LOADED = "{ loadedModels { md5 revisions memoryBytes slots activeSlots queueDepth } }"
+PROMPT = "The capital of France is"
+
+
+def infer(server, spec, prompt=PROMPT, status=200, **sampling):
+    body = server.gql(INFER, {"input": {"modelRevisionID": spec, "prompt": prompt, "sampling": sampling}}, status=status)
+    return body
+
+
+def answer(server, spec, **kwargs):
+    body = infer(server, spec, **kwargs)
+    assert "errors" not in body, body
+    return body["data"]["infer"]
+
+
+@pytest.fixture(scope="module")
+def llama_cpp():
+    """llama-cpp-python 0.3.36 from the sdist script/build-llama unpacked, on our libllama."""
+    os.environ["LLAMA_CPP_LIB_PATH"] = str(ROOT / ".deps/llama/lib")
+    sys.path.insert(0, str(ROOT / ".deps/src/llama_cpp_python-0.3.36"))
+    import llama_cpp
+    return llama_cpp
+
+
+def test_greedy_output_equals_llama_cpp_python(demo, llama_cpp, tmp_path):
+    cache = tmp_path / "cache"
+    ours = __import__("json").loads(pedigree("infer", "smollm2-135m", "--prompt", PROMPT, "--temperature", "0", "--max-tokens", "24",
+                                             "--json", "--repo", str(demo), "--cache", str(cache)).stdout)
+    path = pedigree("pull", "smollm2-135m", "--repo", str(demo), "--cache", str(cache)).stdout.strip().splitlines()[-1]
+    llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_batch=512, n_threads=os.cpu_count(), verbose=False)
+    prompt_tokens = llm.tokenize(PROMPT.encode(), add_bos=True, special=False)
+    assert ours["summary"]["promptTokens"] == prompt_tokens
+    theirs = []
+    for token in llm.generate(prompt_tokens, temp=0.0, repeat_penalty=1.0, top_k=1):
+        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token) or len(theirs) == 24:
+            break
+        theirs.append(token)
+    assert ours["summary"]["completionTokens"] == theirs
+    assert "Paris" in ours["summary"]["text"]  # coherent English, not noise
+    assert ours["revision"].startswith("smollm2-135m@")
+
+
+def test_answers_carry_lineage_seed_and_usage(server):
+    got = answer(server, "tiny-llama#prod", temperature=0.7, seed=7, maxTokens=8)
+    assert got["seed"] == 7 and got["usage"]["completionTokens"] <= 8 and got["usage"]["promptTokens"] > 0
+    assert got["modelRevision"]["id"].startswith("tiny-llama@") and got["modelRevision"]["datasets"]
+    assert got["finishReason"] in ("length", "stop") and got["id"].startswith("inf_")
+    random_seed = answer(server, "tiny-llama", temperature=0.7, maxTokens=4)["seed"]
+    assert 0 <= random_seed < 2**32 - 1
+
+
+def test_same_seed_same_output_across_restart(demo, make_server):
+    sampling = {"temperature": 0.9, "seed": 1234, "maxTokens": 24}
+    first = make_server(demo)
+    a = answer(first, "smollm2-135m", **sampling)["result"]
+    assert answer(first, "smollm2-135m", **sampling)["result"] == a
+    assert answer(first, "smollm2-135m", **{**sampling, "seed": 99})["result"] != a
+    first.stop()
+    second = make_server(demo)
+    assert answer(second, "smollm2-135m", **sampling)["result"] == a
+
+
+def test_revisions_with_different_weights_differ_and_same_md5_shares_an_instance(server):
+    old = answer(server, "tiny-llama@v1.0.0", temperature=0, maxTokens=12)
+    new = answer(server, "tiny-llama", temperature=0, maxTokens=12)
+    assert old["modelRevision"]["artifact"]["md5"] != new["modelRevision"]["artifact"]["md5"]
+    assert old["result"] != new["result"]
+    a = answer(server, "smollm2-135m@v1.1.0", temperature=0, maxTokens=4)
+    b = answer(server, "smollm2-135m@main", temperature=0, maxTokens=4)
+    md5 = a["modelRevision"]["artifact"]["md5"]
+    assert b["modelRevision"]["artifact"]["md5"] == md5
+    loaded = [m for m in server.data(LOADED)["loadedModels"] if m["md5"] == md5]
+    assert len(loaded) == 1 and a["modelRevision"]["id"] in loaded[0]["revisions"]
+
+
+def test_8_concurrent_requests_on_one_model_all_complete(server):
+    solo = answer(server, "smollm2-135m", temperature=0, maxTokens=16)["result"]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: answer(server, "smollm2-135m", temperature=0, maxTokens=16), range(8)))
+    assert all(r["usage"]["completionTokens"] == 16 for r in results)
+    assert all(r["result"] == solo for r in results), [r["result"] for r in results]
+
+
+def test_full_slots_and_queue_answer_overloaded_at_once(demo, make_server):
+    server = make_server(demo, "--slots", "1", "--queue", "1")
+    answer(server, "smollm2-135m", maxTokens=1)  # loaded
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        running = [pool.submit(answer, server, "smollm2-135m", temperature=0, maxTokens=200) for _ in range(2)]
+        deadline = time.time() + 30
+        while True:
+            status = [m for m in server.data(LOADED)["loadedModels"]][0]
+            if status["activeSlots"] == 1 and status["queueDepth"] == 1:
+                break
+            assert time.time() < deadline, status
+            time.sleep(0.01)
+        start = time.time()
+        body = infer(server, "smollm2-135m", temperature=0, maxTokens=4)
+        assert error_codes(body) == ["OVERLOADED"] and time.time() - start < 1.0
+        assert all(f.result()["usage"]["completionTokens"] > 0 for f in running)
+
+
+def test_a_loading_model_does_not_delay_a_loaded_one(demo, make_server):
+    server = make_server(demo)
+    answer(server, "tiny-llama", maxTokens=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(server.data, 'mutation { loadModel(id: "smollm2-135m#prod") { md5 } }')
+        start = time.time()
+        quick = answer(server, "tiny-llama", temperature=0, maxTokens=4)
+        quick_done = time.time() - start
+        assert not loading.done() or quick_done < 0.5
+        assert loading.result()["loadModel"]["md5"]
+
+
+def test_bad_input_and_broken_weights_give_clear_errors(demo, make_server, tmp_path):
+    server = make_server(demo)
+    assert error_codes(infer(server, "tiny-llama", maxTokens=0)) == ["BAD_USER_INPUT"]
+    assert error_codes(infer(server, "tiny-llama", maxTokens=10**6)) == ["BAD_USER_INPUT"]
+    assert error_codes(infer(server, "tiny-llama", temperature=-1)) == ["BAD_USER_INPUT"]
+    both = server.gql(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "x", "messages": [{"role": "user", "content": "x"}]}})
+    assert error_codes(both) == ["BAD_USER_INPUT"]
+    # A truncated GGUF in the cache: a clear error, and the server goes on serving other models.
+    server.data('mutation { pull(id: "tiny-llama") { cached } }')
+    md5 = server.data('{ modelRevision(id: "tiny-llama") { artifact { md5 } } }')["modelRevision"]["artifact"]["md5"]
+    cached = Path(server.cache) / "objects/md5" / md5[:2] / md5[2:]
+    os.chmod(cached, 0o644)
+    with open(cached, "r+b") as f:
+        f.truncate(cached.stat().st_size // 2)
+    body = infer(server, "tiny-llama", maxTokens=4)
+    assert error_codes(body) == ["MODEL_LOAD_FAILED"], body
+    assert answer(server, "smollm2-135m", temperature=0, maxTokens=4)["usage"]["completionTokens"] == 4
+    assert requests.get(server.url + "/healthz").status_code == 200
