@@ -73,8 +73,7 @@ final class LlamaModel: @unchecked Sendable {
         let roles = messages.map { strdup($0.role) }
         let contents = messages.map { strdup($0.content) }
         defer {
-            roles.forEach { free($0) }
-            contents.forEach { free($0) }
+            for pointer in roles + contents { free(pointer) }
         }
         let chat = zip(roles, contents).map { llama_chat_message(role: $0, content: $1) }
         var capacity = max(1024, messages.reduce(0) { $0 + $1.content.utf8.count + $1.role.utf8.count } * 2 + 256)
