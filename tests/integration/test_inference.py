@@ -146,3 +146,83 @@ def test_bad_input_and_broken_weights_give_clear_errors(demo, make_server, tmp_p
     assert error_codes(body) == ["MODEL_LOAD_FAILED"], body
     assert answer(server, "smollm2-135m", temperature=0, maxTokens=4)["usage"]["completionTokens"] == 4
     assert requests.get(server.url + "/healthz").status_code == 200
+
+
+STREAM = """subscription($input: InferenceInput!) { inferStream(input: $input) {
+  token payload { id result finishReason seed usage { completionTokens } modelRevision { id } } } }"""
+
+
+def sse_events(response):
+    """(event, data) pairs of a text/event-stream response, as they arrive."""
+    event, data = None, []
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif line == "" and event:
+            yield event, "\n".join(data)
+            event, data = None, []
+
+
+def test_infer_stream_over_sse_matches_infer(server):
+    sampling = {"temperature": 0.8, "seed": 5, "maxTokens": 20}
+    whole = answer(server, "smollm2-135m", **sampling)
+    response = requests.post(server.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"},
+                             json={"query": STREAM, "variables": {"input": {"modelRevisionID": "smollm2-135m", "prompt": PROMPT, "sampling": sampling}}})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    import json
+    tokens, payload, kinds = [], None, []
+    for event, data in sse_events(response):
+        kinds.append(event)
+        if event == "next":
+            value = json.loads(data)["data"]["inferStream"]
+            if value["token"] is not None:
+                tokens.append(value["token"])
+            else:
+                payload = value["payload"]
+    assert kinds[-1] == "complete" and len(tokens) > 1
+    assert "".join(tokens) == payload["result"] == whole["result"]
+    assert payload["seed"] == 5 and payload["modelRevision"]["id"] == whole["modelRevision"]["id"]
+
+
+def test_client_leaving_mid_stream_frees_its_slot_within_100ms(demo, make_server):
+    server = make_server(demo, "--slots", "1", "--queue", "0")
+    answer(server, "smollm2-135m", maxTokens=1)
+    response = requests.post(server.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"},
+                             json={"query": STREAM, "variables": {"input": {"modelRevisionID": "smollm2-135m", "prompt": PROMPT,
+                                                                             "sampling": {"temperature": 0, "maxTokens": 1000}}}})
+    events = sse_events(response)
+    for _ in range(3):
+        next(events)
+    assert server.data(LOADED)["loadedModels"][0]["activeSlots"] == 1
+    response.raw._fp.fp.raw._sock.shutdown(__import__("socket").SHUT_RDWR)  # the client goes away
+    response.close()
+    left = time.perf_counter()
+    while server.data(LOADED)["loadedModels"][0]["activeSlots"] != 0:
+        assert time.perf_counter() - left < 5, "the slot was never freed"
+        time.sleep(0.002)
+    freed = time.perf_counter() - left
+    assert freed < 0.1, f"slot freed after {freed * 1000:.0f} ms"
+    assert answer(server, "smollm2-135m", temperature=0, maxTokens=2)["usage"]["completionTokens"] == 2  # the slot serves again
+
+
+def test_openai_client_completions_and_chat(server):
+    import openai
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
+    assert {m.id for m in client.models.list().data} == {"smollm2-135m", "tiny-llama"}
+    completion = client.completions.create(model="smollm2-135m", prompt=PROMPT, max_tokens=8, temperature=0)
+    graphql = answer(server, "smollm2-135m", temperature=0, maxTokens=8)
+    assert completion.choices[0].text == graphql["result"] and completion.model == graphql["modelRevision"]["id"]
+    assert completion.usage.completion_tokens == 8
+    chat = client.chat.completions.create(model="smollm2-135m#prod", messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                          max_tokens=24, temperature=0, seed=3)
+    assert "Paris" in chat.choices[0].message.content and chat.model.startswith("smollm2-135m@")
+    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="smollm2-135m#prod", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=24, temperature=0, seed=3, stream=True) if c.choices]
+    assert "".join(pieces) == chat.choices[0].message.content
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="no-such-model", prompt="x", max_tokens=2)
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="smollm2-135m", prompt="x", max_tokens=0)

@@ -54,6 +54,38 @@ struct InferenceRequest: Sendable {
     }
 }
 
+extension InferenceRequest {
+    /// What `inferStream` yields: text, then the payload.
+    enum Event: Sendable {
+        case token(String)
+        case payload(InferenceAnswer)
+    }
+
+    /// Resolves the spec and starts a generation whose events arrive on the stream. Ending the
+    /// stream early (the client left) cancels the generation and frees its slot.
+    func stream(on loader: RequestLoader) async throws -> AsyncThrowingStream<Event, any Error> {
+        let revision = try loader.lineage(spec)
+        let generation = try await loader.models.generate(request, on: revision)
+        let id = InferenceAnswer.newID()
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await event in generation {
+                        switch event {
+                        case .token(let text): continuation.yield(.token(text))
+                        case .finished(let summary): continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary)))
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
 /// One answer: what `InferencePayload` shows.
 struct InferenceAnswer: Sendable {
     let id: String

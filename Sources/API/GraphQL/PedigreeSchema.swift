@@ -45,6 +45,19 @@ public enum PedigreeSchema {
           unloadModel(id: ID!): Boolean!
         }
 
+        type Subscription {
+          """Generate with streaming: one event per piece of text, then one event with the payload. Over SSE (POST /graphql, Accept: text/event-stream)."""
+          inferStream(input: InferenceInput!): InferenceEvent!
+        }
+
+        type InferenceEvent {
+          """Text generated since the previous event (UTF-8 safe)."""
+          token: String
+
+          """Set on the last event only."""
+          payload: InferencePayload
+        }
+
         input InferenceInput {
           """Any revision spec."""
           modelRevisionID: ID!

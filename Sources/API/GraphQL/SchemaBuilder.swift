@@ -40,9 +40,28 @@ public enum SchemaBuilder {
             // Re-assigning drops the field-definition cache, so the resolvers above are used.
             type.fields = { definitions }
         }
+        if let subscription = schema.subscriptionType {
+            let definitions = try subscription.fields()
+            for (fieldName, subscribe) in subscriptions {
+                guard let field = definitions[fieldName] else {
+                    throw GraphQLError(message: "subscription for unknown field \(fieldName)")
+                }
+                field.subscribe = subscribe
+                // Each event of the source stream is the root value the field resolves to.
+                field.resolve = { source, _, _, _ in source }
+            }
+            subscription.fields = { definitions }
+        }
         let problems = validateSchema(schema: schema)
         guard problems.isEmpty else { throw GraphQLErrors(problems) }
         return schema
+    }
+
+    /// Subscription fields: each returns the stream of its events.
+    static var subscriptions: [String: GraphQLFieldResolve] {
+        [
+            "inferStream": resolve { (_: Void, args, loader) in try await InferenceRequest(args["input"]).stream(on: loader) }
+        ]
     }
 
     /// Object types whose every field has a resolver; `SchemaFileTests` checks none is missed.
@@ -83,6 +102,14 @@ public enum SchemaBuilder {
                 "downloadedObjects": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedObjects },
                 "downloadedBytes": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedBytes },
                 "cached": field { (_: ArtifactStore.Pulled) in true },
+            ],
+            "InferenceEvent": [
+                "token": field { (event: InferenceRequest.Event) in
+                    if case .token(let text) = event { text } else { nil }
+                },
+                "payload": field { (event: InferenceRequest.Event) in
+                    if case .payload(let answer) = event { answer } else { nil }
+                },
             ],
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },

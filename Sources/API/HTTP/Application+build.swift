@@ -78,6 +78,12 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<B
         } catch {
             return json(endpoint.failure(400, .badUserInput, "body must be JSON: {\"query\": …, \"variables\": {…}}"))
         }
+        if (request.headers[.accept] ?? "").contains("text/event-stream") {
+            switch await endpoint.stream(decoded) {
+            case .failure(let status, let body): return json((status, body))
+            case .results(let results): return serverSentEvents(results)
+            }
+        }
         return json(await endpoint.execute(decoded))
     }
     router.get("graphql") { request, context -> Response in
@@ -98,7 +104,26 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<B
         let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
         return json(await endpoint.execute(decoded, allowMutations: false))
     }
+    OpenAIRoutes(models: models, metrics: metrics, logger: logger).add(to: router)
     return router
+}
+
+/// GraphQL over SSE: each result as a `next` event, then `complete`. The stream ends when the
+/// client goes away (the write fails), which cancels the work behind it.
+func serverSentEvents(_ results: AsyncThrowingStream<Data, any Error>) -> Response {
+    Response(
+        status: .ok,
+        headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+        body: ResponseBody { writer in
+            for try await result in results {
+                var buffer = ByteBuffer(string: "event: next\ndata: ")
+                buffer.writeBytes(result)
+                buffer.writeString("\n\n")
+                try await writer.write(buffer)
+            }
+            try await writer.write(ByteBuffer(string: "event: complete\ndata:\n\n"))
+            try await writer.finish(nil)
+        })
 }
 
 /// Query parameters as HTML forms encode them (`+` is a space), which is what most GraphQL
@@ -114,11 +139,11 @@ func formDecoded(_ query: String) -> [String: String] {
     return result
 }
 
-private func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
     Response(status: status, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 
-private func json(_ answer: (status: Int, body: Data)) -> Response {
+func json(_ answer: (status: Int, body: Data)) -> Response {
     Response(
         status: HTTPResponse.Status(code: answer.status),
         headers: [.contentType: "application/json; charset=utf-8"],

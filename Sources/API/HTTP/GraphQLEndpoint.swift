@@ -58,6 +58,71 @@ public struct GraphQLEndpoint: Sendable {
         return encode(status, GraphQLResult(data: result.data, errors: errors))
     }
 
+    /// What a request with `Accept: text/event-stream` gets: a JSON failure (the request could not
+    /// run), or results to send as server-sent events (one for a query or mutation, one per event
+    /// for a subscription).
+    public enum StreamAnswer: Sendable {
+        case failure(status: Int, body: Data)
+        case results(AsyncThrowingStream<Data, any Error>)
+    }
+
+    /// Runs a request for GraphQL over SSE.
+    public func stream(_ request: Request) async -> StreamAnswer {
+        guard let query = request.query, !query.isEmpty, query.utf8.count <= Self.maxQueryLength else {
+            let answer = await execute(request)
+            return .failure(status: answer.status, body: answer.body)
+        }
+        guard Self.operation(query, operationName: request.operationName) == .subscription else {
+            let answer = await execute(request)
+            guard answer.status == 200 else { return .failure(status: answer.status, body: answer.body) }
+            return .results(
+                AsyncThrowingStream {
+                    $0.yield(answer.body)
+                    $0.finish()
+                })
+        }
+        let subscribed: Result<AsyncThrowingStream<GraphQLResult, any Error>, GraphQLErrors>
+        do {
+            subscribed = try await graphqlSubscribe(
+                schema: schema, request: query, context: RequestLoader(models: models),
+                variableValues: request.variables ?? [:], operationName: request.operationName)
+        } catch let error as GraphQLError {
+            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
+        } catch {
+            return .failure(status: 400, body: failure(400, .badUserInput, "\(error)").body)
+        }
+        switch subscribed {
+        case .failure(let errors):
+            let relabelled = errors.errors.map(relabel)
+            let executed = relabelled.contains { !$0.path.elements.isEmpty }
+            let body = encode(executed ? 200 : 400, GraphQLResult(errors: relabelled)).body
+            if !executed { return .failure(status: 400, body: body) }
+            return .results(
+                AsyncThrowingStream {
+                    $0.yield(body)
+                    $0.finish()
+                })
+        case .success(let results):
+            let endpoint = self
+            return .results(
+                AsyncThrowingStream { continuation in
+                    let task = Task {
+                        do {
+                            for try await result in results {
+                                continuation.yield(
+                                    endpoint.encode(200, GraphQLResult(data: result.data, errors: result.errors.map(endpoint.relabel))).body)
+                            }
+                        } catch {
+                            let error = error as? GraphQLError ?? GraphQLError(error)
+                            continuation.yield(endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(error)])).body)
+                        }
+                        continuation.finish()
+                    }
+                    continuation.onTermination = { _ in task.cancel() }
+                })
+        }
+    }
+
     /// Adds `extensions.code` to an error, from the service error behind it.
     func relabel(_ error: GraphQLError) -> GraphQLError {
         let code: ErrorCode
@@ -93,9 +158,14 @@ public struct GraphQLEndpoint: Sendable {
 
     /// Whether the operation to run is a mutation (GET must not change state).
     static func isMutation(_ query: String, operationName: String?) -> Bool {
-        guard let document = try? parse(source: Source(body: query)) else { return false }
+        operation(query, operationName: operationName) == .mutation
+    }
+
+    /// The kind of the operation a request runs; nil when the query does not parse.
+    static func operation(_ query: String, operationName: String?) -> OperationType? {
+        guard let document = try? parse(source: Source(body: query)) else { return nil }
         let operations = document.definitions.compactMap { $0 as? OperationDefinition }
         let chosen = operations.first { $0.name?.value == operationName } ?? (operations.count == 1 ? operations.first : nil)
-        return chosen?.operation == .mutation
+        return chosen?.operation
     }
 }

@@ -1,0 +1,217 @@
+import ArtifactStore
+import Foundation
+import GitStore
+import HTTPTypes
+import Hummingbird
+import Inference
+import Lineage
+import Logging
+import NIOCore
+
+/// The OpenAI-compatible surface: `GET /v1/models`, `POST /v1/completions`,
+/// `POST /v1/chat/completions` (`stream: true` → SSE chunks, then `data: [DONE]`). `model` is any
+/// revision spec; answers name the canonical revision in `model` and in `X-Pedigree-Revision`,
+/// and the answer's id in `id` and `X-Pedigree-Inference-Id`.
+struct OpenAIRoutes: Sendable {
+    let models: ModelManager
+    let metrics: Metrics
+    let logger: Logger
+
+    /// Request fields both endpoints share (OpenAI's names).
+    struct Body: Decodable {
+        struct Message: Decodable {
+            let role: String
+            let content: String
+        }
+        let model: String
+        let prompt: String?
+        let messages: [Message]?
+        let max_tokens: Int?
+        let temperature: Double?
+        let top_p: Double?
+        let top_k: Int?
+        let min_p: Double?
+        let repeat_penalty: Double?
+        let seed: Int64?
+        let stop: Stop?
+        let stream: Bool?
+
+        /// `stop` is a string or a list of strings.
+        enum Stop: Decodable {
+            case one(String)
+            case many([String])
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let one = try? container.decode(String.self) { self = .one(one) } else { self = .many(try container.decode([String].self)) }
+            }
+            var list: [String] {
+                switch self {
+                case .one(let one): [one]
+                case .many(let many): many
+                }
+            }
+        }
+
+        func sampling() throws -> SamplingParameters {
+            var parameters = SamplingParameters()
+            if let value = temperature { parameters.temperature = value }
+            if let value = top_p { parameters.topP = value }
+            if let value = top_k { parameters.topK = value }
+            if let value = min_p { parameters.minP = value }
+            if let value = repeat_penalty { parameters.repeatPenalty = value }
+            if let value = max_tokens { parameters.maxTokens = value }
+            if let value = stop { parameters.stop = value.list }
+            if let value = seed {
+                guard value >= 0, value < Int64(UInt32.max) else { throw APIError(.badUserInput, "seed must be between 0 and 4294967294") }
+                parameters.seed = UInt32(value)
+            }
+            return parameters
+        }
+    }
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.get("v1/models") { _, _ -> Response in
+            metrics.countRequest("v1/models")
+            do {
+                let service = models.artifacts.lineage
+                let data = try service.models().map { model -> [String: Any] in
+                    let revision = try? service.lineage(model.name)
+                    return [
+                        "id": model.name, "object": "model", "owned_by": "pedigree",
+                        "created": Int(revision?.commit.author.date.timeIntervalSince1970 ?? 0),
+                        "revision": revision?.id ?? NSNull(),
+                    ]
+                }
+                return jsonObject(.ok, ["object": "list", "data": data])
+            } catch {
+                return failure(error)
+            }
+        }
+        router.post("v1/completions") { request, _ -> Response in
+            metrics.countRequest("v1/completions")
+            return await handle(request, chat: false)
+        }
+        router.post("v1/chat/completions") { request, _ -> Response in
+            metrics.countRequest("v1/chat/completions")
+            return await handle(request, chat: true)
+        }
+    }
+
+    private func handle(_ request: Request, chat: Bool) async -> Response {
+        let body: Body
+        do {
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        } catch {
+            return failure(APIError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request"))
+        }
+        let input: GenerationRequest.Input
+        if chat {
+            guard let messages = body.messages else { return failure(APIError(.badUserInput, "messages is required")) }
+            input = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        } else {
+            guard let prompt = body.prompt else { return failure(APIError(.badUserInput, "prompt is required")) }
+            input = .prompt(prompt)
+        }
+        let revision: ModelLineage
+        let generation: AsyncThrowingStream<GenerationEvent, any Error>
+        do {
+            revision = try models.artifacts.lineage.lineage(body.model)
+            generation = try await models.generate(GenerationRequest(input: input, sampling: try body.sampling()), on: revision)
+        } catch {
+            return failure(error)
+        }
+        let id = InferenceAnswer.newID()
+        let created = Int(Date().timeIntervalSince1970)
+        let headers: HTTPFields = [
+            .contentType: body.stream == true ? "text/event-stream" : "application/json",
+            HTTPField.Name("X-Pedigree-Revision")!: revision.id, HTTPField.Name("X-Pedigree-Inference-Id")!: id,
+        ]
+        let object = chat ? "chat.completion" : "text_completion"
+        @Sendable func choice(text: String?, finish: String?, delta: Bool) -> [String: Any] {
+            var choice: [String: Any] = ["index": 0, "finish_reason": finish ?? NSNull()]
+            if chat {
+                choice[delta ? "delta" : "message"] = text.map { ["role": "assistant", "content": $0] } ?? [:]
+            } else {
+                choice["text"] = text ?? ""
+                choice["logprobs"] = NSNull()
+            }
+            return choice
+        }
+        guard body.stream == true else {
+            do {
+                let summary = try await GenerationSummary.collect(generation)
+                return jsonObject(
+                    .ok,
+                    [
+                        "id": id, "object": object, "created": created, "model": revision.id,
+                        "choices": [choice(text: summary.text, finish: summary.finishReason, delta: false)],
+                        "usage": usage(summary), "system_fingerprint": "pedigree-seed-\(summary.seed)",
+                    ], headers: headers)
+            } catch {
+                return failure(error)
+            }
+        }
+        let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                func send(_ value: [String: Any]) async throws {
+                    var buffer = ByteBuffer(string: "data: ")
+                    buffer.writeBytes(try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]))
+                    buffer.writeString("\n\n")
+                    try await writer.write(buffer)
+                }
+                do {
+                    for try await event in generation {
+                        switch event {
+                        case .token(let text):
+                            try await send([
+                                "id": id, "object": chunkObject, "created": created, "model": revision.id,
+                                "choices": [choice(text: text, finish: nil, delta: true)],
+                            ])
+                        case .finished(let summary):
+                            try await send([
+                                "id": id, "object": chunkObject, "created": created, "model": revision.id,
+                                "choices": [choice(text: nil, finish: summary.finishReason, delta: true)], "usage": usage(summary),
+                            ])
+                        }
+                    }
+                } catch let error as InferenceError {
+                    try await send(["error": ["message": error.description, "code": ErrorCode.classify(error).code.rawValue]])
+                }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            })
+    }
+
+    private func usage(_ summary: GenerationSummary) -> [String: Int] {
+        [
+            "prompt_tokens": summary.promptTokens.count, "completion_tokens": summary.completionTokens.count,
+            "total_tokens": summary.promptTokens.count + summary.completionTokens.count,
+        ]
+    }
+
+    /// OpenAI's error shape, with the status that fits the code.
+    private func failure(_ error: any Error) -> Response {
+        let (code, message) = ErrorCode.classify(error)
+        metrics.countError(code.rawValue)
+        let status: HTTPResponse.Status =
+            switch code {
+            case .badUserInput, .invalidRevision, .ambiguousRevision: .badRequest
+            case .notFound: .notFound
+            case .overloaded: .serviceUnavailable
+            case .artifactUnavailable, .integrityError: .badGateway
+            default: .internalServerError
+            }
+        if code == .internalError { logger.error("OpenAI route failed", metadata: ["error": "\(error)"]) }
+        return jsonObject(status, ["error": ["message": message, "type": code.rawValue.lowercased(), "code": code.rawValue]])
+    }
+
+    private func jsonObject(_ status: HTTPResponse.Status, _ value: [String: Any], headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
