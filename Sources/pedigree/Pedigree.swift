@@ -59,14 +59,26 @@ struct InferenceOptions: ParsableArguments {
     @Option(help: "Models loaded at once.")
     var maxModels = 2
 
+    @Option(help: "Bytes of weights loaded at once (e.g. 8G); least recently used idle models are unloaded. Default: no limit.")
+    var memoryBudget: String?
+
     @Option(help: "Largest maxTokens a request may ask for.")
     var maxTokensLimit = 1024
+
+    @Option(help: "Largest prompt (or sum of message contents) in bytes.")
+    var maxPromptBytes = 32 * 1024
 
     @Option(help: "Seconds an idle model stays loaded (0: until evicted).")
     var keepAlive = 600
 
     @Option(help: "Threads llama.cpp decodes with (default: every core).")
     var threads: Int?
+
+    func validate() throws {
+        if let memoryBudget, ArtifactOptions.bytes(memoryBudget) == nil {
+            throw ValidationError("--memory-budget: '\(memoryBudget)' is not a size such as 8G")
+        }
+    }
 
     var configuration: ModelManager.Configuration {
         var configuration = ModelManager.Configuration()
@@ -75,6 +87,8 @@ struct InferenceOptions: ParsableArguments {
         configuration.contextPerSlot = max(64, contextPerSlot)
         configuration.maxModels = max(1, maxModels)
         configuration.maxTokensLimit = max(1, maxTokensLimit)
+        configuration.maxPromptBytes = max(1, maxPromptBytes)
+        configuration.memoryBudget = memoryBudget.flatMap(ArtifactOptions.bytes).map { UInt64($0) }
         configuration.keepAlive = keepAlive > 0 ? .seconds(keepAlive) : nil
         if let threads { configuration.threads = max(1, threads) }
         return configuration

@@ -203,6 +203,7 @@ def test_client_leaving_mid_stream_frees_its_slot_within_100ms(demo, make_server
         assert time.perf_counter() - left < 5, "the slot was never freed"
         time.sleep(0.002)
     freed = time.perf_counter() - left
+    print(f"slot freed {freed * 1000:.1f} ms after the client left")
     assert freed < 0.1, f"slot freed after {freed * 1000:.0f} ms"
     assert answer(server, "smollm2-135m", temperature=0, maxTokens=2)["usage"]["completionTokens"] == 2  # the slot serves again
 
@@ -226,3 +227,42 @@ def test_openai_client_completions_and_chat(server):
         client.completions.create(model="no-such-model", prompt="x", max_tokens=2)
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model="smollm2-135m", prompt="x", max_tokens=0)
+
+
+def test_infer_stream_over_graphql_transport_ws(server):
+    """graphql-transport-ws with aiohttp's WebSocket client: init, ack, subscribe, next…, complete."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    async def talk():
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(server.url.replace("http", "ws") + "/graphql", protocols=("graphql-transport-ws",)) as ws:
+                assert ws.protocol == "graphql-transport-ws"
+                await ws.send_json({"type": "connection_init"})
+                assert (await ws.receive_json())["type"] == "connection_ack"
+                await ws.send_json({"type": "ping"})
+                assert (await ws.receive_json())["type"] == "pong"
+                await ws.send_json({"type": "subscribe", "id": "1", "payload": {"query": STREAM, "variables": {"input": {
+                    "modelRevisionID": "smollm2-135m", "prompt": PROMPT, "sampling": {"temperature": 0, "maxTokens": 12}}}}})
+                tokens, payload = [], None
+                while True:
+                    message = await ws.receive_json()
+                    assert message["id"] == "1"
+                    if message["type"] == "complete":
+                        break
+                    assert message["type"] == "next", message
+                    event = message["payload"]["data"]["inferStream"]
+                    if event["token"] is not None:
+                        tokens.append(event["token"])
+                    else:
+                        payload = event["payload"]
+                await ws.send_json({"type": "subscribe", "id": "2", "payload": {"query": STREAM, "variables": {"input": {
+                    "modelRevisionID": "no-such-model", "prompt": PROMPT}}}})
+                error = await ws.receive_json()
+                return tokens, payload, error
+
+    tokens, payload, error = asyncio.run(talk())
+    assert "".join(tokens) == payload["result"] == answer(server, "smollm2-135m", temperature=0, maxTokens=12)["result"]
+    assert error["type"] == "error" and error["id"] == "2" and error["payload"][0]["extensions"]["code"] == "NOT_FOUND"

@@ -2,6 +2,7 @@ import ArtifactStore
 import Foundation
 import GraphQL
 public import Hummingbird
+import HummingbirdWebSocket
 public import Inference
 import Lineage
 public import Logging
@@ -22,21 +23,23 @@ public struct ServerConfiguration: Sendable {
 public func buildApplication(
     models: ModelManager, configuration: ServerConfiguration, logger: Logger
 ) throws -> some ApplicationProtocol {
-    let router = try buildRouter(models: models, logger: logger)
+    let (router, endpoint) = try buildRouter(models: models, logger: logger)
+    let webSocket = GraphQLWebSocket(endpoint: endpoint, logger: logger)
     return Application(
         router: router,
+        server: .http1WebSocketUpgrade { request, _, _ in webSocket.shouldUpgrade(request) },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
         logger: logger
     )
 }
 
 /// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
-public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<BasicRequestContext> {
+public func buildRouter(models: ModelManager, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
     let artifacts = models.artifacts
     let service = artifacts.lineage
     let metrics = Metrics()
     let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), models: models, metrics: metrics, logger: logger)
-    let router = Router()
+    let router = Router(context: PedigreeRequestContext.self)
 
     router.get("healthz") { _, _ -> String in
         metrics.countRequest("healthz")
@@ -81,7 +84,7 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<B
         if (request.headers[.accept] ?? "").contains("text/event-stream") {
             switch await endpoint.stream(decoded) {
             case .failure(let status, let body): return json((status, body))
-            case .results(let results): return serverSentEvents(results)
+            case .results(let results): return serverSentEvents(untilClosed(results, context.channel))
             }
         }
         return json(await endpoint.execute(decoded))
@@ -105,7 +108,7 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> Router<B
         return json(await endpoint.execute(decoded, allowMutations: false))
     }
     OpenAIRoutes(models: models, metrics: metrics, logger: logger).add(to: router)
-    return router
+    return (router, endpoint)
 }
 
 /// GraphQL over SSE: each result as a `next` event, then `complete`. The stream ends when the

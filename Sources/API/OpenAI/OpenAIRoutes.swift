@@ -69,7 +69,7 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<PedigreeRequestContext>) {
         router.get("v1/models") { _, _ -> Response in
             metrics.countRequest("v1/models")
             do {
@@ -87,17 +87,17 @@ struct OpenAIRoutes: Sendable {
                 return failure(error)
             }
         }
-        router.post("v1/completions") { request, _ -> Response in
+        router.post("v1/completions") { request, context -> Response in
             metrics.countRequest("v1/completions")
-            return await handle(request, chat: false)
+            return await handle(request, chat: false, channel: context.channel)
         }
-        router.post("v1/chat/completions") { request, _ -> Response in
+        router.post("v1/chat/completions") { request, context -> Response in
             metrics.countRequest("v1/chat/completions")
-            return await handle(request, chat: true)
+            return await handle(request, chat: true, channel: context.channel)
         }
     }
 
-    private func handle(_ request: Request, chat: Bool) async -> Response {
+    private func handle(_ request: Request, chat: Bool, channel: any Channel) async -> Response {
         let body: Body
         do {
             let buffer = try await request.body.collect(upTo: 1 << 20)
@@ -153,6 +153,7 @@ struct OpenAIRoutes: Sendable {
             }
         }
         let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
+        let events = untilClosed(generation, channel)
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -163,7 +164,7 @@ struct OpenAIRoutes: Sendable {
                     try await writer.write(buffer)
                 }
                 do {
-                    for try await event in generation {
+                    for try await event in events {
                         switch event {
                         case .token(let text):
                             try await send([

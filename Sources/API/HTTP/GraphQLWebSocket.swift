@@ -1,0 +1,125 @@
+import Foundation
+import GraphQL
+import HTTPTypes
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// GraphQL over WebSocket with the `graphql-transport-ws` protocol (the graphql-ws library's):
+/// `connection_init` → `connection_ack`, `subscribe` → `next`… `complete` (or `error`),
+/// `complete` from the client cancels a subscription, `ping` ↔ `pong`. Protocol violations close
+/// the socket with the protocol's 44xx codes. Each subscription runs in a task of its own, and
+/// all of them are cancelled when the socket closes.
+struct GraphQLWebSocket: Sendable {
+    static let protocolName = "graphql-transport-ws"
+    let endpoint: GraphQLEndpoint
+    let logger: Logger
+
+    /// Upgrades `GET /graphql` requests that ask for the protocol.
+    func shouldUpgrade(_ request: HTTPRequest) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let path = request.path?.split(separator: "?").first.map(String.init)
+        let offered = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard path == "/graphql", offered.contains(Self.protocolName) else { return .dontUpgrade }
+        return .upgrade([.secWebSocketProtocol: Self.protocolName]) { inbound, outbound, _ in
+            try await serve(inbound, outbound)
+        }
+    }
+
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+        let running = RunningSubscriptions()
+        defer { running.cancelAll() }
+        var acknowledged = false
+        for try await message in inbound.messages(maxSize: 1 << 20) {
+            guard case .text(let text) = message,
+                let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                let type = object["type"] as? String
+            else {
+                try await outbound.close(.init(codeNumber: 4400), reason: "Invalid message")
+                return
+            }
+            switch type {
+            case "connection_init":
+                guard !acknowledged else {
+                    try await outbound.close(.init(codeNumber: 4429), reason: "Too many initialisation requests")
+                    return
+                }
+                acknowledged = true
+                try await outbound.write(.text(#"{"type":"connection_ack"}"#))
+            case "ping":
+                try await outbound.write(.text(#"{"type":"pong"}"#))
+            case "pong":
+                continue
+            case "subscribe":
+                guard acknowledged else {
+                    try await outbound.close(.init(codeNumber: 4401), reason: "Unauthorized")
+                    return
+                }
+                guard let id = object["id"] as? String, let payload = object["payload"] as? [String: Any],
+                    let payloadData = try? JSONSerialization.data(withJSONObject: payload),
+                    let request = try? JSONDecoder().decode(GraphQLEndpoint.Request.self, from: payloadData)
+                else {
+                    try await outbound.close(.init(codeNumber: 4400), reason: "Invalid subscribe message")
+                    return
+                }
+                if running.contains(id) {
+                    try await outbound.close(.init(codeNumber: 4409), reason: "Subscriber for \(id) already exists")
+                    return
+                }
+                running.start(id) { [endpoint] in await Self.run(request, id: id, endpoint: endpoint, outbound: outbound) }
+            case "complete":
+                if let id = object["id"] as? String { running.cancel(id) }
+            default:
+                try await outbound.close(.init(codeNumber: 4400), reason: "Unknown message type")
+                return
+            }
+        }
+    }
+
+    /// One subscription (or query, or mutation): its results as `next`, then `complete`; a
+    /// request that cannot run gets `error` with its GraphQL errors.
+    private static func run(_ request: GraphQLEndpoint.Request, id: String, endpoint: GraphQLEndpoint, outbound: WebSocketOutboundWriter) async {
+        let quotedID = String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
+        do {
+            switch await endpoint.stream(request) {
+            case .failure(_, let body):
+                let errors = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["errors"] ?? []
+                let payload = String(decoding: (try? JSONSerialization.data(withJSONObject: errors)) ?? Data("[]".utf8), as: UTF8.self)
+                try await outbound.write(.text(#"{"type":"error","id":\#(quotedID),"payload":\#(payload)}"#))
+                return
+            case .results(let results):
+                for try await result in results {
+                    try await outbound.write(.text(#"{"type":"next","id":\#(quotedID),"payload":\#(String(decoding: result, as: UTF8.self))}"#))
+                }
+            }
+            if !Task.isCancelled { try await outbound.write(.text(#"{"type":"complete","id":\#(quotedID)}"#)) }
+        } catch {
+            // The socket is gone or the subscription was completed by the client: nothing to send.
+        }
+    }
+}
+
+/// The subscriptions of one socket, by the client's id.
+final class RunningSubscriptions: Sendable {
+    private let tasks = Mutex<[String: Task<Void, Never>]>([:])
+
+    func contains(_ id: String) -> Bool { tasks.withLock { $0[id] != nil } }
+
+    /// Runs `body` as subscription `id`; it is registered before it can finish and remove itself.
+    func start(_ id: String, _ body: @escaping @Sendable () async -> Void) {
+        tasks.withLock { tasks in
+            tasks[id] = Task {
+                await body()
+                _ = self.tasks.withLock { $0.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    func cancel(_ id: String) { tasks.withLock { $0.removeValue(forKey: id) }?.cancel() }
+
+    func cancelAll() {
+        for task in tasks.withLock({ $0.values }) { task.cancel() }
+    }
+}
