@@ -12,6 +12,10 @@ public final class LineageService: Sendable {
     private let snapshots = BoundedCache<String, RepositorySnapshot>(capacity: 512)
     private let lineages = BoundedCache<String, ModelLineage>(capacity: 2048)
     private let commits = BoundedCache<String, CommitInfo>(capacity: 4096)
+    /// Canonical commits by `model@commit` (history never changes).
+    private let canonicals = BoundedCache<String, String>(capacity: 4096)
+    /// Spec resolutions: refs move only on `refresh`, which clears this.
+    private let resolutions = BoundedCache<String, Resolution>(capacity: 4096)
     /// The GTO registry, rebuilt after each refresh (tags move only then).
     private let registryCache = Mutex<GTORegistry?>(nil)
 
@@ -34,6 +38,7 @@ public final class LineageService: Sendable {
         }
         if case .failure(let error) = result { throw LineageError.git(error as? GitError ?? GitError(.repository, "\(error)")) }
         registryCache.withLock { $0 = nil }
+        resolutions.removeAll()
     }
 
     // MARK: Reads
@@ -96,8 +101,13 @@ public final class LineageService: Sendable {
         public let commit: String
     }
 
-    /// Resolves a spec to (model, commit) per the contract's rules.
+    /// Resolves a spec to (model, commit) per the contract's rules. Answers are kept until the
+    /// next `refresh` (the only time refs move), so a hot spec costs one dictionary lookup.
     public func resolve(_ text: String) throws -> Resolution {
+        try resolutions.value(for: text) { () throws in try resolveFromRefs(text) }
+    }
+
+    private func resolveFromRefs(_ text: String) throws -> Resolution {
         let spec = try RevisionSpec(parsing: text)
         guard let model = spec.model else {
             // A bare SHA: accepted when exactly one model exists at that commit.
@@ -163,6 +173,10 @@ public final class LineageService: Sendable {
 
     /// The commit that last changed the model's artifact md5, at or before `commit` (first parents).
     public func canonicalCommit(model: String, at commit: String) throws -> String {
+        try canonicals.value(for: "\(model)@\(commit)") { () throws in try walkToCanonical(model: model, at: commit) }
+    }
+
+    private func walkToCanonical(model: String, at commit: String) throws -> String {
         guard let md5 = try snapshot(commit).artifactMD5(of: model) else { return commit }
         var current = commit
         while let parent = try git({ try repository.firstParent(of: current) }) {

@@ -10,6 +10,7 @@ public struct GraphQLEndpoint: Sendable {
     public let models: ModelManager
     let metrics: Metrics
     let logger: Logger
+    let documents = DocumentCache()
 
     /// Longest query text accepted.
     static let maxQueryLength = 100_000
@@ -35,15 +36,19 @@ public struct GraphQLEndpoint: Sendable {
         guard query.utf8.count <= Self.maxQueryLength else {
             return failure(400, .queryTooComplex, "query is over \(Self.maxQueryLength) bytes")
         }
-        if !allowMutations, Self.isMutation(query, operationName: request.operationName) {
-            return failure(405, .badUserInput, "mutations must be sent with POST")
-        }
         let result: GraphQLResult
         do {
-            result = try await graphql(
-                schema: schema, request: query, context: RequestLoader(models: models),
-                variableValues: request.variables ?? [:], operationName: request.operationName
-            )
+            switch try documents.document(for: query, schema: schema) {
+            case .failure(let errors):
+                result = GraphQLResult(errors: errors.errors)
+            case .success(let document):
+                if !allowMutations, Self.operation(document, operationName: request.operationName) == .mutation {
+                    return failure(405, .badUserInput, "mutations must be sent with POST")
+                }
+                result = try await GraphQL.execute(
+                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(models: models),
+                    variableValues: request.variables ?? [:], operationName: request.operationName)
+            }
         } catch let error as GraphQLError {
             return encode(400, GraphQLResult(errors: [relabel(error)]))
         } catch {
@@ -72,7 +77,19 @@ public struct GraphQLEndpoint: Sendable {
             let answer = await execute(request)
             return .failure(status: answer.status, body: answer.body)
         }
-        guard Self.operation(query, operationName: request.operationName) == .subscription else {
+        let document: Document
+        do {
+            switch try documents.document(for: query, schema: schema) {
+            case .failure(let errors):
+                return .failure(status: 400, body: encode(400, GraphQLResult(errors: errors.errors.map(relabel))).body)
+            case .success(let parsed): document = parsed
+            }
+        } catch let error as GraphQLError {
+            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
+        } catch {
+            return .failure(status: 400, body: failure(400, .badUserInput, "\(error)").body)
+        }
+        guard Self.operation(document, operationName: request.operationName) == .subscription else {
             let answer = await execute(request)
             guard answer.status == 200 else { return .failure(status: answer.status, body: answer.body) }
             return .results(
@@ -83,9 +100,10 @@ public struct GraphQLEndpoint: Sendable {
         }
         let subscribed: Result<AsyncThrowingStream<GraphQLResult, any Error>, GraphQLErrors>
         do {
+            // Validated when it entered the cache: skip the rules this time.
             subscribed = try await graphqlSubscribe(
                 schema: schema, request: query, context: RequestLoader(models: models),
-                variableValues: request.variables ?? [:], operationName: request.operationName)
+                variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
             return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
         } catch {
@@ -156,14 +174,8 @@ public struct GraphQLEndpoint: Sendable {
         return (status, data)
     }
 
-    /// Whether the operation to run is a mutation (GET must not change state).
-    static func isMutation(_ query: String, operationName: String?) -> Bool {
-        operation(query, operationName: operationName) == .mutation
-    }
-
-    /// The kind of the operation a request runs; nil when the query does not parse.
-    static func operation(_ query: String, operationName: String?) -> OperationType? {
-        guard let document = try? parse(source: Source(body: query)) else { return nil }
+    /// The kind of the operation a request runs (GET must not change state; subscriptions stream).
+    static func operation(_ document: Document, operationName: String?) -> OperationType? {
         let operations = document.definitions.compactMap { $0 as? OperationDefinition }
         let chosen = operations.first { $0.name?.value == operationName } ?? (operations.count == 1 ? operations.first : nil)
         return chosen?.operation

@@ -32,7 +32,8 @@ final class BatchEngine: Sendable {
         parameters.n_ubatch = 512
         parameters.n_threads = Int32(configuration.threads)
         parameters.n_threads_batch = Int32(configuration.threads)
-        parameters.kv_unified = true
+        // One KV stream per sequence: attention over its own cells only (sequences share no prefix).
+        parameters.kv_unified = false
         parameters.no_perf = true
         guard let context = llama_init_from_model(model.pointer, parameters) else {
             throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")

@@ -1,0 +1,28 @@
+import GraphQL
+import Synchronization
+
+/// Parsed and validated documents by query text. Clients send the same few queries over and
+/// over; parsing and running every validation rule again for each is most of a small request's
+/// cost. A document is stored only once it validated, so a hit can run at once.
+final class DocumentCache: Sendable {
+    private let documents = Mutex<[String: Document]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 512) { self.capacity = capacity }
+
+    /// The document of `query`, or its validation errors. Throws a `GraphQLError` when the text
+    /// does not parse.
+    func document(for query: String, schema: GraphQLSchema) throws -> Result<Document, GraphQLErrors> {
+        if let cached = documents.withLock({ $0[query] }) { return .success(cached) }
+        let document = try parse(source: Source(body: query, name: "GraphQL request"))
+        let errors = validate(schema: schema, ast: document)
+        guard errors.isEmpty else { return .failure(GraphQLErrors(errors)) }
+        documents.withLock { documents in
+            // Clients with unbounded distinct queries (ids inlined in the text) must not grow
+            // this without limit: start over when full.
+            if documents.count >= capacity { documents.removeAll(keepingCapacity: true) }
+            documents[query] = document
+        }
+        return .success(document)
+    }
+}
