@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/GraphQLSwift/GraphQL.git", from: "4.3.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -91,10 +92,19 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-L", llamaLibrary, "-Xlinker", "-rpath", "-Xlinker", llamaLibrary])]
         ),
         .target(
+            name: "Ledger",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "API",
             dependencies: [
                 "ArtifactStore",
                 "Inference",
+                "Ledger",
                 "Lineage",
                 "GitStore",
                 "DVCKit",
@@ -115,6 +125,7 @@ let package = Package(
                 "API",
                 "ArtifactStore",
                 "Inference",
+                "Ledger",
                 "Lineage",
                 "GitStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -132,6 +143,7 @@ let package = Package(
         ),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "GitStore", "DVCKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -5,6 +5,7 @@ import Foundation
 import GitStore
 import Hummingbird
 import Inference
+import Ledger
 import Lineage
 import Logging
 
@@ -15,7 +16,7 @@ import func GraphQL.printSchema
 struct Pedigree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
-        subcommands: [Serve.self, Models.self, LineageCommand.self, Pull.self, Infer.self, Schema.self]
+        subcommands: [Serve.self, Models.self, LineageCommand.self, Pull.self, Infer.self, Replay.self, LedgerCommand.self, Schema.self]
     )
 }
 
@@ -27,7 +28,10 @@ struct RepositoryOptions: ParsableArguments {
     @Option(help: "Cache folder (repository mirror, artifacts). Default: $PEDIGREE_CACHE or ~/.cache/pedigree.")
     var cache: String?
 
-    var cacheDirectory: URL {
+    var cacheDirectory: URL { Self.defaultCacheDirectory(cache) }
+
+    /// `--cache`, else $PEDIGREE_CACHE, else ~/.cache/pedigree (XDG_CACHE_HOME respected).
+    static func defaultCacheDirectory(_ cache: String?) -> URL {
         if let cache { return URL(fileURLWithPath: cache) }
         if let env = ProcessInfo.processInfo.environment["PEDIGREE_CACHE"] { return URL(fileURLWithPath: env) }
         let base =
@@ -95,6 +99,47 @@ struct InferenceOptions: ParsableArguments {
     }
 }
 
+/// Where inferences are recorded and how.
+struct LedgerOptions: ParsableArguments {
+    @Option(help: "The ledger: sqlite:PATH, or off. Default: sqlite:<cache>/ledger.sqlite.")
+    var ledger: String?
+
+    @Option(help: "When a ledger write fails: warn (answer anyway, log and count it) or fail.")
+    var ledgerFailure: String = "warn"
+
+    @Option(help: "Prompts and outputs in the ledger: store (as text) or hash (SHA-256 only; such records cannot be replayed).")
+    var ledgerText: String = "store"
+
+    @Option(help: "Delete records older than this many days (checked hourly).")
+    var ledgerRetentionDays: Int?
+
+    @Option(help: "Keep at most this many records (the newest).")
+    var ledgerMaxRows: Int?
+
+    func validate() throws {
+        guard LedgerFailurePolicy(rawValue: ledgerFailure) != nil else { throw ValidationError("--ledger-failure: warn or fail") }
+        guard ["store", "hash"].contains(ledgerText) else { throw ValidationError("--ledger-text: store or hash") }
+    }
+
+    /// The ledger, or nil when it is off.
+    func open(cacheDirectory: URL) throws -> (any InferenceLedger)? {
+        let spec = ledger ?? "sqlite:" + cacheDirectory.appendingPathComponent("ledger.sqlite").path
+        if spec == "off" { return nil }
+        if spec.hasPrefix("sqlite:") { return try SQLiteLedger(path: String(spec.dropFirst("sqlite:".count))) }
+        if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") {
+            throw ValidationError("--ledger: the PostgreSQL backend is not built yet; use sqlite:PATH")
+        }
+        throw ValidationError("--ledger: sqlite:PATH or off")
+    }
+
+    /// The inference service over `models`, recording into the ledger.
+    func service(models: ModelManager, cacheDirectory: URL, logger: Logger) throws -> InferenceService {
+        InferenceService(
+            models: models, ledger: try open(cacheDirectory: cacheDirectory), policy: LedgerFailurePolicy(rawValue: ledgerFailure) ?? .warn,
+            storeText: ledgerText == "store", logger: logger)
+    }
+}
+
 /// Options of the commands that fetch artifacts.
 struct ArtifactOptions: ParsableArguments {
     @Option(help: "Largest size of the artifact cache (e.g. 500M, 20G); least recently used objects are evicted. Default: no limit.")
@@ -147,6 +192,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A revision spec to load on start (repeat for several).")
     var preload: [String] = []
 
+    @OptionGroup var ledger: LedgerOptions
+
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .info
@@ -155,9 +202,24 @@ struct Serve: AsyncParsableCommand {
         logger.info("serving repository", metadata: ["source": "\(repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
         let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let app = try buildApplication(models: models, configuration: ServerConfiguration(host: host, port: port), logger: logger)
+        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let app = try buildApplication(inference: inferenceService, configuration: ServerConfiguration(host: host, port: port), logger: logger)
         let sweeper = Task { await models.sweepIdleModels() }
         defer { sweeper.cancel() }
+        let retention = Task { [ledger] in
+            guard let store = inferenceService.ledger, ledger.ledgerRetentionDays != nil || ledger.ledgerMaxRows != nil else { return }
+            while !Task.isCancelled {
+                do {
+                    let removed = try await store.applyRetention(
+                        maxAge: ledger.ledgerRetentionDays.map { .seconds($0 * 86_400) }, maxRows: ledger.ledgerMaxRows)
+                    if removed > 0 { logger.info("ledger retention", metadata: ["removed": "\(removed)"]) }
+                } catch {
+                    logger.warning("ledger retention failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        defer { retention.cancel() }
         for spec in preload {
             Task {
                 do {
@@ -309,12 +371,15 @@ struct Infer: AsyncParsableCommand {
 
     @OptionGroup var inference: InferenceOptions
 
+    @OptionGroup var ledger: LedgerOptions
+
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .warning
         let service = try repository.openService(logger: logger)
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
         let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
+        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
         let input: GenerationRequest.Input
         switch (prompt, message) {
         case (let prompt?, nil): input = .prompt(prompt)
@@ -322,35 +387,141 @@ struct Infer: AsyncParsableCommand {
         default: throw ValidationError("give exactly one of --prompt and --message")
         }
         let sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens, stop: stop)
-        let revision = try orExit { try service.lineage(spec) }
-        var summary: GenerationSummary?
+        var answer: InferenceAnswer?
         do {
-            for try await event in try await models.generate(GenerationRequest(input: input, sampling: sampling), on: revision) {
+            for try await event in try await inferenceService.start(GenerationRequest(input: input, sampling: sampling), spec: spec, caller: nil) {
                 switch event {
                 case .token(let text) where !json:
                     FileHandle.standardOutput.write(Data(text.utf8))
                 case .token: break
-                case .finished(let done): summary = done
+                case .payload(let done): answer = done
                 }
             }
         } catch {
             _ = try orExit { () throws -> Int in throw error }
         }
-        guard let summary else { throw ExitCode(1) }
+        guard let answer else { throw ExitCode(1) }
+        let summary = answer.summary
         if json {
-            print(try encodeJSON(InferOutput(revision: revision.id, summary: summary)))
+            print(try encodeJSON(InferOutput(id: answer.id, revision: answer.revision.id, summary: summary)))
         } else {
             FileHandle.standardError.write(
                 Data(
-                    "\n[\(revision.id) seed \(summary.seed), \(summary.completionTokens.count) tokens, \(summary.finishReason), \(String(format: "%.1f", summary.tokensPerSecond)) tokens/s]\n"
+                    "\n[\(answer.id) \(answer.revision.id) seed \(summary.seed), \(summary.completionTokens.count) tokens, \(summary.finishReason), \(String(format: "%.1f", summary.tokensPerSecond)) tokens/s]\n"
                         .utf8))
         }
     }
 
     /// The `--json` answer.
     struct InferOutput: Encodable {
+        /// The ledger id.
+        let id: String
         let revision: String
         let summary: GenerationSummary
+    }
+}
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a recorded inference again (its revision, weights, input and sampling) and say whether the output is identical.")
+
+    @Argument(help: "The inference id (InferencePayload.id, `pedigree infer` prints it).")
+    var id: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var artifacts: ArtifactOptions
+
+    @OptionGroup var inference: InferenceOptions
+
+    @OptionGroup var ledger: LedgerOptions
+
+    func run() async throws {
+        var logger = Logger(label: "pedigree")
+        logger.logLevel = .warning
+        let service = try repository.openService(logger: logger)
+        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
+        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let outcome: InferenceService.Replay
+        do {
+            outcome = try await inferenceService.replay(id: id, caller: "replay")
+        } catch {
+            _ = try orExit { () throws -> Int in throw error }
+            throw ExitCode(1)
+        }
+        if json {
+            print(
+                try encodeJSON(
+                    ReplayOutput(
+                        original: outcome.original.id, replay: outcome.replay.id, revision: outcome.original.revision,
+                        identical: outcome.identical, firstDifference: outcome.firstDifference, output: outcome.replay.summary.text)))
+        } else {
+            print(outcome.replay.summary.text)
+            let verdict = outcome.identical ? "identical" : "differs from token \(outcome.firstDifference ?? 0)"
+            FileHandle.standardError.write(
+                Data("[replay \(outcome.replay.id) of \(outcome.original.id) on \(outcome.original.revision): \(verdict)]\n".utf8))
+        }
+        if !outcome.identical { throw ExitCode(3) }
+    }
+
+    struct ReplayOutput: Encodable {
+        let original: String
+        let replay: String
+        let revision: String
+        let identical: Bool
+        let firstDifference: Int?
+        let output: String
+    }
+}
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "Work with the inference ledger.", subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print recorded inferences as JSON lines, oldest first (for audits).")
+
+        @Option(help: "From this ISO-8601 time (inclusive).")
+        var since: String?
+
+        @Option(help: "Until this ISO-8601 time (exclusive).")
+        var until: String?
+
+        @Option(help: "Output format (jsonl).")
+        var format = "jsonl"
+
+        @Option(help: "Cache folder holding ledger.sqlite. Default: $PEDIGREE_CACHE or ~/.cache/pedigree.")
+        var cache: String?
+
+        @OptionGroup var ledger: LedgerOptions
+
+        func run() async throws {
+            guard format == "jsonl" else { throw ValidationError("--format: jsonl") }
+            func date(_ text: String?, _ name: String) throws -> Date? {
+                guard let text else { return nil }
+                guard let parsed = ISO8601DateFormatter().date(from: text) else {
+                    throw ValidationError("\(name): an ISO-8601 time such as 2026-11-25T10:00:00Z")
+                }
+                return parsed
+            }
+            let folder = RepositoryOptions.defaultCacheDirectory(cache)
+            guard let store = try ledger.open(cacheDirectory: folder) else { throw ValidationError("the ledger is off") }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            try await store.export(since: try date(since, "--since"), until: try date(until, "--until"), batch: 500) { records in
+                var lines = Data()
+                for record in records {
+                    lines.append(try encoder.encode(record))
+                    lines.append(10)
+                }
+                FileHandle.standardOutput.write(lines)
+            }
+        }
     }
 }
 

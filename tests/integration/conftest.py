@@ -47,6 +47,7 @@ def free_port():
 
 class Server:
     def __init__(self, repo, *extra):
+        self.repo = repo
         self.cache = tempfile.mkdtemp(prefix="pedigree-cache-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -26,6 +26,12 @@ public enum PedigreeSchema {
 
           """Models loaded for inference, with their slots and queues."""
           loadedModels: [LoadedModel!]!
+
+          """A recorded inference by its id (InferencePayload.id)."""
+          inference(id: ID!): Inference
+
+          """Recorded inferences, newest first (a Relay connection; `after` is an endCursor)."""
+          inferences(filter: InferenceFilter, first: Int = 20, after: String): InferenceConnection!
         }
 
         type Mutation {
@@ -43,6 +49,72 @@ public enum PedigreeSchema {
 
           """Unload a revision's model if it is idle; false when it was not loaded."""
           unloadModel(id: ID!): Boolean!
+
+          """Run a recorded inference again (same revision, weights, input and sampling) and compare the tokens."""
+          replay(id: ID!): ReplayPayload!
+        }
+
+        input InferenceFilter {
+          """Model name."""
+          model: String
+
+          """Canonical revision id (name@sha) or any spec resolving to one."""
+          revision: ID
+          since: DateTime
+          until: DateTime
+          caller: String
+        }
+
+        type InferenceConnection {
+          edges: [InferenceEdge!]!
+          pageInfo: PageInfo!
+        }
+
+        type InferenceEdge {
+          cursor: String!
+          node: Inference!
+        }
+
+        type PageInfo {
+          hasNextPage: Boolean!
+          endCursor: String
+        }
+
+        type Inference {
+          id: ID!
+          createdAt: DateTime!
+          modelRevision: ModelRevision!
+
+          """The prompt, or the chat messages as JSON; a sha256: digest under the privacy setting."""
+          prompt: String!
+          result: String!
+          seed: Long!
+
+          """completed, cancelled or failed."""
+          status: String!
+          error: String
+          finishReason: String!
+          caller: String
+          artifactMD5: String!
+
+          """llama.cpp's build and CPU features."""
+          engine: String!
+
+          """The full sampling as JSON."""
+          sampling: String!
+
+          """Datasets, parameters and code of the revision as JSON, as recorded."""
+          lineage: String!
+          usage: Usage!
+        }
+
+        type ReplayPayload {
+          original: Inference!
+          replay: InferencePayload!
+          identical: Boolean!
+
+          """Index of the first generated token that differs; null when identical."""
+          firstDifference: Int
         }
 
         type Subscription {

@@ -1,5 +1,8 @@
 public import ArtifactStore
+import Foundation
+import GraphQL
 public import Inference
+import Ledger
 public import Lineage
 import Synchronization
 
@@ -10,10 +13,12 @@ public final class RequestLoader: Sendable {
     public let service: LineageService
     public let artifacts: ArtifactStore
     public let models: ModelManager
+    public let inference: InferenceService
     private let lineages = Mutex<[String: Result<ModelLineage, any Error>]>([:])
 
-    public init(models: ModelManager) {
-        self.models = models
+    public init(inference: InferenceService) {
+        self.inference = inference
+        models = inference.models
         artifacts = models.artifacts
         service = artifacts.lineage
     }
@@ -26,6 +31,32 @@ public final class RequestLoader: Sendable {
     /// Lineage of a model as of a commit.
     public func lineage(model: String, commit: String) throws -> ModelLineage {
         try memo("at:\(model)@\(commit)") { () throws in try service.lineage(model: model, at: commit) }
+    }
+
+    /// A recorded inference.
+    func record(_ id: String) async throws -> InferenceRecord? {
+        guard let ledger = inference.ledger else { throw APIError(.badUserInput, "the ledger is off") }
+        return try await ledger.inference(id: id)
+    }
+
+    /// A page of recorded inferences; a `revision` filter may be any spec (it is made canonical).
+    func inferences(filter: Map, first: Int, after: String?) async throws -> InferencePage {
+        guard let ledger = inference.ledger else { throw APIError(.badUserInput, "the ledger is off") }
+        guard (1...1000).contains(first) else { throw APIError(.badUserInput, "first must be between 1 and 1000") }
+        func date(_ key: String) throws -> Date? {
+            guard let text = filter[key].string else { return nil }
+            guard let parsed = ISO8601DateFormatter().date(from: text) else {
+                throw APIError(.badUserInput, "\(key) must be an ISO-8601 date and time with offset")
+            }
+            return parsed
+        }
+        let revision = try filter["revision"].string.map { try lineage($0).id }
+        let page = try await ledger.inferences(
+            InferenceFilter(
+                model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: filter["caller"].string
+            ),
+            first: first, after: after)
+        return InferencePage(records: page.records, hasMore: page.hasMore)
     }
 
     private func memo(_ key: String, _ compute: () throws -> ModelLineage) throws -> ModelLineage {

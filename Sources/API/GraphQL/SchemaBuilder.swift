@@ -3,6 +3,7 @@ import Foundation
 import GitStore
 public import GraphQL
 import Inference
+import Ledger
 import Lineage
 import OrderedCollections
 
@@ -60,7 +61,10 @@ public enum SchemaBuilder {
     /// Subscription fields: each returns the stream of its events.
     static var subscriptions: [String: GraphQLFieldResolve] {
         [
-            "inferStream": resolve { (_: Void, args, loader) in try await InferenceRequest(args["input"]).stream(on: loader) }
+            "inferStream": resolve { (_: Void, args, loader) in
+                let input = try InferenceRequest(args["input"])
+                return try await loader.inference.start(input.request, spec: input.spec, caller: nil)
+            }
         ]
     }
 
@@ -78,6 +82,10 @@ public enum SchemaBuilder {
                 "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
                 "transfers": resolve { (_: Void, _, loader) in loader.artifacts.transfers },
                 "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
+                "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
+                "inferences": resolve { (_: Void, args, loader) in
+                    try await loader.inferences(filter: args["filter"], first: args["first"].int ?? 20, after: args["after"].string)
+                },
             ],
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
@@ -88,7 +96,11 @@ public enum SchemaBuilder {
                     try await loader.artifacts.pull(args["id"].string ?? "")
                 },
                 "infer": resolve { (_: Void, args, loader) in
-                    try await InferenceRequest(args["input"]).run(on: loader)
+                    let input = try InferenceRequest(args["input"])
+                    return try await loader.inference.run(input.request, spec: input.spec, caller: nil)
+                },
+                "replay": resolve { (_: Void, args, loader) in
+                    try await loader.inference.replay(id: args["id"].string ?? "", caller: nil)
                 },
                 "loadModel": resolve { (_: Void, args, loader) in
                     try await loader.models.load(try loader.lineage(args["id"].string ?? ""))
@@ -104,25 +116,62 @@ public enum SchemaBuilder {
                 "cached": field { (_: ArtifactStore.Pulled) in true },
             ],
             "InferenceEvent": [
-                "token": field { (event: InferenceRequest.Event) in
+                "token": field { (event: InferenceService.Event) in
                     if case .token(let text) = event { text } else { nil }
                 },
-                "payload": field { (event: InferenceRequest.Event) in
+                "payload": field { (event: InferenceService.Event) in
                     if case .payload(let answer) = event { answer } else { nil }
                 },
+            ],
+            "InferenceConnection": [
+                "edges": field { (page: InferencePage) in page.records },
+                "pageInfo": field { (page: InferencePage) in page },
+            ],
+            "InferenceEdge": [
+                "cursor": field { (record: InferenceRecord) in record.id },
+                "node": field { (record: InferenceRecord) in record },
+            ],
+            "PageInfo": [
+                "hasNextPage": field { (page: InferencePage) in page.hasMore },
+                "endCursor": field { (page: InferencePage) in page.records.last?.id },
+            ],
+            "Inference": [
+                "id": field { (record: InferenceRecord) in record.id },
+                "createdAt": field { (record: InferenceRecord) in Signature(name: "", email: "", date: record.createdAt, offsetMinutes: 0).iso8601 },
+                "modelRevision": resolve { (record: InferenceRecord, _, loader) in try loader.lineage(record.revision) },
+                "prompt": field { (record: InferenceRecord) in record.input },
+                "result": field { (record: InferenceRecord) in record.output },
+                "seed": field { (record: InferenceRecord) in record.seed },
+                "status": field { (record: InferenceRecord) in record.status },
+                "error": field { (record: InferenceRecord) in record.error },
+                "finishReason": field { (record: InferenceRecord) in record.finishReason },
+                "caller": field { (record: InferenceRecord) in record.caller },
+                "artifactMD5": field { (record: InferenceRecord) in record.artifactMD5 },
+                "engine": field { (record: InferenceRecord) in record.engine },
+                "sampling": field { (record: InferenceRecord) in record.sampling },
+                "lineage": field { (record: InferenceRecord) in record.lineage },
+                "usage": field { (record: InferenceRecord) in RecordedUsage(prompt: record.promptTokens, completion: record.completionTokens) },
+            ],
+            "ReplayPayload": [
+                "original": field { (replay: InferenceService.Replay) in replay.original },
+                "replay": field { (replay: InferenceService.Replay) in replay.replay },
+                "identical": field { (replay: InferenceService.Replay) in replay.identical },
+                "firstDifference": field { (replay: InferenceService.Replay) in replay.firstDifference },
             ],
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },
                 "result": field { (answer: InferenceAnswer) in answer.summary.text },
                 "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason },
                 "modelRevision": field { (answer: InferenceAnswer) in answer.revision },
-                "usage": field { (answer: InferenceAnswer) in answer.summary },
+                "usage": field { (answer: InferenceAnswer) in
+                    RecordedUsage(prompt: answer.summary.promptTokens.count, completion: answer.summary.completionTokens.count)
+                },
                 "seed": field { (answer: InferenceAnswer) in Int64(answer.summary.seed) },
                 "timings": field { (answer: InferenceAnswer) in answer.summary },
             ],
             "Usage": [
-                "promptTokens": field { (summary: GenerationSummary) in summary.promptTokens.count },
-                "completionTokens": field { (summary: GenerationSummary) in summary.completionTokens.count },
+                "promptTokens": field { (usage: RecordedUsage) in usage.prompt },
+                "completionTokens": field { (usage: RecordedUsage) in usage.completion },
             ],
             "Timings": [
                 "queuedMs": field { (summary: GenerationSummary) in summary.queuedMs },
@@ -275,4 +324,16 @@ struct RepositoryStatus: Sendable {
         head = try service.head()
         models = try service.models().count
     }
+}
+
+/// Token counts, from a live answer or a record.
+struct RecordedUsage: Sendable {
+    let prompt: Int
+    let completion: Int
+}
+
+/// One page of `inferences`.
+struct InferencePage: Sendable {
+    let records: [InferenceRecord]
+    let hasMore: Bool
 }

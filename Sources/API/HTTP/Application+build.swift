@@ -3,7 +3,7 @@ import Foundation
 import GraphQL
 public import Hummingbird
 import HummingbirdWebSocket
-public import Inference
+import Inference
 import Lineage
 public import Logging
 import NIOCore
@@ -21,9 +21,9 @@ public struct ServerConfiguration: Sendable {
 /// Builds the HTTP application from explicit services (the hummingbird template's shape), so
 /// tests build the same application over a test repository.
 public func buildApplication(
-    models: ModelManager, configuration: ServerConfiguration, logger: Logger
+    inference: InferenceService, configuration: ServerConfiguration, logger: Logger
 ) throws -> some ApplicationProtocol {
-    let (router, endpoint) = try buildRouter(models: models, logger: logger)
+    let (router, endpoint) = try buildRouter(inference: inference, logger: logger)
     let webSocket = GraphQLWebSocket(endpoint: endpoint, logger: logger)
     return Application(
         router: router,
@@ -34,11 +34,11 @@ public func buildApplication(
 }
 
 /// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
-public func buildRouter(models: ModelManager, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
-    let artifacts = models.artifacts
+public func buildRouter(inference: InferenceService, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
+    let artifacts = inference.models.artifacts
     let service = artifacts.lineage
     let metrics = Metrics()
-    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), models: models, metrics: metrics, logger: logger)
+    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), inference: inference, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
 
     router.get("healthz") { _, _ -> String in
@@ -64,6 +64,11 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> (Router<
             ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
             ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
             ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
+            ("pedigree_ledger_records_total", "Inferences recorded in the ledger since start.", inference.ledgerCounts.records),
+            (
+                "pedigree_ledger_write_failures_total", "Ledger writes that failed since start (answers went out, with a warning).",
+                inference.ledgerCounts.failures
+            ),
         ])
         return text(.ok, body, contentType: "text/plain; version=0.0.4")
     }
@@ -107,7 +112,7 @@ public func buildRouter(models: ModelManager, logger: Logger) throws -> (Router<
         let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
         return json(await endpoint.execute(decoded, allowMutations: false))
     }
-    OpenAIRoutes(models: models, metrics: metrics, logger: logger).add(to: router)
+    OpenAIRoutes(inference: inference, metrics: metrics, logger: logger).add(to: router)
     return (router, endpoint)
 }
 

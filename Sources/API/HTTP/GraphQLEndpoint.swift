@@ -1,13 +1,12 @@
 public import Foundation
 public import GraphQL
-public import Inference
 import Lineage
 import Logging
 
 /// Executes GraphQL requests against the schema and shapes the JSON answer.
 public struct GraphQLEndpoint: Sendable {
     public let schema: GraphQLSchema
-    public let models: ModelManager
+    public let inference: InferenceService
     let metrics: Metrics
     let logger: Logger
     let documents = DocumentCache()
@@ -46,7 +45,7 @@ public struct GraphQLEndpoint: Sendable {
                     return failure(405, .badUserInput, "mutations must be sent with POST")
                 }
                 result = try await GraphQL.execute(
-                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(models: models),
+                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(inference: inference),
                     variableValues: request.variables ?? [:], operationName: request.operationName)
             }
         } catch let error as GraphQLError {
@@ -102,7 +101,7 @@ public struct GraphQLEndpoint: Sendable {
         do {
             // Validated when it entered the cache: skip the rules this time.
             subscribed = try await graphqlSubscribe(
-                schema: schema, request: query, context: RequestLoader(models: models),
+                schema: schema, request: query, context: RequestLoader(inference: inference),
                 variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
             return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)

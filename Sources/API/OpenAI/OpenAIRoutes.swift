@@ -4,6 +4,7 @@ import GitStore
 import HTTPTypes
 import Hummingbird
 import Inference
+import Ledger
 import Lineage
 import Logging
 import NIOCore
@@ -13,7 +14,8 @@ import NIOCore
 /// revision spec; answers name the canonical revision in `model` and in `X-Pedigree-Revision`,
 /// and the answer's id in `id` and `X-Pedigree-Inference-Id`.
 struct OpenAIRoutes: Sendable {
-    let models: ModelManager
+    let inference: InferenceService
+    var models: ModelManager { inference.models }
     let metrics: Metrics
     let logger: Logger
 
@@ -113,15 +115,16 @@ struct OpenAIRoutes: Sendable {
             guard let prompt = body.prompt else { return failure(APIError(.badUserInput, "prompt is required")) }
             input = .prompt(prompt)
         }
+        let id = RecordID.make()
+        let started: AsyncThrowingStream<InferenceService.Event, any Error>
         let revision: ModelLineage
-        let generation: AsyncThrowingStream<GenerationEvent, any Error>
         do {
             revision = try models.artifacts.lineage.lineage(body.model)
-            generation = try await models.generate(GenerationRequest(input: input, sampling: try body.sampling()), on: revision)
+            started = try await inference.start(
+                GenerationRequest(input: input, sampling: try body.sampling()), spec: revision.id, caller: nil, id: id)
         } catch {
             return failure(error)
         }
-        let id = InferenceAnswer.newID()
         let created = Int(Date().timeIntervalSince1970)
         let headers: HTTPFields = [
             .contentType: body.stream == true ? "text/event-stream" : "application/json",
@@ -140,7 +143,9 @@ struct OpenAIRoutes: Sendable {
         }
         guard body.stream == true else {
             do {
-                let summary = try await GenerationSummary.collect(generation)
+                var answer: InferenceAnswer?
+                for try await event in started { if case .payload(let done) = event { answer = done } }
+                guard let summary = answer?.summary else { throw CancellationError() }
                 return jsonObject(
                     .ok,
                     [
@@ -153,7 +158,7 @@ struct OpenAIRoutes: Sendable {
             }
         }
         let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
-        let events = untilClosed(generation, channel)
+        let events = untilClosed(started, channel)
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -171,7 +176,8 @@ struct OpenAIRoutes: Sendable {
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
                                 "choices": [choice(text: text, finish: nil, delta: true)],
                             ])
-                        case .finished(let summary):
+                        case .payload(let answer):
+                            let summary = answer.summary
                             try await send([
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
                                 "choices": [choice(text: nil, finish: summary.finishReason, delta: true)], "usage": usage(summary),

@@ -185,3 +185,12 @@ extension GenerationSummary {
         throw CancellationError()
     }
 }
+
+extension GenerationSummary {
+    /// The summary of a generation that ended before its end (the client left, or it failed).
+    public static func cancelled(text: String, seed: UInt32) -> GenerationSummary {
+        GenerationSummary(
+            text: text, finishReason: "cancelled", promptTokens: [], completionTokens: [], seed: seed, timeToFirstTokenMs: 0, totalMs: 0,
+            queuedMs: 0)
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
 import GraphQL
-import Inference
-import Lineage
+public import Inference
+public import Lineage
 
 /// An `InferenceInput` read from GraphQL arguments and checked: exactly one of `prompt` and
 /// `messages`, sampling values of the right types (ranges are checked by `Inference`).
@@ -44,57 +44,12 @@ struct InferenceRequest: Sendable {
         }
         request = GenerationRequest(input: source, sampling: parameters)
     }
-
-    /// Resolves the spec, generates, and returns the answer with the revision's lineage.
-    func run(on loader: RequestLoader) async throws -> InferenceAnswer {
-        let revision = try loader.lineage(spec)
-        let stream = try await loader.models.generate(request, on: revision)
-        let summary = try await GenerationSummary.collect(stream)
-        return InferenceAnswer(id: InferenceAnswer.newID(), revision: revision, summary: summary)
-    }
-}
-
-extension InferenceRequest {
-    /// What `inferStream` yields: text, then the payload.
-    enum Event: Sendable {
-        case token(String)
-        case payload(InferenceAnswer)
-    }
-
-    /// Resolves the spec and starts a generation whose events arrive on the stream. Ending the
-    /// stream early (the client left) cancels the generation and frees its slot.
-    func stream(on loader: RequestLoader) async throws -> AsyncThrowingStream<Event, any Error> {
-        let revision = try loader.lineage(spec)
-        let generation = try await loader.models.generate(request, on: revision)
-        let id = InferenceAnswer.newID()
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    for try await event in generation {
-                        switch event {
-                        case .token(let text): continuation.yield(.token(text))
-                        case .finished(let summary): continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary)))
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-    }
 }
 
 /// One answer: what `InferencePayload` shows.
-struct InferenceAnswer: Sendable {
-    let id: String
-    let revision: ModelLineage
-    let summary: GenerationSummary
-
-    /// A time-sortable id: milliseconds since 1970 in hex, then random bits.
-    static func newID() -> String {
-        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(format: "inf_%012llx%016llx", millis, UInt64.random(in: 0...UInt64.max))
-    }
+public struct InferenceAnswer: Sendable {
+    /// The ledger id.
+    public let id: String
+    public let revision: ModelLineage
+    public let summary: GenerationSummary
 }

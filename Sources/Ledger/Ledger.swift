@@ -1,0 +1,48 @@
+/// Ledger: one record per inference, so any answer can be traced and replayed.
+///
+/// This module owns the provenance records (`InferenceRecord`) and where they are kept
+/// (`InferenceLedger`; `SQLiteLedger` on GRDB in WAL mode, with migrations). It knows nothing of
+/// llama.cpp or HTTP: callers hand it finished records, and it answers lookups, filtered pages,
+/// exports and retention. A failed write is reported to the caller, which decides whether the
+/// answer still goes out (see `LedgerFailurePolicy`).
+public import Foundation
+
+/// Where records are kept.
+public protocol InferenceLedger: Sendable {
+    /// Stores a record; returns when it is durable.
+    func record(_ record: InferenceRecord) async throws
+    /// A record by id.
+    func inference(id: String) async throws -> InferenceRecord?
+    /// Records matching `filter`, newest first, `first` at most, after the cursor `after` (an id).
+    func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool)
+    /// Every record created in [since, until), oldest first, in batches (for exports).
+    func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws
+    /// Deletes records older than `maxAge` and beyond the newest `maxRows`; returns how many went.
+    func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int
+}
+
+/// What a failed ledger write does to the answer.
+public enum LedgerFailurePolicy: String, Sendable, CaseIterable {
+    /// Answer anyway; log a warning and count it in the metrics.
+    case warn
+    /// Fail the request (`INTERNAL`): no answer goes out unrecorded.
+    case fail
+}
+
+/// Filters of `inferences` (all optional, combined with AND).
+public struct InferenceFilter: Sendable, Hashable {
+    public var model: String?
+    /// A canonical revision id (`name@sha`).
+    public var revision: String?
+    public var since: Date?
+    public var until: Date?
+    public var caller: String?
+
+    public init(model: String? = nil, revision: String? = nil, since: Date? = nil, until: Date? = nil, caller: String? = nil) {
+        self.model = model
+        self.revision = revision
+        self.since = since
+        self.until = until
+        self.caller = caller
+    }
+}

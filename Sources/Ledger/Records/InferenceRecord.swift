@@ -1,0 +1,104 @@
+import Crypto
+public import Foundation
+
+/// One inference as the ledger keeps it: enough to say which weights, data and parameters
+/// produced an answer, and to run it again.
+public struct InferenceRecord: Sendable, Hashable, Codable {
+    /// Sortable id (`RecordID`): time first, then randomness.
+    public var id: String
+    public var createdAt: Date
+    /// API key id when authentication is on; nil otherwise.
+    public var caller: String?
+    /// `completed`, `cancelled` or `failed`.
+    public var status: String
+    /// Why a failed request failed.
+    public var error: String?
+    public var model: String
+    /// Canonical revision id (`name@sha`).
+    public var revision: String
+    public var commit: String
+    public var artifactMD5: String
+    /// The lineage the answer came from, as JSON: datasets (path, md5), parameters (file, key,
+    /// value), code (path, md5) and the pipeline's stage names.
+    public var lineage: String
+    /// llama.cpp's build and CPU features.
+    public var engine: String
+    /// The full sampling as JSON (temperature, topK, topP, minP, repeatPenalty, seed, maxTokens, stop).
+    public var sampling: String
+    public var seed: Int64
+    /// `prompt` or `messages`.
+    public var inputKind: String
+    /// The prompt, or the messages as JSON; with the privacy setting, `sha256:` and its digest.
+    public var input: String
+    /// The generated text; hashed like `input` under the privacy setting.
+    public var output: String
+    public var finishReason: String
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// The generated token ids as JSON: replay compares these.
+    public var completionTokenIDs: String
+    public var timeToFirstTokenMs: Double
+    public var totalMs: Double
+
+    public init(
+        id: String, createdAt: Date, caller: String?, status: String, error: String?, model: String, revision: String, commit: String,
+        artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: String, input: String,
+        output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
+        timeToFirstTokenMs: Double, totalMs: Double
+    ) {
+        self.id = id
+        self.createdAt = createdAt
+        self.caller = caller
+        self.status = status
+        self.error = error
+        self.model = model
+        self.revision = revision
+        self.commit = commit
+        self.artifactMD5 = artifactMD5
+        self.lineage = lineage
+        self.engine = engine
+        self.sampling = sampling
+        self.seed = seed
+        self.inputKind = inputKind
+        self.input = input
+        self.output = output
+        self.finishReason = finishReason
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.completionTokenIDs = completionTokenIDs
+        self.timeToFirstTokenMs = timeToFirstTokenMs
+        self.totalMs = totalMs
+    }
+
+    /// Text as stored under the privacy setting: its SHA-256, marked so it is never mistaken for text.
+    public static func digest(_ text: String) -> String {
+        "sha256:" + SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether the input was stored as a digest (such a record cannot be replayed).
+    public var inputIsDigest: Bool { input.hasPrefix("sha256:") && input.count == 71 }
+}
+
+/// Sortable ids: 48 bits of milliseconds since 1970 and 80 random bits in Crockford base32 (a
+/// ULID), so ids sort by creation time and page with `id < cursor`.
+public enum RecordID {
+    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+    public static func make(at date: Date = Date()) -> String {
+        var value = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        var time = [Character](repeating: "0", count: 10)
+        for index in stride(from: 9, through: 0, by: -1) {
+            time[index] = alphabet[Int(value & 31)]
+            value >>= 5
+        }
+        var random = ""
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<16 { random.append(alphabet[Int(generator.next() % 32)]) }
+        return String(time) + random
+    }
+
+    /// Whether `text` looks like an id (26 Crockford characters).
+    public static func isValid(_ text: String) -> Bool {
+        text.count == 26 && text.allSatisfy { alphabet.contains($0) }
+    }
+}

@@ -1,0 +1,149 @@
+public import Foundation
+import GRDB
+
+/// The ledger in SQLite (GRDB, WAL mode): one row per inference, indexed for the filters.
+/// Migrations are registered by name and applied on open, so an old file is upgraded in place.
+public final class SQLiteLedger: InferenceLedger {
+    private let pool: DatabasePool
+
+    /// Opens (or creates) the ledger at `path`.
+    public init(path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: inferences") { db in
+            try db.create(table: "inference") { table in
+                table.primaryKey("id", .text)
+                table.column("createdAt", .datetime).notNull()
+                table.column("caller", .text)
+                table.column("status", .text).notNull()
+                table.column("error", .text)
+                table.column("model", .text).notNull()
+                table.column("revision", .text).notNull()
+                table.column("commit", .text).notNull()
+                table.column("artifactMD5", .text).notNull()
+                table.column("lineage", .text).notNull()
+                table.column("engine", .text).notNull()
+                table.column("sampling", .text).notNull()
+                table.column("seed", .integer).notNull()
+                table.column("inputKind", .text).notNull()
+                table.column("input", .text).notNull()
+                table.column("output", .text).notNull()
+                table.column("finishReason", .text).notNull()
+                table.column("promptTokens", .integer).notNull()
+                table.column("completionTokens", .integer).notNull()
+                table.column("completionTokenIDs", .text).notNull()
+                table.column("timeToFirstTokenMs", .double).notNull()
+                table.column("totalMs", .double).notNull()
+            }
+            try db.create(index: "inference_model", on: "inference", columns: ["model", "id"])
+            try db.create(index: "inference_revision", on: "inference", columns: ["revision", "id"])
+            try db.create(index: "inference_caller", on: "inference", columns: ["caller", "id"])
+        }
+        return migrator
+    }
+
+    public func record(_ record: InferenceRecord) async throws {
+        try await pool.write { db in try Row.insert(record, into: db) }
+    }
+
+    public func inference(id: String) async throws -> InferenceRecord? {
+        try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM inference WHERE id = ?", arguments: [id]).map(Self.decode) }
+    }
+
+    public func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool) {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        func add(_ clause: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            clauses.append(clause)
+            _ = arguments.append(contentsOf: [value])
+        }
+        add("model = ?", filter.model)
+        add("revision = ?", filter.revision)
+        add("caller = ?", filter.caller)
+        add("createdAt >= ?", filter.since)
+        add("createdAt < ?", filter.until)
+        add("id < ?", after)
+        let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        _ = arguments.append(contentsOf: [first + 1])
+        let rows = try await pool.read { [arguments] db in
+            try Row.fetchAll(db, sql: "SELECT * FROM inference \(condition) ORDER BY id DESC LIMIT ?", arguments: arguments)
+        }
+        let records = rows.prefix(first).map(Self.decode)
+        return (Array(records), rows.count > first)
+    }
+
+    public func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws {
+        var cursor = ""
+        while true {
+            let page = try await pool.read { [cursor] db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM inference WHERE id > ? AND (? IS NULL OR createdAt >= ?) AND (? IS NULL OR createdAt < ?)
+                        ORDER BY id LIMIT ?
+                        """,
+                    arguments: [cursor, since, since, until, until, batch]
+                ).map(Self.decode)
+            }
+            guard let last = page.last else { return }
+            try body(page)
+            cursor = last.id
+        }
+    }
+
+    public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {
+        try await pool.write { db in
+            var removed = 0
+            if let maxAge {
+                let cutoff = Date().addingTimeInterval(-Double(maxAge.components.seconds))
+                try db.execute(sql: "DELETE FROM inference WHERE createdAt < ?", arguments: [cutoff])
+                removed += db.changesCount
+            }
+            if let maxRows {
+                try db.execute(
+                    sql: "DELETE FROM inference WHERE id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT ?)", arguments: [maxRows])
+                removed += db.changesCount
+            }
+            return removed
+        }
+    }
+
+    /// Row ↔ record, column by column (the record type stays free of GRDB).
+    static func decode(_ row: Row) -> InferenceRecord {
+        InferenceRecord(
+            id: row["id"], createdAt: row["createdAt"], caller: row["caller"], status: row["status"], error: row["error"],
+            model: row["model"], revision: row["revision"], commit: row["commit"], artifactMD5: row["artifactMD5"],
+            lineage: row["lineage"], engine: row["engine"], sampling: row["sampling"], seed: row["seed"], inputKind: row["inputKind"],
+            input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
+            completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
+            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"])
+    }
+}
+
+extension Row {
+    /// Inserts a record as one row.
+    fileprivate static func insert(_ record: InferenceRecord, into db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
+                  sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
+                  timeToFirstTokenMs, totalMs)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                record.id, record.createdAt, record.caller, record.status, record.error, record.model, record.revision, record.commit,
+                record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind, record.input,
+                record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
+                record.timeToFirstTokenMs, record.totalMs,
+            ])
+    }
+}

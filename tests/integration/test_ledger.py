@@ -1,0 +1,183 @@
+"""The provenance ledger: every inference recorded with its lineage, replayable after restarts,
+evictions and moved branches; crash-safe; a failing ledger never takes answers down."""
+import concurrent.futures
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BIN, Server, error_codes, free_port
+
+INFER = """mutation($input: InferenceInput!) { infer(input: $input) {
+  id result seed modelRevision { id commit { sha } artifact { md5 } datasets { path md5 } parameters { file key value } } } }"""
+RECORD = """query($id: ID!) { inference(id: $id) { id createdAt prompt result seed status finishReason artifactMD5 engine sampling lineage
+  modelRevision { id } usage { completionTokens } } }"""
+REPLAY = "mutation($id: ID!) { replay(id: $id) { identical firstDifference original { id } replay { id result } } }"
+SPECS = ["tiny-llama@v1.0.0", "tiny-llama", "smollm2-135m#prod"]
+
+
+def infer(server, spec, prompt, **sampling):
+    body = server.gql(INFER, {"input": {"modelRevisionID": spec, "prompt": prompt, "sampling": sampling}})
+    assert "errors" not in body, body
+    return body["data"]["infer"]
+
+
+class Restartable(Server):
+    """A server whose cache (and so ledger) outlives a restart."""
+
+    def restart(self, *extra, kill=False):
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.process.wait(timeout=10)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([BIN, "serve", "--repo", str(self.repo), "--cache", self.cache, "--port", str(self.port), *extra],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("restart failed: " + Path(self.log.name).read_text()[-2000:])
+
+
+@pytest.fixture
+def restartable(demo):
+    servers = []
+
+    def start(*extra):
+        s = Restartable(demo, *extra)
+        servers.append(s)
+        return s
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def test_100_inferences_are_recorded_with_lineage_and_replay_identically_after_restart(restartable):
+    server = restartable()
+    rng = random.Random(7)
+    made = []
+    for index in range(100):
+        spec = SPECS[index % 3]
+        sampling = {"temperature": rng.choice([0.6, 0.9, 1.2]), "maxTokens": 6 if spec.startswith("smollm2") else 10}
+        if index % 2 == 0:
+            sampling["seed"] = rng.randrange(0, 2**32 - 1)
+        made.append((infer(server, spec, f"Prompt number {index}: once upon a time", **sampling), sampling))
+    for answer, sampling in made:
+        record = server.data(RECORD, {"id": answer["id"]})["inference"]
+        assert record["result"] == answer["result"] and record["seed"] == answer["seed"] and record["status"] == "completed"
+        assert record["modelRevision"]["id"] == answer["modelRevision"]["id"]
+        assert record["artifactMD5"] == answer["modelRevision"]["artifact"]["md5"] and "CPU" in record["engine"]
+        stored = json.loads(record["sampling"])
+        assert stored["seed"] == answer["seed"] and stored["temperature"] == sampling["temperature"]
+        lineage = json.loads(record["lineage"])
+        assert lineage["datasets"] == [{"path": d["path"], "md5": d["md5"]} for d in answer["modelRevision"]["datasets"]]
+        assert lineage["parameters"] == answer["modelRevision"]["parameters"]
+    page = server.data('{ inferences(filter: {model: "tiny-llama"}, first: 1000) { edges { node { id } } pageInfo { hasNextPage } } }')
+    assert len(page["inferences"]["edges"]) == 67 and not page["inferences"]["pageInfo"]["hasNextPage"]
+    server.restart()
+    for answer, _ in made:
+        replay = server.data(REPLAY, {"id": answer["id"]})["replay"]
+        assert replay["identical"], (answer, replay)
+        assert replay["replay"]["result"] == answer["result"] and replay["original"]["id"] == answer["id"]
+
+
+def test_replay_fetches_an_evicted_artifact_again(restartable):
+    server = restartable()
+    answer = infer(server, "tiny-llama@v1.0.0", "Evict me", temperature=0.8, seed=11, maxTokens=8)
+    server.process.terminate()
+    server.process.wait()
+    md5 = answer["modelRevision"]["artifact"]["md5"]
+    cached = Path(server.cache) / "objects/md5" / md5[:2] / md5[2:]
+    cached.unlink()
+    server.restart()
+    replay = server.data(REPLAY, {"id": answer["id"]})["replay"]
+    assert replay["identical"] and cached.exists()
+
+
+def test_paging_and_filters(restartable):
+    server = restartable()
+    ids = [infer(server, "tiny-llama", f"p{i}", temperature=0.5, maxTokens=2)["id"] for i in range(5)]
+    infer(server, "smollm2-135m", "other", temperature=0.5, maxTokens=2)
+    first = server.data('{ inferences(filter: {model: "tiny-llama"}, first: 2) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }')["inferences"]
+    assert [e["node"]["id"] for e in first["edges"]] == ids[::-1][:2] and first["pageInfo"]["hasNextPage"]
+    rest = server.data('query($after: String) { inferences(filter: {model: "tiny-llama"}, first: 10, after: $after) { edges { node { id } } pageInfo { hasNextPage } } }',
+                       {"after": first["pageInfo"]["endCursor"]})["inferences"]
+    assert [e["node"]["id"] for e in rest["edges"]] == ids[::-1][2:] and not rest["pageInfo"]["hasNextPage"]
+    by_revision = server.data('{ inferences(filter: {revision: "tiny-llama@main"}) { edges { node { id } } } }')["inferences"]["edges"]
+    assert len(by_revision) == 5
+
+
+def test_export_jsonl(restartable, tmp_path):
+    server = restartable()
+    ids = [infer(server, "tiny-llama", f"audit {i}", temperature=0.7, maxTokens=3)["id"] for i in range(3)]
+    out = subprocess.run([BIN, "ledger", "export", "--cache", server.cache, "--format", "jsonl"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows][-3:] == ids and all(r["revision"].startswith("tiny-llama@") for r in rows)
+
+
+def test_killing_the_server_during_8_streams_loses_no_completed_record(restartable):
+    server = restartable()
+    infer(server, "smollm2-135m", "warm", temperature=0, maxTokens=1)
+    completed = []
+
+    def one(index):
+        try:
+            answer = infer(server, "smollm2-135m", f"Story {index}", temperature=0.8, seed=index, maxTokens=4 if index < 4 else 400)
+            completed.append(answer["id"])
+        except Exception:
+            pass
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(one, i) for i in range(8)]
+        deadline = time.time() + 60
+        while len(completed) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        server.restart(kill=True)  # SIGKILL while the long ones run
+        concurrent.futures.wait(futures)
+    assert len(completed) >= 4
+    for record_id in completed:
+        assert server.data(RECORD, {"id": record_id})["inference"]["status"] == "completed"
+    database = sqlite3.connect(Path(server.cache) / "ledger.sqlite")
+    assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert database.execute("SELECT COUNT(*) FROM inference WHERE output IS NULL OR revision = ''").fetchone()[0] == 0
+
+
+def immutable(paths, on):
+    for path in paths:
+        if path.exists():
+            subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
+
+
+def test_a_failing_ledger_warns_or_fails_as_configured(restartable):
+    server = restartable()
+    infer(server, "tiny-llama", "before", temperature=0.5, maxTokens=2)
+    ledger = Path(server.cache) / "ledger.sqlite"
+    # The database and its write-ahead log become unwritable (EPERM, as on a read-only mount);
+    # not the -shm file, which SQLite maps in memory and would fault on instead of failing.
+    files = [ledger, Path(str(ledger) + "-wal")]
+    try:
+        immutable(files, True)
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        pytest.skip("chattr +i is not permitted here: cannot make the ledger read-only for root")
+    try:
+        answer = infer(server, "tiny-llama", "while read-only", temperature=0.5, maxTokens=2)  # still answers
+        assert answer["result"] is not None
+        metrics = requests.get(server.url + "/metrics").text
+        failures = next(int(l.split()[1]) for l in metrics.splitlines() if l.startswith("pedigree_ledger_write_failures_total"))
+        assert failures >= 1
+        assert "ledger write failed" in Path(server.log.name).read_text()
+        server.restart("--ledger-failure", "fail")
+        body = server.gql(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "strict", "sampling": {"maxTokens": 2}}})
+        assert error_codes(body) == ["INTERNAL"]
+    finally:
+        immutable(files, False)
