@@ -70,7 +70,14 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
                 inference.ledgerCounts.failures
             ),
         ])
-        return text(.ok, body, contentType: "text/plain; version=0.0.4")
+        var summary = "# HELP pedigree_ledger_write_seconds Time an answer waits for its ledger record (latest 1024 writes).\n"
+        summary += "# TYPE pedigree_ledger_write_seconds summary\n"
+        for quantile in [0.5, 0.99] {
+            if let value = inference.ledgerWriteQuantile(quantile) {
+                summary += "pedigree_ledger_write_seconds{quantile=\"\(quantile)\"} \(value)\n"
+            }
+        }
+        return text(.ok, body + summary, contentType: "text/plain; version=0.0.4")
     }
     router.post("graphql") { request, context -> Response in
         metrics.countRequest("graphql")

@@ -18,6 +18,9 @@ public final class InferenceService: Sendable {
     let storeText: Bool
     let logger: Logger
     private let counters = Mutex<(records: Int64, failures: Int64)>((0, 0))
+    /// The latest ledger write durations in seconds (a ring of 1024), for the latency the ledger
+    /// adds to each answer.
+    private let writeDurations = Mutex<(samples: [Double], next: Int)>(([], 0))
 
     public init(
         models: ModelManager, ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true,
@@ -32,6 +35,13 @@ public final class InferenceService: Sendable {
 
     /// Records written and writes that failed since start (for `/metrics`).
     public var ledgerCounts: (records: Int64, failures: Int64) { counters.withLock { $0 } }
+
+    /// The `q` quantile of recent ledger write durations, in seconds; nil before the first write.
+    public func ledgerWriteQuantile(_ q: Double) -> Double? {
+        let sorted = writeDurations.withLock { $0.samples }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
+    }
 
     /// What a running inference yields: text, then the answer (already recorded).
     public enum Event: Sendable {
@@ -176,7 +186,14 @@ public final class InferenceService: Sendable {
     private func store(_ record: InferenceRecord) async throws {
         guard let ledger else { return }
         do {
+            let start = ContinuousClock.now
             try await ledger.record(record)
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            writeDurations.withLock { ring in
+                if ring.samples.count < 1024 { ring.samples.append(seconds) } else { ring.samples[ring.next] = seconds }
+                ring.next = (ring.next + 1) % 1024
+            }
             counters.withLock { $0.records += 1 }
         } catch {
             counters.withLock { $0.failures += 1 }

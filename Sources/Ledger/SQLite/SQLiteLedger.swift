@@ -12,6 +12,10 @@ public final class SQLiteLedger: InferenceLedger {
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        // WAL with synchronous=NORMAL: a commit is durable against a crash or kill of the process
+        // (it is in the log, which the OS holds) without an fsync per inference; only a power
+        // loss can take back the last commits before a checkpoint.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
     }
