@@ -122,21 +122,19 @@ struct LedgerOptions: ParsableArguments {
     }
 
     /// The ledger, or nil when it is off.
-    func open(cacheDirectory: URL) throws -> (any InferenceLedger)? {
+    func open(cacheDirectory: URL, logger: Logger = Logger(label: "pedigree.ledger")) async throws -> (any InferenceLedger)? {
         let spec = ledger ?? "sqlite:" + cacheDirectory.appendingPathComponent("ledger.sqlite").path
         if spec == "off" { return nil }
         if spec.hasPrefix("sqlite:") { return try SQLiteLedger(path: String(spec.dropFirst("sqlite:".count))) }
-        if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") {
-            throw ValidationError("--ledger: the PostgreSQL backend is not built yet; use sqlite:PATH")
-        }
-        throw ValidationError("--ledger: sqlite:PATH or off")
+        if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") { return try await PostgresLedger(url: spec, logger: logger) }
+        throw ValidationError("--ledger: sqlite:PATH, postgres://user:password@host:port/database, or off")
     }
 
     /// The inference service over `models`, recording into the ledger.
-    func service(models: ModelManager, cacheDirectory: URL, logger: Logger) throws -> InferenceService {
+    func service(models: ModelManager, cacheDirectory: URL, logger: Logger) async throws -> InferenceService {
         InferenceService(
-            models: models, ledger: try open(cacheDirectory: cacheDirectory), policy: LedgerFailurePolicy(rawValue: ledgerFailure) ?? .warn,
-            storeText: ledgerText == "store", logger: logger)
+            models: models, ledger: try await open(cacheDirectory: cacheDirectory, logger: logger),
+            policy: LedgerFailurePolicy(rawValue: ledgerFailure) ?? .warn, storeText: ledgerText == "store", logger: logger)
     }
 }
 
@@ -202,7 +200,7 @@ struct Serve: AsyncParsableCommand {
         logger.info("serving repository", metadata: ["source": "\(repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
         let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
         let app = try buildApplication(inference: inferenceService, configuration: ServerConfiguration(host: host, port: port), logger: logger)
         let sweeper = Task { await models.sweepIdleModels() }
         defer { sweeper.cancel() }
@@ -379,7 +377,7 @@ struct Infer: AsyncParsableCommand {
         let service = try repository.openService(logger: logger)
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
         let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
         let input: GenerationRequest.Input
         switch (prompt, message) {
         case (let prompt?, nil): input = .prompt(prompt)
@@ -445,7 +443,7 @@ struct Replay: AsyncParsableCommand {
         let service = try repository.openService(logger: logger)
         let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
         let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
         let outcome: InferenceService.Replay
         do {
             outcome = try await inferenceService.replay(id: id, caller: "replay")
@@ -509,7 +507,7 @@ struct LedgerCommand: AsyncParsableCommand {
                 return parsed
             }
             let folder = RepositoryOptions.defaultCacheDirectory(cache)
-            guard let store = try ledger.open(cacheDirectory: folder) else { throw ValidationError("the ledger is off") }
+            guard let store = try await ledger.open(cacheDirectory: folder) else { throw ValidationError("the ledger is off") }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601

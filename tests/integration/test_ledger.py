@@ -30,9 +30,11 @@ def infer(server, spec, prompt, **sampling):
 
 
 class Restartable(Server):
-    """A server whose cache (and so ledger) outlives a restart."""
+    """A server whose cache (and so ledger) outlives a restart; `base` are the ledger arguments
+    every start gets."""
 
     def restart(self, *extra, kill=False):
+        extra = (*self.base, *extra)
         self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         self.process.wait(timeout=10)
         self.port = free_port()
@@ -49,12 +51,60 @@ class Restartable(Server):
         raise RuntimeError("restart failed: " + Path(self.log.name).read_text()[-2000:])
 
 
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server from Debian's packages on 127.0.0.1 (script/bootstrap installs
+    them), in a throw-away cluster; yields a function that makes a fresh database URL."""
+    import glob
+    import pwd
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql): the PostgreSQL ledger tests did not run")
+    bin_dir = Path(binaries[-1]).parent
+    # Not under pytest's 0700 tmp folders: the postgres user must be able to reach it.
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="pedigree-pg-"))
+    user = pwd.getpwnam("postgres") if os.getuid() == 0 else None
+    if user:
+        os.chown(root, user.pw_uid, user.pw_gid)
+    port = free_port()
+
+    def as_postgres(*command):
+        args = [str(a) for a in command]
+        if user:
+            args = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in args)]
+        subprocess.run(args, check=True, capture_output=True)
+    as_postgres(bin_dir / "initdb", "-D", root / "data", "-U", "pedigree", "--auth=trust", "-E", "UTF8")
+    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    counter = iter(range(1000))
+
+    def database():
+        name = f"ledger_{next(counter)}"
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "pedigree", "-d", "postgres", "-c", f"CREATE DATABASE {name}"],
+                       check=True, capture_output=True)
+        return f"postgres://pedigree@127.0.0.1:{port}/{name}"
+    yield database
+    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop")
+    import shutil
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    """Ledger arguments: the default SQLite file in the cache, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ()
+    return ("--ledger", request.getfixturevalue("postgres")())
+
+
 @pytest.fixture
-def restartable(demo):
+def restartable(demo, backend):
     servers = []
 
     def start(*extra):
-        s = Restartable(demo, *extra)
+        s = Restartable(demo, *backend, *extra)
+        s.base = backend
         servers.append(s)
         return s
     yield start
@@ -117,16 +167,16 @@ def test_paging_and_filters(restartable):
     assert len(by_revision) == 5
 
 
-def test_export_jsonl(restartable, tmp_path):
+def test_export_jsonl(restartable, backend, tmp_path):
     server = restartable()
     ids = [infer(server, "tiny-llama", f"audit {i}", temperature=0.7, maxTokens=3)["id"] for i in range(3)]
-    out = subprocess.run([BIN, "ledger", "export", "--cache", server.cache, "--format", "jsonl"],
+    out = subprocess.run([BIN, "ledger", "export", "--cache", server.cache, "--format", "jsonl", *backend],
                          capture_output=True, text=True, check=True).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows][-3:] == ids and all(r["revision"].startswith("tiny-llama@") for r in rows)
 
 
-def test_killing_the_server_during_8_streams_loses_no_completed_record(restartable):
+def test_killing_the_server_during_8_streams_loses_no_completed_record(restartable, backend):
     server = restartable()
     infer(server, "smollm2-135m", "warm", temperature=0, maxTokens=1)
     completed = []
@@ -147,6 +197,8 @@ def test_killing_the_server_during_8_streams_loses_no_completed_record(restartab
     assert len(completed) >= 4
     for record_id in completed:
         assert server.data(RECORD, {"id": record_id})["inference"]["status"] == "completed"
+    if backend:
+        return  # PostgreSQL: its own crash recovery; every answered record is there (above)
     database = sqlite3.connect(Path(server.cache) / "ledger.sqlite")
     assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert database.execute("SELECT COUNT(*) FROM inference WHERE output IS NULL OR revision = ''").fetchone()[0] == 0
@@ -158,17 +210,25 @@ def immutable(paths, on):
             subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
 
 
-def test_a_failing_ledger_warns_or_fails_as_configured(restartable):
+def test_a_failing_ledger_warns_or_fails_as_configured(restartable, backend):
     server = restartable()
     infer(server, "tiny-llama", "before", temperature=0.5, maxTokens=2)
-    ledger = Path(server.cache) / "ledger.sqlite"
-    # The database and its write-ahead log become unwritable (EPERM, as on a read-only mount);
-    # not the -shm file, which SQLite maps in memory and would fault on instead of failing.
-    files = [ledger, Path(str(ledger) + "-wal")]
-    try:
-        immutable(files, True)
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        pytest.skip("chattr +i is not permitted here: cannot make the ledger read-only for root")
+    if backend:
+        # PostgreSQL: the table disappears from under the server (as a revoked or broken schema would).
+        url = backend[1]
+        psql = ["psql", url.replace("postgres://", "postgresql://"), "-c"]
+        subprocess.run([*psql, "ALTER TABLE inference RENAME TO inference_away"], check=True, capture_output=True)
+        restore = lambda: subprocess.run([*psql, "ALTER TABLE inference_away RENAME TO inference"], check=True, capture_output=True)
+    else:
+        ledger = Path(server.cache) / "ledger.sqlite"
+        # The database and its write-ahead log become unwritable (EPERM, as on a read-only mount);
+        # not the -shm file, which SQLite maps in memory and would fault on instead of failing.
+        files = [ledger, Path(str(ledger) + "-wal")]
+        try:
+            immutable(files, True)
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            pytest.skip("chattr +i is not permitted here: cannot make the ledger read-only for root")
+        restore = lambda: immutable(files, False)
     try:
         answer = infer(server, "tiny-llama", "while read-only", temperature=0.5, maxTokens=2)  # still answers
         assert answer["result"] is not None
@@ -176,8 +236,16 @@ def test_a_failing_ledger_warns_or_fails_as_configured(restartable):
         failures = next(int(l.split()[1]) for l in metrics.splitlines() if l.startswith("pedigree_ledger_write_failures_total"))
         assert failures >= 1
         assert "ledger write failed" in Path(server.log.name).read_text()
-        server.restart("--ledger-failure", "fail")
+        if not backend:
+            server.restart("--ledger-failure", "fail")
+        else:
+            restore()
+            server.restart("--ledger-failure", "fail")
+            subprocess.run([*psql, "ALTER TABLE inference RENAME TO inference_away"], check=True, capture_output=True)
         body = server.gql(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "strict", "sampling": {"maxTokens": 2}}})
         assert error_codes(body) == ["INTERNAL"]
     finally:
-        immutable(files, False)
+        try:
+            restore()
+        except subprocess.CalledProcessError:
+            pass

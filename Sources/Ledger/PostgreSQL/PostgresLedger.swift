@@ -1,0 +1,170 @@
+public import Foundation
+public import Logging
+import PostgresNIO
+
+/// The ledger in PostgreSQL, for several replicas sharing one record of inferences. Same records,
+/// same queries as `SQLiteLedger`; migrations are named rows in `pedigree_migrations`, applied on
+/// open under an advisory lock so replicas starting together migrate once.
+public final class PostgresLedger: InferenceLedger {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
+    public init(url: String, logger: Logger = Logger(label: "pedigree.ledger")) async throws {
+        guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
+            throw LedgerError.configuration("the PostgreSQL URL must look like postgres://user:password@host:port/database")
+        }
+        let database = components.path.split(separator: "/").first.map(String.init)
+        let configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password, database: database, tls: .disable)
+        // The pool's own chatter (e.g. a lease before `run()` got going) stays below errors.
+        var background = logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        self.logger = logger
+        runner = Task { await client.run() }
+        try await migrate()
+    }
+
+    deinit { runner.cancel() }
+
+    private static let migrations: [(name: String, sql: [String])] = [
+        (
+            "v1: inferences",
+            [
+                """
+                CREATE TABLE inference (
+                  id text PRIMARY KEY, created_at timestamptz NOT NULL, caller text, status text NOT NULL, error text,
+                  model text NOT NULL, revision text NOT NULL, commit_sha text NOT NULL, artifact_md5 text NOT NULL,
+                  lineage text NOT NULL, engine text NOT NULL, sampling text NOT NULL, seed bigint NOT NULL,
+                  input_kind text NOT NULL, input text NOT NULL, output text NOT NULL, finish_reason text NOT NULL,
+                  prompt_tokens bigint NOT NULL, completion_tokens bigint NOT NULL, completion_token_ids text NOT NULL,
+                  ttft_ms double precision NOT NULL, total_ms double precision NOT NULL)
+                """,
+                "CREATE INDEX inference_model ON inference (model, id)",
+                "CREATE INDEX inference_revision ON inference (revision, id)",
+                "CREATE INDEX inference_caller ON inference (caller, id)",
+            ]
+        )
+    ]
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7201)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS pedigree_migrations (name text PRIMARY KEY)", logger: logger)
+            var applied = Set<String>()
+            for try await name in try await connection.query("SELECT name FROM pedigree_migrations", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for migration in Self.migrations where !applied.contains(migration.name) {
+                for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await connection.query("INSERT INTO pedigree_migrations (name) VALUES (\(migration.name))", logger: logger)
+            }
+        }
+    }
+
+    public func record(_ record: InferenceRecord) async throws {
+        try await client.query(
+            """
+            INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
+              sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
+              ttft_ms, total_ms)
+            VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status), \(record.error), \(record.model),
+              \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
+              \(record.seed), \(record.inputKind), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
+              \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs))
+            """, logger: logger)
+    }
+
+    public func inference(id: String) async throws -> InferenceRecord? {
+        try await fetch("SELECT * FROM inference WHERE id = \(id)").first
+    }
+
+    public func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool) {
+        // NULL parameters switch a condition off, so one statement serves every filter.
+        let rows = try await fetch(
+            """
+            SELECT * FROM inference
+            WHERE (\(filter.model)::text IS NULL OR model = \(filter.model))
+              AND (\(filter.revision)::text IS NULL OR revision = \(filter.revision))
+              AND (\(filter.caller)::text IS NULL OR caller = \(filter.caller))
+              AND (\(filter.since)::timestamptz IS NULL OR created_at >= \(filter.since))
+              AND (\(filter.until)::timestamptz IS NULL OR created_at < \(filter.until))
+              AND (\(after)::text IS NULL OR id < \(after))
+            ORDER BY id DESC LIMIT \(first + 1)
+            """)
+        return (Array(rows.prefix(first)), rows.count > first)
+    }
+
+    public func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws {
+        var cursor = ""
+        while true {
+            let page = try await fetch(
+                """
+                SELECT * FROM inference WHERE id > \(cursor)
+                  AND (\(since)::timestamptz IS NULL OR created_at >= \(since))
+                  AND (\(until)::timestamptz IS NULL OR created_at < \(until))
+                ORDER BY id LIMIT \(batch)
+                """)
+            guard let last = page.last else { return }
+            try body(page)
+            cursor = last.id
+        }
+    }
+
+    public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {
+        var removed = 0
+        if let maxAge {
+            let cutoff = Date().addingTimeInterval(-Double(maxAge.components.seconds))
+            removed += try await count("WITH gone AS (DELETE FROM inference WHERE created_at < \(cutoff) RETURNING 1) SELECT count(*) FROM gone")
+        }
+        if let maxRows {
+            removed += try await count(
+                """
+                WITH gone AS (DELETE FROM inference WHERE id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT \(maxRows)) RETURNING 1)
+                SELECT count(*) FROM gone
+                """)
+        }
+        return removed
+    }
+
+    private func count(_ query: PostgresQuery) async throws -> Int {
+        var total = 0
+        for try await value in try await client.query(query, logger: logger).decode(Int.self) { total = value }
+        return total
+    }
+
+    private func fetch(_ query: PostgresQuery) async throws -> [InferenceRecord] {
+        var records: [InferenceRecord] = []
+        for try await row in try await client.query(query, logger: logger) {
+            let cells = row.makeRandomAccess()
+            records.append(
+                InferenceRecord(
+                    id: try cells["id"].decode(String.self), createdAt: try cells["created_at"].decode(Date.self),
+                    caller: try cells["caller"].decode(String?.self), status: try cells["status"].decode(String.self),
+                    error: try cells["error"].decode(String?.self), model: try cells["model"].decode(String.self),
+                    revision: try cells["revision"].decode(String.self), commit: try cells["commit_sha"].decode(String.self),
+                    artifactMD5: try cells["artifact_md5"].decode(String.self), lineage: try cells["lineage"].decode(String.self),
+                    engine: try cells["engine"].decode(String.self), sampling: try cells["sampling"].decode(String.self),
+                    seed: try cells["seed"].decode(Int64.self), inputKind: try cells["input_kind"].decode(String.self),
+                    input: try cells["input"].decode(String.self), output: try cells["output"].decode(String.self),
+                    finishReason: try cells["finish_reason"].decode(String.self), promptTokens: try cells["prompt_tokens"].decode(Int.self),
+                    completionTokens: try cells["completion_tokens"].decode(Int.self),
+                    completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
+                    timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self)))
+        }
+        return records
+    }
+}
+
+/// A ledger that cannot be opened as configured.
+public enum LedgerError: Error, Sendable, CustomStringConvertible {
+    case configuration(String)
+    public var description: String {
+        switch self {
+        case .configuration(let message): message
+        }
+    }
+}
