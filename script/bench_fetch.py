@@ -19,6 +19,8 @@ from pathlib import Path
 import boto3
 import requests
 
+from bench_common import free_port, serve
+
 binary, demo = sys.argv[1], Path(sys.argv[2]).resolve()
 remote = Path(str(demo) + ".remote")
 work = Path(tempfile.mkdtemp(prefix="pedigree-bench-"))
@@ -30,12 +32,6 @@ TARGETS = ["models/smollm2-135m/model.gguf", "models/tiny-llama/model.gguf"]
 
 def run(*args, cwd=None):
     return subprocess.run(args, cwd=cwd, env=ENV, check=True, capture_output=True, text=True).stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def artifact_specs():
@@ -72,26 +68,11 @@ def pedigree_pull(repo, specs):
     return elapsed
 
 
-def serve(repo, cache):
-    """A `pedigree serve` on a free port, ready; returns (process, url)."""
-    port = free_port()
-    process = subprocess.Popen([binary, "serve", "--repo", str(repo), "--cache", str(cache), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(url + "/readyz", timeout=1).ok:
-                return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 def server_pull(repo, specs):
     """The gateway's own cold fetch: `pull` mutations (all specs at once) on a running server
     with an empty artifact cache; no process start or Git fetch in the time."""
     cache = work / f"cache-{time.monotonic_ns()}"
-    process, url = serve(repo, cache)
+    process, url = serve(binary, repo, cache)
     try:
         def pull(spec):
             body = requests.post(url + "/graphql", json={"query": "mutation($id: ID!) { pull(id: $id) { cached } }",
@@ -225,7 +206,7 @@ finally:
 # Warm: a cached revision resolved to its local path, over GraphQL (200 requests).
 cache = work / "warm-cache"
 run(binary, "pull", latest_smollm2, "--repo", str(demo), "--cache", str(cache))
-server, url = serve(demo, cache)
+server, url = serve(binary, demo, cache)
 try:
     session = requests.Session()
     query = {"query": 'mutation { pull(id: "smollm2-135m") { downloadedObjects } }'}

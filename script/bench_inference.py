@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from bench_common import free_port, wait_ready
+
 binary, demo = sys.argv[1], str(Path(sys.argv[2]).resolve())
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA = ROOT / ".deps/llama"
@@ -25,23 +26,6 @@ TOKENS = 128
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
 ROUNDS = 5
 work = Path(tempfile.mkdtemp(prefix="pedigree-bench-inf-"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url, path):
-    for _ in range(600):
-        try:
-            if requests.get(url + path, timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start")
 
 
 def best(fn):

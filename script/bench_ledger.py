@@ -7,7 +7,6 @@ import concurrent.futures
 import json
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -18,25 +17,15 @@ from pathlib import Path
 
 import requests
 
+from bench_common import serve
+
 binary, demo = sys.argv[1], str(Path(sys.argv[2]).resolve())
 work = Path(tempfile.mkdtemp(prefix="pedigree-bench-ledger-"))
 INFER = {"query": 'mutation { infer(input: {modelRevisionID: "tiny-llama", prompt: "Hi", sampling: {temperature: 0, maxTokens: 1}}) { id } }'}
 
 
-def serve(cache, *extra):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([binary, "serve", "--repo", demo, "--cache", str(cache), "--port", str(port), "--slots", "8", *extra],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if requests.get(url + "/readyz", timeout=1).ok:
-                return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+def serve_demo(cache, *extra):
+    return serve(binary, demo, cache, "--slots", "8", *extra)
 
 
 def latencies(url, clients=8, per_client=60):
@@ -62,7 +51,7 @@ cache = work / "cache"
 subprocess.run([binary, "pull", "tiny-llama", "--repo", demo, "--cache", str(cache)], check=True, capture_output=True)
 results = {}
 for name, extra in (("off", ("--ledger", "off")), ("on", ())):
-    process, url = serve(cache, *extra)
+    process, url = serve_demo(cache, *extra)
     try:
         results[name] = latencies(url)
         if name == "on":
@@ -94,7 +83,7 @@ for index in range(100_000):
 ledger.executemany(f"INSERT INTO inference VALUES ({','.join('?' * len(columns))})", rows)
 ledger.commit()
 ledger.close()
-process, url = serve(cache)
+process, url = serve_demo(cache)
 try:
     query = {"query": '{ inferences(filter: {model: "tiny-llama"}, first: 100) { edges { node { id createdAt result seed } } pageInfo { endCursor } } }'}
     session = requests.Session()

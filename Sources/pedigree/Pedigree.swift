@@ -101,7 +101,7 @@ struct InferenceOptions: ParsableArguments {
 
 /// Where inferences are recorded and how.
 struct LedgerOptions: ParsableArguments {
-    @Option(help: "The ledger: sqlite:PATH, or off. Default: sqlite:<cache>/ledger.sqlite.")
+    @Option(help: "The ledger: sqlite:PATH, postgres://user:password@host:port/database, or off. Default: sqlite:<cache>/ledger.sqlite.")
     var ledger: String?
 
     @Option(help: "When a ledger write fails: warn (answer anyway, log and count it) or fail.")
@@ -135,6 +135,25 @@ struct LedgerOptions: ParsableArguments {
         InferenceService(
             models: models, ledger: try await open(cacheDirectory: cacheDirectory, logger: logger),
             policy: LedgerFailurePolicy(rawValue: ledgerFailure) ?? .warn, storeText: ledgerText == "store", logger: logger)
+    }
+}
+
+/// Everything a command that runs models needs: repository, artifact cache, models, ledger.
+struct InferenceStackOptions: ParsableArguments {
+    @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup var artifacts: ArtifactOptions
+
+    @OptionGroup var inference: InferenceOptions
+
+    @OptionGroup var ledger: LedgerOptions
+
+    /// Opens the repository, the cache, the model manager and the ledger, in that order.
+    func open(logger: Logger) async throws -> InferenceService {
+        let service = try repository.openService(logger: logger)
+        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
+        return try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
     }
 }
 
@@ -175,7 +194,7 @@ struct ArtifactOptions: ParsableArguments {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve GraphQL, GraphiQL and health checks over HTTP.")
 
-    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var stack: InferenceStackOptions
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
@@ -183,28 +202,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (default: $PEDIGREE_PORT or 8080).")
     var port: Int?
 
-    @OptionGroup var artifacts: ArtifactOptions
-
-    @OptionGroup var inference: InferenceOptions
-
     @Option(help: "A revision spec to load on start (repeat for several).")
     var preload: [String] = []
-
-    @OptionGroup var ledger: LedgerOptions
 
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .info
-        let service = try repository.openService(logger: logger)
+        let inferenceService = try await stack.open(logger: logger)
+        let models = inferenceService.models
+        let service = models.artifacts.lineage
         let port = port ?? ProcessInfo.processInfo.environment["PEDIGREE_PORT"].flatMap(Int.init) ?? 8080
-        logger.info("serving repository", metadata: ["source": "\(repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
-        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
-        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        logger.info("serving repository", metadata: ["source": "\(stack.repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
         let app = try buildApplication(inference: inferenceService, configuration: ServerConfiguration(host: host, port: port), logger: logger)
         let sweeper = Task { await models.sweepIdleModels() }
         defer { sweeper.cancel() }
-        let retention = Task { [ledger] in
+        let ledger = stack.ledger
+        let retention = Task {
             guard let store = inferenceService.ledger, ledger.ledgerRetentionDays != nil || ledger.ledgerMaxRows != nil else { return }
             while !Task.isCancelled {
                 do {
@@ -363,21 +376,12 @@ struct Infer: AsyncParsableCommand {
     @Flag(help: "Print one JSON object (text, tokens, lineage id, seed, timings) instead of streaming.")
     var json = false
 
-    @OptionGroup var repository: RepositoryOptions
-
-    @OptionGroup var artifacts: ArtifactOptions
-
-    @OptionGroup var inference: InferenceOptions
-
-    @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var stack: InferenceStackOptions
 
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .warning
-        let service = try repository.openService(logger: logger)
-        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
-        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let inferenceService = try await stack.open(logger: logger)
         let input: GenerationRequest.Input
         switch (prompt, message) {
         case (let prompt?, nil): input = .prompt(prompt)
@@ -429,21 +433,12 @@ struct Replay: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @OptionGroup var repository: RepositoryOptions
-
-    @OptionGroup var artifacts: ArtifactOptions
-
-    @OptionGroup var inference: InferenceOptions
-
-    @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var stack: InferenceStackOptions
 
     func run() async throws {
         var logger = Logger(label: "pedigree")
         logger.logLevel = .warning
-        let service = try repository.openService(logger: logger)
-        let store = try artifacts.openStore(service, cacheDirectory: repository.cacheDirectory, logger: logger)
-        let models = ModelManager(artifacts: store, configuration: inference.configuration, logger: logger)
-        let inferenceService = try await ledger.service(models: models, cacheDirectory: repository.cacheDirectory, logger: logger)
+        let inferenceService = try await stack.open(logger: logger)
         let outcome: InferenceService.Replay
         do {
             outcome = try await inferenceService.replay(id: id, caller: "replay")

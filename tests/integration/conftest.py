@@ -49,11 +49,15 @@ class Server:
     def __init__(self, repo, *extra):
         self.repo = repo
         self.cache = tempfile.mkdtemp(prefix="pedigree-cache-")
+        self.log = open(Path(self.cache) / "server.log", "w")
+        self.launch(*extra)
+
+    def launch(self, *extra):
+        """Starts `pedigree serve` on a free port over this server's cache and waits until ready."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(self.cache) / "server.log", "w")
         self.process = subprocess.Popen(
-            [BIN, "serve", "--repo", str(repo), "--cache", self.cache, "--port", str(self.port), *extra],
+            [BIN, "serve", "--repo", str(self.repo), "--cache", self.cache, "--port", str(self.port), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:

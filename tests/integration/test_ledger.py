@@ -34,21 +34,9 @@ class Restartable(Server):
     every start gets."""
 
     def restart(self, *extra, kill=False):
-        extra = (*self.base, *extra)
         self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         self.process.wait(timeout=10)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([BIN, "serve", "--repo", str(self.repo), "--cache", self.cache, "--port", str(self.port), *extra],
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("restart failed: " + Path(self.log.name).read_text()[-2000:])
+        self.launch(*self.base, *extra)
 
 
 @pytest.fixture(scope="module")

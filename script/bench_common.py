@@ -1,0 +1,33 @@
+"""Helpers the benchmark scripts share: free ports and a ready `pedigree serve`."""
+import socket
+import subprocess
+import time
+
+import requests
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, path="/readyz"):
+    for _ in range(600):
+        try:
+            if requests.get(url + path, timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+def serve(binary, repo, cache, *extra):
+    """`pedigree serve` on a free port, ready; returns (process, url)."""
+    port = free_port()
+    process = subprocess.Popen([binary, "serve", "--repo", str(repo), "--cache", str(cache), "--port", str(port), *extra],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url)
+    return process, url
