@@ -126,8 +126,15 @@ public final class ArtifactStore: Sendable {
             await cache.unpin(members + [id])
             throw error
         }
-        defer { Task { [cache] in await cache.unpin(members + [id]) } }
-        let staging = cache.treesPath + "/tmp-" + UUID().uuidString
+        let assembled = Result { try Self.assembleTree(manifest, from: paths, at: tree, staging: cache.treesPath + "/tmp-" + UUID().uuidString) }
+        await cache.unpin(members + [id])
+        try assembled.get()
+        return tree
+    }
+
+    /// Hard-links the files of a directory into `staging`, then renames it to `tree` in one step,
+    /// so a reader sees the whole folder or none of it.
+    private static func assembleTree(_ manifest: DirectoryManifest, from paths: [String], at tree: String, staging: String) throws {
         do {
             for (entry, source) in zip(manifest.entries, paths) {
                 let target = staging + "/" + entry.relpath
@@ -144,7 +151,6 @@ public final class ArtifactStore: Sendable {
             try? FileManager.default.removeItem(atPath: staging)
             throw error
         }
-        return tree
     }
 
     /// Fetches objects in parallel (the cache bounds how many download at once), in order.
