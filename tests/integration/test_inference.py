@@ -90,12 +90,27 @@ def test_revisions_with_different_weights_differ_and_same_md5_shares_an_instance
     assert len(loaded) == 1 and a["modelRevision"]["id"] in loaded[0]["revisions"]
 
 
-def test_8_concurrent_requests_on_one_model_all_complete(server):
+def stream(server, spec, **sampling):
+    """One inferStream over SSE: (the text pieces, the final payload)."""
+    response = requests.post(server.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"},
+                             json={"query": STREAM, "variables": {"input": {"modelRevisionID": spec, "prompt": PROMPT, "sampling": sampling}}})
+    tokens, payload = [], None
+    for event, data in sse_events(response):
+        if event == "next":
+            value = __import__("json").loads(data)["data"]["inferStream"]
+            if value["token"] is not None:
+                tokens.append(value["token"])
+            else:
+                payload = value["payload"]
+    return tokens, payload
+
+
+def test_8_concurrent_streams_on_one_model_all_complete(server):
     solo = answer(server, "smollm2-135m", temperature=0, maxTokens=16)["result"]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: answer(server, "smollm2-135m", temperature=0, maxTokens=16), range(8)))
-    assert all(r["usage"]["completionTokens"] == 16 for r in results)
-    assert all(r["result"] == solo for r in results), [r["result"] for r in results]
+        results = list(pool.map(lambda _: stream(server, "smollm2-135m", temperature=0, maxTokens=16), range(8)))
+    assert all(payload["usage"]["completionTokens"] == 16 for _, payload in results)
+    assert all("".join(tokens) == payload["result"] == solo for tokens, payload in results), [p["result"] for _, p in results]
 
 
 def test_full_slots_and_queue_answer_overloaded_at_once(demo, make_server):

@@ -168,12 +168,19 @@ def test_killing_the_server_during_8_streams_loses_no_completed_record(restartab
     server = restartable()
     infer(server, "smollm2-135m", "warm", temperature=0, maxTokens=1)
     completed = []
+    stream_query = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id } } }"
 
     def one(index):
+        """An SSE stream; short ones complete, long ones are running when the server dies."""
+        sampling = {"temperature": 0.8, "seed": index, "maxTokens": 4 if index < 4 else 400}
         try:
-            answer = infer(server, "smollm2-135m", f"Story {index}", temperature=0.8, seed=index, maxTokens=4 if index < 4 else 400)
-            completed.append(answer["id"])
-        except Exception:
+            with requests.post(server.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"},
+                               json={"query": stream_query, "variables": {"input": {"modelRevisionID": "smollm2-135m",
+                                                                                     "prompt": f"Story {index}", "sampling": sampling}}}) as r:
+                for line in r.iter_lines(decode_unicode=True):
+                    if line.startswith("data:") and '"payload":{' in line:
+                        completed.append(json.loads(line[5:])["data"]["inferStream"]["payload"]["id"])
+        except requests.RequestException:
             pass
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(one, i) for i in range(8)]
