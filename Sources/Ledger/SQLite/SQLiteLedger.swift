@@ -5,6 +5,11 @@ import GRDB
 /// Migrations are registered by name and applied on open, so an old file is upgraded in place.
 public final class SQLiteLedger: InferenceLedger {
     private let pool: DatabasePool
+    private let batcher: WriteBatcher
+    /// A connection of its own that folds the log into the database in the background, so no
+    /// request's write waits for a checkpoint's fsync.
+    private let checkpointer: DatabaseQueue
+    private let checkpoints: Task<Void, Never>
 
     /// Opens (or creates) the ledger at `path`.
     public init(path: String) throws {
@@ -14,11 +19,28 @@ public final class SQLiteLedger: InferenceLedger {
         configuration.busyMode = .timeout(5)
         // WAL with synchronous=NORMAL: a commit is durable against a crash or kill of the process
         // (it is in the log, which the OS holds) without an fsync per inference; only a power
-        // loss can take back the last commits before a checkpoint.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // loss can take back the last commits before a checkpoint. Automatic checkpoints are off:
+        // the background task below does them.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
+        batcher = WriteBatcher(pool: pool)
+        var checkpointConfiguration = Configuration()
+        checkpointConfiguration.busyMode = .timeout(5)
+        checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
+        checkpoints = Task { [checkpointer] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                // PASSIVE: copies what it can without waiting for or blocking the writer.
+                _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            }
+        }
     }
+
+    deinit { checkpoints.cancel() }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -55,7 +77,7 @@ public final class SQLiteLedger: InferenceLedger {
     }
 
     public func record(_ record: InferenceRecord) async throws {
-        try await pool.write { db in try Row.insert(record, into: db) }
+        try await batcher.write(record)
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {
@@ -133,9 +155,54 @@ public final class SQLiteLedger: InferenceLedger {
     }
 }
 
+/// Group commit: records that arrive while a write is in flight go together into the next
+/// transaction, so concurrent answers share one commit instead of queueing for one each. Each
+/// caller returns only once its own record is committed.
+actor WriteBatcher {
+    private let pool: DatabasePool
+    private var pending: [(record: InferenceRecord, done: CheckedContinuation<Void, any Error>)] = []
+    private var writing = false
+
+    init(pool: DatabasePool) { self.pool = pool }
+
+    func write(_ record: InferenceRecord) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            pending.append((record, done))
+            if !writing {
+                writing = true
+                Task { await drain() }
+            }
+        }
+    }
+
+    private func drain() async {
+        while !pending.isEmpty {
+            let batch = pending
+            pending = []
+            do {
+                try await pool.write { db in
+                    for item in batch { try Row.insert(item.record, into: db) }
+                }
+                for item in batch { item.done.resume() }
+            } catch {
+                // One bad record (a duplicate id) must not fail the others: retry them one by one.
+                for item in batch {
+                    do {
+                        try await pool.write { db in try Row.insert(item.record, into: db) }
+                        item.done.resume()
+                    } catch {
+                        item.done.resume(throwing: error)
+                    }
+                }
+            }
+        }
+        writing = false
+    }
+}
+
 extension Row {
     /// Inserts a record as one row.
-    fileprivate static func insert(_ record: InferenceRecord, into db: Database) throws {
+    static func insert(_ record: InferenceRecord, into db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
