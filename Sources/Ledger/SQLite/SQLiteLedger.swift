@@ -5,7 +5,6 @@ import GRDB
 /// Migrations are registered by name and applied on open, so an old file is upgraded in place.
 public final class SQLiteLedger: InferenceLedger {
     private let pool: DatabasePool
-    private let batcher: WriteBatcher
     /// A connection of its own that folds the log into the database in the background, so no
     /// request's write waits for a checkpoint's fsync.
     private let checkpointer: DatabaseQueue
@@ -27,7 +26,6 @@ public final class SQLiteLedger: InferenceLedger {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
-        batcher = WriteBatcher(pool: pool)
         var checkpointConfiguration = Configuration()
         checkpointConfiguration.busyMode = .timeout(5)
         checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
@@ -77,7 +75,7 @@ public final class SQLiteLedger: InferenceLedger {
     }
 
     public func record(_ record: InferenceRecord) async throws {
-        try await batcher.write(record)
+        try await pool.write { db in try Row.insert(record, into: db) }
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {
@@ -152,51 +150,6 @@ public final class SQLiteLedger: InferenceLedger {
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
             timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"])
-    }
-}
-
-/// Group commit: records that arrive while a write is in flight go together into the next
-/// transaction, so concurrent answers share one commit instead of queueing for one each. Each
-/// caller returns only once its own record is committed.
-actor WriteBatcher {
-    private let pool: DatabasePool
-    private var pending: [(record: InferenceRecord, done: CheckedContinuation<Void, any Error>)] = []
-    private var writing = false
-
-    init(pool: DatabasePool) { self.pool = pool }
-
-    func write(_ record: InferenceRecord) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            pending.append((record, done))
-            if !writing {
-                writing = true
-                Task { await drain() }
-            }
-        }
-    }
-
-    private func drain() async {
-        while !pending.isEmpty {
-            let batch = pending
-            pending = []
-            do {
-                try await pool.write { db in
-                    for item in batch { try Row.insert(item.record, into: db) }
-                }
-                for item in batch { item.done.resume() }
-            } catch {
-                // One bad record (a duplicate id) must not fail the others: retry them one by one.
-                for item in batch {
-                    do {
-                        try await pool.write { db in try Row.insert(item.record, into: db) }
-                        item.done.resume()
-                    } catch {
-                        item.done.resume(throwing: error)
-                    }
-                }
-            }
-        }
-        writing = false
     }
 }
 
