@@ -22,13 +22,31 @@ struct Pedigree: AsyncParsableCommand {
 
 /// Options every command that reads the repository shares.
 struct RepositoryOptions: ParsableArguments {
-    @Option(help: "The Git + DVC repository: a local path or a URL.")
-    var repo: String
+    @Option(help: "The Git + DVC repository: a local path or a URL. Default: $PEDIGREE_REPO, else the one repository mirrored in the cache.")
+    var repo: String?
 
     @Option(help: "Cache folder (repository mirror, artifacts). Default: $PEDIGREE_CACHE or ~/.cache/pedigree.")
     var cache: String?
 
     var cacheDirectory: URL { Self.defaultCacheDirectory(cache) }
+
+    /// `--repo`, else $PEDIGREE_REPO, else the source of the only mirror in the cache (so
+    /// `pedigree replay <id>` needs no more than the id on a machine that serves one repository).
+    func source() throws -> String {
+        if let repo { return repo }
+        if let env = ProcessInfo.processInfo.environment["PEDIGREE_REPO"], !env.isEmpty { return env }
+        let mirrors = cacheDirectory.appendingPathComponent("git")
+        let sources = ((try? FileManager.default.contentsOfDirectory(atPath: mirrors.path)) ?? []).sorted().compactMap { name -> String? in
+            guard let config = try? String(contentsOfFile: mirrors.path + "/\(name)/config", encoding: .utf8) else { return nil }
+            return config.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { $0.hasPrefix("url = ") }.map { String($0.dropFirst("url = ".count)) }
+        }
+        guard sources.count == 1 else {
+            let found = sources.isEmpty ? "none is mirrored in \(cacheDirectory.path)" : "several are mirrored: \(sources.joined(separator: ", "))"
+            throw ValidationError("--repo: name the repository (\(found))")
+        }
+        return sources[0]
+    }
 
     /// `--cache`, else $PEDIGREE_CACHE, else ~/.cache/pedigree (XDG_CACHE_HOME respected).
     static func defaultCacheDirectory(_ cache: String?) -> URL {
@@ -42,6 +60,7 @@ struct RepositoryOptions: ParsableArguments {
 
     /// Mirrors (or reopens) the repository and fetches it, so commands see the source's newest state.
     func openService(logger: Logger, fetch: Bool = true) throws -> LineageService {
+        let repo = try self.source()
         let source = FileManager.default.fileExists(atPath: repo) ? URL(fileURLWithPath: repo).standardizedFileURL.path : repo
         let repository = try GitRepository.mirror(source: source, into: cacheDirectory.appendingPathComponent("git"))
         if fetch { try repository.fetch() }
@@ -212,7 +231,8 @@ struct Serve: AsyncParsableCommand {
         let models = inferenceService.models
         let service = models.artifacts.lineage
         let port = port ?? ProcessInfo.processInfo.environment["PEDIGREE_PORT"].flatMap(Int.init) ?? 8080
-        logger.info("serving repository", metadata: ["source": "\(stack.repository.repo)", "models": "\((try? service.models().count) ?? 0)"])
+        logger.info(
+            "serving repository", metadata: ["source": "\(service.repository.source ?? "")", "models": "\((try? service.models().count) ?? 0)"])
         let app = try buildApplication(inference: inferenceService, configuration: ServerConfiguration(host: host, port: port), logger: logger)
         let sweeper = Task { await models.sweepIdleModels() }
         defer { sweeper.cancel() }

@@ -244,3 +244,16 @@ def test_a_failing_ledger_warns_or_fails_as_configured(restartable, backend):
             restore()
         except subprocess.CalledProcessError:
             pass
+
+
+def test_cli_replay_needs_only_the_id(demo, tmp_path):
+    """`pedigree infer` records; `pedigree replay <id>` finds the repository mirrored in the cache."""
+    cache = str(tmp_path / "cache")
+    ours = json.loads(subprocess.run([BIN, "infer", "tiny-llama", "--prompt", "Hello", "--temperature", "0.9", "--max-tokens", "8",
+                                      "--json", "--repo", str(demo), "--cache", cache], capture_output=True, text=True, check=True).stdout)
+    replay = subprocess.run([BIN, "replay", ours["id"], "--cache", cache, "--json"], capture_output=True, text=True)
+    assert replay.returncode == 0, replay.stderr
+    result = json.loads(replay.stdout)
+    assert result["identical"] and result["original"] == ours["id"] and result["output"] == ours["summary"]["text"]
+    missing = subprocess.run([BIN, "replay", "01M8ZZZZZZZZZZZZZZZZZZZZZZ", "--cache", cache], capture_output=True, text=True)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
