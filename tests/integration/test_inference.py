@@ -281,3 +281,27 @@ def test_infer_stream_over_graphql_transport_ws(server):
     tokens, payload, error = asyncio.run(talk())
     assert "".join(tokens) == payload["result"] == answer(server, "smollm2-135m", temperature=0, maxTokens=12)["result"]
     assert error["type"] == "error" and error["id"] == "2" and error["payload"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_two_revisions_with_the_same_weights_share_one_instance(demo, make_server, tmp_path):
+    """A commit that brings tiny-llama's v1.0.0 weights back is a new canonical revision with an
+    old md5: both revisions must be served by one loaded instance."""
+    import subprocess
+    import yaml
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(demo), str(clone)], check=True)
+    old_lock = yaml.safe_load(subprocess.run(["git", "-C", str(clone), "show", "tiny-llama@v1.0.0:dvc.lock"],
+                                             capture_output=True, text=True, check=True).stdout)
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    lock["stages"]["train-tiny"] = old_lock["stages"]["train-tiny"]
+    (clone / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    for args in (["add", "dvc.lock"], ["-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "Roll tiny-llama back"]):
+        subprocess.run(["git", "-C", str(clone), *args], check=True)
+    server = make_server(clone)
+    back = answer(server, "tiny-llama", temperature=0, maxTokens=6)
+    old = answer(server, "tiny-llama@v1.0.0", temperature=0, maxTokens=6)
+    assert back["modelRevision"]["id"] != old["modelRevision"]["id"]
+    assert back["modelRevision"]["artifact"]["md5"] == old["modelRevision"]["artifact"]["md5"]
+    assert back["result"] == old["result"]
+    loaded = [m for m in server.data(LOADED)["loadedModels"] if m["md5"] == old["modelRevision"]["artifact"]["md5"]]
+    assert len(loaded) == 1 and set(loaded[0]["revisions"]) == {back["modelRevision"]["id"], old["modelRevision"]["id"]}
