@@ -14,8 +14,10 @@ public final class LineageService: Sendable {
     private let commits = BoundedCache<String, CommitInfo>(capacity: 4096)
     /// Canonical commits by `model@commit` (history never changes).
     private let canonicals = BoundedCache<String, String>(capacity: 4096)
-    /// Spec resolutions: refs move only on `refresh`, which clears this.
+    /// Spec resolutions, keyed by refs generation and spec: refs move only on `refresh`, which
+    /// starts a new generation, so a resolution computed while a refresh ran is never served after it.
     private let resolutions = BoundedCache<String, Resolution>(capacity: 4096)
+    private let refsGeneration = Atomic<Int>(0)
     /// The GTO registry, rebuilt after each refresh (tags move only then).
     private let registryCache = Mutex<GTORegistry?>(nil)
 
@@ -38,6 +40,7 @@ public final class LineageService: Sendable {
         }
         if case .failure(let error) = result { throw LineageError.git(error as? GitError ?? GitError(.repository, "\(error)")) }
         registryCache.withLock { $0 = nil }
+        refsGeneration.add(1, ordering: .sequentiallyConsistent)
         resolutions.removeAll()
     }
 
@@ -104,7 +107,8 @@ public final class LineageService: Sendable {
     /// Resolves a spec to (model, commit) per the contract's rules. Answers are kept until the
     /// next `refresh` (the only time refs move), so a hot spec costs one dictionary lookup.
     public func resolve(_ text: String) throws -> Resolution {
-        try resolutions.value(for: text) { () throws in try resolveFromRefs(text) }
+        let generation = refsGeneration.load(ordering: .sequentiallyConsistent)
+        return try resolutions.value(for: "\(generation)\u{0}\(text)") { () throws in try resolveFromRefs(text) }
     }
 
     private func resolveFromRefs(_ text: String) throws -> Resolution {
