@@ -70,7 +70,7 @@ public final class ArtifactStore: Sendable {
     /// The local path of a revision's artifact, fetching what is missing.
     public func fetch(_ revision: ModelLineage, progress: TransferProgress? = nil) async throws -> String {
         let artifact = revision.artifact
-        let id = try ObjectID(md5: artifact.md5, scheme: artifact.hashName == "md5" ? .md5 : .legacy)
+        let id = try ObjectID(artifact: artifact)
         let remote = try remote(for: revision)
         let root: String
         if id.isDirectory {
@@ -86,7 +86,7 @@ public final class ArtifactStore: Sendable {
 
     /// Whether a revision's artifact is in the cache (a directory: its manifest and every file).
     public func isCached(_ artifact: ArtifactInfo) async -> Bool {
-        guard let id = try? ObjectID(md5: artifact.md5, scheme: artifact.hashName == "md5" ? .md5 : .legacy) else { return false }
+        guard let id = try? ObjectID(artifact: artifact) else { return false }
         guard id.isDirectory else { return await cache.contains(id) }
         guard await cache.contains(id) else { return false }
         return FileManager.default.fileExists(atPath: cache.treePath(of: id))

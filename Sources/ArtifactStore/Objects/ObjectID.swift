@@ -1,4 +1,5 @@
 public import DVCKit
+public import Lineage
 
 /// One object in DVC's content-addressed storage: an md5 and the hashing scheme that produced it.
 ///
@@ -11,6 +12,9 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
         case md5
         /// DVC 2: md5 after dos2unix for text files, `xx/yyyy…` at the remote's root.
         case legacy
+
+        /// The scheme of an out's `hash:` key: `md5` is DVC 3, none is legacy.
+        init(hashName: String?) { self = hashName == "md5" ? .md5 : .legacy }
     }
 
     /// 32 lower-case hex digits, plus `.dir` for a directory manifest.
@@ -30,7 +34,12 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
     /// The object behind a `.dvc` or `dvc.lock` entry.
     public init(entry: DVCEntry) throws {
         guard let md5 = entry.md5 else { throw ArtifactError.configuration("\(entry.path) has no recorded md5: run `dvc commit`") }
-        try self.init(md5: md5, scheme: entry.hashName == "md5" ? .md5 : .legacy)
+        try self.init(md5: md5, scheme: Scheme(hashName: entry.hashName))
+    }
+
+    /// The object of a model revision's weights.
+    public init(artifact: ArtifactInfo) throws {
+        try self.init(md5: artifact.md5, scheme: Scheme(hashName: artifact.hashName))
     }
 
     public var isDirectory: Bool { md5.hasSuffix(".dir") }

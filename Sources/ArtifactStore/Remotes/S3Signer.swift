@@ -1,4 +1,5 @@
 import Crypto
+import DVCKit
 import Foundation
 
 /// AWS Signature Version 4 for S3 requests without a body (GET, HEAD).
@@ -27,13 +28,13 @@ struct S3Signer: Sendable {
         let canonicalHeaders = names.map { "\($0):\(headers[$0]!)\n" }.joined()
         let canonicalRequest = [method, path, query, canonicalHeaders, signedHeaders, Self.emptyPayloadHash].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))].joined(
+        let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, DVCHash.hexString(SHA256.hash(data: Data(canonicalRequest.utf8)))].joined(
             separator: "\n")
         var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        let signature = DVCHash.hexString(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         return names.map { ($0, headers[$0]!) } + [("authorization", authorization)]
@@ -62,7 +63,4 @@ struct S3Signer: Sendable {
         return formatter.string(from: date)
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
 }

@@ -71,7 +71,8 @@ public enum DVCHash {
         return out + "\""
     }
 
-    static func hexString(_ digest: some Sequence<UInt8>) -> String {
+    /// Lower-case hex of bytes (digests, signatures).
+    public static func hexString(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         for byte in digest {

@@ -133,7 +133,7 @@ public actor ModelManager {
         let configuration = self.configuration
         let loading = Task { () async throws -> Instance in
             let path = try await artifacts.fetch(revision)
-            let object = try ObjectID(md5: revision.artifact.md5, scheme: revision.artifact.hashName == "md5" ? .md5 : .legacy)
+            let object = try ObjectID(artifact: revision.artifact)
             await artifacts.cache.pin([object])
             do {
                 let engine = try await Self.loadOffThread(path: path, configuration: configuration)
