@@ -38,10 +38,7 @@ struct InferenceRequest: Sendable {
         if let value = sampling["repeatPenalty"].double { parameters.repeatPenalty = value }
         if let value = sampling["maxTokens"].int { parameters.maxTokens = value }
         if let value = sampling["stop"].array { parameters.stop = value.compactMap(\.string) }
-        if let value = sampling["seed"].int {
-            guard value >= 0, value < Int(UInt32.max) else { throw APIError(.badUserInput, "seed must be between 0 and 4294967294") }
-            parameters.seed = UInt32(value)
-        }
+        if let value = sampling["seed"].int { parameters.seed = try SamplingParameters.seed(Int64(value)) }
         request = GenerationRequest(input: source, sampling: parameters)
     }
 }

@@ -63,10 +63,7 @@ struct OpenAIRoutes: Sendable {
             if let value = repeat_penalty { parameters.repeatPenalty = value }
             if let value = max_tokens { parameters.maxTokens = value }
             if let value = stop { parameters.stop = value.list }
-            if let value = seed {
-                guard value >= 0, value < Int64(UInt32.max) else { throw APIError(.badUserInput, "seed must be between 0 and 4294967294") }
-                parameters.seed = UInt32(value)
-            }
+            if let value = seed { parameters.seed = try SamplingParameters.seed(value) }
             return parameters
         }
     }

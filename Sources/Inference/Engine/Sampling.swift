@@ -29,6 +29,13 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
         self.stop = stop
     }
 
+    /// A seed as clients send it (any integer): 0 to 4294967294, since llama.cpp reads
+    /// 4294967295 as "random".
+    public static func seed(_ value: Int64) throws -> UInt32 {
+        guard value >= 0, value < Int64(UInt32.max) else { throw InferenceError.badInput("seed must be between 0 and 4294967294") }
+        return UInt32(value)
+    }
+
     /// Checks ranges; `limit` caps `maxTokens`.
     func validated(maxTokensLimit: Int) throws -> SamplingParameters {
         guard temperature >= 0, temperature <= 10 else { throw InferenceError.badInput("temperature must be between 0 and 10") }
