@@ -58,26 +58,26 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
         metrics.countRequest("metrics")
         let cache = artifacts.cache
         let usage = await cache.usage
-        let body = metrics.render(gauges: [
-            ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(service.reader.blobReads)),
-            ("pedigree_cache_objects", "Objects in the artifact cache.", Int64(usage.objects)),
-            ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
-            ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
-            ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
-            ("pedigree_ledger_records_total", "Inferences recorded in the ledger since start.", inference.ledgerCounts.records),
-            (
-                "pedigree_ledger_write_failures_total", "Ledger writes that failed since start (answers went out, with a warning).",
-                inference.ledgerCounts.failures
-            ),
-        ])
-        var summary = "# HELP pedigree_ledger_write_seconds Time an answer waits for its ledger record (latest 1024 writes).\n"
-        summary += "# TYPE pedigree_ledger_write_seconds summary\n"
-        for quantile in [0.5, 0.99] {
-            if let value = inference.ledgerWriteQuantile(quantile) {
-                summary += "pedigree_ledger_write_seconds{quantile=\"\(quantile)\"} \(value)\n"
-            }
-        }
-        return text(.ok, body + summary, contentType: "text/plain; version=0.0.4")
+        let body = metrics.render(
+            gauges: [
+                ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(service.reader.blobReads)),
+                ("pedigree_cache_objects", "Objects in the artifact cache.", Int64(usage.objects)),
+                ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
+                ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
+                ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
+                ("pedigree_ledger_records_total", "Inferences recorded in the ledger since start.", inference.ledgerCounts.records),
+                (
+                    "pedigree_ledger_write_failures_total", "Ledger writes that failed since start (answers went out, with a warning).",
+                    inference.ledgerCounts.failures
+                ),
+            ],
+            summaries: [
+                (
+                    "pedigree_ledger_write_seconds", "Time an answer waits for its ledger record (latest 1024 writes).",
+                    [0.5, 0.99].compactMap { quantile in inference.ledgerWriteQuantile(quantile).map { (quantile, $0) } }
+                )
+            ])
+        return text(.ok, body, contentType: "text/plain; version=0.0.4")
     }
     router.post("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
@@ -154,11 +154,11 @@ func formDecoded(_ query: String) -> [String: String] {
     return result
 }
 
-func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+private func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
     Response(status: status, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 
-func json(_ answer: (status: Int, body: Data)) -> Response {
+private func json(_ answer: (status: Int, body: Data)) -> Response {
     Response(
         status: HTTPResponse.Status(code: answer.status),
         headers: [.contentType: "application/json; charset=utf-8"],
