@@ -71,12 +71,14 @@ public final class ArtifactStore: Sendable {
     public func fetch(_ revision: ModelLineage, progress: TransferProgress? = nil) async throws -> String {
         let artifact = revision.artifact
         let id = try ObjectID(artifact: artifact)
-        let remote = try remote(for: revision)
         let root: String
-        if id.isDirectory {
-            root = try await fetchDirectory(id, from: remote, progress: progress)
+        if let cached = await cachedRoot(id) {
+            // The warm path: no DVC config read, no credentials looked up.
+            root = cached
+        } else if id.isDirectory {
+            root = try await fetchDirectory(id, from: try remote(for: revision), progress: progress)
         } else {
-            root = try await cache.fetch(id, size: artifact.size, from: remote, progress: progress)
+            root = try await cache.fetch(id, size: artifact.size, from: try remote(for: revision), progress: progress)
         }
         guard artifact.path != artifact.outPath else { return root }
         // The model is one file of a tracked directory.
@@ -86,10 +88,16 @@ public final class ArtifactStore: Sendable {
 
     /// Whether a revision's artifact is in the cache (a directory: its manifest and every file).
     public func isCached(_ artifact: ArtifactInfo) async -> Bool {
-        guard let id = try? ObjectID(artifact: artifact) else { return false }
-        guard id.isDirectory else { return await cache.contains(id) }
-        guard await cache.contains(id) else { return false }
-        return FileManager.default.fileExists(atPath: cache.treePath(of: id))
+        guard let id = try? ObjectID(artifact: artifact), await cache.contains(id) else { return false }
+        return !id.isDirectory || FileManager.default.fileExists(atPath: cache.treePath(of: id))
+    }
+
+    /// The local root of a cached object (a directory: its assembled tree), nil when anything is missing.
+    private func cachedRoot(_ id: ObjectID) async -> String? {
+        guard let path = await cache.cachedPath(of: id) else { return nil }
+        guard id.isDirectory else { return path }
+        let tree = cache.treePath(of: id)
+        return FileManager.default.fileExists(atPath: tree) ? tree : nil
     }
 
     private func remote(for revision: ModelLineage) throws -> any ObjectRemote {
@@ -101,7 +109,6 @@ public final class ArtifactStore: Sendable {
     /// assembled in a temporary folder and renamed into place.
     private func fetchDirectory(_ id: ObjectID, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> String {
         let tree = cache.treePath(of: id)
-        if FileManager.default.fileExists(atPath: tree), await cache.contains(id) { return tree }
         await cache.pin([id])
         let manifestPath = try await cache.fetch(id, size: nil, from: remote, progress: progress)
         let manifest: DirectoryManifest

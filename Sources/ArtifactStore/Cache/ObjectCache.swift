@@ -120,14 +120,18 @@ public actor ObjectCache {
 
     // MARK: Fetch
 
+    /// The path of `id` when it is cached, marked as just used; nil when it is not.
+    public func cachedPath(of id: ObjectID) -> String? {
+        guard index[id.cacheKey] != nil else { return nil }
+        touch(id.cacheKey)
+        return path(of: id)
+    }
+
     /// The path of `id` in the cache, downloading it from `remote` first when missing. Concurrent
     /// calls for one object share one download.
     public func fetch(_ id: ObjectID, size: Int64?, from remote: any ObjectRemote, progress: TransferProgress? = nil) async throws -> String {
+        if let cached = cachedPath(of: id) { return cached }
         let key = id.cacheKey
-        if index[key] != nil {
-            touch(key)
-            return path(of: id)
-        }
         if let flight = flights[key] { return try await flight.value }
         progress?.expect(size ?? 0)
         let flight = Task { try await self.download(id, from: remote, progress: progress) }
