@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C at the edge: exactly one Swift module (GitStore) imports this.
@@ -71,8 +73,6 @@ let package = Package(
             name: "ArtifactStore",
             dependencies: [
                 "DVCKit",
-                "GitStore",
-                "Lineage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,9 +84,7 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "ArtifactStore",
                 "CLlama",
-                "Lineage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings,
@@ -102,6 +100,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The serving core: the services built once from the configuration, the request path
+        // (resolve → fetch → load → generate → record), replay, and the lifecycle.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "ArtifactStore",
+                "DVCKit",
+                "GitStore",
+                "Inference",
+                "Ledger",
+                "Lineage",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The edges: GraphQL, OpenAI, HTTP, WebSocket, SSE. They only translate.
         .target(
             name: "API",
             dependencies: [
@@ -109,8 +127,8 @@ let package = Package(
                 "Inference",
                 "Ledger",
                 "Lineage",
-                "GitStore",
-                "DVCKit",
+                "Serving",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GraphQL", package: "GraphQL"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -127,14 +145,16 @@ let package = Package(
             dependencies: [
                 "API",
                 "ArtifactStore",
+                "GitStore",
                 "Inference",
                 "Ledger",
                 "Lineage",
-                "GitStore",
+                "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GraphQL", package: "GraphQL"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -147,13 +167,16 @@ let package = Package(
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServingTests", dependencies: ["Inference", "Serving"], swiftSettings: swiftSettings),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "GitStore", "DVCKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Lineage", "GitStore", "TestSupport",
+                "API", "Lineage", "GitStore", "Serving", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GraphQL", package: "GraphQL"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ],

@@ -64,8 +64,10 @@ for name, extra in (("off", ("--ledger", "off")), ("on", ())):
         process.wait()
 for q, label in ((0.5, "p50"), (0.99, "p99")):
     on, off = pct(results["on"], q), pct(results["off"], q)
-    print(f"BENCH ledger_overhead_{label} {writes[str(q)] * 1000:.3f} ms  # ledger write awaited per answer, 8 clients")
-    print(f"BENCH ledger_end_to_end_{label} {on:.3f} ms peer={off:.3f} ratio={off / on:.3f}  # whole request, ledger on; peer: --ledger off (noisy on 2 cores)")
+    print(f"# ledger write awaited per answer, 8 clients")
+    print(f"BENCH ledger_overhead_{label} {writes[str(q)] * 1000:.3f} ms")
+    print(f"# whole request, ledger on; peer: --ledger off (noisy on 2 cores)")
+    print(f"BENCH ledger_end_to_end_{label} {on:.3f} ms peer={off:.3f} ratio={off / on:.3f}")
 
 # 100,000 records, then a filtered page.
 ledger = sqlite3.connect(cache / "ledger.sqlite")
@@ -95,7 +97,8 @@ try:
         body = session.post(url + "/graphql", json=query).json()
         samples.append(time.perf_counter() - start)
         assert len(body["data"]["inferences"]["edges"]) == 100
-    print(f"BENCH ledger_page_100k {statistics.median(samples) * 1000:.2f} ms  # inferences(first: 100) by model over 100,000 records, p50 of 50")
+    print(f"# inferences(first: 100) by model over 100,000 records, p50 of 50")
+    print(f"BENCH ledger_page_100k {statistics.median(samples) * 1000:.2f} ms")
 finally:
     process.terminate()
     process.wait()

@@ -2,16 +2,14 @@
 ///
 /// This module owns the bytes DVC keeps outside Git: it talks to DVC remotes (local folders,
 /// S3 with Signature V4, HTTP), streams objects into `ObjectCache` while checking their md5,
-/// and turns a model revision into a read-only local file. It never runs the `dvc` CLI, never
+/// and turns an artifact's object into a read-only local file. It never runs the `dvc` CLI, never
 /// leaves a partial object at a final path, and never writes credentials into logs or errors.
 ///
-/// It reads metadata through `Lineage` (which revision, which out, which remote) and knows
-/// nothing of inference or HTTP serving.
+/// It is handed what to fetch (`ArtifactLocation`: object ids and the out's remote) and the DVC
+/// configuration to find the remote in; it knows nothing of Git, revisions, inference or HTTP.
 
-import DVCKit
+public import DVCKit
 import Foundation
-import GitStore
-public import Lineage
 public import Logging
 import Synchronization
 
@@ -21,11 +19,29 @@ import Synchronization
     import Darwin
 #endif
 
-/// Makes model revisions available as local files: resolves the spec through `Lineage`, picks
-/// the DVC remote from the repository's config at that commit, and fetches the artifact's
-/// objects into the shared `ObjectCache` (a directory out as a tree of hard links).
+/// What to fetch for one artifact: the DVC out's object (a file, or a directory's `.dir`
+/// manifest), where the artifact lies inside it, and the remote the out names.
+public struct ArtifactLocation: Sendable, Hashable {
+    public let object: ObjectID
+    /// The out's size in bytes when DVC recorded it (checked while streaming a file).
+    public let size: Int64?
+    /// The artifact's path relative to a directory out; nil when the out is the artifact.
+    public let pathInOut: String?
+    /// The DVC remote the out names (`remote:`); nil for `core.remote`.
+    public let remote: String?
+
+    public init(object: ObjectID, size: Int64?, pathInOut: String? = nil, remote: String? = nil) {
+        self.object = object
+        self.size = size
+        self.pathInOut = pathInOut
+        self.remote = remote
+    }
+}
+
+/// Makes artifacts available as local files: picks the DVC remote from the configuration it is
+/// handed, and fetches the artifact's objects into the shared `ObjectCache` (a directory out as a
+/// tree of hard links).
 public final class ArtifactStore: Sendable {
-    public let lineage: LineageService
     public let cache: ObjectCache
     let remotes: RemoteFactory
     /// A remote to use instead of the one the repository names (`pedigree pull --remote`).
@@ -33,62 +49,48 @@ public final class ArtifactStore: Sendable {
     private let logger: Logger
     private let active = Mutex<[ObjectIdentifier: TransferProgress]>([:])
 
-    public init(lineage: LineageService, cache: ObjectCache, remoteOverride: String? = nil, logger: Logger = Logger(label: "pedigree.artifacts")) {
-        self.lineage = lineage
+    /// - Parameter dvcFolder: the source working tree's `.dvc` folder, against which a relative
+    ///   local remote URL is resolved (as DVC does); nil when the source is not a local folder.
+    public init(cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, logger: Logger = Logger(label: "pedigree.artifacts")) {
         self.cache = cache
         self.remoteOverride = remoteOverride
         self.logger = logger
-        remotes = RemoteFactory(dvcFolder: lineage.dvcFolder)
+        remotes = RemoteFactory(dvcFolder: dvcFolder)
     }
 
-    /// What a pull produced.
-    public struct Pulled: Sendable {
-        public let revision: ModelLineage
-        /// The model's read-only file (or folder, for a directory artifact) in the cache.
-        public let path: String
-        /// Objects downloaded and bytes received by this pull (0 when everything was cached).
-        public let downloadedObjects: Int
-        public let downloadedBytes: Int64
-    }
-
-    /// Pulls that are running now, for progress reports.
+    /// Fetches that are running now, for progress reports.
     public var transfers: [TransferProgress] { active.withLock { Array($0.values) } }
 
-    /// Fetches the artifact of a revision spec (when not cached) and returns its local path.
-    public func pull(_ spec: String, progress: TransferProgress? = nil) async throws -> Pulled {
-        let revision = try lineage.lineage(spec)
-        let progress = progress ?? TransferProgress(label: revision.id)
-        active.withLock { $0[ObjectIdentifier(progress)] = progress }
-        defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
-        let path = try await fetch(revision, progress: progress)
-        logger.info(
-            "artifact ready",
-            metadata: ["revision": "\(revision.id)", "objects": "\(progress.downloadedObjects)", "bytes": "\(progress.receivedBytes)"])
-        return Pulled(revision: revision, path: path, downloadedObjects: progress.downloadedObjects, downloadedBytes: progress.receivedBytes)
-    }
-
-    /// The local path of a revision's artifact, fetching what is missing.
-    public func fetch(_ revision: ModelLineage, progress: TransferProgress? = nil) async throws -> String {
-        let artifact = revision.artifact
-        let id = try ObjectID(artifact: artifact)
+    /// The local path of an artifact, fetching what is missing. `config` is read only when
+    /// something must be downloaded (a cached artifact needs no DVC config and no credentials).
+    public func fetch(_ location: ArtifactLocation, config: @Sendable () throws -> DVCConfig, progress: TransferProgress) async throws -> String {
+        let id = location.object
         let root: String
         if let cached = await cachedRoot(id) {
-            // The warm path: no DVC config read, no credentials looked up.
             root = cached
-        } else if id.isDirectory {
-            root = try await fetchDirectory(id, from: try remote(for: revision), progress: progress)
         } else {
-            root = try await cache.fetch(id, size: artifact.size, from: try remote(for: revision), progress: progress)
+            active.withLock { $0[ObjectIdentifier(progress)] = progress }
+            defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
+            let remote = try remotes.remote(named: remoteOverride ?? location.remote, config: try config())
+            if id.isDirectory {
+                root = try await fetchDirectory(id, from: remote, progress: progress)
+            } else {
+                root = try await cache.fetch(id, size: location.size, from: remote, progress: progress)
+            }
+            logger.info(
+                "artifact ready",
+                metadata: [
+                    "object": "\(id)", "label": "\(progress.label)", "objects": "\(progress.downloadedObjects)", "bytes": "\(progress.receivedBytes)",
+                ])
         }
-        guard artifact.path != artifact.outPath else { return root }
-        // The model is one file of a tracked directory.
-        let inside = String(artifact.path.dropFirst(artifact.outPath.count + 1))
+        guard let inside = location.pathInOut else { return root }
         return root + "/" + inside
     }
 
-    /// Whether a revision's artifact is in the cache (a directory: its manifest and every file).
-    public func isCached(_ artifact: ArtifactInfo) async -> Bool {
-        guard let id = try? ObjectID(artifact: artifact), await cache.contains(id) else { return false }
+    /// Whether an artifact is in the cache (a directory: its manifest and every file).
+    public func isCached(_ location: ArtifactLocation) async -> Bool {
+        let id = location.object
+        guard await cache.contains(id) else { return false }
         return !id.isDirectory || FileManager.default.fileExists(atPath: cache.treePath(of: id))
     }
 
@@ -98,11 +100,6 @@ public final class ArtifactStore: Sendable {
         guard id.isDirectory else { return path }
         let tree = cache.treePath(of: id)
         return FileManager.default.fileExists(atPath: tree) ? tree : nil
-    }
-
-    private func remote(for revision: ModelLineage) throws -> any ObjectRemote {
-        let config = try lineage.dvcConfig(at: revision.commit.sha)
-        return try remotes.remote(named: remoteOverride ?? revision.artifact.remote, config: config)
     }
 
     /// A directory out: the manifest, then its files in parallel, then a tree of hard links

@@ -7,4 +7,5 @@
 /// count and memory with least-recently-used eviction of idle models, and answers `overloaded`
 /// at once when a model's slots and queue are full.
 ///
-/// No C type leaves the module. It gets weights through `ArtifactStore` and knows nothing of HTTP.
+/// No C type leaves the module. It is handed weights as local files (`ModelSource`) and knows
+/// nothing of repositories, caches or HTTP.

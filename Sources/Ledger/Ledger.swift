@@ -19,6 +19,31 @@ public protocol InferenceLedger: Sendable {
     func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws
     /// Deletes records older than `maxAge` and beyond the newest `maxRows`; returns how many went.
     func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int
+    /// The ledger's background work, until the calling task is cancelled: SQLite folds its log
+    /// into the database; PostgreSQL runs its connection pool and applies migrations (records wait
+    /// until they are applied). Returns after a last flush. Run it once, for as long as the ledger
+    /// is used (a lifecycle service, or `withBackgroundWork`).
+    func run() async throws
+}
+
+extension InferenceLedger {
+    /// Runs `body` while the ledger's background work runs beside it (for commands that use the
+    /// ledger outside a service group).
+    public func withBackgroundWork<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            do {
+                let result = try await body()
+                group.cancelAll()
+                try await group.waitForAll()
+                return result
+            } catch {
+                group.cancelAll()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
 }
 
 /// What a failed ledger write does to the answer.

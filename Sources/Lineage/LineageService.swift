@@ -31,11 +31,12 @@ public final class LineageService: Sendable {
 
     /// Fetches the source repository now; new commits and tags are visible afterwards.
     /// Cached answers stay valid (they are keyed by commit), only ref-derived state is dropped.
-    public func refresh() async throws {
+    /// A fetch running past `timeout` is stopped and reported as failed.
+    public func refresh(timeout: Duration? = nil) async throws {
         let repository = self.repository
         let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
             // libgit2's fetch blocks; run it on its own thread, not on the cooperative pool.
-            let thread = Thread { continuation.resume(returning: Result { try repository.fetch() }) }
+            let thread = Thread { continuation.resume(returning: Result { try repository.fetch(timeout: timeout) }) }
             thread.start()
         }
         if case .failure(let error) = result { throw LineageError.git(error as? GitError ?? GitError(.repository, "\(error)")) }

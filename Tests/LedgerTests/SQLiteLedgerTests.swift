@@ -8,8 +8,8 @@ struct SQLiteLedgerTests {
         -> InferenceRecord
     {
         InferenceRecord(
-            id: id, createdAt: date, caller: caller, status: "completed", error: nil, model: model, revision: revision, commit: "abc",
-            artifactMD5: "d41d8cd98f00b204e9800998ecf8427e", lineage: "{}", engine: "test", sampling: "{}", seed: 7, inputKind: "prompt",
+            id: id, createdAt: date, caller: caller, status: .completed, error: nil, model: model, revision: revision, commit: "abc",
+            artifactMD5: "d41d8cd98f00b204e9800998ecf8427e", lineage: "{}", engine: "test", sampling: "{}", seed: 7, inputKind: .prompt,
             input: "hi", output: "there", finishReason: "length", promptTokens: 1, completionTokens: 1, completionTokenIDs: "[1]",
             timeToFirstTokenMs: 1, totalMs: 2)
     }

@@ -4,24 +4,30 @@ import GraphQL
 public import Inference
 import Ledger
 public import Lineage
+public import Serving
 import Synchronization
 
-/// Per-request memo over the lineage service (the DataLoader of this schema): within one request
-/// a spec is resolved once and each (model, commit) lineage is built once, however many fields
-/// ask for it. Across requests, `LineageService` caches by immutable commit and blob ids.
+/// The context of one GraphQL request: the services, who asked, and a per-request memo over the
+/// lineage service (the DataLoader of this schema) — within one request a spec is resolved once
+/// and each (model, commit) lineage is built once, however many fields ask for it. Across
+/// requests, `LineageService` caches by immutable commit and blob ids.
+///
+/// This is where a revision spec becomes a `ModelLineage`: resolvers hand resolved values to
+/// the services, never spec strings.
 public final class RequestLoader: Sendable {
-    public let service: LineageService
-    public let artifacts: ArtifactStore
-    public let models: ModelManager
-    public let inference: InferenceService
+    public let services: Services
+    public let caller: RequestInfo
     private let lineages = Mutex<[String: Result<ModelLineage, any Error>]>([:])
 
-    public init(inference: InferenceService) {
-        self.inference = inference
-        models = inference.models
-        artifacts = models.artifacts
-        service = artifacts.lineage
+    public init(services: Services, caller: RequestInfo) {
+        self.services = services
+        self.caller = caller
     }
+
+    var service: LineageService { services.lineage }
+    var artifacts: RevisionArtifacts { services.artifacts }
+    var models: ModelManager { services.models }
+    var inference: InferenceService { services.inference }
 
     /// Lineage for a revision spec.
     public func lineage(_ spec: String) throws -> ModelLineage {
@@ -35,18 +41,17 @@ public final class RequestLoader: Sendable {
 
     /// A recorded inference.
     func record(_ id: String) async throws -> InferenceRecord? {
-        guard let ledger = inference.ledger else { throw APIError(.badUserInput, "the ledger is off") }
-        return try await ledger.inference(id: id)
+        try await services.recorder.record(id: id)
     }
 
     /// A page of recorded inferences; a `revision` filter may be any spec (it is made canonical).
     func inferences(filter: Map, first: Int, after: String?) async throws -> InferencePage {
-        guard let ledger = inference.ledger else { throw APIError(.badUserInput, "the ledger is off") }
-        guard (1...1000).contains(first) else { throw APIError(.badUserInput, "first must be between 1 and 1000") }
+        guard let ledger = services.recorder.ledger else { throw ServingError(.badUserInput, "the ledger is off") }
+        guard (1...1000).contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 1000") }
         func date(_ key: String) throws -> Date? {
             guard let text = filter[key].string else { return nil }
             guard let parsed = ISO8601DateFormatter().date(from: text) else {
-                throw APIError(.badUserInput, "\(key) must be an ISO-8601 date and time with offset")
+                throw ServingError(.badUserInput, "\(key) must be an ISO-8601 date and time with offset")
             }
             return parsed
         }

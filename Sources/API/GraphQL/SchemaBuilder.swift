@@ -6,6 +6,7 @@ import Inference
 import Ledger
 import Lineage
 import OrderedCollections
+import Serving
 
 /// Builds the executable schema: `PedigreeSchema.sdl` plus one resolver per field.
 ///
@@ -63,7 +64,7 @@ public enum SchemaBuilder {
         [
             "inferStream": resolve { (_: Void, args, loader) in
                 let input = try InferenceRequest(args["input"])
-                return try await loader.inference.start(input.request, spec: input.spec, caller: nil)
+                return try await loader.inference.start(input.request, on: try loader.lineage(input.spec), by: loader.caller)
             }
         ]
     }
@@ -80,7 +81,7 @@ public enum SchemaBuilder {
                     try loader.lineage(args["id"].string ?? "")
                 },
                 "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
-                "transfers": resolve { (_: Void, _, loader) in loader.artifacts.transfers },
+                "transfers": resolve { (_: Void, _, loader) in loader.artifacts.store.transfers },
                 "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
                 "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
                 "inferences": resolve { (_: Void, args, loader) in
@@ -89,31 +90,31 @@ public enum SchemaBuilder {
             ],
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
-                    try await loader.service.refresh()
+                    try await loader.services.refresher.refresh()
                     return try RepositoryStatus(loader.service)
                 },
                 "pull": resolve { (_: Void, args, loader) in
-                    try await loader.artifacts.pull(args["id"].string ?? "")
+                    try await loader.artifacts.pull(try loader.lineage(args["id"].string ?? ""))
                 },
                 "infer": resolve { (_: Void, args, loader) in
                     let input = try InferenceRequest(args["input"])
-                    return try await loader.inference.run(input.request, spec: input.spec, caller: nil)
+                    return try await loader.inference.run(input.request, on: try loader.lineage(input.spec), by: loader.caller)
                 },
                 "replay": resolve { (_: Void, args, loader) in
-                    try await loader.inference.replay(id: args["id"].string ?? "", caller: nil)
+                    try await loader.inference.replay(id: args["id"].string ?? "", by: loader.caller)
                 },
                 "loadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.load(try loader.lineage(args["id"].string ?? ""))
+                    try await loader.models.load(loader.artifacts.modelSource(try loader.lineage(args["id"].string ?? "")))
                 },
                 "unloadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.unload(try loader.lineage(args["id"].string ?? ""))
+                    try await loader.models.unload(md5: try loader.lineage(args["id"].string ?? "").artifact.md5)
                 },
             ],
             "PullPayload": [
-                "modelRevision": field { (pulled: ArtifactStore.Pulled) in pulled.revision },
-                "downloadedObjects": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedObjects },
-                "downloadedBytes": field { (pulled: ArtifactStore.Pulled) in pulled.downloadedBytes },
-                "cached": field { (_: ArtifactStore.Pulled) in true },
+                "modelRevision": field { (pulled: RevisionArtifacts.Pulled) in pulled.revision },
+                "downloadedObjects": field { (pulled: RevisionArtifacts.Pulled) in pulled.downloadedObjects },
+                "downloadedBytes": field { (pulled: RevisionArtifacts.Pulled) in pulled.downloadedBytes },
+                "cached": field { (_: RevisionArtifacts.Pulled) in true },
             ],
             "InferenceEvent": [
                 "token": field { (event: InferenceService.Event) in
@@ -142,7 +143,7 @@ public enum SchemaBuilder {
                 "prompt": field { (record: InferenceRecord) in record.input },
                 "result": field { (record: InferenceRecord) in record.output },
                 "seed": field { (record: InferenceRecord) in record.seed },
-                "status": field { (record: InferenceRecord) in record.status },
+                "status": field { (record: InferenceRecord) in record.status.rawValue },
                 "error": field { (record: InferenceRecord) in record.error },
                 "finishReason": field { (record: InferenceRecord) in record.finishReason },
                 "caller": field { (record: InferenceRecord) in record.caller },
@@ -161,7 +162,7 @@ public enum SchemaBuilder {
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },
                 "result": field { (answer: InferenceAnswer) in answer.summary.text },
-                "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason },
+                "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason.rawValue },
                 "modelRevision": field { (answer: InferenceAnswer) in answer.revision },
                 "usage": field { (answer: InferenceAnswer) in
                     RecordedUsage(prompt: answer.summary.promptTokens.count, completion: answer.summary.completionTokens.count)
@@ -283,7 +284,7 @@ public enum SchemaBuilder {
     static func field<Source: Sendable>(_ read: @escaping @Sendable (Source) -> (any Sendable)?) -> GraphQLFieldResolve {
         { source, _, _, info in
             guard let parent = source as? Source else {
-                throw APIError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
+                throw ServingError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
             }
             return read(parent)
         }
@@ -295,16 +296,11 @@ public enum SchemaBuilder {
     ) -> GraphQLFieldResolve {
         { source, args, context, info in
             guard let loader = context as? RequestLoader else {
-                throw APIError(.internalError, "no request context")
+                throw ServingError(.internalError, "no request context")
             }
-            let parent: Source
-            if Source.self == Void.self {
-                parent = () as! Source
-            } else {
-                guard let typed = source as? Source else {
-                    throw APIError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
-                }
-                parent = typed
+            // Root fields have no parent value: they are declared with `Void`.
+            guard let parent = Source.self == Void.self ? () as? Source : source as? Source else {
+                throw ServingError(.internalError, "\(info.parentType).\(info.fieldName) got an unexpected parent")
             }
             return try await body(parent, args, loader)
         }

@@ -7,24 +7,15 @@ import Inference
 import Lineage
 public import Logging
 import NIOCore
+public import Serving
 
-/// Where and how the server listens.
-public struct ServerConfiguration: Sendable {
-    public var host: String
-    public var port: Int
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
-        self.host = host
-        self.port = port
-    }
-}
-
-/// Builds the HTTP application from explicit services (the hummingbird template's shape), so
-/// tests build the same application over a test repository.
-public func buildApplication(
-    inference: InferenceService, configuration: ServerConfiguration, logger: Logger
-) throws -> some ApplicationProtocol {
-    let (router, endpoint) = try buildRouter(inference: inference, logger: logger)
+/// Builds the HTTP application from the services (the hummingbird template's shape), so tests
+/// build the same application over a test repository. It listens where the configuration says;
+/// the caller runs it in the services' `ServiceGroup`.
+public func buildApplication(services: Services, logger: Logger) throws -> some ApplicationProtocol {
+    let (router, endpoint) = try buildRouter(services: services, logger: logger)
     let webSocket = GraphQLWebSocket(endpoint: endpoint, logger: logger)
+    let configuration = services.configuration
     return Application(
         router: router,
         server: .http1WebSocketUpgrade { request, _, _ in webSocket.shouldUpgrade(request) },
@@ -33,13 +24,15 @@ public func buildApplication(
     )
 }
 
-/// The routes: GraphQL over HTTP, GraphiQL, health and metrics.
-public func buildRouter(inference: InferenceService, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
-    let artifacts = inference.models.artifacts
-    let service = artifacts.lineage
+/// The routes: GraphQL over HTTP, GraphiQL, health, metrics, the Git webhook and the OpenAI
+/// routes. Every route only translates: the answers come from the services.
+public func buildRouter(services: Services, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
     let metrics = Metrics()
-    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), inference: inference, metrics: metrics, logger: logger)
+    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    let lineage = services.lineage
+    let state = services.state
 
     router.get("healthz") { _, _ -> String in
         metrics.countRequest("healthz")
@@ -47,8 +40,9 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
     }
     router.get("readyz") { _, _ -> Response in
         metrics.countRequest("readyz")
+        guard state.phase == .serving else { return text(.serviceUnavailable, "shutting down\n") }
         do {
-            _ = try service.head()
+            _ = try lineage.head()
             return text(.ok, "ready\n")
         } catch {
             return text(.serviceUnavailable, "repository not ready\n")
@@ -56,28 +50,24 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
     }
     router.get("metrics") { _, _ -> Response in
         metrics.countRequest("metrics")
-        let cache = artifacts.cache
-        let usage = await cache.usage
-        let body = metrics.render(
-            gauges: [
-                ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(service.reader.blobReads)),
-                ("pedigree_cache_objects", "Objects in the artifact cache.", Int64(usage.objects)),
-                ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
-                ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
-                ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
-                ("pedigree_ledger_records_total", "Inferences recorded in the ledger since start.", inference.ledgerCounts.records),
-                (
-                    "pedigree_ledger_write_failures_total", "Ledger writes that failed since start (answers went out, with a warning).",
-                    inference.ledgerCounts.failures
-                ),
-            ],
-            summaries: [
-                (
-                    "pedigree_ledger_write_seconds", "Time an answer waits for its ledger record (latest 1024 writes).",
-                    [0.5, 0.99].compactMap { quantile in inference.ledgerWriteQuantile(quantile).map { (quantile, $0) } }
-                )
-            ])
-        return text(.ok, body, contentType: "text/plain; version=0.0.4")
+        return text(.ok, await metrics.render(services), contentType: "text/plain; version=0.0.4")
+    }
+    router.post("hooks/git") { request, context -> Response in
+        metrics.countRequest("hooks/git")
+        guard let secret = services.configuration.webhookSecret else {
+            return text(.notFound, "the Git webhook is off: set webhook-secret\n")
+        }
+        let body = try await request.body.collect(upTo: 1 << 20)
+        guard GitWebhook(secret: secret).verify(request.headers, body: Data(body.readableBytesView)) else {
+            context.logger.warning("webhook refused: bad or missing signature")
+            return text(.unauthorized, "bad or missing signature\n")
+        }
+        do {
+            try await services.refresher.refresh()
+            return text(.ok, "refreshed \((try? lineage.head()) ?? "")\n")
+        } catch {
+            return text(.badGateway, "refresh failed: \(ErrorCode.classify(error).message)\n")
+        }
     }
     router.post("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
@@ -85,21 +75,21 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
         do {
             buffer = try await request.body.collect(upTo: 1 << 20)
         } catch {
-            return json(endpoint.failure(413, .badUserInput, "request body over 1 MiB"))
+            return json(endpoint.failure(.badUserInput, "request body over 1 MiB", status: 413))
         }
         let decoded: GraphQLEndpoint.Request
         do {
             decoded = try JSONDecoder().decode(GraphQLEndpoint.Request.self, from: Data(buffer.readableBytesView))
         } catch {
-            return json(endpoint.failure(400, .badUserInput, "body must be JSON: {\"query\": …, \"variables\": {…}}"))
+            return json(endpoint.failure(.badUserInput, "body must be JSON: {\"query\": …, \"variables\": {…}}"))
         }
         if (request.headers[.accept] ?? "").contains("text/event-stream") {
-            switch await endpoint.stream(decoded) {
+            switch await endpoint.stream(decoded, by: context.caller) {
             case .failure(let status, let body): return json((status, body))
             case .results(let results): return serverSentEvents(untilClosed(results, context.channel))
             }
         }
-        return json(await endpoint.execute(decoded))
+        return json(await endpoint.execute(decoded, by: context.caller))
     }
     router.get("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
@@ -112,14 +102,14 @@ public func buildRouter(inference: InferenceService, logger: Logger) throws -> (
         var variables: [String: Map]?
         if let raw = parameters["variables"], !raw.isEmpty {
             guard let parsed = try? JSONDecoder().decode([String: Map].self, from: Data(raw.utf8)) else {
-                return json(endpoint.failure(400, .badUserInput, "variables must be a JSON object"))
+                return json(endpoint.failure(.badUserInput, "variables must be a JSON object"))
             }
             variables = parsed
         }
         let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
-        return json(await endpoint.execute(decoded, allowMutations: false))
+        return json(await endpoint.execute(decoded, by: context.caller, allowMutations: false))
     }
-    OpenAIRoutes(inference: inference, metrics: metrics, logger: logger).add(to: router)
+    OpenAIRoutes(services: services, metrics: metrics, logger: logger).add(to: router)
     return (router, endpoint)
 }
 

@@ -2,11 +2,12 @@ public import Foundation
 public import GraphQL
 import Lineage
 import Logging
+public import Serving
 
 /// Executes GraphQL requests against the schema and shapes the JSON answer.
 public struct GraphQLEndpoint: Sendable {
     public let schema: GraphQLSchema
-    public let inference: InferenceService
+    public let services: Services
     let metrics: Metrics
     let logger: Logger
     let documents = DocumentCache()
@@ -28,12 +29,12 @@ public struct GraphQLEndpoint: Sendable {
 
     /// The HTTP status and JSON body for a request. Request errors (unparsable, invalid) are 400;
     /// a query that ran is 200 even when some fields failed, with their errors listed.
-    public func execute(_ request: Request, allowMutations: Bool = true) async -> (status: Int, body: Data) {
+    public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: Int, body: Data) {
         guard let query = request.query, !query.isEmpty else {
-            return failure(400, .badUserInput, "no query in the request")
+            return failure(.badUserInput, "no query in the request")
         }
         guard query.utf8.count <= Self.maxQueryLength else {
-            return failure(400, .queryTooComplex, "query is over \(Self.maxQueryLength) bytes")
+            return failure(.queryTooComplex, "query is over \(Self.maxQueryLength) bytes")
         }
         let result: GraphQLResult
         do {
@@ -42,16 +43,16 @@ public struct GraphQLEndpoint: Sendable {
                 result = GraphQLResult(errors: errors.errors)
             case .success(let document):
                 if !allowMutations, Self.operation(document, operationName: request.operationName) == .mutation {
-                    return failure(405, .badUserInput, "mutations must be sent with POST")
+                    return failure(.badUserInput, "mutations must be sent with POST", status: 405)
                 }
                 result = try await GraphQL.execute(
-                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(inference: inference),
+                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(services: services, caller: caller),
                     variableValues: request.variables ?? [:], operationName: request.operationName)
             }
         } catch let error as GraphQLError {
             return encode(400, GraphQLResult(errors: [relabel(error)]))
         } catch {
-            return failure(400, .badUserInput, "\(error)")
+            return failure(.badUserInput, "\(error)")
         }
         let errors = result.errors.map(relabel)
         // GraphQL over HTTP: 400 when the request could not be executed (parse and validation
@@ -71,9 +72,9 @@ public struct GraphQLEndpoint: Sendable {
     }
 
     /// Runs a request for GraphQL over SSE.
-    public func stream(_ request: Request) async -> StreamAnswer {
+    public func stream(_ request: Request, by caller: RequestInfo) async -> StreamAnswer {
         guard let query = request.query, !query.isEmpty, query.utf8.count <= Self.maxQueryLength else {
-            let answer = await execute(request)
+            let answer = await execute(request, by: caller)
             return .failure(status: answer.status, body: answer.body)
         }
         let document: Document
@@ -86,10 +87,10 @@ public struct GraphQLEndpoint: Sendable {
         } catch let error as GraphQLError {
             return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
         } catch {
-            return .failure(status: 400, body: failure(400, .badUserInput, "\(error)").body)
+            return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
         }
         guard Self.operation(document, operationName: request.operationName) == .subscription else {
-            let answer = await execute(request)
+            let answer = await execute(request, by: caller)
             guard answer.status == 200 else { return .failure(status: answer.status, body: answer.body) }
             return .results(
                 AsyncThrowingStream {
@@ -97,16 +98,19 @@ public struct GraphQLEndpoint: Sendable {
                     $0.finish()
                 })
         }
+        if let plan = InferStreamPlan(document: document, operationName: request.operationName, variables: request.variables ?? [:]) {
+            return await inferStream(plan, document: document, request: request, by: caller)
+        }
         let subscribed: Result<AsyncThrowingStream<GraphQLResult, any Error>, GraphQLErrors>
         do {
             // Validated when it entered the cache: skip the rules this time.
             subscribed = try await graphqlSubscribe(
-                schema: schema, request: query, context: RequestLoader(inference: inference),
+                schema: schema, request: query, context: RequestLoader(services: services, caller: caller),
                 variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
             return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
         } catch {
-            return .failure(status: 400, body: failure(400, .badUserInput, "\(error)").body)
+            return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
         }
         switch subscribed {
         case .failure(let errors):
@@ -140,6 +144,52 @@ public struct GraphQLEndpoint: Sendable {
         }
     }
 
+    /// `inferStream` from its plan: the input read once, token events written without a GraphQL
+    /// execution, the payload event (and selections the plan does not cover) executed as usual.
+    func inferStream(_ plan: InferStreamPlan, document: Document, request: Request, by caller: RequestInfo) async -> StreamAnswer {
+        let loader = RequestLoader(services: services, caller: caller)
+        let events: AsyncThrowingStream<InferenceService.Event, any Error>
+        do {
+            let input = try InferenceRequest(plan.input)
+            events = try await services.inference.start(input.request, on: try loader.lineage(input.spec), by: caller)
+        } catch {
+            // The subscription could not start: a request error (graphql-transport-ws answers
+            // `error`), with the status of its code.
+            let status = ErrorCode.classify(error).code.httpStatus
+            return .failure(
+                status: status, body: encode(status, GraphQLResult(errors: [relabel(GraphQLError(message: "\(error)", originalError: error))])).body)
+        }
+        let endpoint = self
+        return .results(
+            AsyncThrowingStream { continuation in
+                let task = Task {
+                    do {
+                        for try await event in events {
+                            if case .token(let text) = event, let fast = plan.tokenResult(text) {
+                                continuation.yield(fast)
+                                continue
+                            }
+                            let result = try await GraphQL.execute(
+                                schema: endpoint.schema, documentAST: document, rootValue: event, context: loader,
+                                variableValues: request.variables ?? [:], operationName: request.operationName)
+                            continuation.yield(
+                                endpoint.encode(200, GraphQLResult(data: result.data, errors: result.errors.map(endpoint.relabel))).body)
+                        }
+                    } catch is CancellationError {
+                        continuation.finish()
+                        return
+                    } catch {
+                        let failed =
+                            error as? GraphQLError
+                            ?? GraphQLError(message: "\(error)", path: IndexPath([IndexPathValue.key(plan.responseName)]), originalError: error)
+                        continuation.yield(endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(failed)])).body)
+                    }
+                    continuation.finish()
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            })
+    }
+
     /// Adds `extensions.code` to an error, from the service error behind it.
     func relabel(_ error: GraphQLError) -> GraphQLError {
         let code: ErrorCode
@@ -162,9 +212,11 @@ public struct GraphQLEndpoint: Sendable {
         return GraphQLError(message: message, locations: error.locations, path: error.path, extensions: extensions)
     }
 
-    func failure(_ status: Int, _ code: ErrorCode, _ message: String) -> (status: Int, body: Data) {
+    /// A request that cannot run: the code's HTTP status unless the protocol names another.
+    func failure(_ code: ErrorCode, _ message: String, status: Int? = nil) -> (status: Int, body: Data) {
         metrics.countError(code.rawValue)
-        return encode(status, GraphQLResult(errors: [GraphQLError(message: message, extensions: ["code": .string(code.rawValue)])]))
+        return encode(
+            status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: message, extensions: ["code": .string(code.rawValue)])]))
     }
 
     func encode(_ status: Int, _ result: GraphQLResult) -> (status: Int, body: Data) {

@@ -2,9 +2,11 @@ import Foundation
 import GraphQL
 import HTTPTypes
 import HummingbirdWebSocket
+import Ledger
 import Logging
 import NIOCore
 import NIOWebSocket
+import Serving
 import Synchronization
 
 /// GraphQL over WebSocket with the `graphql-transport-ws` protocol (the graphql-ws library's):
@@ -23,12 +25,14 @@ struct GraphQLWebSocket: Sendable {
         let offered = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard path == "/graphql", offered.contains(Self.protocolName) else { return .dontUpgrade }
-        return .upgrade([.secWebSocketProtocol: Self.protocolName]) { inbound, outbound, _ in
-            try await serve(inbound, outbound)
+        // One request id for the socket and everything run over it.
+        let id = request.headerFields[.requestID].flatMap(RequestIDMiddleware.usable) ?? RecordID.make()
+        return .upgrade([.secWebSocketProtocol: Self.protocolName, .requestID: id]) { inbound, outbound, _ in
+            try await serve(inbound, outbound, caller: RequestInfo(requestID: id))
         }
     }
 
-    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, caller: RequestInfo) async throws {
         let running = RunningSubscriptions()
         defer { running.cancelAll() }
         var acknowledged = false
@@ -68,7 +72,13 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.close(.init(codeNumber: 4409), reason: "Subscriber for \(id) already exists")
                     return
                 }
-                running.start(id) { [endpoint] in await Self.run(request, id: id, endpoint: endpoint, outbound: outbound) }
+                running.start(id) { [endpoint] in
+                    // Counted until its last message is written, so a drain never closes the
+                    // socket under a subscription that is finishing.
+                    await endpoint.services.state.streaming {
+                        await Self.run(request, id: id, endpoint: endpoint, caller: caller, outbound: outbound)
+                    }
+                }
             case "complete":
                 if let id = object["id"] as? String { running.cancel(id) }
             default:
@@ -80,10 +90,12 @@ struct GraphQLWebSocket: Sendable {
 
     /// One subscription (or query, or mutation): its results as `next`, then `complete`; a
     /// request that cannot run gets `error` with its GraphQL errors.
-    private static func run(_ request: GraphQLEndpoint.Request, id: String, endpoint: GraphQLEndpoint, outbound: WebSocketOutboundWriter) async {
+    private static func run(
+        _ request: GraphQLEndpoint.Request, id: String, endpoint: GraphQLEndpoint, caller: RequestInfo, outbound: WebSocketOutboundWriter
+    ) async {
         let quotedID = String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
         do {
-            switch await endpoint.stream(request) {
+            switch await endpoint.stream(request, by: caller) {
             case .failure(_, let body):
                 let errors = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["errors"] ?? []
                 let payload = String(decoding: (try? JSONSerialization.data(withJSONObject: errors)) ?? Data("[]".utf8), as: UTF8.self)

@@ -1,3 +1,7 @@
+import ArtifactStore
+import Foundation
+import Lineage
+import Serving
 import Synchronization
 
 /// Counters served at `/metrics` in the Prometheus text format.
@@ -36,5 +40,36 @@ final class Metrics: Sendable {
             for (quantile, value) in summary.quantiles { lines.append("\(summary.name){quantile=\"\(quantile)\"} \(value)") }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The exposition text with the services' figures.
+    func render(_ services: Services) async -> String {
+        let cache = services.artifacts.store.cache
+        let usage = await cache.usage
+        let recorder = services.recorder
+        let counts = recorder.counts
+        let refreshAge = services.refresher.lastSuccess.map { Int64(Date().timeIntervalSince($0)) } ?? -1
+        return render(
+            gauges: [
+                ("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(services.lineage.reader.blobReads)),
+                ("pedigree_cache_objects", "Objects in the artifact cache.", Int64(usage.objects)),
+                ("pedigree_cache_bytes", "Bytes in the artifact cache.", usage.bytes),
+                ("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes since start.", Int64(await cache.downloads)),
+                ("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes since start.", await cache.downloadedBytes),
+                ("pedigree_ledger_records_total", "Inferences recorded in the ledger since start.", counts.records),
+                (
+                    "pedigree_ledger_write_failures_total", "Ledger writes that failed since start (answers went out, with a warning).",
+                    counts.failures
+                ),
+                ("pedigree_inferences_running", "Generations running now.", Int64(services.inference.runningCount)),
+                ("pedigree_refresh_failures_total", "Fetches of the Git remote that failed since start.", services.refresher.failures),
+                ("pedigree_refresh_age_seconds", "Seconds since the last successful periodic or requested fetch (-1: none yet).", refreshAge),
+            ],
+            summaries: [
+                (
+                    "pedigree_ledger_write_seconds", "Time an answer waits for its ledger record (latest 1024 writes).",
+                    [0.5, 0.99].compactMap { quantile in recorder.writeQuantile(quantile).map { (quantile, $0) } }
+                )
+            ])
     }
 }

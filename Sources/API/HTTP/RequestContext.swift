@@ -1,17 +1,24 @@
 public import Hummingbird
 public import NIOCore
+import Serving
 
-/// The request context of Pedigree's routes: Hummingbird's basic one plus the connection, so a
-/// streaming answer can stop the work behind it as soon as the client's connection closes.
+/// The request context of Pedigree's routes: Hummingbird's basic one plus the connection (so a
+/// streaming answer can stop the work behind it as soon as the client's connection closes) and
+/// the request's id (`X-Request-Id`), set by `RequestIDMiddleware`.
 public struct PedigreeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The client's connection.
     public let channel: any Channel
+    /// The request's id: the client's `X-Request-Id` when it sent a usable one, else a new one.
+    public var requestID: String = ""
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
     }
+
+    /// Who asked, as the services record it.
+    var caller: RequestInfo { RequestInfo(caller: nil, requestID: requestID) }
 }
 
 /// `stream`, ended as soon as `channel` closes (the client left): ending it cancels the task that

@@ -8,14 +8,14 @@ import Ledger
 import Lineage
 import Logging
 import NIOCore
+import Serving
 
 /// The OpenAI-compatible surface: `GET /v1/models`, `POST /v1/completions`,
 /// `POST /v1/chat/completions` (`stream: true` → SSE chunks, then `data: [DONE]`). `model` is any
 /// revision spec; answers name the canonical revision in `model` and in `X-Pedigree-Revision`,
 /// and the answer's id in `id` and `X-Pedigree-Inference-Id`.
 struct OpenAIRoutes: Sendable {
-    let inference: InferenceService
-    var models: ModelManager { inference.models }
+    let services: Services
     let metrics: Metrics
     let logger: Logger
 
@@ -69,10 +69,10 @@ struct OpenAIRoutes: Sendable {
     }
 
     func add(to router: Router<PedigreeRequestContext>) {
-        router.get("v1/models") { _, _ -> Response in
+        router.get("v1/models") { _, context -> Response in
             metrics.countRequest("v1/models")
             do {
-                let service = models.artifacts.lineage
+                let service = services.lineage
                 let data = try service.models().map { model -> [String: Any] in
                     let revision = try? service.lineage(model.name)
                     return [
@@ -83,49 +83,49 @@ struct OpenAIRoutes: Sendable {
                 }
                 return jsonObject(.ok, ["object": "list", "data": data])
             } catch {
-                return failure(error)
+                return failure(error, context.logger)
             }
         }
         router.post("v1/completions") { request, context -> Response in
             metrics.countRequest("v1/completions")
-            return await handle(request, chat: false, channel: context.channel)
+            return await handle(request, chat: false, context: context)
         }
         router.post("v1/chat/completions") { request, context -> Response in
             metrics.countRequest("v1/chat/completions")
-            return await handle(request, chat: true, channel: context.channel)
+            return await handle(request, chat: true, context: context)
         }
     }
 
-    private func handle(_ request: Request, chat: Bool, channel: any Channel) async -> Response {
+    private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async -> Response {
         let body: Body
         do {
             let buffer = try await request.body.collect(upTo: 1 << 20)
             body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
         } catch {
-            return failure(APIError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request"))
+            return failure(ServingError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request"), context.logger)
         }
         let input: GenerationRequest.Input
         if chat {
-            guard let messages = body.messages else { return failure(APIError(.badUserInput, "messages is required")) }
+            guard let messages = body.messages else { return failure(ServingError(.badUserInput, "messages is required"), context.logger) }
             input = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
         } else {
-            guard let prompt = body.prompt else { return failure(APIError(.badUserInput, "prompt is required")) }
+            guard let prompt = body.prompt else { return failure(ServingError(.badUserInput, "prompt is required"), context.logger) }
             input = .prompt(prompt)
         }
         let id = RecordID.make()
         let started: AsyncThrowingStream<InferenceService.Event, any Error>
         let revision: ModelLineage
         do {
-            revision = try models.artifacts.lineage.lineage(body.model)
-            started = try await inference.start(
-                GenerationRequest(input: input, sampling: try body.sampling()), spec: revision.id, caller: nil, id: id)
+            revision = try services.lineage.lineage(body.model)
+            started = try await services.inference.start(
+                GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
         } catch {
-            return failure(error)
+            return failure(error, context.logger)
         }
         let created = Int(Date().timeIntervalSince1970)
         let headers: HTTPFields = [
             .contentType: body.stream == true ? "text/event-stream" : "application/json",
-            HTTPField.Name("X-Pedigree-Revision")!: revision.id, HTTPField.Name("X-Pedigree-Inference-Id")!: id,
+            .pedigreeRevision: revision.id, .pedigreeInferenceID: id,
         ]
         let object = chat ? "chat.completion" : "text_completion"
         @Sendable func choice(text: String?, finish: String?, delta: Bool) -> [String: Any] {
@@ -147,15 +147,15 @@ struct OpenAIRoutes: Sendable {
                     .ok,
                     [
                         "id": id, "object": object, "created": created, "model": revision.id,
-                        "choices": [choice(text: summary.text, finish: summary.finishReason, delta: false)],
+                        "choices": [choice(text: summary.text, finish: summary.finishReason.rawValue, delta: false)],
                         "usage": usage(summary), "system_fingerprint": "pedigree-seed-\(summary.seed)",
                     ], headers: headers)
             } catch {
-                return failure(error)
+                return failure(error, context.logger)
             }
         }
         let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
-        let events = untilClosed(started, channel)
+        let events = untilClosed(started, context.channel)
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -177,7 +177,7 @@ struct OpenAIRoutes: Sendable {
                             let summary = answer.summary
                             try await send([
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
-                                "choices": [choice(text: nil, finish: summary.finishReason, delta: true)], "usage": usage(summary),
+                                "choices": [choice(text: nil, finish: summary.finishReason.rawValue, delta: true)], "usage": usage(summary),
                             ])
                         }
                     }
@@ -197,17 +197,10 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// OpenAI's error shape, with the status that fits the code.
-    private func failure(_ error: any Error) -> Response {
+    private func failure(_ error: any Error, _ logger: Logger) -> Response {
         let (code, message) = ErrorCode.classify(error)
         metrics.countError(code.rawValue)
-        let status: HTTPResponse.Status =
-            switch code {
-            case .badUserInput, .invalidRevision, .ambiguousRevision: .badRequest
-            case .notFound: .notFound
-            case .overloaded: .serviceUnavailable
-            case .artifactUnavailable, .integrityError: .badGateway
-            default: .internalServerError
-            }
+        let status = HTTPResponse.Status(code: code.httpStatus)
         if code == .internalError { logger.error("OpenAI route failed", metadata: ["error": "\(error)"]) }
         return jsonObject(status, ["error": ["message": message, "type": code.rawValue.lowercased(), "code": code.rawValue]])
     }
@@ -218,4 +211,11 @@ struct OpenAIRoutes: Sendable {
         let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+extension HTTPField.Name {
+    /// The canonical revision an OpenAI-compatible answer came from.
+    static let pedigreeRevision = Self("X-Pedigree-Revision")!
+    /// The ledger id of an OpenAI-compatible answer.
+    static let pedigreeInferenceID = Self("X-Pedigree-Inference-Id")!
 }

@@ -1,5 +1,4 @@
 public import DVCKit
-public import Lineage
 
 /// One object in DVC's content-addressed storage: an md5 and the hashing scheme that produced it.
 ///
@@ -14,7 +13,7 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
         case legacy
 
         /// The scheme of an out's `hash:` key: `md5` is DVC 3, none is legacy.
-        init(hashName: String?) { self = hashName == "md5" ? .md5 : .legacy }
+        public init(hashName: String?) { self = hashName == "md5" ? .md5 : .legacy }
     }
 
     /// 32 lower-case hex digits, plus `.dir` for a directory manifest.
@@ -35,11 +34,6 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
     public init(entry: DVCEntry) throws {
         guard let md5 = entry.md5 else { throw ArtifactError.configuration("\(entry.path) has no recorded md5: run `dvc commit`") }
         try self.init(md5: md5, scheme: Scheme(hashName: entry.hashName))
-    }
-
-    /// The object of a model revision's weights.
-    public init(artifact: ArtifactInfo) throws {
-        try self.init(md5: artifact.md5, scheme: Scheme(hashName: artifact.hashName))
     }
 
     public var isDirectory: Bool { md5.hasSuffix(".dir") }

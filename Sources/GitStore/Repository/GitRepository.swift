@@ -1,4 +1,5 @@
 import Clibgit2
+import Dispatch
 public import Foundation
 import Synchronization
 
@@ -86,8 +87,13 @@ public final class GitRepository: Sendable {
     }
 
     /// Fetches every ref from the source now (pruning deleted ones). Blocks the calling thread.
-    public func fetch() throws {
+    public func fetch(timeout: Duration? = nil) throws {
         guard source != nil else { return }
+        removeStaleLocks(olderThan: timeout ?? .seconds(600))
+        // libgit2 calls the transfer callback as objects arrive; past the deadline it answers
+        // "stop", and the fetch fails instead of running on.
+        let deadline = timeout.map { DispatchTime.now().uptimeNanoseconds &+ UInt64($0.components.seconds) &* 1_000_000_000 }
+        var payload = deadline ?? UInt64.max
         try withHandle { handle throws in
             var remote: OpaquePointer?
             try check(git_remote_lookup(&remote, handle.pointer, "origin"), "remote origin")
@@ -96,8 +102,38 @@ public final class GitRepository: Sendable {
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
             options.prune = GIT_FETCH_PRUNE
             options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
-            let code = git_remote_fetch(remote, nil, &options, "pedigree refresh")
-            if code < 0 { throw GitError(.repository, GitError.fromLibgit2(code, "fetch failed").message) }
+            options.callbacks.transfer_progress = { _, payload in
+                guard let deadline = payload?.load(as: UInt64.self) else { return 0 }
+                return DispatchTime.now().uptimeNanoseconds > deadline ? -1 : 0
+            }
+            let code = withUnsafeMutablePointer(to: &payload) { pointer in
+                options.callbacks.payload = UnsafeMutableRawPointer(pointer)
+                return git_remote_fetch(remote, nil, &options, "pedigree refresh")
+            }
+            if code < 0 {
+                if let deadline, DispatchTime.now().uptimeNanoseconds > deadline {
+                    throw GitError(.repository, "fetch timed out after \(timeout.map { "\($0)" } ?? "")")
+                }
+                throw GitError(.repository, GitError.fromLibgit2(code, "fetch failed").message)
+            }
+        }
+    }
+
+    /// Removes lock files that a killed fetch left behind (`refs/…/x.lock`, `packed-refs.lock`,
+    /// `FETCH_HEAD.lock`), so they never block the next fetch. Only locks older than the longest
+    /// a fetch may run are taken for stale: a live fetch of another process keeps its own.
+    func removeStaleLocks(olderThan age: Duration) {
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        let root = URL(fileURLWithPath: path)
+        var candidates = ["packed-refs.lock", "FETCH_HEAD.lock", "config.lock", "shallow.lock", "index.lock"].map { root.appendingPathComponent($0) }
+        if let walker = FileManager.default.enumerator(at: root.appendingPathComponent("refs"), includingPropertiesForKeys: nil) {
+            for case let url as URL in walker where url.pathExtension == "lock" { candidates.append(url) }
+        }
+        for url in candidates {
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date, modified < cutoff else {
+                continue
+            }
+            try? FileManager.default.removeItem(at: url)
         }
     }
 

@@ -86,6 +86,13 @@ final class BatchEngine: Sendable {
         return stream
     }
 
+    /// Ends every running and waiting request now with finish reason `cancelled` (each stream
+    /// still gets its summary); the engine stays up for new requests.
+    func cancelAll() {
+        inbox.state.withLock { $0.cancelAll = true }
+        inbox.wake()
+    }
+
     /// Stops the loop; running requests end as cancelled. The context is freed by the loop.
     func shutdown() {
         inbox.state.withLock { $0.stopping = true }
@@ -117,6 +124,8 @@ final class Inbox: Sendable {
         var pending: [Job] = []
         var active = 0
         var stopping = false
+        /// Set by `cancelAll`: the loop ends every request with a `cancelled` summary.
+        var cancelAll = false
     }
     let state = Mutex(State())
     private let signal = Signal()
@@ -195,16 +204,28 @@ final class DecodeLoop: @unchecked Sendable {
         var batch = llama_batch_init(batchCapacity, 0, 1)
         defer {
             llama_batch_free(batch)
-            for slot in slots { finish(slot, reason: "cancelled") }
+            for slot in slots { finish(slot, reason: .cancelled) }
             llama_free(context)
         }
         while true {
-            let (admitted, stopping) = admit()
+            let (admitted, stopping, cancelled) = admit()
             if stopping { return }
+            if let cancelled {
+                // cancelAll: every running and waiting request ends with its summary.
+                for slot in slots { finish(slot, reason: .cancelled) }
+                slots.removeAll()
+                for job in cancelled {
+                    let summary = GenerationSummary(
+                        text: "", finishReason: .cancelled, promptTokens: job.tokens, completionTokens: [], seed: job.request.sampling.seed,
+                        timeToFirstTokenMs: 0, totalMs: Self.milliseconds(job.submitted, .now), queuedMs: Self.milliseconds(job.submitted, .now))
+                    job.continuation.yield(.finished(summary))
+                    job.continuation.finish()
+                }
+            }
             slots += admitted
             slots.removeAll { slot in
                 guard slot.job.cancelled.load(ordering: .relaxed) else { return false }
-                finish(slot, reason: "cancelled")
+                finish(slot, reason: .cancelled)
                 return true
             }
             if slots.isEmpty {
@@ -224,11 +245,19 @@ final class DecodeLoop: @unchecked Sendable {
         }
     }
 
-    /// Moves waiting jobs into free slots; returns them and whether the engine is stopping.
-    private func admit() -> ([Slot], Bool) {
+    /// Moves waiting jobs into free slots; returns them, whether the engine is stopping, and the
+    /// waiting jobs when `cancelAll` asked to end everything (nil otherwise).
+    private func admit() -> ([Slot], Bool, [Job]?) {
         var admitted: [Job] = []
+        var cancelled: [Job]?
         let stopping = inbox.state.withLock { state -> Bool in
             if state.stopping { return true }
+            if state.cancelAll {
+                cancelled = state.pending
+                state.pending.removeAll()
+                state.cancelAll = false
+                return false
+            }
             state.pending.removeAll { job in
                 guard job.cancelled.load(ordering: .relaxed) else { return false }
                 job.continuation.finish(throwing: CancellationError())
@@ -246,7 +275,7 @@ final class DecodeLoop: @unchecked Sendable {
                 sampler: job.request.sampling.makeSampler(vocabularySize: model.vocabularySize),
                 assembler: TextAssembler(stops: job.request.sampling.stop), started: .now)
         }
-        return (slots, stopping)
+        return (slots, stopping, cancelled)
     }
 
     /// One token per generating slot, then prompt chunks while the batch has room.
@@ -289,18 +318,18 @@ final class DecodeLoop: @unchecked Sendable {
             let token = llama_sampler_sample(slots[index].sampler, context, slots[index].batchIndex)
             slots[index].batchIndex = -1
             if slots[index].firstToken == nil { slots[index].firstToken = .now }
-            var reason: String?
+            var reason: FinishReason?
             if model.isEndOfGeneration(token) {
-                reason = "stop"
+                reason = .stop
             } else {
                 slots[index].generated.append(token)
                 slots[index].lastToken = token
                 let (emit, stopped) = slots[index].assembler.append(model.piece(token))
                 if !emit.isEmpty { slots[index].job.continuation.yield(.token(emit)) }
                 if stopped {
-                    reason = "stop"
+                    reason = .stop
                 } else if slots[index].generated.count >= slots[index].job.request.sampling.maxTokens {
-                    reason = "length"
+                    reason = .length
                 }
             }
             if let reason {
@@ -313,10 +342,10 @@ final class DecodeLoop: @unchecked Sendable {
     }
 
     /// Ends a slot: its sequence leaves the memory, its sampler is freed, its stream gets the summary.
-    private func finish(_ slot: Slot, reason: String) {
+    private func finish(_ slot: Slot, reason: FinishReason) {
         var slot = slot
         let rest = slot.assembler.flush()
-        if !rest.isEmpty, reason != "cancelled" { slot.job.continuation.yield(.token(rest)) }
+        if !rest.isEmpty, reason != .cancelled { slot.job.continuation.yield(.token(rest)) }
         let now = ContinuousClock.now
         let job = slot.job
         let summary = GenerationSummary(

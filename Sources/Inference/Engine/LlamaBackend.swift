@@ -1,5 +1,6 @@
 import CLlama
 import Foundation
+import Logging
 import Synchronization
 
 /// llama.cpp's process-wide set-up, done once: backend initialisation and a log callback that
@@ -20,8 +21,13 @@ enum LlamaBackend {
     static var systemInfo: String { String(cString: llama_print_system_info()) }
 }
 
+/// llama.cpp's warnings and errors, through the process's log system (so a JSON log stays JSON).
+private let llamaLogger = Logger(label: "llama.cpp")
+
 /// A plain C function (no captures), as `llama_log_set` requires.
 private func logCallback(level: ggml_log_level, text: UnsafePointer<CChar>?, _: UnsafeMutableRawPointer?) {
     guard level.rawValue >= GGML_LOG_LEVEL_WARN.rawValue, level != GGML_LOG_LEVEL_CONT, let text else { return }
-    FileHandle.standardError.write(Data(bytes: text, count: strlen(text)))
+    let message = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !message.isEmpty else { return }
+    if level == GGML_LOG_LEVEL_ERROR { llamaLogger.error("\(message)") } else { llamaLogger.warning("\(message)") }
 }

@@ -90,6 +90,16 @@ public struct GenerationRequest: Sendable {
     }
 }
 
+/// Why a generation ended.
+public enum FinishReason: String, Sendable, Hashable, Codable {
+    /// End of generation or a stop sequence.
+    case stop
+    /// `maxTokens` reached.
+    case length
+    /// The client left, or the server stopped it (shutdown past its drain deadline).
+    case cancelled
+}
+
 /// What a stream yields: text as it is produced, then one summary.
 public enum GenerationEvent: Sendable {
     case token(String)
@@ -99,8 +109,7 @@ public enum GenerationEvent: Sendable {
 /// The outcome of one generation.
 public struct GenerationSummary: Sendable, Hashable, Codable {
     public let text: String
-    /// `stop` (end of generation or a stop sequence), `length` (maxTokens), `cancelled`.
-    public let finishReason: String
+    public let finishReason: FinishReason
     public let promptTokens: [Int32]
     public let completionTokens: [Int32]
     public let seed: UInt32
@@ -197,7 +206,7 @@ extension GenerationSummary {
     /// The summary of a generation that ended before its end (the client left, or it failed).
     public static func cancelled(text: String, seed: UInt32) -> GenerationSummary {
         GenerationSummary(
-            text: text, finishReason: "cancelled", promptTokens: [], completionTokens: [], seed: seed, timeToFirstTokenMs: 0, totalMs: 0,
+            text: text, finishReason: .cancelled, promptTokens: [], completionTokens: [], seed: seed, timeToFirstTokenMs: 0, totalMs: 0,
             queuedMs: 0)
     }
 }

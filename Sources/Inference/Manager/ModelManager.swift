@@ -1,15 +1,40 @@
-public import ArtifactStore
 public import Foundation
-public import Lineage
 public import Logging
+
+/// A model's weights on local disk, held until `release` is called (the cache may not evict
+/// them meanwhile).
+public struct Weights: Sendable {
+    public let path: String
+    public let release: @Sendable () async -> Void
+
+    public init(path: String, release: @escaping @Sendable () async -> Void) {
+        self.path = path
+        self.release = release
+    }
+}
+
+/// What the manager needs to serve a model: the md5 of its weights (the key: revisions with the
+/// same weights share one instance), the revision asking (for reports), and how to get the file
+/// (called at most once per load, off the request path of loaded models).
+public struct ModelSource: Sendable {
+    public let md5: String
+    public let revision: String
+    public let weights: @Sendable () async throws -> Weights
+
+    public init(md5: String, revision: String, weights: @escaping @Sendable () async throws -> Weights) {
+        self.md5 = md5
+        self.revision = revision
+        self.weights = weights
+    }
+}
 
 /// Loaded models, keyed by artifact md5 (two revisions with the same weights share one instance).
 ///
 /// Loading is asynchronous and single-flight: requests for a model that is loading wait for it
 /// without holding the actor, so requests for loaded models go on. Limits by count and by memory
 /// evict the least recently used idle model (no running or queued request); when none is idle the
-/// answer is `overloaded`. An idle model is also unloaded after `keepAlive`. A loaded model's
-/// cache object is pinned, so the cache budget never evicts it.
+/// answer is `overloaded`. An idle model is also unloaded after `keepAlive`. A loaded model holds
+/// its `Weights` until it is unloaded, so the cache never evicts them.
 public actor ModelManager {
     public struct Configuration: Sendable {
         /// Models loaded at once.
@@ -44,10 +69,10 @@ public actor ModelManager {
 
     private final class Instance: Sendable {
         let engine: BatchEngine
-        let object: ObjectID
-        init(engine: BatchEngine, object: ObjectID) {
+        let weights: Weights
+        init(engine: BatchEngine, weights: Weights) {
             self.engine = engine
-            self.object = object
+            self.weights = weights
         }
     }
 
@@ -59,13 +84,13 @@ public actor ModelManager {
         var lastUsedDate: Date
     }
 
-    public nonisolated let artifacts: ArtifactStore
     public nonisolated let configuration: Configuration
     private let logger: Logger
     private var entries: [String: Entry] = [:]
+    /// Set by `stopGenerating`: no new generation starts.
+    private var stopped = false
 
-    public init(artifacts: ArtifactStore, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pedigree.models")) {
-        self.artifacts = artifacts
+    public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pedigree.models")) {
         self.configuration = configuration
         self.logger = logger
     }
@@ -75,8 +100,8 @@ public actor ModelManager {
 
     // MARK: Generation
 
-    /// Starts a generation on the model of `revision`, loading it first when needed.
-    public func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+    /// Starts a generation on the model of `source`, loading it first when needed.
+    public func generate(_ request: GenerationRequest, on source: ModelSource) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let sampling = try request.sampling.validated(maxTokensLimit: configuration.maxTokensLimit)
         switch request.input {
         case .prompt(let text):
@@ -89,22 +114,23 @@ public actor ModelManager {
                 throw InferenceError.badInput("messages must hold 1 to \(configuration.maxPromptBytes) bytes")
             }
         }
-        let instance = try await instance(for: revision)
+        let instance = try await instance(for: source)
+        // A load that was under way when the server stopped must not start a generation after it.
+        guard !stopped else { throw InferenceError.overloaded("the server is shutting down") }
         return try instance.engine.submit(GenerationRequest(input: request.input, sampling: sampling))
     }
 
     // MARK: Loading
 
-    /// Loads a revision's model now (the `loadModel` mutation, the preload list).
+    /// Loads a model now (the `loadModel` mutation, the preload list).
     @discardableResult
-    public func load(_ revision: ModelLineage) async throws -> Status {
-        _ = try await instance(for: revision)
-        return status(of: revision.artifact.md5)!
+    public func load(_ source: ModelSource) async throws -> Status {
+        let instance = try await instance(for: source)
+        return status(of: source.md5, instance: instance)
     }
 
-    /// Unloads the model of a revision if it is idle; returns whether it was loaded.
-    public func unload(_ revision: ModelLineage) async throws -> Bool {
-        let md5 = revision.artifact.md5
+    /// Unloads the model with weights `md5` if it is idle; returns whether it was loaded.
+    public func unload(md5: String) async throws -> Bool {
         guard let entry = entries[md5], let instance = entry.instance else { return false }
         let load = instance.engine.load
         guard load.active + load.queued == 0 else { throw InferenceError.overloaded("the model is serving requests; unload it when idle") }
@@ -116,39 +142,41 @@ public actor ModelManager {
     public var loaded: [Status] { entries.keys.sorted().compactMap { status(of: $0) } }
 
     private func status(of md5: String) -> Status? {
-        guard let entry = entries[md5], let instance = entry.instance else { return nil }
-        let load = instance.engine.load
-        return Status(
-            md5: md5, revisions: entry.revisions.sorted(), memoryBytes: Int64(instance.engine.model.sizeBytes),
-            slots: instance.engine.configuration.slots, activeSlots: load.active, queueDepth: load.queued, lastUsed: entry.lastUsedDate)
+        guard let instance = entries[md5]?.instance else { return nil }
+        return status(of: md5, instance: instance)
     }
 
-    private func instance(for revision: ModelLineage) async throws -> Instance {
-        let md5 = revision.artifact.md5
-        if let existing = try await existing(md5, revision: revision) { return existing }
+    private func status(of md5: String, instance: Instance) -> Status {
+        let load = instance.engine.load
+        let entry = entries[md5]
+        return Status(
+            md5: md5, revisions: (entry?.revisions ?? []).sorted(), memoryBytes: Int64(instance.engine.model.sizeBytes),
+            slots: instance.engine.configuration.slots, activeSlots: load.active, queueDepth: load.queued, lastUsed: entry?.lastUsedDate ?? Date())
+    }
+
+    private func instance(for source: ModelSource) async throws -> Instance {
+        let md5 = source.md5
+        if let existing = try await existing(md5, revision: source.revision) { return existing }
         try await makeRoom()
         // Making room suspended this call: another one may have started the same load meanwhile.
-        if let existing = try await existing(md5, revision: revision) { return existing }
-        let artifacts = self.artifacts
+        if let existing = try await existing(md5, revision: source.revision) { return existing }
         let configuration = self.configuration
         let loading = Task { () async throws -> Instance in
-            let path = try await artifacts.fetch(revision)
-            let object = try ObjectID(artifact: revision.artifact)
-            await artifacts.cache.pin([object])
+            let weights = try await source.weights()
             do {
-                let engine = try await Self.loadOffThread(path: path, configuration: configuration)
-                return Instance(engine: engine, object: object)
+                let engine = try await Self.loadOffThread(path: weights.path, configuration: configuration)
+                return Instance(engine: engine, weights: weights)
             } catch {
-                await artifacts.cache.unpin([object])
+                await weights.release()
                 throw error
             }
         }
-        entries[md5] = Entry(instance: nil, loading: loading, revisions: [revision.id], lastUsed: .now, lastUsedDate: Date())
+        entries[md5] = Entry(instance: nil, loading: loading, revisions: [source.revision], lastUsed: .now, lastUsedDate: Date())
         do {
             let instance = try await loading.value
             entries[md5]?.instance = instance
             entries[md5]?.loading = nil
-            logger.info("model loaded", metadata: ["md5": "\(md5)", "revision": "\(revision.id)", "bytes": "\(instance.engine.model.sizeBytes)"])
+            logger.info("model loaded", metadata: ["md5": "\(md5)", "revision": "\(source.revision)", "bytes": "\(instance.engine.model.sizeBytes)"])
             return instance
         } catch {
             entries[md5] = nil
@@ -157,9 +185,9 @@ public actor ModelManager {
     }
 
     /// The loaded (or loading) instance of `md5`, marked as used by `revision`; nil when absent.
-    private func existing(_ md5: String, revision: ModelLineage) async throws -> Instance? {
+    private func existing(_ md5: String, revision: String) async throws -> Instance? {
         guard var entry = entries[md5] else { return nil }
-        entry.revisions.insert(revision.id)
+        entry.revisions.insert(revision)
         entry.lastUsed = .now
         entry.lastUsedDate = Date()
         entries[md5] = entry
@@ -205,7 +233,7 @@ public actor ModelManager {
     private func drop(_ md5: String) async {
         guard let instance = entries.removeValue(forKey: md5)?.instance else { return }
         instance.engine.shutdown()
-        await artifacts.cache.unpin([instance.object])
+        await instance.weights.release()
         logger.info("model unloaded", metadata: ["md5": "\(md5)"])
     }
 
@@ -215,10 +243,22 @@ public actor ModelManager {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             let now = ContinuousClock.now
-            for (md5, entry) in entries where entry.instance != nil && now - entry.lastUsed > keepAlive {
-                let load = entry.instance!.engine.load
+            for (md5, entry) in entries where now - entry.lastUsed > keepAlive {
+                guard let load = entry.instance?.engine.load else { continue }
                 if load.active + load.queued == 0 { await drop(md5) }
             }
         }
+    }
+
+    /// Ends every running and waiting generation of every model now, each with finish reason
+    /// `cancelled`, and refuses new ones (the end of a drain on shutdown).
+    public func stopGenerating() {
+        stopped = true
+        for instance in entries.values.compactMap(\.instance) { instance.engine.cancelAll() }
+    }
+
+    /// Unloads every model (on shutdown).
+    public func unloadAll() async {
+        for md5 in entries.keys.sorted() { await drop(md5) }
     }
 }

@@ -1,17 +1,20 @@
 public import Foundation
 public import Logging
 import PostgresNIO
+import Synchronization
 
 /// The ledger in PostgreSQL, for several replicas sharing one record of inferences. Same records,
-/// same queries as `SQLiteLedger`; migrations are named rows in `pedigree_migrations`, applied on
-/// open under an advisory lock so replicas starting together migrate once.
+/// same queries as `SQLiteLedger`; migrations are named rows in `pedigree_migrations`, applied by
+/// `run()` under an advisory lock so replicas starting together migrate once. Queries wait until
+/// the migrations are applied (and fail as they did, when they failed).
 public final class PostgresLedger: InferenceLedger {
     private let client: PostgresClient
-    private let runner: Task<Void, Never>
     private let logger: Logger
+    private let migrated = Readiness()
 
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
-    public init(url: String, logger: Logger = Logger(label: "pedigree.ledger")) async throws {
+    /// Prepares a client for `url` (`postgres://user:password@host:port/database`); `run()`
+    /// connects and migrates.
+    public init(url: String, logger: Logger = Logger(label: "pedigree.ledger")) throws {
         guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
             throw LedgerError.configuration("the PostgreSQL URL must look like postgres://user:password@host:port/database")
         }
@@ -24,11 +27,23 @@ public final class PostgresLedger: InferenceLedger {
         let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
         self.logger = logger
-        runner = Task { await client.run() }
-        try await migrate()
     }
 
-    deinit { runner.cancel() }
+    /// Runs the connection pool and applies the migrations; returns when cancelled.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            do {
+                try await migrate()
+                migrated.open()
+            } catch {
+                migrated.fail(error)
+                throw error
+            }
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            group.cancelAll()
+        }
+    }
 
     private static let migrations: [(name: String, sql: [String])] = [
         (
@@ -47,7 +62,8 @@ public final class PostgresLedger: InferenceLedger {
                 "CREATE INDEX inference_revision ON inference (revision, id)",
                 "CREATE INDEX inference_caller ON inference (caller, id)",
             ]
-        )
+        ),
+        ("v2: request ids", ["ALTER TABLE inference ADD COLUMN request_id text"]),
     ]
 
     private func migrate() async throws {
@@ -66,23 +82,27 @@ public final class PostgresLedger: InferenceLedger {
     }
 
     public func record(_ record: InferenceRecord) async throws {
+        try await migrated.wait()
         try await client.query(
             """
             INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
               sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-              ttft_ms, total_ms)
-            VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status), \(record.error), \(record.model),
+              ttft_ms, total_ms, request_id)
+            VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
               \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
-              \(record.seed), \(record.inputKind), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
-              \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs))
+              \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
+              \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
+              \(record.requestID))
             """, logger: logger)
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {
-        try await fetch("SELECT * FROM inference WHERE id = \(id)").first
+        try await migrated.wait()
+        return try await fetch("SELECT * FROM inference WHERE id = \(id)").first
     }
 
     public func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool) {
+        try await migrated.wait()
         // NULL parameters switch a condition off, so one statement serves every filter.
         let rows = try await fetch(
             """
@@ -99,6 +119,7 @@ public final class PostgresLedger: InferenceLedger {
     }
 
     public func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws {
+        try await migrated.wait()
         var cursor = ""
         while true {
             let page = try await fetch(
@@ -115,6 +136,7 @@ public final class PostgresLedger: InferenceLedger {
     }
 
     public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {
+        try await migrated.wait()
         var removed = 0
         if let maxAge {
             let cutoff = Date().addingTimeInterval(-Double(maxAge.components.seconds))
@@ -143,17 +165,20 @@ public final class PostgresLedger: InferenceLedger {
             records.append(
                 InferenceRecord(
                     id: try cells["id"].decode(String.self), createdAt: try cells["created_at"].decode(Date.self),
-                    caller: try cells["caller"].decode(String?.self), status: try cells["status"].decode(String.self),
+                    caller: try cells["caller"].decode(String?.self),
+                    status: RecordStatus(rawValue: try cells["status"].decode(String.self)) ?? .failed,
                     error: try cells["error"].decode(String?.self), model: try cells["model"].decode(String.self),
                     revision: try cells["revision"].decode(String.self), commit: try cells["commit_sha"].decode(String.self),
                     artifactMD5: try cells["artifact_md5"].decode(String.self), lineage: try cells["lineage"].decode(String.self),
                     engine: try cells["engine"].decode(String.self), sampling: try cells["sampling"].decode(String.self),
-                    seed: try cells["seed"].decode(Int64.self), inputKind: try cells["input_kind"].decode(String.self),
+                    seed: try cells["seed"].decode(Int64.self),
+                    inputKind: InputKind(rawValue: try cells["input_kind"].decode(String.self)) ?? .prompt,
                     input: try cells["input"].decode(String.self), output: try cells["output"].decode(String.self),
                     finishReason: try cells["finish_reason"].decode(String.self), promptTokens: try cells["prompt_tokens"].decode(Int.self),
                     completionTokens: try cells["completion_tokens"].decode(Int.self),
                     completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
-                    timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self)))
+                    timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
+                    requestID: try cells["request_id"].decode(String?.self)))
         }
         return records
     }
@@ -166,5 +191,46 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .configuration(let message): message
         }
+    }
+}
+
+/// A one-time gate: waiters resume when it opens, or throw the error it failed with.
+final class Readiness: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<Void, any Error>])
+        case open
+        case failed(any Error)
+    }
+    private let state = Mutex(State.waiting([]))
+
+    func wait() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome: Result<Void, any Error>? = state.withLock { state in
+                switch state {
+                case .waiting(let waiters):
+                    state = .waiting(waiters + [continuation])
+                    return nil
+                case .open: return .success(())
+                case .failed(let error): return .failure(error)
+                }
+            }
+            if let outcome { continuation.resume(with: outcome) }
+        }
+    }
+
+    func open() { settle(.success(())) }
+
+    func fail(_ error: any Error) { settle(.failure(error)) }
+
+    private func settle(_ outcome: Result<Void, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard case .waiting(let waiters) = state else { return [] }
+            switch outcome {
+            case .success: state = .open
+            case .failure(let error): state = .failed(error)
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: outcome) }
     }
 }

@@ -1,6 +1,16 @@
 import Crypto
 public import Foundation
 
+/// How a recorded inference ended.
+public enum RecordStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case completed, cancelled, failed
+}
+
+/// What a recorded inference was asked: raw text, or chat messages (as JSON).
+public enum InputKind: String, Sendable, Hashable, Codable, CaseIterable {
+    case prompt, messages
+}
+
 /// One inference as the ledger keeps it: enough to say which weights, data and parameters
 /// produced an answer, and to run it again.
 public struct InferenceRecord: Sendable, Hashable, Codable {
@@ -9,8 +19,7 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     public var createdAt: Date
     /// API key id when authentication is on; nil otherwise.
     public var caller: String?
-    /// `completed`, `cancelled` or `failed`.
-    public var status: String
+    public var status: RecordStatus
     /// Why a failed request failed.
     public var error: String?
     public var model: String
@@ -26,8 +35,7 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     /// The full sampling as JSON (temperature, topK, topP, minP, repeatPenalty, seed, maxTokens, stop).
     public var sampling: String
     public var seed: Int64
-    /// `prompt` or `messages`.
-    public var inputKind: String
+    public var inputKind: InputKind
     /// The prompt, or the messages as JSON; with the privacy setting, `sha256:` and its digest.
     public var input: String
     /// The generated text; hashed like `input` under the privacy setting.
@@ -39,12 +47,14 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     public var completionTokenIDs: String
     public var timeToFirstTokenMs: Double
     public var totalMs: Double
+    /// The HTTP request that asked for it (`X-Request-Id`); nil from the CLI.
+    public var requestID: String?
 
     public init(
-        id: String, createdAt: Date, caller: String?, status: String, error: String?, model: String, revision: String, commit: String,
-        artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: String, input: String,
+        id: String, createdAt: Date, caller: String?, status: RecordStatus, error: String?, model: String, revision: String, commit: String,
+        artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
-        timeToFirstTokenMs: Double, totalMs: Double
+        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil
     ) {
         self.id = id
         self.createdAt = createdAt
@@ -68,6 +78,7 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
         self.completionTokenIDs = completionTokenIDs
         self.timeToFirstTokenMs = timeToFirstTokenMs
         self.totalMs = totalMs
+        self.requestID = requestID
     }
 
     /// Text as stored under the privacy setting: its SHA-256, marked so it is never mistaken for text.

@@ -8,7 +8,6 @@ public final class SQLiteLedger: InferenceLedger {
     /// A connection of its own that folds the log into the database in the background, so no
     /// request's write waits for a checkpoint's fsync.
     private let checkpointer: DatabaseQueue
-    private let checkpoints: Task<Void, Never>
 
     /// Opens (or creates) the ledger at `path`.
     public init(path: String) throws {
@@ -19,7 +18,7 @@ public final class SQLiteLedger: InferenceLedger {
         // WAL with synchronous=NORMAL: a commit is durable against a crash or kill of the process
         // (it is in the log, which the OS holds) without an fsync per inference; only a power
         // loss can take back the last commits before a checkpoint. Automatic checkpoints are off:
-        // the background task below does them.
+        // `run()` does them.
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -29,16 +28,21 @@ public final class SQLiteLedger: InferenceLedger {
         var checkpointConfiguration = Configuration()
         checkpointConfiguration.busyMode = .timeout(5)
         checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
-        checkpoints = Task { [checkpointer] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                // PASSIVE: copies what it can without waiting for or blocking the writer.
-                _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            }
-        }
     }
 
-    deinit { checkpoints.cancel() }
+    /// Checkpoints every second, off the writers' path; a last full one (the log truncated) when
+    /// cancelled.
+    public func run() async throws {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            // PASSIVE: copies what it can without waiting for or blocking the writer.
+            _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        }
+        // This task is cancelled and GRDB would refuse to start: the last one runs in a task of
+        // its own, awaited.
+        let checkpointer = self.checkpointer
+        await Task { _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }.value
+    }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -70,6 +74,9 @@ public final class SQLiteLedger: InferenceLedger {
             try db.create(index: "inference_model", on: "inference", columns: ["model", "id"])
             try db.create(index: "inference_revision", on: "inference", columns: ["revision", "id"])
             try db.create(index: "inference_caller", on: "inference", columns: ["caller", "id"])
+        }
+        migrator.registerMigration("v2: request ids") { db in
+            try db.alter(table: "inference") { table in table.add(column: "requestID", .text) }
         }
         return migrator
     }
@@ -144,12 +151,14 @@ public final class SQLiteLedger: InferenceLedger {
     /// Row ↔ record, column by column (the record type stays free of GRDB).
     static func decode(_ row: Row) -> InferenceRecord {
         InferenceRecord(
-            id: row["id"], createdAt: row["createdAt"], caller: row["caller"], status: row["status"], error: row["error"],
+            id: row["id"], createdAt: row["createdAt"], caller: row["caller"],
+            status: RecordStatus(rawValue: row["status"] ?? "") ?? .failed, error: row["error"],
             model: row["model"], revision: row["revision"], commit: row["commit"], artifactMD5: row["artifactMD5"],
-            lineage: row["lineage"], engine: row["engine"], sampling: row["sampling"], seed: row["seed"], inputKind: row["inputKind"],
+            lineage: row["lineage"], engine: row["engine"], sampling: row["sampling"], seed: row["seed"],
+            inputKind: InputKind(rawValue: row["inputKind"] ?? "") ?? .prompt,
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
-            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"])
+            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"])
     }
 }
 
@@ -160,14 +169,14 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                record.id, record.createdAt, record.caller, record.status, record.error, record.model, record.revision, record.commit,
-                record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind, record.input,
+                record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
+                record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
-                record.timeToFirstTokenMs, record.totalMs,
+                record.timeToFirstTokenMs, record.totalMs, record.requestID,
             ])
     }
 }

@@ -2,11 +2,13 @@ import ArtifactStore
 import DVCKit
 import GitStore
 import Inference
+import Ledger
 import Lineage
 
-/// The `extensions.code` values clients can rely on (see CONTRACT.md), and the HTTP status that
-/// fits each when an error is the whole answer.
-public enum ErrorCode: String, Sendable {
+/// The `extensions.code` values clients can rely on (see CONTRACT.md). Each knows the HTTP status
+/// that fits it when an error is the whole answer, so GraphQL over HTTP, the OpenAI routes and
+/// the CLI's exit codes all come from one table.
+public enum ErrorCode: String, Sendable, CaseIterable {
     case notFound = "NOT_FOUND"
     case ambiguousRevision = "AMBIGUOUS_REVISION"
     case invalidRevision = "INVALID_REVISION"
@@ -14,10 +16,24 @@ public enum ErrorCode: String, Sendable {
     case artifactUnavailable = "ARTIFACT_UNAVAILABLE"
     case integrityError = "INTEGRITY_ERROR"
     case overloaded = "OVERLOADED"
+    case shuttingDown = "SHUTTING_DOWN"
     case modelLoadFailed = "MODEL_LOAD_FAILED"
     case badUserInput = "BAD_USER_INPUT"
+    case unauthenticated = "UNAUTHENTICATED"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case internalError = "INTERNAL"
+
+    /// The HTTP status of an answer that is only this error.
+    public var httpStatus: Int {
+        switch self {
+        case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: 400
+        case .unauthenticated: 401
+        case .notFound: 404
+        case .internalError, .modelLoadFailed, .metadataError: 500
+        case .artifactUnavailable, .integrityError: 502
+        case .overloaded, .shuttingDown: 503
+        }
+    }
 
     /// The code and the message to show for an error thrown by a service. Internal failures get a
     /// generic message (details go to the log only), so no filesystem path or secret leaks.
@@ -29,9 +45,10 @@ public enum ErrorCode: String, Sendable {
             case .ambiguous: return (.ambiguousRevision, error.description)
             case .invalidRevision: return (.invalidRevision, error.description)
             case .metadata: return (.metadataError, error.description)
-            case .git(let git) where git.kind == .notFound: return (.notFound, "not found in the repository")
-            case .git: return (.internalError, "internal error reading the repository")
+            case .git(let git): return classify(git)
             }
+        case let error as GitError:
+            return error.kind == .notFound ? (.notFound, "not found in the repository") : (.internalError, "internal error reading the repository")
         case let error as DVCError:
             return (.metadataError, "invalid DVC metadata in \(error.description)")
         case let error as ArtifactError:
@@ -45,16 +62,22 @@ public enum ErrorCode: String, Sendable {
             case .overloaded: return (.overloaded, error.description)
             case .loadFailed: return (.modelLoadFailed, error.description)
             }
-        case let error as APIError:
+        case let error as LedgerError:
+            switch error {
+            case .configuration: return (.badUserInput, error.description)
+            }
+        case let error as ServingError:
             return (error.code, error.message)
+        case let error as ConfigurationError:
+            return (.badUserInput, error.message)
         default:
             return (.internalError, "internal error")
         }
     }
 }
 
-/// An error raised by the API layer itself (bad request shape, limits).
-public struct APIError: Error, Sendable, CustomStringConvertible {
+/// An error raised by the serving core or an edge itself (bad request shape, limits, shutdown).
+public struct ServingError: Error, Sendable, CustomStringConvertible {
     public let code: ErrorCode
     public let message: String
     public init(_ code: ErrorCode, _ message: String) {

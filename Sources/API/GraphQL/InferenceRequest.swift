@@ -1,7 +1,7 @@
 import Foundation
 import GraphQL
-public import Inference
-public import Lineage
+import Inference
+import Serving
 
 /// An `InferenceInput` read from GraphQL arguments and checked: exactly one of `prompt` and
 /// `messages`, sampling values of the right types (ranges are checked by `Inference`).
@@ -11,14 +11,14 @@ struct InferenceRequest: Sendable {
 
     init(_ input: Map) throws {
         guard let spec = input["modelRevisionID"].string, !spec.isEmpty else {
-            throw APIError(.badUserInput, "modelRevisionID is required")
+            throw ServingError(.badUserInput, "modelRevisionID is required")
         }
         self.spec = spec
         let prompt = input["prompt"].string
         let messages = try input["messages"].array.map { list in
             try list.map { item -> ChatMessage in
                 guard let role = item["role"].string, let content = item["content"].string else {
-                    throw APIError(.badUserInput, "every message needs a role and content")
+                    throw ServingError(.badUserInput, "every message needs a role and content")
                 }
                 return ChatMessage(role: role, content: content)
             }
@@ -27,7 +27,7 @@ struct InferenceRequest: Sendable {
         switch (prompt, messages) {
         case (let prompt?, nil): source = .prompt(prompt)
         case (nil, let messages?): source = .messages(messages)
-        default: throw APIError(.badUserInput, "give exactly one of prompt and messages")
+        default: throw ServingError(.badUserInput, "give exactly one of prompt and messages")
         }
         let sampling = input["sampling"]
         var parameters = SamplingParameters()
@@ -41,12 +41,4 @@ struct InferenceRequest: Sendable {
         if let value = sampling["seed"].int { parameters.seed = try SamplingParameters.seed(Int64(value)) }
         request = GenerationRequest(input: source, sampling: parameters)
     }
-}
-
-/// One answer: what `InferencePayload` shows.
-public struct InferenceAnswer: Sendable {
-    /// The ledger id.
-    public let id: String
-    public let revision: ModelLineage
-    public let summary: GenerationSummary
 }

@@ -1,0 +1,69 @@
+public import ArtifactStore
+import DVCKit
+import GitStore
+public import Inference
+public import Lineage
+
+extension ArtifactLocation {
+    /// Where a revision's weights lie in DVC's storage: the out's object (DVC 3 or legacy layout by
+    /// its `hash:`), and the weights' path inside it when the out is a tracked directory.
+    public init(_ artifact: ArtifactInfo) throws {
+        let object = try ObjectID(md5: artifact.md5, scheme: ObjectID.Scheme(hashName: artifact.hashName))
+        let inside = artifact.path == artifact.outPath ? nil : String(artifact.path.dropFirst(artifact.outPath.count + 1))
+        self.init(object: object, size: object.isDirectory ? nil : artifact.size, pathInOut: inside, remote: artifact.remote)
+    }
+}
+
+/// Joins a resolved revision to the artifact store: which objects to fetch and with which DVC
+/// configuration (the repository's at the revision's commit). It holds both services it was
+/// handed; neither knows the other.
+public struct RevisionArtifacts: Sendable {
+    public let lineage: LineageService
+    public let store: ArtifactStore
+
+    public init(lineage: LineageService, store: ArtifactStore) {
+        self.lineage = lineage
+        self.store = store
+    }
+
+    /// What a pull produced.
+    public struct Pulled: Sendable {
+        public let revision: ModelLineage
+        /// The model's read-only file (or folder, for a directory artifact) in the cache.
+        public let path: String
+        /// Objects downloaded and bytes received by this pull (0 when everything was cached).
+        public let downloadedObjects: Int
+        public let downloadedBytes: Int64
+    }
+
+    /// Fetches a revision's weights (when not cached) and returns their local path.
+    public func pull(_ revision: ModelLineage, progress: TransferProgress? = nil) async throws -> Pulled {
+        let progress = progress ?? TransferProgress(label: revision.id)
+        let path = try await fetch(revision, progress: progress)
+        return Pulled(revision: revision, path: path, downloadedObjects: progress.downloadedObjects, downloadedBytes: progress.receivedBytes)
+    }
+
+    /// Whether a revision's weights are in the cache.
+    public func isCached(_ artifact: ArtifactInfo) async -> Bool {
+        guard let location = try? ArtifactLocation(artifact) else { return false }
+        return await store.isCached(location)
+    }
+
+    /// How the model manager gets a revision's weights: fetched, then pinned in the cache until
+    /// the model is unloaded.
+    public func modelSource(_ revision: ModelLineage) -> ModelSource {
+        ModelSource(md5: revision.artifact.md5, revision: revision.id) { [self] in
+            let location = try ArtifactLocation(revision.artifact)
+            let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
+            let cache = store.cache
+            await cache.pin([location.object])
+            return Weights(path: path) { await cache.unpin([location.object]) }
+        }
+    }
+
+    private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {
+        let lineage = self.lineage
+        let commit = revision.commit.sha
+        return try await store.fetch(try ArtifactLocation(revision.artifact), config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+    }
+}

@@ -1,0 +1,139 @@
+public import Foundation
+import GitStore
+public import Inference
+public import Ledger
+public import Lineage
+public import Logging
+import Synchronization
+
+/// Writes inference records to the ledger with the configured policy (warn or fail on a failed
+/// write) and privacy setting (text or digests), and keeps the figures `/metrics` shows. This is
+/// the ledger's edge: enums become the record's text here.
+public final class InferenceRecorder: Sendable {
+    public let ledger: (any InferenceLedger)?
+    let policy: LedgerFailurePolicy
+    /// False: prompts and outputs are stored as SHA-256 digests (privacy setting).
+    let storeText: Bool
+    let logger: Logger
+    private let counters = Mutex<(records: Int64, failures: Int64)>((0, 0))
+    /// The latest ledger write durations in seconds (a ring of 1024), for the latency the ledger
+    /// adds to each answer.
+    private let writeDurations = Mutex<(samples: [Double], next: Int)>(([], 0))
+
+    public init(
+        ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true, logger: Logger = Logger(label: "pedigree.ledger")
+    ) {
+        self.ledger = ledger
+        self.policy = policy
+        self.storeText = storeText
+        self.logger = logger
+    }
+
+    /// Records written and writes that failed since start (for `/metrics`).
+    public var counts: (records: Int64, failures: Int64) { counters.withLock { $0 } }
+
+    /// The `q` quantile of recent ledger write durations, in seconds; nil before the first write.
+    public func writeQuantile(_ q: Double) -> Double? {
+        let sorted = writeDurations.withLock { $0.samples }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
+    }
+
+    /// A recorded inference; `BAD_USER_INPUT` when the ledger is off.
+    public func record(id: String) async throws -> InferenceRecord? {
+        guard let ledger else { throw ServingError(.badUserInput, "the ledger is off") }
+        return try await ledger.inference(id: id)
+    }
+
+    /// Writes a record; with the `warn` policy a failed write is logged and counted, not thrown.
+    func store(_ record: InferenceRecord) async throws {
+        guard let ledger else { return }
+        do {
+            let start = ContinuousClock.now
+            try await ledger.record(record)
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            writeDurations.withLock { ring in
+                if ring.samples.count < 1024 { ring.samples.append(seconds) } else { ring.samples[ring.next] = seconds }
+                ring.next = (ring.next + 1) % 1024
+            }
+            counters.withLock { $0.records += 1 }
+        } catch {
+            counters.withLock { $0.failures += 1 }
+            logger.warning(
+                "ledger write failed", metadata: ["id": "\(record.id)", "request_id": "\(record.requestID ?? "-")", "error": "\(error)"])
+            if policy == .fail { throw ServingError(.internalError, "the inference could not be recorded in the ledger") }
+        }
+    }
+
+    /// What is known of an inference when it starts; becomes a record when it ends.
+    struct Draft: Sendable {
+        let id: String
+        let created: Date
+        let request: GenerationRequest
+        let revision: ModelLineage
+        let caller: RequestInfo
+
+        func finished(_ summary: GenerationSummary, engine: String) -> Record {
+            Record(draft: self, summary: summary, status: summary.finishReason == .cancelled ? .cancelled : .completed, error: nil, engine: engine)
+        }
+
+        func failed(_ error: any Error, engine: String) -> Record {
+            let classified = ErrorCode.classify(error)
+            return Record(
+                draft: self, summary: .cancelled(text: "", seed: request.sampling.seed), status: .failed,
+                error: "\(classified.code.rawValue): \(classified.message)", engine: engine)
+        }
+    }
+
+    /// A draft with its outcome.
+    struct Record: Sendable {
+        let draft: Draft
+        let summary: GenerationSummary
+        let status: RecordStatus
+        let error: String?
+        let engine: String
+    }
+
+    func store(_ outcome: Record) async throws { try await store(makeRecord(outcome)) }
+
+    private func makeRecord(_ outcome: Record) -> InferenceRecord {
+        let draft = outcome.draft
+        let summary = outcome.summary
+        let revision = draft.revision
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json(_ value: some Encodable) -> String { String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self) }
+        let inputKind: InputKind
+        let input: String
+        switch draft.request.input {
+        case .prompt(let prompt):
+            inputKind = .prompt
+            input = prompt
+        case .messages(let messages):
+            inputKind = .messages
+            input = json(messages)
+        }
+        let lineage = LineageDigest(
+            pipeline: revision.pipeline.map(\.name), datasets: revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
+            parameters: revision.parameters.map { ["file": $0.file, "key": $0.key, "value": $0.value] },
+            code: revision.code.map { ["path": $0.path, "md5": $0.md5] })
+        return InferenceRecord(
+            id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
+            model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
+            lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
+            inputKind: inputKind, input: storeText ? input : InferenceRecord.digest(input),
+            output: storeText ? summary.text : InferenceRecord.digest(summary.text), finishReason: summary.finishReason.rawValue,
+            promptTokens: summary.promptTokens.count, completionTokens: summary.completionTokens.count,
+            completionTokenIDs: json(summary.completionTokens), timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
+            requestID: draft.caller.requestID)
+    }
+
+    /// The lineage stored with a record.
+    private struct LineageDigest: Encodable {
+        let pipeline: [String]
+        let datasets: [[String: String]]
+        let parameters: [[String: String]]
+        let code: [[String: String]]
+    }
+}

@@ -1,0 +1,178 @@
+public import Foundation
+public import Inference
+public import Ledger
+public import Lineage
+public import Logging
+import Synchronization
+
+/// Who asked for a piece of work: recorded with every inference and carried by every log line.
+public struct RequestInfo: Sendable {
+    /// The authenticated caller (an API key's name); nil while authentication is off.
+    public var caller: String?
+    /// The HTTP request's id (`X-Request-Id`); nil from the CLI.
+    public var requestID: String?
+
+    public init(caller: String? = nil, requestID: String? = nil) {
+        self.caller = caller
+        self.requestID = requestID
+    }
+}
+
+/// One answer: what `InferencePayload` shows.
+public struct InferenceAnswer: Sendable {
+    /// The ledger id.
+    public let id: String
+    public let revision: ModelLineage
+    public let summary: GenerationSummary
+}
+
+/// Runs inferences end to end on a resolved revision — loaded model → tokens → record — and
+/// records every one (completed, cancelled or failed) in the ledger before its answer is
+/// complete. GraphQL (`infer`, `inferStream`, `replay`), the OpenAI routes and the CLI all go
+/// through here. New work is refused while the server drains (`ServingState`), and running
+/// generations are counted so a drain can wait for them.
+public final class InferenceService: Sendable {
+    let lineage: LineageService
+    let artifacts: RevisionArtifacts
+    let models: ModelManager
+    let recorder: InferenceRecorder
+    let state: ServingState
+    let logger: Logger
+    /// Generations started and not yet recorded.
+    private let running = Atomic<Int>(0)
+
+    public init(
+        lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, recorder: InferenceRecorder, state: ServingState,
+        logger: Logger = Logger(label: "pedigree.inference")
+    ) {
+        self.lineage = lineage
+        self.artifacts = artifacts
+        self.models = models
+        self.recorder = recorder
+        self.state = state
+        self.logger = logger
+    }
+
+    /// Generations running now (started and not yet recorded).
+    public var runningCount: Int { running.load(ordering: .relaxed) }
+
+    /// What a running inference yields: text, then the answer (already recorded).
+    public enum Event: Sendable {
+        case token(String)
+        case payload(InferenceAnswer)
+    }
+
+    /// Starts an inference on `revision`; its events arrive on the stream. Ending the stream
+    /// early cancels the generation (its slot is freed) and records it as cancelled.
+    public func start(_ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo, id: String = RecordID.make()) async throws
+        -> AsyncThrowingStream<Event, any Error>
+    {
+        try state.admit()
+        var requestLogger = self.logger
+        requestLogger[metadataKey: "request_id"] = caller.requestID.map { .string($0) }
+        let logger = requestLogger
+        let created = Date()
+        let draft = InferenceRecorder.Draft(id: id, created: created, request: request, revision: revision, caller: caller)
+        running.add(1, ordering: .relaxed)
+        let generation: AsyncThrowingStream<GenerationEvent, any Error>
+        do {
+            generation = try await models.generate(request, on: artifacts.modelSource(revision))
+        } catch {
+            defer { running.subtract(1, ordering: .relaxed) }
+            logger.info(
+                "inference refused", metadata: ["id": "\(id)", "revision": "\(revision.id)", "code": "\(ErrorCode.classify(error).code.rawValue)"])
+            try await recorder.store(draft.failed(error, engine: models.engineInfo))
+            throw error
+        }
+        logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
+        let recorder = self.recorder
+        let engine = models.engineInfo
+        return AsyncThrowingStream { continuation in
+            let task = Task { [self, logger] in
+                defer { running.subtract(1, ordering: .relaxed) }
+                var text = ""
+                do {
+                    for try await event in generation {
+                        switch event {
+                        case .token(let piece):
+                            text += piece
+                            continuation.yield(.token(piece))
+                        case .finished(let summary):
+                            try await recorder.store(draft.finished(summary, engine: engine))
+                            logger.info(
+                                "inference finished",
+                                metadata: [
+                                    "id": "\(id)", "finish_reason": "\(summary.finishReason.rawValue)", "tokens": "\(summary.completionTokens.count)",
+                                ])
+                            continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary)))
+                            continuation.finish()
+                            return
+                        }
+                    }
+                    // The stream ended without a summary: the client left. This task is
+                    // cancelled; the write must still happen, and the drain waits for it.
+                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: engine)
+                    await Task { try? await recorder.store(record) }.value
+                    logger.info("inference cancelled", metadata: ["id": "\(id)"])
+                    continuation.finish(throwing: CancellationError())
+                } catch {
+                    try? await recorder.store(draft.failed(error, engine: engine))
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Runs an inference to its end.
+    public func run(_ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo) async throws -> InferenceAnswer {
+        for try await event in try await start(request, on: revision, by: caller) {
+            if case .payload(let answer) = event { return answer }
+        }
+        throw CancellationError()
+    }
+
+    /// Ends every running generation now with finish reason `cancelled` (each still recorded), and
+    /// starts no new one.
+    public func stopGenerating() async { await models.stopGenerating() }
+
+    // MARK: Replay
+
+    /// What `replay` reports.
+    public struct Replay: Sendable {
+        public let original: InferenceRecord
+        public let replay: InferenceAnswer
+        public let identical: Bool
+        /// Index of the first generated token that differs; nil when identical.
+        public let firstDifference: Int?
+    }
+
+    /// Runs a recorded inference again: the recorded canonical revision (so it works after the
+    /// branch moved on), its weights (fetched again when evicted), input and full sampling.
+    public func replay(id: String, by caller: RequestInfo) async throws -> Replay {
+        guard let original = try await recorder.record(id: id) else { throw ServingError(.notFound, "no inference \(id) in the ledger") }
+        guard !original.inputIsDigest else {
+            throw ServingError(.badUserInput, "inference \(id) was stored as a digest (privacy setting): it cannot be replayed")
+        }
+        let decoder = JSONDecoder()
+        let sampling: SamplingParameters
+        let input: GenerationRequest.Input
+        do {
+            sampling = try decoder.decode(SamplingParameters.self, from: Data(original.sampling.utf8))
+            switch original.inputKind {
+            case .messages: input = .messages(try decoder.decode([ChatMessage].self, from: Data(original.input.utf8)))
+            case .prompt: input = .prompt(original.input)
+            }
+        } catch {
+            throw ServingError(.internalError, "inference \(id) has a record that cannot be read back")
+        }
+        let revision = try lineage.lineage(model: original.model, at: original.commit)
+        let answer = try await run(GenerationRequest(input: input, sampling: sampling), on: revision, by: caller)
+        let before = (try? decoder.decode([Int32].self, from: Data(original.completionTokenIDs.utf8))) ?? []
+        let after = answer.summary.completionTokens
+        let difference =
+            zip(before, after).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            ?? (before.count == after.count ? nil : min(before.count, after.count))
+        return Replay(original: original, replay: answer, identical: difference == nil, firstDifference: difference)
+    }
+}

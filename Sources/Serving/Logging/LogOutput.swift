@@ -1,0 +1,60 @@
+public import Foundation
+public import Logging
+import Synchronization
+
+/// The process's log output, chosen once at start: `text` (swift-log's stream handler) or `json`
+/// (one JSON object per line: time, level, label, message and every metadata value, so a
+/// request's lines can be found by `request_id`).
+public enum LogOutput {
+    private static let bootstrapped = Mutex(false)
+
+    /// Bootstraps `LoggingSystem` (once per process; later calls do nothing).
+    public static func bootstrap(format: String, level: Logger.Level) {
+        let first = bootstrapped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Writes each entry as one line of JSON on standard error.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+    private static let output = Mutex(FileHandle.standardError)
+
+    public init(label: String) { self.label = label }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var object: [String: Any] = [:]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = Self.plain(value) }
+        object["time"] = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        object["level"] = event.level.rawValue
+        object["label"] = label
+        object["message"] = "\(event.message)"
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line.append(10)
+        Self.output.withLock { $0.write(line) }
+    }
+
+    private static func plain(_ value: Logger.Metadata.Value) -> Any {
+        switch value {
+        case .string(let text): text
+        case .stringConvertible(let convertible): convertible.description
+        case .array(let values): values.map(plain)
+        case .dictionary(let values): values.mapValues(plain)
+        }
+    }
+}

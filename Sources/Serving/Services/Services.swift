@@ -1,0 +1,98 @@
+public import ArtifactStore
+import Foundation
+import GitStore
+public import Inference
+public import Ledger
+public import Lineage
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
+
+/// The services of one Pedigree process, built once from the configuration and passed to the
+/// edges (HTTP, CLI) explicitly. No service reaches another through a third: each is handed what
+/// it uses here.
+public struct Services: Sendable {
+    public let configuration: ServingConfiguration
+    public let lineage: LineageService
+    public let artifacts: RevisionArtifacts
+    public let models: ModelManager
+    public let recorder: InferenceRecorder
+    public let inference: InferenceService
+    public let refresher: RepositoryRefresher
+    public let state: ServingState
+    public let logger: Logger
+
+    /// Mirrors the repository (fetching it when `fetch`), opens the artifact cache, the model
+    /// manager and the ledger, in that order.
+    public static func open(_ configuration: ServingConfiguration, fetch: Bool = true, logger: Logger) async throws -> Services {
+        let lineage = try openLineage(configuration, fetch: fetch, logger: logger)
+        let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
+        let models = ModelManager(configuration: configuration.models, logger: logger)
+        let recorder = InferenceRecorder(
+            ledger: try openLedger(configuration.ledgerURL, logger: logger), policy: configuration.ledgerFailure,
+            storeText: configuration.ledgerStoreText, logger: logger)
+        let state = ServingState()
+        let inference = InferenceService(lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, state: state, logger: logger)
+        return Services(
+            configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, inference: inference,
+            refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state, logger: logger)
+    }
+
+    /// The repository's lineage service over a mirror in the cache (cloned when absent).
+    public static func openLineage(_ configuration: ServingConfiguration, fetch: Bool = true, logger: Logger) throws -> LineageService {
+        let repo = configuration.repo
+        let source = FileManager.default.fileExists(atPath: repo) ? URL(fileURLWithPath: repo).standardizedFileURL.path : repo
+        let repository = try GitRepository.mirror(source: source, into: configuration.cache.appendingPathComponent("git"))
+        if fetch { try repository.fetch(timeout: configuration.refreshTimeout) }
+        return LineageService(repository: repository, logger: logger)
+    }
+
+    /// The artifact cache and the DVC remotes of `lineage`'s repository.
+    public static func openArtifacts(_ configuration: ServingConfiguration, lineage: LineageService, logger: Logger) throws -> RevisionArtifacts {
+        let cache = try ObjectCache(
+            root: configuration.cache, budget: configuration.cacheBudget, maxConcurrentDownloads: max(1, configuration.jobs),
+            verify: configuration.verifyCache, logger: logger)
+        let store = ArtifactStore(cache: cache, dvcFolder: lineage.dvcFolder, remoteOverride: configuration.remote, logger: logger)
+        return RevisionArtifacts(lineage: lineage, store: store)
+    }
+
+    /// The ledger at `url` (`sqlite:PATH`, `postgres://…`), or nil for `off`.
+    /// Its background work (`run()`) must run while it is used: a `LedgerService` in the group,
+    /// or `withBackgroundWork`.
+    public static func openLedger(_ url: String, logger: Logger) throws -> (any InferenceLedger)? {
+        if url == "off" { return nil }
+        if url.hasPrefix("sqlite:") { return try SQLiteLedger(path: String(url.dropFirst("sqlite:".count))) }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { return try PostgresLedger(url: url, logger: logger) }
+        throw LedgerError.configuration("ledger: sqlite:PATH, postgres://user:password@host:port/database, or off")
+    }
+
+    /// Runs `body` with the ledger's background work beside it (commands outside a service group).
+    public func withBackgroundWork<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        guard let ledger = recorder.ledger else { return try await body() }
+        return try await ledger.withBackgroundWork(body)
+    }
+
+    /// The long-lived work of a server, each a `Service`: the ledger (first, so it stops last,
+    /// flushed), the idle-model sweeper, ledger retention, the periodic refresh and the preload
+    /// list. `http` goes after them and the drain last, so that on shutdown the drain runs first
+    /// while HTTP still answers.
+    public func serviceGroup(http: any Service, logger: Logger) -> ServiceGroup {
+        var services: [any Service] = []
+        if let ledger = recorder.ledger { services.append(LedgerService(ledger: ledger)) }
+        services.append(ModelSweeper(models: models))
+        if let ledger = recorder.ledger {
+            services.append(
+                LedgerRetention(
+                    ledger: ledger, maxAge: configuration.ledgerRetentionDays.map { .seconds($0 * 86_400) }, maxRows: configuration.ledgerMaxRows,
+                    logger: logger))
+        }
+        services.append(PeriodicRefresh(refresher: refresher, interval: configuration.refreshInterval))
+        services.append(Preload(specs: configuration.preload, lineage: lineage, artifacts: artifacts, models: models, logger: logger))
+        services.append(http)
+        services.append(DrainService(state: state, inference: inference, deadline: configuration.drainTimeout, logger: logger))
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A connection that outlives the drain (an idle WebSocket) must not hold the exit.
+        group.maximumGracefulShutdownDuration = configuration.drainTimeout + .seconds(15)
+        return ServiceGroup(configuration: group)
+    }
+}

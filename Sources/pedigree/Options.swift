@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Serving
+
+/// Flags are one source of the configuration (flags > `PEDIGREE_*` > `--config` file >
+/// defaults): every option here is optional, named as its configuration key, and only what the
+/// user typed reaches the loader.
+protocol ConfigurationFlags {
+    /// The values typed, by configuration key.
+    var values: [String: [String]] { get }
+}
+
+/// Collects the options that were given.
+struct FlagValues {
+    var values: [String: [String]] = [:]
+    mutating func add(_ key: ConfigurationKey, _ value: (some CustomStringConvertible)?) {
+        if let value { values[key.name] = [value.description] }
+    }
+    mutating func add(_ key: ConfigurationKey, list: [String]) {
+        if !list.isEmpty { values[key.name] = list }
+    }
+}
+
+/// The configuration file, logging, and the repository every command reads.
+struct CommonOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "A YAML configuration file (keys are these options' names).")
+    var config: String?
+
+    @Option(help: "The Git + DVC repository: a local path or a URL. Default: $PEDIGREE_REPO, else the one repository mirrored in the cache.")
+    var repo: String?
+
+    @Option(help: "Cache folder (repository mirror, artifacts, ledger). Default: $PEDIGREE_CACHE or ~/.cache/pedigree.")
+    var cache: String?
+
+    @Option(help: "Log lines as text or json.")
+    var logFormat: String?
+
+    @Option(help: "Least severe log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "Longest a fetch of the Git remote may run, in seconds.")
+    var refreshTimeout: String?
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.repo, repo)
+        flags.add(.cache, cache)
+        flags.add(.logFormat, logFormat)
+        flags.add(.logLevel, logLevel)
+        flags.add(.refreshTimeout, refreshTimeout)
+        return flags.values
+    }
+}
+
+/// Options of the commands that fetch artifacts.
+struct ArtifactOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "Largest size of the artifact cache (e.g. 500M, 20G); least recently used objects are evicted. Default: no limit.")
+    var cacheBudget: String?
+
+    @Option(help: "Downloads that run at once (default 8).")
+    var jobs: Int?
+
+    @Flag(help: "Also check the md5 of every cached object on start (slow for large caches).")
+    var verifyCache = false
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.cacheBudget, cacheBudget)
+        flags.add(.jobs, jobs)
+        if verifyCache { flags.add(.verifyCache, "true") }
+        return flags.values
+    }
+}
+
+/// Options of the commands that run models.
+struct InferenceOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "Requests decoded together per model (continuous batching; default 4).")
+    var slots: Int?
+
+    @Option(help: "Requests that may wait for a slot; beyond them the answer is OVERLOADED (default 16).")
+    var queue: Int?
+
+    @Option(help: "Tokens of context per slot, prompt plus generated (default 2048).")
+    var contextPerSlot: Int?
+
+    @Option(help: "Models loaded at once (default 2).")
+    var maxModels: Int?
+
+    @Option(help: "Bytes of weights loaded at once (e.g. 8G); least recently used idle models are unloaded. Default: no limit.")
+    var memoryBudget: String?
+
+    @Option(help: "Largest maxTokens a request may ask for (default 1024).")
+    var maxTokensLimit: Int?
+
+    @Option(help: "Largest prompt (or sum of message contents) in bytes (default 32768).")
+    var maxPromptBytes: Int?
+
+    @Option(help: "Seconds an idle model stays loaded (0: until evicted; default 600).")
+    var keepAlive: String?
+
+    @Option(help: "Threads llama.cpp decodes with (default: every core).")
+    var threads: Int?
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.slots, slots)
+        flags.add(.queue, queue)
+        flags.add(.contextPerSlot, contextPerSlot)
+        flags.add(.maxModels, maxModels)
+        flags.add(.memoryBudget, memoryBudget)
+        flags.add(.maxTokensLimit, maxTokensLimit)
+        flags.add(.maxPromptBytes, maxPromptBytes)
+        flags.add(.keepAlive, keepAlive)
+        flags.add(.threads, threads)
+        return flags.values
+    }
+}
+
+/// Where inferences are recorded and how.
+struct LedgerOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "The ledger: sqlite:PATH, postgres://user:password@host:port/database, or off. Default: sqlite:<cache>/ledger.sqlite.")
+    var ledger: String?
+
+    @Option(help: "When a ledger write fails: warn (answer anyway, log and count it) or fail.")
+    var ledgerFailure: String?
+
+    @Option(help: "Prompts and outputs in the ledger: store (as text) or hash (SHA-256 only; such records cannot be replayed).")
+    var ledgerText: String?
+
+    @Option(help: "Delete records older than this many days (checked hourly).")
+    var ledgerRetentionDays: Int?
+
+    @Option(help: "Keep at most this many records (the newest).")
+    var ledgerMaxRows: Int?
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.ledger, ledger)
+        flags.add(.ledgerFailure, ledgerFailure)
+        flags.add(.ledgerText, ledgerText)
+        flags.add(.ledgerRetentionDays, ledgerRetentionDays)
+        flags.add(.ledgerMaxRows, ledgerMaxRows)
+        return flags.values
+    }
+}
+
+/// Options of the server alone.
+struct ServerOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (default: $PEDIGREE_PORT or 8080).")
+    var port: Int?
+
+    @Option(help: "A revision spec to load on start (repeat for several).")
+    var preload: [String] = []
+
+    @Option(help: "Seconds running generations may take to finish after SIGTERM before they are cancelled (default 30).")
+    var drainTimeout: String?
+
+    @Option(help: "Seconds between fetches of the Git remote (0: never; default 60).")
+    var refreshInterval: String?
+
+    @Option(help: "Secret of POST /hooks/git (GitHub X-Hub-Signature-256 or GitLab X-Gitlab-Token); unset turns the hook off.")
+    var webhookSecret: String?
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.host, host)
+        flags.add(.port, port)
+        flags.add(.preload, list: preload)
+        flags.add(.drainTimeout, drainTimeout)
+        flags.add(.refreshInterval, refreshInterval)
+        flags.add(.webhookSecret, webhookSecret)
+        return flags.values
+    }
+}
+
+/// Loads the configuration from `groups` and the `--config` file, and bootstraps logging with it.
+/// A bad configuration prints the key's error and exits with status 2.
+func loadConfiguration(_ common: CommonOptions, _ groups: [any ConfigurationFlags], requireRepo: Bool = true, quiet: Bool = false) async throws
+    -> LoadedConfiguration
+{
+    var flags = common.values
+    for group in groups { flags.merge(group.values) { $1 } }
+    do {
+        let loaded = try await ConfigurationLoader.load(flags: flags, file: common.config, requireRepo: requireRepo)
+        // Commands that print results keep the log to warnings unless asked for more.
+        let levelSet = loaded.entries.contains { $0.key == .logLevel && $0.source != "default" }
+        let level = quiet && !levelSet ? .warning : loaded.logLevel
+        LogOutput.bootstrap(format: loaded.logFormat, level: level)
+        return loaded
+    } catch let error as ConfigurationError {
+        FileHandle.standardError.write(Data("error: configuration: \(error.message)\n".utf8))
+        throw ExitCode(2)
+    }
+}
