@@ -131,6 +131,41 @@ def test_sigterm_drains_streams_then_cancels_the_rest_and_records_all(demo, tmp_
         shutil.rmtree(server.cache, ignore_errors=True)
 
 
+def test_a_second_signal_ends_the_drain_at_once(demo):
+    """With a 60 s drain deadline, a second SIGTERM cancels the running streams now: each still
+    gets its `cancelled` answer and record, and the process exits 0 within seconds."""
+    server = Server(demo, "--drain-timeout", "60")
+    try:
+        events = [[], []]
+        sampling = {"temperature": 0, "maxTokens": 1000}
+        prompt = "Count to 1000: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(sse_stream, server, "smollm2-135m", prompt, sampling, events[i]) for i in range(2)]
+            deadline = time.time() + 60
+            while not all(events) and time.time() < deadline:
+                time.sleep(0.01)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert server.process.poll() is None  # draining: the deadline is a minute away
+            second = time.time()
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=15) == 0
+            assert time.time() - second < 5
+            for future in futures:
+                future.result(timeout=30)
+        payloads = [[e[1] for e in stream if e[0] == "payload"] for stream in events]
+        assert all(len(p) == 1 and p[0]["finishReason"] == "cancelled" for p in payloads), payloads
+        database = sqlite3.connect(Path(server.cache) / "ledger.sqlite")
+        for (payload,) in payloads:
+            assert database.execute("SELECT status FROM inference WHERE id = ?", [payload["id"]]).fetchone() == ("cancelled",)
+        assert "second signal" in Path(server.log.name).read_text()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+        server.log.close()
+        shutil.rmtree(server.cache, ignore_errors=True)
+
+
 def test_idle_server_exits_at_once_on_sigterm(demo):
     server = Server(demo)
     try:

@@ -50,11 +50,11 @@ public struct GraphQLEndpoint: Sendable {
                     variableValues: request.variables ?? [:], operationName: request.operationName)
             }
         } catch let error as GraphQLError {
-            return encode(400, GraphQLResult(errors: [relabel(error)]))
+            return encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)]))
         } catch {
             return failure(.badUserInput, "\(error)")
         }
-        let errors = result.errors.map(relabel)
+        let errors = result.errors.map { relabel($0, requestID: caller.requestID) }
         // GraphQL over HTTP: 400 when the request could not be executed (parse and validation
         // errors carry no path); a request that ran is 200 even when a failed non-null root
         // field left `data` null (ARTIFACT_UNAVAILABLE is no fault of the request's shape).
@@ -81,11 +81,12 @@ public struct GraphQLEndpoint: Sendable {
         do {
             switch try documents.document(for: query, schema: schema) {
             case .failure(let errors):
-                return .failure(status: 400, body: encode(400, GraphQLResult(errors: errors.errors.map(relabel))).body)
+                return .failure(
+                    status: 400, body: encode(400, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })).body)
             case .success(let parsed): document = parsed
             }
         } catch let error as GraphQLError {
-            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
+            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)
         } catch {
             return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
         }
@@ -108,13 +109,13 @@ public struct GraphQLEndpoint: Sendable {
                 schema: schema, request: query, context: RequestLoader(services: services, caller: caller),
                 variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
-            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error)])).body)
+            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)
         } catch {
             return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
         }
         switch subscribed {
         case .failure(let errors):
-            let relabelled = errors.errors.map(relabel)
+            let relabelled = errors.errors.map { relabel($0, requestID: caller.requestID) }
             let executed = relabelled.contains { !$0.path.elements.isEmpty }
             let body = encode(executed ? 200 : 400, GraphQLResult(errors: relabelled)).body
             if !executed { return .failure(status: 400, body: body) }
@@ -131,11 +132,16 @@ public struct GraphQLEndpoint: Sendable {
                         do {
                             for try await result in results {
                                 continuation.yield(
-                                    endpoint.encode(200, GraphQLResult(data: result.data, errors: result.errors.map(endpoint.relabel))).body)
+                                    endpoint.encode(
+                                        200,
+                                        GraphQLResult(
+                                            data: result.data, errors: result.errors.map { endpoint.relabel($0, requestID: caller.requestID) })
+                                    ).body)
                             }
                         } catch {
                             let error = error as? GraphQLError ?? GraphQLError(error)
-                            continuation.yield(endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(error)])).body)
+                            continuation.yield(
+                                endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(error, requestID: caller.requestID)])).body)
                         }
                         continuation.finish()
                     }
@@ -157,41 +163,40 @@ public struct GraphQLEndpoint: Sendable {
             // `error`), with the status of its code.
             let status = ErrorCode.classify(error).code.httpStatus
             return .failure(
-                status: status, body: encode(status, GraphQLResult(errors: [relabel(GraphQLError(message: "\(error)", originalError: error))])).body)
+                status: status,
+                body: encode(
+                    status, GraphQLResult(errors: [relabel(GraphQLError(message: "\(error)", originalError: error), requestID: caller.requestID)])
+                ).body)
         }
+        // Each result is made on the consumer's task as it asks for it (no task of its own, no
+        // extra hop between a token and its write); ending the results ends the events, which
+        // cancels the generation.
         let endpoint = self
+        let source = EventIterator(events)
         return .results(
-            AsyncThrowingStream { continuation in
-                let task = Task {
-                    do {
-                        for try await event in events {
-                            if case .token(let text) = event, let fast = plan.tokenResult(text) {
-                                continuation.yield(fast)
-                                continue
-                            }
-                            let result = try await GraphQL.execute(
-                                schema: endpoint.schema, documentAST: document, rootValue: event, context: loader,
-                                variableValues: request.variables ?? [:], operationName: request.operationName)
-                            continuation.yield(
-                                endpoint.encode(200, GraphQLResult(data: result.data, errors: result.errors.map(endpoint.relabel))).body)
-                        }
-                    } catch is CancellationError {
-                        continuation.finish()
-                        return
-                    } catch {
-                        let failed =
-                            error as? GraphQLError
-                            ?? GraphQLError(message: "\(error)", path: IndexPath([IndexPathValue.key(plan.responseName)]), originalError: error)
-                        continuation.yield(endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(failed)])).body)
-                    }
-                    continuation.finish()
+            AsyncThrowingStream(unfolding: {
+                do {
+                    guard let event = try await source.next() else { return nil }
+                    if case .token(let text) = event, let fast = plan.tokenResult(text) { return fast }
+                    let result = try await GraphQL.execute(
+                        schema: endpoint.schema, documentAST: document, rootValue: event, context: loader,
+                        variableValues: request.variables ?? [:], operationName: request.operationName)
+                    let errors = result.errors.map { endpoint.relabel($0, requestID: caller.requestID) }
+                    return endpoint.encode(200, GraphQLResult(data: result.data, errors: errors)).body
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    // The last result: the iterator answers nil after it threw.
+                    let failed =
+                        error as? GraphQLError
+                        ?? GraphQLError(message: "\(error)", path: IndexPath([IndexPathValue.key(plan.responseName)]), originalError: error)
+                    return endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(failed, requestID: caller.requestID)])).body
                 }
-                continuation.onTermination = { _ in task.cancel() }
-            })
+            }))
     }
 
     /// Adds `extensions.code` to an error, from the service error behind it.
-    func relabel(_ error: GraphQLError) -> GraphQLError {
+    func relabel(_ error: GraphQLError, requestID: String?) -> GraphQLError {
         let code: ErrorCode
         var message = error.message
         if let original = error.originalError {
@@ -199,7 +204,8 @@ public struct GraphQLEndpoint: Sendable {
             code = classified.code
             message = classified.message
             if code == .internalError {
-                logger.error("resolver failed", metadata: ["path": "\(error.path)", "error": "\(original)"])
+                logger.error(
+                    "resolver failed", metadata: ["path": "\(error.path)", "error": "\(original)", "request_id": "\(requestID ?? "-")"])
             }
         } else if let existing = error.extensions["code"]?.string, let known = ErrorCode(rawValue: existing) {
             code = known
@@ -231,4 +237,15 @@ public struct GraphQLEndpoint: Sendable {
         let chosen = operations.first { $0.name?.value == operationName } ?? (operations.count == 1 ? operations.first : nil)
         return chosen?.operation
     }
+}
+
+/// The iterator of an inference's events, advanced by one consumer at a time.
+private final class EventIterator: @unchecked Sendable {
+    // @unchecked: `AsyncThrowingStream(unfolding:)` calls its closure once at a time, from the
+    // consuming task, so the iterator is never advanced concurrently.
+    private var iterator: AsyncThrowingStream<InferenceService.Event, any Error>.AsyncIterator
+
+    init(_ events: AsyncThrowingStream<InferenceService.Event, any Error>) { iterator = events.makeAsyncIterator() }
+
+    func next() async throws -> InferenceService.Event? { try await iterator.next() }
 }
