@@ -46,7 +46,7 @@ struct Infer: AsyncParsableCommand {
         default: throw ValidationError("give exactly one of --prompt and --message")
         }
         let loaded = try await loadConfiguration(common, [artifacts, inference, ledger], quiet: true)
-        let services = try await orExit { try await Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
+        let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
         let revision = try orExit { try services.lineage.lineage(spec) }
         let sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens, stop: stop)
         let json = self.json

@@ -22,7 +22,7 @@ struct Replay: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try await loadConfiguration(common, [artifacts, inference, ledger], quiet: true)
-        let services = try await orExit { try await Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
+        let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
         let id = self.id
         let outcome = try await services.withBackgroundWork {
             try await orExit { try await services.inference.replay(id: id, by: RequestInfo(caller: "replay")) }

@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger])
         let logger = Logger(label: "pedigree")
-        let services = try await orExit { try await Services.open(loaded.serving, logger: logger) }
+        let services = try orExit { try Services.open(loaded.serving, logger: logger) }
         logger.info(
             "serving repository",
             metadata: [

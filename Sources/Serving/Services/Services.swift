@@ -24,7 +24,7 @@ public struct Services: Sendable {
 
     /// Mirrors the repository (fetching it when `fetch`), opens the artifact cache, the model
     /// manager and the ledger, in that order.
-    public static func open(_ configuration: ServingConfiguration, fetch: Bool = true, logger: Logger) async throws -> Services {
+    public static func open(_ configuration: ServingConfiguration, fetch: Bool = true, logger: Logger) throws -> Services {
         let lineage = try openLineage(configuration, fetch: fetch, logger: logger)
         let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
         let models = ModelManager(configuration: configuration.models, logger: logger)
