@@ -166,6 +166,7 @@ let package = Package(
         ),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
         .testTarget(name: "ServingTests", dependencies: ["Inference", "Serving"], swiftSettings: swiftSettings),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),

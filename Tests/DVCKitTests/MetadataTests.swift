@@ -90,6 +90,17 @@ struct MetadataTests {
         #expect(pipeline.artifacts.first?.type == "model")
     }
 
+    /// `vars: ['']` (and `':key'`) once indexed an empty split and ended the process.
+    @Test(arguments: ["''", "':train'", "[]"])
+    func varsEntriesWithoutAFileAreMalformed(entry: String) {
+        let yaml = "vars:\n  - \(entry)\nstages:\n  s:\n    cmd: echo\n"
+        #expect {
+            try PipelineFile(path: "dvc.yaml", data: Data(yaml.utf8)) { _ in nil }
+        } throws: { error in
+            (error as? DVCError)?.kind == .malformed
+        }
+    }
+
     @Test func lockFileKeepsScalarText() throws {
         let lock = """
             schema: '2.0'

@@ -1,5 +1,6 @@
-import Lineage
 import Testing
+
+@testable import Lineage
 
 struct RevisionSpecTests {
     @Test(arguments: [
@@ -32,5 +33,17 @@ struct RevisionSpecTests {
             if case .invalidRevision = error as? LineageError { return true }
             return false
         }
+    }
+
+    /// A version part with no core (`m@v`, a tag `m@v-`) once indexed an empty split and ended the
+    /// process; every odd form is simply not a version.
+    @Test(arguments: ["v", "v-", "v+", "v-1", "v+x", "v1.2", "v1.2.3.4", "v1..3", "vx.y.z", "v.1.2"])
+    func oddVersionsAreNotSemver(text: String) {
+        #expect(!RevisionSpec.isSemver(text))
+    }
+
+    @Test(arguments: ["v1.2.3", "v10.0.1-rc.1", "v1.2.3+build.5"])
+    func versionsAreSemver(text: String) {
+        #expect(RevisionSpec.isSemver(text))
     }
 }

@@ -77,8 +77,12 @@ public struct PipelineFile: Sendable {
         for entry in vars?.sequence ?? [] {
             switch entry {
             case .scalar(let text, _):
-                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-                try load(parts[0], keys: parts.count > 1 ? parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : nil)
+                let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                guard let name = parts.first, !name.isEmpty else {
+                    throw DVCError(.malformed, file: file, "a 'vars' entry must name a file ('params.yaml' or 'params.yaml:key')")
+                }
+                let keys = parts.count > 1 ? parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : nil
+                try load(name, keys: keys)
             case .mapping: merge(entry)
             default: throw DVCError(.malformed, file: file, "'vars' entries must be file names or mappings")
             }

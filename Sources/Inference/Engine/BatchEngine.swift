@@ -72,6 +72,8 @@ final class BatchEngine: Sendable {
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
         let job = Job(request: request, tokens: tokens, continuation: continuation)
         try inbox.state.withLock { state in
+            // A stopped loop never admits again: refuse at once instead of queueing forever.
+            guard !state.stopping else { throw InferenceError.overloaded("the model was unloaded: retry") }
             guard state.active + state.pending.count < configuration.slots + configuration.queueLimit else {
                 throw InferenceError.overloaded(
                     "all \(configuration.slots) slots are busy and \(configuration.queueLimit) requests are queued: retry later")
@@ -205,6 +207,12 @@ final class DecodeLoop: @unchecked Sendable {
         defer {
             llama_batch_free(batch)
             for slot in slots { finish(slot, reason: .cancelled) }
+            // Waiting requests would wait forever: they fail now.
+            let waiting = inbox.state.withLock { state in
+                defer { state.pending.removeAll() }
+                return state.pending
+            }
+            for job in waiting { job.continuation.finish(throwing: InferenceError.overloaded("the model was unloaded: retry")) }
             llama_free(context)
         }
         while true {

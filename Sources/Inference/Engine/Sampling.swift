@@ -39,10 +39,11 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     /// Checks ranges; `limit` caps `maxTokens`.
     func validated(maxTokensLimit: Int) throws -> SamplingParameters {
         guard temperature >= 0, temperature <= 10 else { throw InferenceError.badInput("temperature must be between 0 and 10") }
-        guard topK >= 0 else { throw InferenceError.badInput("topK must be 0 (off) or more") }
+        // Checked here, where the value enters: the sampler takes an Int32.
+        guard topK >= 0, topK <= 1_000_000 else { throw InferenceError.badInput("topK must be between 0 (off) and 1000000") }
         guard topP > 0, topP <= 1 else { throw InferenceError.badInput("topP must be in (0, 1]") }
         guard minP >= 0, minP <= 1 else { throw InferenceError.badInput("minP must be in [0, 1]") }
-        guard repeatPenalty > 0 else { throw InferenceError.badInput("repeatPenalty must be above 0") }
+        guard repeatPenalty > 0, repeatPenalty.isFinite else { throw InferenceError.badInput("repeatPenalty must be above 0") }
         guard seed != UInt32.max else { throw InferenceError.badInput("seed must be below 4294967295") }
         guard maxTokens >= 1, maxTokens <= maxTokensLimit else {
             throw InferenceError.badInput("maxTokens must be between 1 and \(maxTokensLimit)")

@@ -19,11 +19,14 @@ public struct Weights: Sendable {
 public struct ModelSource: Sendable {
     public let md5: String
     public let revision: String
+    /// The weights' size in bytes as recorded (counted against the memory budget before loading).
+    public let sizeBytes: UInt64
     public let weights: @Sendable () async throws -> Weights
 
-    public init(md5: String, revision: String, weights: @escaping @Sendable () async throws -> Weights) {
+    public init(md5: String, revision: String, sizeBytes: UInt64, weights: @escaping @Sendable () async throws -> Weights) {
         self.md5 = md5
         self.revision = revision
+        self.sizeBytes = sizeBytes
         self.weights = weights
     }
 }
@@ -157,7 +160,7 @@ public actor ModelManager {
     private func instance(for source: ModelSource) async throws -> Instance {
         let md5 = source.md5
         if let existing = try await existing(md5, revision: source.revision) { return existing }
-        try await makeRoom()
+        try await makeRoom(for: source.sizeBytes)
         // Making room suspended this call: another one may have started the same load meanwhile.
         if let existing = try await existing(md5, revision: source.revision) { return existing }
         let configuration = self.configuration
@@ -214,10 +217,14 @@ public actor ModelManager {
     }
 
     /// Evicts idle models, least recently used first, until one more fits the count limit.
-    /// (The memory budget is checked the same way, with the sizes of the loaded models.)
-    private func makeRoom() async throws {
+    /// The memory budget counts the loaded models and the incoming one; weights larger than the
+    /// whole budget fail at once.
+    private func makeRoom(for incoming: UInt64) async throws {
+        if let budget = configuration.memoryBudget, incoming > budget {
+            throw InferenceError.loadFailed("the weights (\(incoming) bytes) are larger than the memory budget (\(budget) bytes)")
+        }
         func loadedBytes() -> UInt64 { entries.values.compactMap(\.instance).reduce(0) { $0 + $1.engine.model.sizeBytes } }
-        while entries.count >= configuration.maxModels || (configuration.memoryBudget.map { loadedBytes() >= $0 } ?? false) {
+        while entries.count >= configuration.maxModels || (configuration.memoryBudget.map { loadedBytes() + incoming > $0 } ?? false) {
             let idle = entries.filter { _, entry in
                 guard let instance = entry.instance else { return false }
                 let load = instance.engine.load

@@ -83,7 +83,8 @@ public struct RevisionSpec: Sendable, Hashable, CustomStringConvertible {
     /// `v1.2.0`: a GTO version, looked up as the tag `<model>@v1.2.0`.
     static func isSemver(_ rev: String) -> Bool {
         guard rev.hasPrefix("v") else { return false }
-        let core = rev.dropFirst().split(separator: "-", maxSplits: 1)[0].split(separator: "+", maxSplits: 1)[0]
+        // `v`, `v-`, `v+` have no core: split would give no element (no index is taken here).
+        let core = rev.dropFirst().prefix { $0 != "-" && $0 != "+" }
         let parts = core.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 3 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
     }

@@ -1,0 +1,38 @@
+"""Robustness (issue 9, first steps): inputs that used to end the process now get a clear error,
+and the server goes on serving."""
+import requests
+
+from conftest import error_codes
+
+QUERY = "query($id: ID!) { modelRevision(id: $id) { id } }"
+
+
+def alive(server):
+    assert requests.get(server.url + "/healthz", timeout=1).status_code == 200
+    body = requests.post(server.url + "/graphql", timeout=60, json={"query": "mutation { infer(input: {modelRevisionID: \"tiny-llama\", prompt: \"ok\", sampling: {maxTokens: 1}}) { id } }"}).json()
+    assert "errors" not in body, body
+
+
+def test_version_specs_without_a_core_are_errors_not_crashes(server):
+    for spec in ("tiny-llama@v", "tiny-llama@v-", "tiny-llama@v+", "tiny-llama@v-1", "m@v"):
+        body = requests.get(server.url + "/graphql", params={"query": QUERY, "variables": f'{{"id": "{spec}"}}'}, timeout=30).json()
+        assert error_codes(body) and error_codes(body)[0] in ("NOT_FOUND", "INVALID_REVISION"), (spec, body)
+        response = requests.post(server.url + "/v1/completions", json={"model": spec, "prompt": "x", "max_tokens": 1}, timeout=30)
+        assert response.status_code in (400, 404), (spec, response.text)
+    alive(server)
+
+
+def test_sampling_values_past_their_bounds_are_bad_input(server):
+    for extra in ({"top_k": 2**31}, {"top_k": 2**63 - 1}, {"top_k": -1}, {"temperature": 1e308}, {"top_p": 0},
+                  {"seed": 2**32 - 1}, {"seed": -5}, {"max_tokens": 10**9}, {"repeat_penalty": 0}):
+        response = requests.post(server.url + "/v1/completions", timeout=30,
+                                 json={"model": "tiny-llama", "prompt": "x", "max_tokens": 1, **extra})
+        assert response.status_code == 400 and response.json()["error"]["code"] == "BAD_USER_INPUT", (extra, response.text)
+    alive(server)
+
+
+def test_weights_larger_than_the_memory_budget_fail_alone(demo, make_server):
+    server = make_server(demo, "--memory-budget", "50M")
+    body = requests.post(server.url + "/graphql", timeout=120, json={"query": "mutation { loadModel(id: \"smollm2-135m\") { md5 } }"}).json()
+    assert error_codes(body) == ["MODEL_LOAD_FAILED"] and "memory budget" in body["errors"][0]["message"], body
+    alive(server)
