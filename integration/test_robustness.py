@@ -36,3 +36,23 @@ def test_weights_larger_than_the_memory_budget_fail_alone(demo, make_server):
     body = requests.post(server.url + "/graphql", timeout=120, json={"query": "mutation { loadModel(id: \"smollm2-135m\") { md5 } }"}).json()
     assert error_codes(body) == ["MODEL_LOAD_FAILED"] and "memory budget" in body["errors"][0]["message"], body
     alive(server)
+
+
+def test_a_websocket_that_never_initialises_is_closed(demo, make_server):
+    import asyncio
+    import time
+
+    import aiohttp
+    server = make_server(demo, "--websocket-init-timeout", "1")
+
+    async def idle():
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(server.url.replace("http", "ws") + "/graphql", protocols=("graphql-transport-ws",)) as ws:
+                started = time.time()
+                message = await ws.receive(timeout=10)
+                return message, time.time() - started, ws.close_code
+
+    message, waited, code = asyncio.run(idle())
+    assert message.type == aiohttp.WSMsgType.CLOSE and code == 4408, (message, code)
+    assert 0.8 < waited < 3, waited
+    alive(server)

@@ -159,6 +159,9 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Seconds running generations may take to finish after SIGTERM before they are cancelled (default 30).")
     var drainTimeout: String?
 
+    @Option(help: "Seconds a WebSocket may wait before its connection_init; then it is closed with 4408 (default 10).")
+    var websocketInitTimeout: String?
+
     @Option(help: "Seconds between fetches of the Git remote (0: never; default 60).")
     var refreshInterval: String?
 
@@ -171,6 +174,7 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.port, port)
         flags.add(.preload, list: preload)
         flags.add(.drainTimeout, drainTimeout)
+        flags.add(.websocketInitTimeout, websocketInitTimeout)
         flags.add(.refreshInterval, refreshInterval)
         flags.add(.webhookSecret, webhookSecret)
         return flags.values

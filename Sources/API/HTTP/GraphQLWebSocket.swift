@@ -36,6 +36,16 @@ struct GraphQLWebSocket: Sendable {
         let running = RunningSubscriptions()
         defer { running.cancelAll() }
         var acknowledged = false
+        // A socket that never says `connection_init` must not be held open: the protocol's 4408.
+        let initialised = Atomic<Bool>(false)
+        let timeout = endpoint.services.configuration.websocketInitTimeout
+        let watchdog = Task { [logger] in
+            try await Task.sleep(for: timeout)
+            guard !initialised.load(ordering: .relaxed) else { return }
+            logger.info("websocket closed: no connection_init", metadata: ["request_id": "\(caller.requestID ?? "-")"])
+            try await outbound.close(.init(codeNumber: 4408), reason: "Connection initialisation timeout")
+        }
+        defer { watchdog.cancel() }
         for try await message in inbound.messages(maxSize: 1 << 20) {
             guard case .text(let text) = message,
                 let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
@@ -51,6 +61,7 @@ struct GraphQLWebSocket: Sendable {
                     return
                 }
                 acknowledged = true
+                initialised.store(true, ordering: .relaxed)
                 try await outbound.write(.text(#"{"type":"connection_ack"}"#))
             case "ping":
                 try await outbound.write(.text(#"{"type":"pong"}"#))

@@ -42,6 +42,7 @@ extension ConfigurationKey {
     public static let refreshTimeout = Self("refresh-timeout", .seconds(1...3_600))
     public static let webhookSecret = Self("webhook-secret", .text, secret: true)
     public static let drainTimeout = Self("drain-timeout", .seconds(0...3_600))
+    public static let websocketInitTimeout = Self("websocket-init-timeout", .seconds(1...300))
     public static let cacheBudget = Self("cache-budget", .size)
     public static let jobs = Self("jobs", .integer(1...256))
     public static let verifyCache = Self("verify-cache", .boolean)
@@ -66,7 +67,8 @@ extension ConfigurationKey {
 
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
-        repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, cacheBudget, jobs, verifyCache, remote, slots,
+        repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, cacheBudget, jobs, verifyCache,
+        remote, slots,
         queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, keepAlive, threads, preload, ledger, ledgerFailure,
         ledgerText, ledgerRetentionDays, ledgerMaxRows, logFormat, logLevel,
     ]

@@ -123,6 +123,7 @@ public enum ConfigurationLoader {
         if let seconds = try values.seconds(.refreshTimeout) { serving.refreshTimeout = .seconds(seconds) }
         serving.webhookSecret = try values.text(.webhookSecret).flatMap { $0.isEmpty ? nil : $0 }
         if let seconds = try values.seconds(.drainTimeout) { serving.drainTimeout = .seconds(seconds) }
+        if let seconds = try values.seconds(.websocketInitTimeout) { serving.websocketInitTimeout = .seconds(seconds) }
         serving.cacheBudget = try values.size(.cacheBudget)
         if let jobs = try values.integer(.jobs) { serving.jobs = jobs }
         if let verify = try values.boolean(.verifyCache) { serving.verifyCache = verify }

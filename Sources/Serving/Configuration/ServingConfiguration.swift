@@ -22,6 +22,8 @@ public struct ServingConfiguration: Sendable {
     public var port = 8080
     /// Running generations finish up to this long after SIGTERM, then are cancelled.
     public var drainTimeout: Duration = .seconds(30)
+    /// A WebSocket that sends no `connection_init` within this long is closed (4408).
+    public var websocketInitTimeout: Duration = .seconds(10)
 
     // Artifacts
     /// Largest size of the artifact cache in bytes; nil for no limit.
