@@ -24,8 +24,7 @@ struct InferStreamPlan: Sendable {
     /// The plan of a subscription document, or nil when it is not a plain `inferStream` operation
     /// (the caller then runs GraphQL's own subscribe).
     init?(document: Document, operationName: String?, variables: [String: Map]) {
-        let operations = document.definitions.compactMap { $0 as? OperationDefinition }
-        guard let operation = operations.first(where: { $0.name?.value == operationName }) ?? (operations.count == 1 ? operations.first : nil),
+        guard let operation = GraphQLEndpoint.chosenOperation(document, operationName: operationName),
             operation.operation == .subscription, operation.directives.isEmpty,
             operation.variableDefinitions.allSatisfy({ $0.defaultValue == nil }),
             operation.selectionSet.selections.count == 1, let root = operation.selectionSet.selections.first as? Field,

@@ -233,9 +233,13 @@ public struct GraphQLEndpoint: Sendable {
 
     /// The kind of the operation a request runs (GET must not change state; subscriptions stream).
     static func operation(_ document: Document, operationName: String?) -> OperationType? {
+        chosenOperation(document, operationName: operationName)?.operation
+    }
+
+    /// The operation a request runs: the one named, else the only one.
+    static func chosenOperation(_ document: Document, operationName: String?) -> OperationDefinition? {
         let operations = document.definitions.compactMap { $0 as? OperationDefinition }
-        let chosen = operations.first { $0.name?.value == operationName } ?? (operations.count == 1 ? operations.first : nil)
-        return chosen?.operation
+        return operations.first { $0.name?.value == operationName } ?? (operations.count == 1 ? operations.first : nil)
     }
 }
 

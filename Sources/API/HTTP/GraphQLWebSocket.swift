@@ -2,7 +2,6 @@ import Foundation
 import GraphQL
 import HTTPTypes
 import HummingbirdWebSocket
-import Ledger
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -26,7 +25,7 @@ struct GraphQLWebSocket: Sendable {
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard path == "/graphql", offered.contains(Self.protocolName) else { return .dontUpgrade }
         // One request id for the socket and everything run over it.
-        let id = request.headerFields[.requestID].flatMap(RequestIDMiddleware.usable) ?? RecordID.make()
+        let id = RequestIDMiddleware.id(from: request.headerFields)
         return .upgrade([.secWebSocketProtocol: Self.protocolName, .requestID: id]) { inbound, outbound, _ in
             try await serve(inbound, outbound, caller: RequestInfo(requestID: id))
         }

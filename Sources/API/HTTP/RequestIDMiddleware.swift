@@ -19,7 +19,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let id = request.headers[.requestID].flatMap(Self.usable) ?? RecordID.make()
+        let id = Self.id(from: request.headers)
         context.requestID = id
         context.logger[metadataKey: "request_id"] = .string(id)
         let start = ContinuousClock.now
@@ -38,6 +38,11 @@ public struct RequestIDMiddleware: RouterMiddleware {
                 "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
             ])
         return response
+    }
+
+    /// The request's id: the client's `X-Request-Id` when it is usable, else a new one.
+    static func id(from headers: HTTPFields) -> String {
+        headers[.requestID].flatMap(usable) ?? RecordID.make()
     }
 
     /// A client's id, if it is 1 to 128 characters of letters, digits, `-`, `_`, `.` and `:`.

@@ -17,8 +17,9 @@ enum LlamaBackend {
         }
     }
 
-    /// The library's build and features, recorded with every inference.
-    static var systemInfo: String { String(cString: llama_print_system_info()) }
+    /// The library's build and features, recorded with every inference (read once: it does not
+    /// change while the process runs, and every answer used to build the string again).
+    static let systemInfo: String = String(cString: llama_print_system_info())
 }
 
 /// llama.cpp's warnings and errors, through the process's log system (so a JSON log stays JSON).
