@@ -17,7 +17,8 @@ let package = Package(
     name: "pedigree",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "pedigree", targets: ["pedigree"])
+        .executable(name: "pedigree", targets: ["pedigree"]),
+        .executable(name: "pedigree-fuzz", targets: ["PedigreeFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -90,6 +91,15 @@ let package = Package(
             swiftSettings: swiftSettings,
             linkerSettings: [.unsafeFlags(["-L", llamaLibrary, "-Xlinker", "-rpath", "-Xlinker", llamaLibrary])]
         ),
+        // GraphQL documents measured before they run: depth, fields, cost, mutation roots.
+        .target(
+            name: "GraphQLLimits",
+            dependencies: [
+                .product(name: "GraphQL", package: "GraphQL"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Ledger",
             dependencies: [
@@ -113,6 +123,7 @@ let package = Package(
                 "Lineage",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -124,6 +135,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "ArtifactStore",
+                "GraphQLLimits",
                 "Inference",
                 "Ledger",
                 "Lineage",
@@ -137,6 +149,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer targets over every parser input reaches (script/fuzz); built without the
+        // fuzzer it replays the committed corpora (script/test).
+        .executableTarget(
+            name: "PedigreeFuzz",
+            dependencies: [
+                "DVCKit", "GitStore", "GraphQLLimits", "Inference", "Lineage",
+                .product(name: "GraphQL", package: "GraphQL"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -174,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Lineage", "GitStore", "Serving", "TestSupport",
+                "API", "GraphQLLimits", "Lineage", "GitStore", "Serving", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GraphQL", package: "GraphQL"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

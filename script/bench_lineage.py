@@ -41,6 +41,18 @@ try:
         body = session.post(url + "/graphql", json={"query": QUERY, "variables": {"id": spec}}).json()
         ours.append(time.perf_counter() - start)
         assert "errors" not in body, body
+    # graphql_reject_bomb: a 10,000-deep document refused (QUERY_TOO_COMPLEX), against the
+    # smallest query that runs (`{ __typename }`) on the same connection.
+    bomb = "{" + "a{" * 10_000 + "b" + "}" * 10_000 + "}"
+    rejects, smallest = [], []
+    for _ in range(200):
+        start = time.perf_counter()
+        response = session.post(url + "/graphql", json={"query": bomb})
+        rejects.append(time.perf_counter() - start)
+        assert response.status_code == 400 and "QUERY_TOO_COMPLEX" in response.text, response.text[:200]
+        start = time.perf_counter()
+        session.post(url + "/graphql", json={"query": "{ __typename }"}).raise_for_status()
+        smallest.append(time.perf_counter() - start)
 finally:
     server.terminate()
     server.wait()
@@ -64,3 +76,5 @@ def pct(values, q):
 for name, q in (("lineage_p50", 0.5), ("lineage_p99", 0.99)):
     o, p = pct(ours, q), pct(peer, q)
     print(f"BENCH {name} {o:.3f} ms peer={p:.3f} ratio={p / o:.1f}")
+o, p = pct(rejects, 0.5), pct(smallest, 0.5)
+print(f"BENCH graphql_reject_bomb {o:.3f} ms peer={p:.3f} ratio={p / o:.1f}")

@@ -111,6 +111,9 @@ public final class ArtifactStore: Sendable {
         let manifest: DirectoryManifest
         do {
             manifest = try DirectoryManifest(data: try Data(contentsOf: URL(fileURLWithPath: manifestPath)), object: id.md5)
+        } catch let error as DVCError {
+            await cache.unpin([id])
+            throw ArtifactError.unsafeManifest(object: id.md5, reason: error.reason)
         } catch {
             await cache.unpin([id])
             throw error

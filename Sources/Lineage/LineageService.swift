@@ -15,8 +15,11 @@ public final class LineageService: Sendable {
     /// Canonical commits by `model@commit` (history never changes).
     private let canonicals = BoundedCache<String, String>(capacity: 4096)
     /// Spec resolutions, keyed by refs generation and spec: refs move only on `refresh`, which
-    /// starts a new generation, so a resolution computed while a refresh ran is never served after it.
-    private let resolutions = BoundedCache<String, Resolution>(capacity: 4096)
+    /// starts a new generation, so a resolution computed while a refresh ran is never served after
+    /// it. Answers that a spec names nothing (or is malformed, or ambiguous) are kept too: a
+    /// client asking for the same missing revision again costs a lookup, not a history walk.
+    private let resolutions = BoundedCache<String, Result<Resolution, LineageError>>(capacity: 4096)
+    private let resolutionCount = Atomic<Int>(0)
     private let refsGeneration = Atomic<Int>(0)
     /// The GTO registry, rebuilt after each refresh (tags move only then).
     private let registryCache = Mutex<GTORegistry?>(nil)
@@ -109,7 +112,30 @@ public final class LineageService: Sendable {
     /// next `refresh` (the only time refs move), so a hot spec costs one dictionary lookup.
     public func resolve(_ text: String) throws -> Resolution {
         let generation = refsGeneration.load(ordering: .sequentiallyConsistent)
-        return try resolutions.value(for: "\(generation)\u{0}\(text)") { () throws in try resolveFromRefs(text) }
+        let answer = try resolutions.value(for: "\(generation)\u{0}\(text)") { () throws -> Result<Resolution, LineageError> in
+            resolutionCount.add(1, ordering: .relaxed)
+            do {
+                return .success(try resolveFromRefs(text))
+            } catch let error as LineageError {
+                // Git failures may be passing; the others are facts about this generation's refs.
+                if case .git = error { throw error }
+                return .failure(error)
+            }
+        }
+        return try answer.get()
+    }
+
+    /// Resolutions computed so far (the rest came from the cache).
+    public var resolutionsComputed: Int { resolutionCount.load(ordering: .relaxed) }
+
+    /// The lineage of `spec` when every step of it is cached (no Git or YAML work), else nil.
+    /// Lets a caller answer hot specs at once and hand only the rest to a thread pool.
+    public func cachedLineage(_ spec: String) -> ModelLineage? {
+        let generation = refsGeneration.load(ordering: .sequentiallyConsistent)
+        guard case .success(let resolution)? = resolutions.value(for: "\(generation)\u{0}\(spec)"),
+            let canonical = canonicals.value(for: "\(resolution.model)@\(resolution.commit)")
+        else { return nil }
+        return lineages.value(for: "\(resolution.model)@\(canonical)")
     }
 
     private func resolveFromRefs(_ text: String) throws -> Resolution {
@@ -227,7 +253,7 @@ public final class LineageService: Sendable {
 
         for index in stageIndices {
             let node = snapshot.stages[index]
-            guard let locked = node.locked else { throw LineageError.metadata(node.lockProblem!) }
+            guard let locked = node.locked else { throw LineageError.metadata(node.missingLock) }
             let stageParams = try lockedParameters(node, at: canonical)
             for param in stageParams where seenParams.insert("\(param.file)\u{0}\(param.key)").inserted { parameters.append(param) }
             pipeline.append(
@@ -349,6 +375,8 @@ public final class LineageService: Sendable {
             throw error
         } catch let error as GitError {
             throw LineageError.git(error)
+        } catch let error as DVCError {
+            throw LineageError.metadata(error)
         } catch {
             throw LineageError.git(GitError(.other, "\(error)"))
         }

@@ -142,7 +142,7 @@ struct ObjectCacheTests {
     @Test(arguments: ["../escape", "/etc/passwd", "a/../../b", "a//b", "./a", ""])
     func manifestsWithUnsafePathsAreRejected(relpath: String) {
         let json = Data("[{\"md5\": \"acbd18db4cc2f85cedef654fccc4a4d8\", \"relpath\": \"\(relpath)\"}]".utf8)
-        #expect(throws: ArtifactError.self) { try DirectoryManifest(data: json, object: "x.dir") }
+        #expect(throws: DVCError.self) { try DirectoryManifest(data: json, object: "x.dir") }
     }
 
     @Test func manifestsParseTheirEntries() throws {

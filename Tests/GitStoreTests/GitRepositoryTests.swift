@@ -55,3 +55,21 @@ struct GitRepositoryTests {
         }
     }
 }
+
+struct GitBlobLimitTests {
+    @Test func aBlobOverTheLimitIsRefusedFromItsHeader() throws {
+        let source = try GitFixture()
+        try source.write("big.yaml", String(repeating: "x", count: 100_000))
+        let commit = try source.commit("big")
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("pedigree-mirror-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let repository = try GitRepository.mirror(source: source.path, into: cache)
+        let id = try #require(try repository.blobID(path: "big.yaml", at: commit))
+        #expect(try repository.blob(id, maxSize: 100_000).count == 100_000)
+        #expect {
+            try repository.blob(id, maxSize: 99_999)
+        } throws: { error in
+            (error as? GitError)?.kind == .tooLarge
+        }
+    }
+}

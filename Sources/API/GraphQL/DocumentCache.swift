@@ -10,11 +10,22 @@ final class DocumentCache: Sendable {
 
     init(capacity: Int = 512) { self.capacity = capacity }
 
-    /// The document of `query`, or its validation errors. Throws a `GraphQLError` when the text
-    /// does not parse.
-    func document(for query: String, schema: GraphQLSchema) throws -> Result<Document, GraphQLErrors> {
-        if let cached = documents.withLock({ $0[query] }) { return .success(cached) }
+    /// Whether `query` was parsed and validated before.
+    func contains(_ query: String) -> Bool { documents.withLock { $0[query] != nil } }
+
+    /// The document of `query`, or its validation errors. `admit` sees every document before it
+    /// is used, cached or not, and before a new one is validated (validation rules are not all
+    /// linear in the document's size): it throws to refuse one. Throws a `GraphQLError` when the
+    /// text does not parse.
+    func document(
+        for query: String, schema: GraphQLSchema, admit: (Document) throws -> Void
+    ) throws -> Result<Document, GraphQLErrors> {
+        if let cached = documents.withLock({ $0[query] }) {
+            try admit(cached)
+            return .success(cached)
+        }
         let document = try parse(source: Source(body: query, name: "GraphQL request"))
+        try admit(document)
         let errors = validate(schema: schema, ast: document)
         guard errors.isEmpty else { return .failure(GraphQLErrors(errors)) }
         documents.withLock { documents in

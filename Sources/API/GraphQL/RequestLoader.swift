@@ -29,14 +29,22 @@ public final class RequestLoader: Sendable {
     var models: ModelManager { services.models }
     var inference: InferenceService { services.inference }
 
-    /// Lineage for a revision spec.
-    public func lineage(_ spec: String) throws -> ModelLineage {
-        try memo("spec:" + spec) { () throws in try service.lineage(spec) }
+    /// Lineage for a revision spec: at once when the service has it cached, else computed on the
+    /// thread pool.
+    public func lineage(_ spec: String) async throws -> ModelLineage {
+        if let cached = service.cachedLineage(spec) { return cached }
+        return try await memo("spec:" + spec) { try await service.lineageOffloaded(spec) }
     }
 
     /// Lineage of a model as of a commit.
-    public func lineage(model: String, commit: String) throws -> ModelLineage {
-        try memo("at:\(model)@\(commit)") { () throws in try service.lineage(model: model, at: commit) }
+    public func lineage(model: String, commit: String) async throws -> ModelLineage {
+        try await memo("at:\(model)@\(commit)") { try await service.lineageOffloaded(model: model, at: commit) }
+    }
+
+    /// Runs a read of the lineage service (Git, YAML) on the thread pool.
+    func read<T: Sendable>(_ body: @escaping @Sendable (LineageService) throws -> T) async throws -> T {
+        let service = self.service
+        return try await offload { try body(service) }
     }
 
     /// A recorded inference.
@@ -55,7 +63,8 @@ public final class RequestLoader: Sendable {
             }
             return parsed
         }
-        let revision = try filter["revision"].string.map { try lineage($0).id }
+        var revision: String?
+        if let spec = filter["revision"].string { revision = try await lineage(spec).id }
         let page = try await ledger.inferences(
             InferenceFilter(
                 model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: filter["caller"].string
@@ -64,9 +73,10 @@ public final class RequestLoader: Sendable {
         return InferencePage(records: page.records, hasMore: page.hasMore)
     }
 
-    private func memo(_ key: String, _ compute: () throws -> ModelLineage) throws -> ModelLineage {
+    private func memo(_ key: String, _ compute: () async throws -> ModelLineage) async throws -> ModelLineage {
         if let cached = lineages.withLock({ $0[key] }) { return try cached.get() }
-        let result = Result { () throws in try compute() }
+        let result: Result<ModelLineage, any Error>
+        do { result = .success(try await compute()) } catch { result = .failure(error) }
         lineages.withLock { $0[key] = result }
         return try result.get()
     }

@@ -64,7 +64,7 @@ public enum SchemaBuilder {
         [
             "inferStream": resolve { (_: Void, args, loader) in
                 let input = try InferenceRequest(args["input"])
-                return try await loader.inference.start(input.request, on: try loader.lineage(input.spec), by: loader.caller)
+                return try await loader.inference.start(input.request, on: try await loader.lineage(input.spec), by: loader.caller)
             }
         ]
     }
@@ -74,13 +74,14 @@ public enum SchemaBuilder {
         [
             "Query": [
                 "model": resolve { (_: Void, args, loader) in
-                    try loader.service.model(named: args["name"].string ?? "")
+                    let name = args["name"].string ?? ""
+                    return try await loader.read { try $0.model(named: name) }
                 },
-                "models": resolve { (_: Void, _, loader) in try loader.service.models() },
+                "models": resolve { (_: Void, _, loader) in try await loader.read { try $0.models() } },
                 "modelRevision": resolve { (_: Void, args, loader) in
-                    try loader.lineage(args["id"].string ?? "")
+                    try await loader.lineage(args["id"].string ?? "")
                 },
-                "repository": resolve { (_: Void, _, loader) in try RepositoryStatus(loader.service) },
+                "repository": resolve { (_: Void, _, loader) in try await loader.read { try RepositoryStatus($0) } },
                 "transfers": resolve { (_: Void, _, loader) in loader.artifacts.store.transfers },
                 "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
                 "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
@@ -91,23 +92,23 @@ public enum SchemaBuilder {
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
                     try await loader.services.refresher.refresh()
-                    return try RepositoryStatus(loader.service)
+                    return try await loader.read { try RepositoryStatus($0) }
                 },
                 "pull": resolve { (_: Void, args, loader) in
-                    try await loader.artifacts.pull(try loader.lineage(args["id"].string ?? ""))
+                    try await loader.artifacts.pull(try await loader.lineage(args["id"].string ?? ""))
                 },
                 "infer": resolve { (_: Void, args, loader) in
                     let input = try InferenceRequest(args["input"])
-                    return try await loader.inference.run(input.request, on: try loader.lineage(input.spec), by: loader.caller)
+                    return try await loader.inference.run(input.request, on: try await loader.lineage(input.spec), by: loader.caller)
                 },
                 "replay": resolve { (_: Void, args, loader) in
                     try await loader.inference.replay(id: args["id"].string ?? "", by: loader.caller)
                 },
                 "loadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.load(loader.artifacts.modelSource(try loader.lineage(args["id"].string ?? "")))
+                    try await loader.models.load(loader.artifacts.modelSource(try await loader.lineage(args["id"].string ?? "")))
                 },
                 "unloadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.unload(md5: try loader.lineage(args["id"].string ?? "").artifact.md5)
+                    try await loader.models.unload(md5: try await loader.lineage(args["id"].string ?? "").artifact.md5)
                 },
             ],
             "PullPayload": [
@@ -139,7 +140,7 @@ public enum SchemaBuilder {
             "Inference": [
                 "id": field { (record: InferenceRecord) in record.id },
                 "createdAt": field { (record: InferenceRecord) in Signature(name: "", email: "", date: record.createdAt, offsetMinutes: 0).iso8601 },
-                "modelRevision": resolve { (record: InferenceRecord, _, loader) in try loader.lineage(record.revision) },
+                "modelRevision": resolve { (record: InferenceRecord, _, loader) in try await loader.lineage(record.revision) },
                 "prompt": field { (record: InferenceRecord) in record.input },
                 "result": field { (record: InferenceRecord) in record.output },
                 "seed": field { (record: InferenceRecord) in record.seed },
@@ -202,15 +203,16 @@ public enum SchemaBuilder {
                 "description": field { (model: ModelDeclaration) in model.description },
                 "path": field { (model: ModelDeclaration) in model.path },
                 "revisions": resolve { (model: ModelDeclaration, _, loader) in
-                    try loader.service.revisions(of: model.name).map { commit throws in
-                        try loader.lineage(model: model.name, commit: commit)
+                    // One trip to the thread pool for the whole history.
+                    try await loader.read { service in
+                        try service.revisions(of: model.name).map { commit throws in try service.lineage(model: model.name, at: commit) }
                     }
                 },
-                "latest": resolve { (model: ModelDeclaration, _, loader) in try loader.lineage(model.name) },
+                "latest": resolve { (model: ModelDeclaration, _, loader) in try await loader.lineage(model.name) },
                 "versions": resolve { (model: ModelDeclaration, _, loader) in
-                    try loader.service.registry().versions(of: model.name).map(\.name)
+                    try await loader.read { try $0.registry().versions(of: model.name).map(\.name) }
                 },
-                "stages": resolve { (model: ModelDeclaration, _, loader) in try loader.service.registry().stages(of: model.name) },
+                "stages": resolve { (model: ModelDeclaration, _, loader) in try await loader.read { try $0.registry().stages(of: model.name) } },
             ],
             "ModelRevision": [
                 "id": field { (revision: ModelLineage) in revision.id },

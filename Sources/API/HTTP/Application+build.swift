@@ -18,7 +18,9 @@ public func buildApplication(services: Services, logger: Logger) throws -> some 
     let configuration = services.configuration
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade { request, _, _ in webSocket.shouldUpgrade(request) },
+        // The idle timeout closes connections that send nothing between requests or stall
+        // inside a request's head; a stalled body is bounded by `RequestBody`.
+        server: pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { request, _, _ in webSocket.shouldUpgrade(request) },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
         logger: logger
     )
@@ -28,7 +30,7 @@ public func buildApplication(services: Services, logger: Logger) throws -> some 
 /// routes. Every route only translates: the answers come from the services.
 public func buildRouter(services: Services, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
     let metrics = Metrics()
-    let endpoint = GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
+    let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     let lineage = services.lineage
@@ -57,7 +59,13 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
         guard let secret = services.configuration.webhookSecret else {
             return text(.notFound, "the Git webhook is off: set webhook-secret\n")
         }
-        let body = try await request.body.collect(upTo: 1 << 20)
+        let body: ByteBuffer
+        do throws(RequestBody.Failure) {
+            body = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
+        } catch {
+            let answer = RequestBody.answer(error)
+            return text(HTTPResponse.Status(code: answer.status), answer.message + "\n")
+        }
         guard GitWebhook(secret: secret).verify(request.headers, body: Data(body.readableBytesView)) else {
             context.logger.warning("webhook refused: bad or missing signature")
             return text(.unauthorized, "bad or missing signature\n")
@@ -72,10 +80,11 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
     router.post("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
         let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: 1 << 20)
+        do throws(RequestBody.Failure) {
+            buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
         } catch {
-            return json(endpoint.failure(.badUserInput, "request body over 1 MiB", status: 413))
+            let answer = RequestBody.answer(error)
+            return json(endpoint.failure(.badUserInput, answer.message, status: answer.status))
         }
         let decoded: GraphQLEndpoint.Request
         do {

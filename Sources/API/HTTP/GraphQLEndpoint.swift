@@ -1,5 +1,6 @@
 public import Foundation
 public import GraphQL
+import GraphQLLimits
 import Lineage
 import Logging
 public import Serving
@@ -10,10 +11,25 @@ public struct GraphQLEndpoint: Sendable {
     public let services: Services
     let metrics: Metrics
     let logger: Logger
+    let limits: QueryLimits
+    let shapes: FieldShapes
     let documents = DocumentCache()
 
     /// Longest query text accepted.
     static let maxQueryLength = 100_000
+
+    init(schema: GraphQLSchema, services: Services, metrics: Metrics, logger: Logger) throws {
+        self.schema = schema
+        self.services = services
+        self.metrics = metrics
+        self.logger = logger
+        var limits = QueryLimits()
+        limits.maxDepth = services.configuration.graphqlMaxDepth
+        limits.maxFields = services.configuration.graphqlMaxFields
+        limits.maxCost = services.configuration.graphqlMaxCost
+        self.limits = limits
+        self.shapes = try FieldShapes(schema)
+    }
 
     /// A request as GraphQL over HTTP carries it.
     public struct Request: Decodable, Sendable {
@@ -27,28 +43,80 @@ public struct GraphQLEndpoint: Sendable {
         }
     }
 
-    /// The HTTP status and JSON body for a request. Request errors (unparsable, invalid) are 400;
-    /// a query that ran is 200 even when some fields failed, with their errors listed.
-    public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: Int, body: Data) {
+    /// A request's document, parsed, within the limits and validated; or the answer refusing it.
+    enum Prepared {
+        case document(Document)
+        case refused(status: Int, body: Data)
+    }
+
+    /// Checks a request before anything runs: a query is there, within `maxQueryLength`, nested
+    /// no deeper than the text limit, parses, meets the depth, field, cost and mutation limits
+    /// (with this request's variables), and validates.
+    func prepare(_ request: Request, by caller: RequestInfo) -> Prepared {
         guard let query = request.query, !query.isEmpty else {
-            return failure(.badUserInput, "no query in the request")
+            return refused(failure(.badUserInput, "no query in the request"))
         }
         guard query.utf8.count <= Self.maxQueryLength else {
-            return failure(.queryTooComplex, "query is over \(Self.maxQueryLength) bytes")
+            return refused(failure(.queryTooComplex, "query is over \(Self.maxQueryLength) bytes"))
+        }
+        do {
+            let limits = self.limits
+            let shapes = self.shapes
+            let variables = request.variables ?? [:]
+            let operationName = request.operationName
+            if documents.contains(query) == false { try limits.checkNesting(query) }
+            switch try documents.document(
+                for: query, schema: schema,
+                admit: { document in
+                    try QueryCost.check(document, operationName: operationName, variables: variables, limits: limits, shapes: shapes)
+                })
+            {
+            case .success(let document):
+                return .document(document)
+            case .failure(let errors):
+                return refused(encode(400, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })))
+            }
+        } catch let error as QueryTooComplex {
+            return refused(failure(.queryTooComplex, error.message))
+        } catch let error as GraphQLError {
+            return refused(encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])))
+        } catch {
+            return refused(failure(.badUserInput, "\(error)"))
+        }
+    }
+
+    private func refused(_ answer: (status: Int, body: Data)) -> Prepared { .refused(status: answer.status, body: answer.body) }
+
+    /// The HTTP status and JSON body for a request. Request errors (unparsable, invalid, too
+    /// complex) are 4xx; a query that ran is 200 even when some fields failed, with their errors
+    /// listed. A query runs for at most `request-timeout`.
+    public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: Int, body: Data) {
+        let document: Document
+        switch prepare(request, by: caller) {
+        case .refused(let status, let body): return (status, body)
+        case .document(let prepared): document = prepared
+        }
+        let operation = Self.operation(document, operationName: request.operationName)
+        if !allowMutations, operation == .mutation {
+            return failure(.badUserInput, "mutations must be sent with POST", status: 405)
         }
         let result: GraphQLResult
         do {
-            switch try documents.document(for: query, schema: schema) {
-            case .failure(let errors):
-                result = GraphQLResult(errors: errors.errors)
-            case .success(let document):
-                if !allowMutations, Self.operation(document, operationName: request.operationName) == .mutation {
-                    return failure(.badUserInput, "mutations must be sent with POST", status: 405)
-                }
-                result = try await GraphQL.execute(
-                    schema: schema, documentAST: document, rootValue: (), context: RequestLoader(services: services, caller: caller),
+            let schema = self.schema
+            let loader = RequestLoader(services: services, caller: caller)
+            let run: @Sendable () async throws -> GraphQLResult = {
+                try await GraphQL.execute(
+                    schema: schema, documentAST: document, rootValue: (), context: loader,
                     variableValues: request.variables ?? [:], operationName: request.operationName)
             }
+            if operation == .mutation {
+                result = try await run()
+            } else {
+                let timeout = services.configuration.requestTimeout
+                result = try await withDeadline(timeout, "the query ran past the request timeout (\(timeout))", run)
+            }
+        } catch let error as ServingError {
+            return failure(error.code, error.message)
         } catch let error as GraphQLError {
             return encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)]))
         } catch {
@@ -73,22 +141,10 @@ public struct GraphQLEndpoint: Sendable {
 
     /// Runs a request for GraphQL over SSE.
     public func stream(_ request: Request, by caller: RequestInfo) async -> StreamAnswer {
-        guard let query = request.query, !query.isEmpty, query.utf8.count <= Self.maxQueryLength else {
-            let answer = await execute(request, by: caller)
-            return .failure(status: answer.status, body: answer.body)
-        }
         let document: Document
-        do {
-            switch try documents.document(for: query, schema: schema) {
-            case .failure(let errors):
-                return .failure(
-                    status: 400, body: encode(400, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })).body)
-            case .success(let parsed): document = parsed
-            }
-        } catch let error as GraphQLError {
-            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)
-        } catch {
-            return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
+        switch prepare(request, by: caller) {
+        case .refused(let status, let body): return .failure(status: status, body: body)
+        case .document(let prepared): document = prepared
         }
         guard Self.operation(document, operationName: request.operationName) == .subscription else {
             let answer = await execute(request, by: caller)
@@ -106,7 +162,7 @@ public struct GraphQLEndpoint: Sendable {
         do {
             // Validated when it entered the cache: skip the rules this time.
             subscribed = try await graphqlSubscribe(
-                schema: schema, request: query, context: RequestLoader(services: services, caller: caller),
+                schema: schema, request: request.query ?? "", context: RequestLoader(services: services, caller: caller),
                 variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
             return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)

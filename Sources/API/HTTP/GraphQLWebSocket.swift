@@ -82,6 +82,15 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.close(.init(codeNumber: 4409), reason: "Subscriber for \(id) already exists")
                     return
                 }
+                let limit = endpoint.services.configuration.websocketMaxSubscriptions
+                if running.count >= limit {
+                    // The socket stays open; this one subscription is refused.
+                    let quotedID = String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
+                    let message = "this socket already runs \(limit) subscriptions (websocket-max-subscriptions)"
+                    try await outbound.write(
+                        .text(#"{"type":"error","id":\#(quotedID),"payload":[{"message":"\#(message)","extensions":{"code":"OVERLOADED"}}]}"#))
+                    continue
+                }
                 running.start(id) { [endpoint] in
                     // Counted until its last message is written, so a drain never closes the
                     // socket under a subscription that is finishing.
@@ -128,6 +137,8 @@ final class RunningSubscriptions: Sendable {
     private let tasks = Mutex<[String: Task<Void, Never>]>([:])
 
     func contains(_ id: String) -> Bool { tasks.withLock { $0[id] != nil } }
+
+    var count: Int { tasks.withLock { $0.count } }
 
     /// Runs `body` as subscription `id`; it is registered before it can finish and remove itself.
     func start(_ id: String, _ body: @escaping @Sendable () async -> Void) {

@@ -62,6 +62,11 @@ final class Metrics: Sendable {
                     counts.failures
                 ),
                 ("pedigree_inferences_running", "Generations running now.", Int64(services.inference.runningCount)),
+                (
+                    "pedigree_inferences_rejected_total",
+                    "Inference requests refused before they ran (bad input, full queue, shutdown); not recorded.",
+                    counts.rejected
+                ),
                 ("pedigree_refresh_failures_total", "Fetches of the Git remote that failed since start.", services.refresher.failures),
                 ("pedigree_refresh_age_seconds", "Seconds since the last successful periodic or requested fetch (-1: none yet).", refreshAge),
             ],

@@ -73,10 +73,12 @@ struct OpenAIRoutes: Sendable {
             metrics.countRequest("v1/models")
             do {
                 let service = services.lineage
-                let data = try service.models().map { model -> [String: Any] in
-                    let revision = try? service.lineage(model.name)
-                    return [
-                        "id": model.name, "object": "model", "owned_by": "pedigree",
+                let models = try await offload {
+                    try service.models().map { model in (model.name, try? service.lineage(model.name)) }
+                }
+                let data = models.map { name, revision -> [String: Any] in
+                    [
+                        "id": name, "object": "model", "owned_by": "pedigree",
                         "created": Int(revision?.commit.author.date.timeIntervalSince1970 ?? 0),
                         "revision": revision?.id ?? NSNull(),
                     ]
@@ -99,8 +101,11 @@ struct OpenAIRoutes: Sendable {
     private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async -> Response {
         let body: Body
         do {
-            let buffer = try await request.body.collect(upTo: 1 << 20)
+            let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
             body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        } catch let error as RequestBody.Failure {
+            let answer = RequestBody.answer(error)
+            return failure(ServingError(.badUserInput, answer.message), context.logger, status: answer.status)
         } catch {
             return failure(ServingError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request"), context.logger)
         }
@@ -116,7 +121,7 @@ struct OpenAIRoutes: Sendable {
         let started: AsyncThrowingStream<InferenceService.Event, any Error>
         let revision: ModelLineage
         do {
-            revision = try services.lineage.lineage(body.model)
+            revision = try await services.lineage.lineageOffloaded(body.model)
             started = try await services.inference.start(
                 GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
         } catch {
@@ -197,10 +202,10 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// OpenAI's error shape, with the status that fits the code.
-    private func failure(_ error: any Error, _ logger: Logger) -> Response {
+    private func failure(_ error: any Error, _ logger: Logger, status: Int? = nil) -> Response {
         let (code, message) = ErrorCode.classify(error)
         metrics.countError(code.rawValue)
-        let status = HTTPResponse.Status(code: code.httpStatus)
+        let status = HTTPResponse.Status(code: status ?? code.httpStatus)
         if code == .internalError { logger.error("OpenAI route failed", metadata: ["error": "\(error)"]) }
         return jsonObject(status, ["error": ["message": message, "type": code.rawValue.lowercased(), "code": code.rawValue]])
     }

@@ -23,9 +23,10 @@ struct S3Signer: Sendable {
         var headers: [String: String] = ["host": host, "x-amz-date": amzDate, "x-amz-content-sha256": Self.emptyPayloadHash]
         if let token = credentials.sessionToken { headers["x-amz-security-token"] = token }
         for (name, value) in extra { headers[name.lowercased()] = value.trimmingCharacters(in: .whitespaces) }
-        let names = headers.keys.sorted()
+        let sorted = headers.sorted { $0.key < $1.key }
+        let names = sorted.map(\.key)
         let signedHeaders = names.joined(separator: ";")
-        let canonicalHeaders = names.map { "\($0):\(headers[$0]!)\n" }.joined()
+        let canonicalHeaders = sorted.map { "\($0.key):\($0.value)\n" }.joined()
         let canonicalRequest = [method, path, query, canonicalHeaders, signedHeaders, Self.emptyPayloadHash].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, DVCHash.hexString(SHA256.hash(data: Data(canonicalRequest.utf8)))].joined(
@@ -37,7 +38,7 @@ struct S3Signer: Sendable {
         let signature = DVCHash.hexString(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
-        return names.map { ($0, headers[$0]!) } + [("authorization", authorization)]
+        return sorted.map { ($0.key, $0.value) } + [("authorization", authorization)]
     }
 
     /// RFC 3986 encoding of one path segment, as S3 expects (unreserved characters kept).

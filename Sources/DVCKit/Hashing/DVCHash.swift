@@ -64,7 +64,7 @@ public enum DVCHash {
             case 0x09: out += "\\t"
             case 0x08: out += "\\b"
             case 0x0c: out += "\\f"
-            case 0x20..<0x7f: out.unicodeScalars.append(Unicode.Scalar(unit)!)
+            case 0x20..<0x7f: out.unicodeScalars.append(Unicode.Scalar(UInt8(truncatingIfNeeded: unit)))
             default: out += String(format: "\\u%04x", unit)
             }
         }

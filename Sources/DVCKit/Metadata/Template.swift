@@ -2,18 +2,24 @@ import Foundation
 
 /// DVC's `dvc.yaml` templating: `${path.to.value}` interpolation, `foreach`/`do` and `matrix`.
 enum Template {
+    /// Most stages one `matrix` may expand to.
+    static let maxMatrixSize = 10_000
+
     /// Expands one `stages:` entry into concrete stages (`name`, or `name@key` per item).
     static func expand(name: String, body: YAMLValue, context: YAMLValue, file: String) throws -> [(String, YAMLValue)] {
         if let foreach = body["foreach"] {
             guard let template = body["do"] else { throw DVCError(.malformed, file: file, "stage '\(name)': foreach without do") }
             var scope = context
             let items = try interpolate(foreach, context: &scope, file: file)
+            if let count = items.sequence?.count ?? items.mapping?.count, count > maxMatrixSize {
+                throw DVCError(.tooLarge, file: file, "stage '\(name)': foreach has over \(maxMatrixSize) items")
+            }
             var result: [(String, YAMLValue)] = []
             switch items {
             case .sequence(let list):
                 let scalars = list.allSatisfy { $0.string != nil }
                 for (index, item) in list.enumerated() {
-                    let key = scalars ? item.string! : String(index)
+                    let key = scalars ? (item.string ?? String(index)) : String(index)
                     var local = with(context, ["item": item, "key": .scalar(key, quoted: false)])
                     result.append(("\(name)@\(key)", try interpolate(template, context: &local, file: file)))
                 }
@@ -32,15 +38,25 @@ enum Template {
             guard case .mapping(let axes) = try interpolate(matrix, context: &scope, file: file) else {
                 throw DVCError(.malformed, file: file, "stage '\(name)': matrix needs a mapping of lists")
             }
-            var combos: [[(axis: String, key: String, value: YAMLValue)]] = [[]]
+            // The size is the product of the axes' lengths: checked before anything is built.
+            var lists: [(axis: String, values: [YAMLValue])] = []
+            var size = 1
             for (axis, values) in axes {
                 guard let list = values.sequence else { throw DVCError(.malformed, file: file, "stage '\(name)': matrix.\(axis) is not a list") }
+                let (product, overflow) = size.multipliedReportingOverflow(by: list.count)
+                guard !overflow, product <= maxMatrixSize else {
+                    throw DVCError(.tooLarge, file: file, "stage '\(name)': matrix has over \(maxMatrixSize) combinations")
+                }
+                size = product
+                lists.append((axis, list))
+            }
+            var combos: [[(axis: String, key: String, value: YAMLValue)]] = [[]]
+            for (axis, list) in lists {
                 combos = combos.flatMap { combo in
                     list.enumerated().map { index, value in combo + [(axis, value.string ?? "\(axis)\(index)", value)] }
                 }
             }
-            guard combos.count <= 10_000 else { throw DVCError(.tooLarge, file: file, "stage '\(name)': matrix too large") }
-            let template = YAMLValue.mapping(body.mapping!.filter { $0.key != "matrix" })
+            let template = YAMLValue.mapping((body.mapping ?? []).filter { $0.key != "matrix" })
             return try combos.map { combo throws in
                 var local = with(context, ["item": .mapping(combo.map { ($0.axis, $0.value) })])
                 return ("\(name)@" + combo.map(\.key).joined(separator: "-"), try interpolate(template, context: &local, file: file))
@@ -58,7 +74,7 @@ enum Template {
     /// `context` with `extra` keys added or replaced.
     static func with(_ context: YAMLValue, _ extra: [String: YAMLValue]) -> YAMLValue {
         var pairs = (context.mapping ?? []).filter { extra[$0.key] == nil }
-        for key in extra.keys.sorted() { pairs.append((key, extra[key]!)) }
+        for (key, value) in extra.sorted(by: { $0.key < $1.key }) { pairs.append((key, value)) }
         return .mapping(pairs)
     }
 

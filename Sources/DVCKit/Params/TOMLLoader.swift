@@ -8,15 +8,13 @@ public enum TOMLLoader {
         guard let text = String(data: data, encoding: .utf8) else { throw DVCError(.malformed, file: file, "not UTF-8 text") }
         var root = Table()
         var current: [String] = []
-        var pending = ""
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            pending += (pending.isEmpty ? "" : "\n") + rawLine
-            var scanner = Scanner(Array(pending.unicodeScalars))
-            scanner.skipSpace()
-            if scanner.atEnd || scanner.peek == "#" {
-                pending = ""
-                continue
-            }
+        // One scanner over the whole text: a value that goes on over several lines (an array) is
+        // read on, never re-scanned from its start for each new line.
+        var scanner = Scanner(Array(text.unicodeScalars))
+        while true {
+            scanner.skipSpace(newlines: true)
+            if scanner.atEnd { break }
+            let start = scanner.index
             do {
                 if scanner.peek == "[" {
                     let isArray = scanner.lookahead("[[")
@@ -30,22 +28,23 @@ public enum TOMLLoader {
                     let key = try scanner.keyPath(terminator: "=")
                     scanner.index += 1
                     scanner.skipSpace()
-                    let value = try scanner.value()
+                    let value = try scanner.value(depth: 0)
                     try scanner.endOfLine()
                     try root.set(current + key, value)
                 }
-                pending = ""
             } catch TOMLIncomplete.needMore {
-                continue  // an array or inline table that goes on on the next line
+                throw DVCError(.malformed, file: file, "invalid TOML at line \(scanner.line(of: start)): unterminated value")
             } catch let TOMLIncomplete.error(message) {
-                throw DVCError(.malformed, file: file, "invalid TOML at line \(number + 1): \(message)")
+                throw DVCError(.malformed, file: file, "invalid TOML at line \(scanner.line(of: scanner.index)): \(message)")
             } catch {
-                throw DVCError(.malformed, file: file, "invalid TOML at line \(number + 1)")
+                throw DVCError(.malformed, file: file, "invalid TOML at line \(scanner.line(of: scanner.index))")
             }
         }
-        if !pending.isEmpty { throw DVCError(.malformed, file: file, "invalid TOML: unterminated value") }
         return root.value
     }
+
+    /// Arrays and inline tables nested deeper than this are refused (the reader recurses).
+    static let maxDepth = 128
 
     enum TOMLIncomplete: Error {
         case needMore
@@ -149,7 +148,12 @@ public enum TOMLLoader {
         mutating func endOfLine() throws {
             skipSpace()
             if peek == "\r" { index += 1 }
-            if let c = peek, c != "#" { throw TOMLIncomplete.error("unexpected '\(c)'") }
+            if let c = peek, c != "#", c != "\n" { throw TOMLIncomplete.error("unexpected '\(c)'") }
+        }
+
+        /// The 1-based line of a position, for error messages.
+        func line(of position: Int) -> Int {
+            1 + chars[..<min(position, chars.count)].reduce(0) { $0 + ($1 == "\n" ? 1 : 0) }
         }
 
         mutating func keyPath(terminator: Unicode.Scalar) throws -> [String] {
@@ -213,7 +217,8 @@ public enum TOMLLoader {
             throw TOMLIncomplete.error("unterminated string")
         }
 
-        mutating func value() throws -> YAMLValue {
+        mutating func value(depth: Int) throws -> YAMLValue {
+            guard depth < TOMLLoader.maxDepth else { throw TOMLIncomplete.error("arrays nested deeper than \(TOMLLoader.maxDepth)") }
             guard let c = peek else { throw TOMLIncomplete.needMore }
             switch c {
             case "\"", "'": return try string()
@@ -227,7 +232,7 @@ public enum TOMLLoader {
                         index += 1
                         return .sequence(items)
                     }
-                    items.append(try value())
+                    items.append(try value(depth: depth + 1))
                     skipSpace(newlines: true)
                     if peek == "," {
                         index += 1
@@ -250,7 +255,7 @@ public enum TOMLLoader {
                     let key = try keyPath(terminator: "=")
                     index += 1
                     skipSpace()
-                    try table.set(key, try value())
+                    try table.set(key, try value(depth: depth + 1))
                     skipSpace()
                     if peek == "," { index += 1 } else if peek != "}" { throw TOMLIncomplete.error("expected ',' or '}'") }
                 }

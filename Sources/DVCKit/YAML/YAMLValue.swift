@@ -112,9 +112,14 @@ public struct ParseLimits: Sendable {
     /// Most nodes visited while converting, counting every expansion of an alias.
     public var maxNodes: Int
 
-    public init(maxBytes: Int = 8 << 20, maxNodes: Int = 200_000) {
+    /// Deepest nesting accepted: collections inside collections. The parser recurses once per
+    /// level, so the text is checked for it before it is parsed.
+    public var maxDepth: Int
+
+    public init(maxBytes: Int = 8 << 20, maxNodes: Int = 200_000, maxDepth: Int = 128) {
         self.maxBytes = maxBytes
         self.maxNodes = maxNodes
+        self.maxDepth = maxDepth
     }
 
     public static let `default` = ParseLimits()
@@ -131,6 +136,10 @@ public enum YAMLLoader {
             throw DVCError(.malformed, file: file, "not UTF-8 text")
         }
         if text.contains("\0") { throw DVCError(.malformed, file: file, "contains a NUL byte") }
+        let depth = nestingBound(text)
+        guard depth <= limits.maxDepth else {
+            throw DVCError(.tooLarge, file: file, "nested deeper than \(limits.maxDepth) levels")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -140,6 +149,70 @@ public enum YAMLLoader {
         guard let node else { return .null }
         var budget = limits.maxNodes
         return try convert(node, file: file, budget: &budget)
+    }
+
+    /// An upper bound of a YAML text's nesting, from one pass over its bytes: on each line, the
+    /// indentation plus the `- ` and `? ` indicators that open it, plus the flow brackets open
+    /// (outside quotes and comments). Every level of nesting needs one of these, so a text within
+    /// the bound cannot nest deeper; it may count more than the real depth (a `[` inside a plain
+    /// scalar), never less.
+    static func nestingBound(_ text: String) -> Int {
+        let bytes = Array(text.utf8)
+        var deepest = 0
+        var flow = 0
+        var indent = 0
+        var lineStart = true
+        /// The last byte on this line that was not a space (a newline at the start of a line).
+        var last = UInt8(ascii: "\n")
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\n"):
+                lineStart = true
+                indent = 0
+                last = byte
+                continue
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                if lineStart { indent += 1 }
+                continue
+            case UInt8(ascii: "-"), UInt8(ascii: "?"):
+                if lineStart { indent += 1 }
+            case UInt8(ascii: "#") where index == 1 || [UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n")].contains(bytes[index - 2]):
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { index += 1 }
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                lineStart = false
+                // A quoted scalar starts after an indicator or at a line's start (a quote
+                // anywhere else is part of a plain scalar): skip to its end.
+                guard ":-[{,?\n".utf8.contains(last) else { break }
+                while index < bytes.count {
+                    let inside = bytes[index]
+                    index += 1
+                    if inside == UInt8(ascii: "\\"), byte == UInt8(ascii: "\"") {
+                        index += 1
+                    } else if inside == byte {
+                        if byte == UInt8(ascii: "'"), index < bytes.count, bytes[index] == byte {
+                            index += 1  // '' inside single quotes
+                        } else {
+                            break
+                        }
+                    }
+                }
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                lineStart = false
+                flow += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                lineStart = false
+                flow = max(0, flow - 1)
+            default:
+                lineStart = false
+            }
+            last = byte
+            deepest = max(deepest, indent + flow)
+        }
+        return deepest
     }
 
     private static func convert(_ node: Node, file: String, budget: inout Int) throws -> YAMLValue {

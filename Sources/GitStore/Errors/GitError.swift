@@ -10,6 +10,8 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
         case ambiguous
         /// The repository could not be opened, cloned or fetched.
         case repository
+        /// An object is larger than the caller accepts (checked from its header, unread).
+        case tooLarge
         /// Any other libgit2 failure.
         case other
     }

@@ -213,8 +213,8 @@ public final class GitRepository: Sendable {
     }
 
     /// A blob's bytes.
-    public func blob(_ id: String) throws -> Data {
-        try withHandle { Data(try $0.blob(id)) }
+    public func blob(_ id: String, maxSize: Int? = nil) throws -> Data {
+        try withHandle { Data(try $0.blob(id, maxSize: maxSize)) }
     }
 
     /// The bytes of `path` at commit `sha`, nil when there is no file there.
@@ -256,9 +256,8 @@ public final class GitRepository: Sendable {
             guard var blob = try handle.blobID(path: path, commit: sha) else { return nil }
             var current = sha
             while let parent = try handle.firstParent(of: current) {
-                let parentBlob = try handle.blobID(path: path, commit: parent)
-                if parentBlob != blob { return current }
-                blob = parentBlob!
+                guard let parentBlob = try handle.blobID(path: path, commit: parent), parentBlob == blob else { return current }
+                blob = parentBlob
                 current = parent
             }
             return current

@@ -27,7 +27,8 @@ final class RepositoryHandle: @unchecked Sendable {
         var commit: OpaquePointer?
         try check(git_commit_lookup(&commit, pointer, &oid), "commit \(sha)")
         defer { git_commit_free(commit) }
-        return try body(commit!)
+        guard let commit else { throw GitError(.notFound, "commit \(sha)") }
+        return try body(commit)
     }
 
     /// Runs `body` with the root tree of a commit.
@@ -36,7 +37,8 @@ final class RepositoryHandle: @unchecked Sendable {
             var tree: OpaquePointer?
             try check(git_commit_tree(&tree, commit), "tree of \(sha)")
             defer { git_tree_free(tree) }
-            return try body(tree!)
+            guard let tree else { throw GitError(.notFound, "tree of \(sha)") }
+            return try body(tree)
         }
     }
 
@@ -58,9 +60,19 @@ final class RepositoryHandle: @unchecked Sendable {
     }
 
     /// The bytes of a blob.
-    func blob(_ id: String) throws -> [UInt8] {
+    /// A blob's bytes; a blob over `maxSize` is refused from its header, before it is inflated.
+    func blob(_ id: String, maxSize: Int? = nil) throws -> [UInt8] {
         var oid = git_oid()
         try check(git_oid_fromstrn(&oid, id, id.utf8.count), "invalid blob id")
+        if let maxSize {
+            var odb: OpaquePointer?
+            try check(git_repository_odb(&odb, pointer), "object database")
+            defer { git_odb_free(odb) }
+            var size = 0
+            var type = GIT_OBJECT_ANY
+            try check(git_odb_read_header(&size, &type, odb, &oid), "blob \(id)")
+            guard size <= maxSize else { throw GitError(.tooLarge, "blob \(id) is \(size) bytes, over the \(maxSize)-byte limit") }
+        }
         var blob: OpaquePointer?
         try check(git_blob_lookup(&blob, pointer, &oid), "blob \(id)")
         defer { git_blob_free(blob) }
@@ -169,7 +181,10 @@ final class RepositoryHandle: @unchecked Sendable {
     }
 
     /// Every blob under `tree`, recursively, whose path `include` accepts.
-    func files(tree: OpaquePointer, prefix: String, include: (String) -> Bool, into result: inout [TreeFile]) throws {
+    /// Folders nested deeper than this are not listed (the listing recurses once per level).
+    static let maxTreeDepth = 64
+
+    func files(tree: OpaquePointer, prefix: String, include: (String) -> Bool, into result: inout [TreeFile], depth: Int = 0) throws {
         for index in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, index), let rawName = git_tree_entry_name(entry) else { continue }
             let path = prefix + String(cString: rawName)
@@ -178,9 +193,11 @@ final class RepositoryHandle: @unchecked Sendable {
                 if include(path) { result.append(TreeFile(path: path, blob: hex(git_tree_entry_id(entry)))) }
             case GIT_OBJECT_TREE:
                 var subtree: OpaquePointer?
+                guard depth < Self.maxTreeDepth else { continue }
                 try check(git_tree_lookup(&subtree, pointer, git_tree_entry_id(entry)), "tree \(path)")
                 defer { git_tree_free(subtree) }
-                try files(tree: subtree!, prefix: path + "/", include: include, into: &result)
+                guard let subtree else { continue }
+                try files(tree: subtree, prefix: path + "/", include: include, into: &result, depth: depth + 1)
             default:
                 continue  // submodules and other entries carry no file content here
             }

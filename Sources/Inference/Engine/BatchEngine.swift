@@ -16,6 +16,7 @@ final class BatchEngine: Sendable {
         var contextPerSlot: Int
         var queueLimit: Int
         var threads: Int
+        var generationTimeout: Duration = .seconds(600)
     }
 
     let model: LlamaModel
@@ -70,7 +71,7 @@ final class BatchEngine: Sendable {
             )
         }
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
-        let job = Job(request: request, tokens: tokens, continuation: continuation)
+        let job = Job(request: request, tokens: tokens, continuation: continuation, timeout: configuration.generationTimeout)
         try inbox.state.withLock { state in
             // A stopped loop never admits again: refuse at once instead of queueing forever.
             guard !state.stopping else { throw InferenceError.overloaded("the model was unloaded: retry") }
@@ -111,11 +112,17 @@ final class Job: Sendable {
     let continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
     let cancelled = Atomic<Bool>(false)
     let submitted = ContinuousClock.now
+    /// Past this the generation ends, `cancelled`.
+    let deadline: ContinuousClock.Instant
 
-    init(request: GenerationRequest, tokens: [Int32], continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) {
+    init(
+        request: GenerationRequest, tokens: [Int32], continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation,
+        timeout: Duration
+    ) {
         self.request = request
         self.tokens = tokens
         self.continuation = continuation
+        self.deadline = submitted + timeout
     }
 }
 
@@ -308,7 +315,7 @@ final class DecodeLoop: @unchecked Sendable {
         batch.token[at] = token
         batch.pos[at] = slot.position
         batch.n_seq_id[at] = 1
-        batch.seq_id[at]![0] = slot.sequence
+        batch.seq_id[at]?[0] = slot.sequence
         batch.logits[at] = logits ? 1 : 0
         slot.position += 1
         slot.batchIndex = logits ? Int32(at) : -1
@@ -338,6 +345,8 @@ final class DecodeLoop: @unchecked Sendable {
                     reason = .stop
                 } else if slots[index].generated.count >= slots[index].job.request.sampling.maxTokens {
                     reason = .length
+                } else if ContinuousClock.now >= slots[index].job.deadline {
+                    reason = .cancelled
                 }
             }
             if let reason {

@@ -13,14 +13,15 @@ final class LlamaModel: @unchecked Sendable {
     let vocabularySize: Int32
     let chatTemplate: String?
 
-    /// Loads `path`. A file that is not GGUF, or is truncated, fails with `loadFailed` instead of
-    /// reaching llama.cpp's asserts: the header and the file size are checked first.
+    /// Loads `path`. A file that is not GGUF, is truncated or declares what it does not hold fails
+    /// with `loadFailed` instead of reaching llama.cpp's asserts: `GGUFHeader` checks it first.
     init(path: String) throws {
         LlamaBackend.ensureInitialised()
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw InferenceError.loadFailed("the file cannot be opened") }
-        let magic = (try? handle.read(upToCount: 4)) ?? Data()
-        try? handle.close()
-        guard magic == Data("GGUF".utf8) else { throw InferenceError.loadFailed("not a GGUF file (bad magic)") }
+        do {
+            _ = try GGUFHeader(path: path)
+        } catch {
+            throw InferenceError.loadFailed("invalid GGUF: \(error.description)")
+        }
         var parameters = llama_model_default_params()
         parameters.load_mode = LLAMA_LOAD_MODE_MMAP
         parameters.n_gpu_layers = 999  // all layers on the GPU when llama.cpp was built with one; ignored on CPU

@@ -54,6 +54,9 @@ public actor ModelManager {
         public var maxPromptBytes: Int = 32 * 1024
         /// Idle time after which a model is unloaded; nil keeps it.
         public var keepAlive: Duration? = .seconds(600)
+        /// The longest one generation runs (from its submission); then it ends with what it has,
+        /// finish reason `cancelled`.
+        public var generationTimeout: Duration = .seconds(600)
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         public init() {}
@@ -209,7 +212,8 @@ public actor ModelManager {
                             model: model,
                             configuration: .init(
                                 slots: configuration.slots, contextPerSlot: min(configuration.contextPerSlot, max(256, model.trainedContext)),
-                                queueLimit: configuration.queueLimit, threads: configuration.threads))
+                                queueLimit: configuration.queueLimit, threads: configuration.threads,
+                                generationTimeout: configuration.generationTimeout))
                     })
             }
             thread.start()

@@ -88,6 +88,12 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
 
     /// Whether the input was stored as a digest (such a record cannot be replayed).
     public var inputIsDigest: Bool { input.hasPrefix("sha256:") && input.count == 71 }
+
+    /// What follows the excerpt of a failed request's long input: `[… truncated: N bytes, sha256:…]`.
+    public static let truncationMark = "[… truncated: "
+
+    /// Whether the input is an excerpt (a failed request's long input; it cannot be replayed).
+    public var inputIsExcerpt: Bool { status == .failed && input.hasSuffix("]") && input.contains(Self.truncationMark + "") }
 }
 
 /// Sortable ids: 48 bits of milliseconds since 1970 and 80 random bits in Crockford base32 (a

@@ -8,9 +8,15 @@ public final class SQLiteLedger: InferenceLedger {
     /// A connection of its own that folds the log into the database in the background, so no
     /// request's write waits for a checkpoint's fsync.
     private let checkpointer: DatabaseQueue
+    private let path: String
+    /// The write-ahead log is checkpointed and truncated once it passes this size, even while
+    /// passive checkpoints cannot keep up (a long reader, a flood of writes).
+    let walLimit: Int64
 
     /// Opens (or creates) the ledger at `path`.
-    public init(path: String) throws {
+    public init(path: String, walLimit: Int64 = 64 << 20) throws {
+        self.path = path
+        self.walLimit = walLimit
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -22,6 +28,8 @@ public final class SQLiteLedger: InferenceLedger {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            // After a checkpoint resets the log, its file is cut back to this size.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walLimit)")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
@@ -35,13 +43,20 @@ public final class SQLiteLedger: InferenceLedger {
     public func run() async throws {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            // PASSIVE: copies what it can without waiting for or blocking the writer.
-            _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            // PASSIVE: copies what it can without waiting for or blocking the writer; past the
+            // limit, TRUNCATE waits (up to the busy timeout) and empties the log.
+            let kind: Database.CheckpointMode = walSize > walLimit ? .truncate : .passive
+            _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(kind) }
         }
         // This task is cancelled and GRDB would refuse to start: the last one runs in a task of
         // its own, awaited.
         let checkpointer = self.checkpointer
         await Task { _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }.value
+    }
+
+    /// The write-ahead log's size in bytes (0 when absent).
+    var walSize: Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     static var migrator: DatabaseMigrator {

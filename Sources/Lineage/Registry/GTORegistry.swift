@@ -106,9 +106,10 @@ public struct GTORegistry: Sendable {
     /// Semantic-version order on `vX.Y.Z[-pre]`: numeric parts, then a release above its pre-releases.
     static func semverLess(_ lhs: String, _ rhs: String) -> Bool {
         func parts(_ text: String) -> ([Int], String?) {
-            let body = text.dropFirst().split(separator: "+", maxSplits: 1)[0]
+            let body = text.dropFirst().split(separator: "+", maxSplits: 1).first ?? ""
             let split = body.split(separator: "-", maxSplits: 1)
-            return (split[0].split(separator: ".").map { Int($0) ?? 0 }, split.count > 1 ? String(split[1]) : nil)
+            let core = split.first ?? ""
+            return (core.split(separator: ".").map { Int($0) ?? 0 }, split.count > 1 ? String(split[1]) : nil)
         }
         let (a, preA) = parts(lhs)
         let (b, preB) = parts(rhs)

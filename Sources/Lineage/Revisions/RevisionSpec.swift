@@ -81,7 +81,7 @@ public struct RevisionSpec: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `v1.2.0`: a GTO version, looked up as the tag `<model>@v1.2.0`.
-    static func isSemver(_ rev: String) -> Bool {
+    public static func isSemver(_ rev: String) -> Bool {
         guard rev.hasPrefix("v") else { return false }
         // `v`, `v-`, `v+` have no core: split would give no element (no index is taken here).
         let core = rev.dropFirst().prefix { $0 != "-" && $0 != "+" }

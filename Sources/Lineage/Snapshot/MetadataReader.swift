@@ -1,3 +1,4 @@
+public import DVCKit
 public import Foundation
 public import GitStore
 import Synchronization
@@ -6,10 +7,15 @@ import Synchronization
 /// Git once however many commits, models and requests ask for it.
 public final class MetadataReader: Sendable {
     public let repository: GitRepository
+    /// Largest metadata file read: a larger blob is refused from its header, unread.
+    public let maxBlobBytes: Int
     private let blobs = BoundedCache<String, Data>(capacity: 4096)
     private let readCount = Atomic<Int>(0)
 
-    public init(repository: GitRepository) { self.repository = repository }
+    public init(repository: GitRepository, maxBlobBytes: Int = ParseLimits.default.maxBytes) {
+        self.repository = repository
+        self.maxBlobBytes = maxBlobBytes
+    }
 
     /// Number of blobs read from Git so far (the rest came from the cache).
     public var blobReads: Int { readCount.load(ordering: .relaxed) }
@@ -17,14 +23,19 @@ public final class MetadataReader: Sendable {
     /// The bytes of `path` at `commit`, nil when absent.
     public func read(_ path: String, at commit: String) throws -> Data? {
         guard let id = try repository.blobID(path: path, at: commit) else { return nil }
-        return try blob(id)
+        return try blob(id, path: path)
     }
 
-    /// A blob's bytes, from the cache when possible.
-    public func blob(_ id: String) throws -> Data {
+    /// A blob's bytes, from the cache when possible. A blob over `maxBlobBytes` is a
+    /// `DVCError(.tooLarge)` of the file at `path` (so it breaks only what depends on that file).
+    public func blob(_ id: String, path: String) throws -> Data {
         try blobs.value(for: id) { () throws -> Data in
             readCount.add(1, ordering: .relaxed)
-            return try repository.blob(id)
+            do {
+                return try repository.blob(id, maxSize: maxBlobBytes)
+            } catch let error as GitError where error.kind == .tooLarge {
+                throw DVCError(.tooLarge, file: path, "file is over the \(maxBlobBytes)-byte limit for metadata")
+            }
         }
     }
 }

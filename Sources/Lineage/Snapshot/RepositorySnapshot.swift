@@ -16,6 +16,9 @@ public struct RepositorySnapshot: Sendable {
         let locked: LockedStage?
         /// Why there is no lock entry, when the lock file itself is broken or missing.
         let lockProblem: DVCError?
+
+        /// The error of a stage without a lock entry.
+        var missingLock: DVCError { lockProblem ?? DVCError(.missing, file: "dvc.lock", "stage '\(address)' is not locked") }
     }
 
     /// A model and, when its metadata is broken, why.
@@ -51,33 +54,30 @@ public struct RepositorySnapshot: Sendable {
 
         for file in files where file.path.hasSuffix(".dvc") {
             do {
-                dvcFiles[file.path] = try DVCFile(path: file.path, data: try reader.blob(file.blob))
+                dvcFiles[file.path] = try DVCFile(path: file.path, data: try reader.blob(file.blob, path: file.path))
             } catch let error as DVCError {
                 brokenDVCFiles[file.path] = error
                 problems.append(error)
-            } catch {
-                throw error as! GitError  // reader.blob only throws GitError
             }
         }
         for file in files where file.path.hasSuffix("dvc.yaml") {
             let folder = RepoPath.directory(of: file.path)
             let pipeline: PipelineFile
             do {
-                pipeline = try PipelineFile(path: file.path, data: try reader.blob(file.blob)) { path in
+                pipeline = try PipelineFile(path: file.path, data: try reader.blob(file.blob, path: file.path)) { path in
                     try reader.read(path, at: commit)
                 }
             } catch let error as DVCError {
                 problems.append(error)
                 continue
-            } catch {
-                throw error as! GitError
             }
             artifacts += pipeline.artifacts.map { ($0, folder) }
             let lockPath = folder.isEmpty ? "dvc.lock" : folder + "/dvc.lock"
             var lock: LockFile?
             var lockProblem: DVCError?
-            if paths.contains(lockPath), let data = try reader.read(lockPath, at: commit) {
+            if paths.contains(lockPath) {
                 do {
+                    guard let data = try reader.read(lockPath, at: commit) else { throw DVCError(.missing, file: lockPath, "unreadable") }
                     lock = try LockFile(
                         path: lockPath, data: data, wdirs: Dictionary(pipeline.stages.map { ($0.name, $0.wdir) }, uniquingKeysWith: { a, _ in a }))
                 } catch let error as DVCError {
@@ -159,7 +159,7 @@ public struct RepositorySnapshot: Sendable {
     func artifact(of model: ModelDeclaration) throws -> (entry: DVCEntry, stage: Int?) {
         if let index = producer(of: model.path) {
             let node = stages[index]
-            guard let locked = node.locked else { throw node.lockProblem! }
+            guard let locked = node.locked else { throw node.missingLock }
             guard
                 let entry = locked.outs.first(where: { $0.path == model.path })
                     ?? locked.outs.first(where: { RepoPath.isWithin(model.path, $0.path) }),

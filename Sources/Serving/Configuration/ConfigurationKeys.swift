@@ -43,6 +43,12 @@ extension ConfigurationKey {
     public static let webhookSecret = Self("webhook-secret", .text, secret: true)
     public static let drainTimeout = Self("drain-timeout", .seconds(0...3_600))
     public static let websocketInitTimeout = Self("websocket-init-timeout", .seconds(1...300))
+    public static let websocketMaxSubscriptions = Self("websocket-max-subscriptions", .integer(1...10_000))
+    public static let httpIdleTimeout = Self("http-idle-timeout", .seconds(1...3_600))
+    public static let requestTimeout = Self("request-timeout", .seconds(1...3_600))
+    public static let graphqlMaxDepth = Self("graphql-max-depth", .integer(2...256))
+    public static let graphqlMaxFields = Self("graphql-max-fields", .integer(1...100_000))
+    public static let graphqlMaxCost = Self("graphql-max-cost", .integer(1...Int(Int32.max)))
     public static let cacheBudget = Self("cache-budget", .size)
     public static let jobs = Self("jobs", .integer(1...256))
     public static let verifyCache = Self("verify-cache", .boolean)
@@ -54,6 +60,7 @@ extension ConfigurationKey {
     public static let memoryBudget = Self("memory-budget", .size)
     public static let maxTokensLimit = Self("max-tokens-limit", .integer(1...1_000_000))
     public static let maxPromptBytes = Self("max-prompt-bytes", .integer(1...(64 << 20)))
+    public static let generationTimeout = Self("generation-timeout", .seconds(1...86_400))
     public static let keepAlive = Self("keep-alive", .seconds(0...31_536_000))
     public static let threads = Self("threads", .integer(1...1_024))
     public static let preload = Self("preload", .list)
@@ -67,9 +74,10 @@ extension ConfigurationKey {
 
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
-        repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, cacheBudget, jobs, verifyCache,
-        remote, slots,
-        queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, keepAlive, threads, preload, ledger, ledgerFailure,
+        repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, websocketMaxSubscriptions,
+        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, cacheBudget, jobs, verifyCache, remote, slots,
+        queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads, preload, ledger,
+        ledgerFailure,
         ledgerText, ledgerRetentionDays, ledgerMaxRows, logFormat, logLevel,
     ]
 

@@ -124,6 +124,12 @@ public enum ConfigurationLoader {
         serving.webhookSecret = try values.text(.webhookSecret).flatMap { $0.isEmpty ? nil : $0 }
         if let seconds = try values.seconds(.drainTimeout) { serving.drainTimeout = .seconds(seconds) }
         if let seconds = try values.seconds(.websocketInitTimeout) { serving.websocketInitTimeout = .seconds(seconds) }
+        if let value = try values.integer(.websocketMaxSubscriptions) { serving.websocketMaxSubscriptions = value }
+        if let seconds = try values.seconds(.httpIdleTimeout) { serving.httpIdleTimeout = .seconds(seconds) }
+        if let seconds = try values.seconds(.requestTimeout) { serving.requestTimeout = .seconds(seconds) }
+        if let value = try values.integer(.graphqlMaxDepth) { serving.graphqlMaxDepth = value }
+        if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
+        if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
         serving.cacheBudget = try values.size(.cacheBudget)
         if let jobs = try values.integer(.jobs) { serving.jobs = jobs }
         if let verify = try values.boolean(.verifyCache) { serving.verifyCache = verify }
@@ -135,14 +141,15 @@ public enum ConfigurationLoader {
         serving.models.memoryBudget = try values.size(.memoryBudget).map { UInt64($0) }
         if let value = try values.integer(.maxTokensLimit) { serving.models.maxTokensLimit = value }
         if let value = try values.integer(.maxPromptBytes) { serving.models.maxPromptBytes = value }
+        if let seconds = try values.seconds(.generationTimeout) { serving.models.generationTimeout = .seconds(seconds) }
         if let value = try values.seconds(.keepAlive) { serving.models.keepAlive = value > 0 ? .seconds(value) : nil }
         if let value = try values.integer(.threads) { serving.models.threads = value }
         serving.preload = values.lists[ConfigurationKey.preload.name] ?? []
         serving.ledger = try values.text(.ledger)
         if let value = try values.choice(.ledgerFailure) { serving.ledgerFailure = value == "fail" ? .fail : .warn }
         if let value = try values.choice(.ledgerText) { serving.ledgerStoreText = value == "store" }
-        serving.ledgerRetentionDays = try values.integer(.ledgerRetentionDays)
-        serving.ledgerMaxRows = try values.integer(.ledgerMaxRows)
+        if let value = try values.integer(.ledgerRetentionDays) { serving.ledgerRetentionDays = value }
+        if let value = try values.integer(.ledgerMaxRows) { serving.ledgerMaxRows = value }
         let level = try values.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info
         return LoadedConfiguration(serving: serving, logFormat: try values.choice(.logFormat) ?? "text", logLevel: level, entries: entries)
     }

@@ -24,6 +24,18 @@ public struct ServingConfiguration: Sendable {
     public var drainTimeout: Duration = .seconds(30)
     /// A WebSocket that sends no `connection_init` within this long is closed (4408).
     public var websocketInitTimeout: Duration = .seconds(10)
+    /// Subscriptions one WebSocket may run at once.
+    public var websocketMaxSubscriptions = 16
+    /// A connection that sends nothing for this long (between requests, or inside a request's
+    /// head or body) is closed.
+    public var httpIdleTimeout: Duration = .seconds(60)
+    /// The longest a GraphQL query runs (mutations are bounded by their own work: a download, a
+    /// generation's `generationTimeout`).
+    public var requestTimeout: Duration = .seconds(30)
+    /// GraphQL documents over these are refused with QUERY_TOO_COMPLEX before they run.
+    public var graphqlMaxDepth = 16
+    public var graphqlMaxFields = 500
+    public var graphqlMaxCost = 50_000
 
     // Artifacts
     /// Largest size of the artifact cache in bytes; nil for no limit.
@@ -46,8 +58,10 @@ public struct ServingConfiguration: Sendable {
     public var ledgerFailure = LedgerFailurePolicy.warn
     /// Store prompts and outputs as text (true) or as SHA-256 digests.
     public var ledgerStoreText = true
-    public var ledgerRetentionDays: Int?
-    public var ledgerMaxRows: Int?
+    /// Records older than this many days, and beyond the newest `ledgerMaxRows`, are deleted
+    /// (hourly): the ledger is bounded unless asked otherwise.
+    public var ledgerRetentionDays: Int? = 90
+    public var ledgerMaxRows: Int? = 1_000_000
 
     public init(repo: String, cache: URL) {
         self.repo = repo

@@ -21,6 +21,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case badUserInput = "BAD_USER_INPUT"
     case unauthenticated = "UNAUTHENTICATED"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
+    case deadlineExceeded = "DEADLINE_EXCEEDED"
     case internalError = "INTERNAL"
 
     /// The HTTP status of an answer that is only this error.
@@ -32,6 +33,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .internalError, .modelLoadFailed, .metadataError: 500
         case .artifactUnavailable, .integrityError: 502
         case .overloaded, .shuttingDown: 503
+        case .deadlineExceeded: 504
         }
     }
 

@@ -15,7 +15,9 @@ public final class InferenceRecorder: Sendable {
     /// False: prompts and outputs are stored as SHA-256 digests (privacy setting).
     let storeText: Bool
     let logger: Logger
-    private let counters = Mutex<(records: Int64, failures: Int64)>((0, 0))
+    private let counters = Mutex<(records: Int64, failures: Int64, rejected: Int64)>((0, 0, 0))
+    /// The longest input a failed record keeps; the rest is replaced by its size and digest.
+    static let failedInputExcerpt = 1024
     /// The latest ledger write durations in seconds (a ring of 1024), for the latency the ledger
     /// adds to each answer.
     private let writeDurations = Mutex<(samples: [Double], next: Int)>(([], 0))
@@ -29,8 +31,14 @@ public final class InferenceRecorder: Sendable {
         self.logger = logger
     }
 
-    /// Records written and writes that failed since start (for `/metrics`).
-    public var counts: (records: Int64, failures: Int64) { counters.withLock { $0 } }
+    /// Records written, writes that failed, and requests rejected before they ran (counted, not
+    /// recorded) since start (for `/metrics`).
+    public var counts: (records: Int64, failures: Int64, rejected: Int64) { counters.withLock { $0 } }
+
+    /// Counts a request refused before anything ran (bad input, a full queue, shutdown). Such a
+    /// request is not recorded: a client must not be able to grow the ledger by sending what is
+    /// refused.
+    func countRejection() { counters.withLock { $0.rejected += 1 } }
 
     /// The `q` quantile of recent ledger write durations, in seconds; nil before the first write.
     public func writeQuantile(_ q: Double) -> Double? {
@@ -122,11 +130,28 @@ public final class InferenceRecorder: Sendable {
             id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
             model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
             lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
-            inputKind: inputKind, input: storeText ? input : InferenceRecord.digest(input),
+            inputKind: inputKind, input: storeText ? (outcome.status == .failed ? Self.excerpt(input) : input) : InferenceRecord.digest(input),
             output: storeText ? summary.text : InferenceRecord.digest(summary.text), finishReason: summary.finishReason.rawValue,
             promptTokens: summary.promptTokens.count, completionTokens: summary.completionTokens.count,
             completionTokenIDs: json(summary.completionTokens), timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID)
+    }
+
+    /// A failed request's input as stored: whole when short, else its first bytes (whole
+    /// characters), its size and its SHA-256 digest, so a failure can be matched to what was sent
+    /// without the ledger holding every large input that failed.
+    static func excerpt(_ input: String) -> String {
+        let size = input.utf8.count
+        guard size > failedInputExcerpt else { return input }
+        var kept = ""
+        var bytes = 0
+        for character in input {
+            let length = character.utf8.count
+            if bytes + length > failedInputExcerpt { break }
+            kept.append(character)
+            bytes += length
+        }
+        return kept + InferenceRecord.truncationMark + "\(size) bytes, \(InferenceRecord.digest(input))]"
     }
 
     /// The lineage stored with a record.

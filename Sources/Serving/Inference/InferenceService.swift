@@ -79,9 +79,15 @@ public final class InferenceService: Sendable {
             generation = try await models.generate(request, on: artifacts.modelSource(revision))
         } catch {
             defer { running.subtract(1, ordering: .relaxed) }
-            logger.info(
-                "inference refused", metadata: ["id": "\(id)", "revision": "\(revision.id)", "code": "\(ErrorCode.classify(error).code.rawValue)"])
-            try await recorder.store(draft.failed(error, engine: models.engineInfo))
+            let code = ErrorCode.classify(error).code
+            logger.info("inference refused", metadata: ["id": "\(id)", "revision": "\(revision.id)", "code": "\(code.rawValue)"])
+            switch code {
+            case .badUserInput, .overloaded, .shuttingDown:
+                // Refused before anything ran: counted, not recorded with its input.
+                recorder.countRejection()
+            default:
+                try await recorder.store(draft.failed(error, engine: models.engineInfo))
+            }
             throw error
         }
         logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
@@ -154,6 +160,9 @@ public final class InferenceService: Sendable {
         guard !original.inputIsDigest else {
             throw ServingError(.badUserInput, "inference \(id) was stored as a digest (privacy setting): it cannot be replayed")
         }
+        guard !original.inputIsExcerpt else {
+            throw ServingError(.badUserInput, "inference \(id) failed and its long input was stored as an excerpt: it cannot be replayed")
+        }
         let decoder = JSONDecoder()
         let sampling: SamplingParameters
         let input: GenerationRequest.Input
@@ -166,7 +175,7 @@ public final class InferenceService: Sendable {
         } catch {
             throw ServingError(.internalError, "inference \(id) has a record that cannot be read back")
         }
-        let revision = try lineage.lineage(model: original.model, at: original.commit)
+        let revision = try await lineage.lineageOffloaded(model: original.model, at: original.commit)
         let answer = try await run(GenerationRequest(input: input, sampling: sampling), on: revision, by: caller)
         let before = (try? decoder.decode([Int32].self, from: Data(original.completionTokenIDs.utf8))) ?? []
         let after = answer.summary.completionTokens

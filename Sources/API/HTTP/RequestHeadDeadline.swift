@@ -1,0 +1,95 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// The HTTP server: HTTP/1.1 with the WebSocket upgrade, where a new connection must deliver its
+/// first request head within `idleTimeout`. (Hummingbird's own idle timeout starts once a first
+/// head has been read; before that, a client that connects and sends nothing, or sends a head a
+/// byte at a time, would hold the connection forever.)
+func pedigreeServer(
+    idleTimeout: Duration,
+    shouldUpgrade:
+        @escaping @Sendable (HTTPRequest, any Channel, Logger) throws -> ShouldUpgradeResult<
+            WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+        >
+) -> HTTPServerBuilder {
+    HTTPServerBuilder { responder in
+        HeadDeadlineChannel(
+            inner: HTTP1WebSocketUpgradeChannel(
+                responder: responder, configuration: .init(http1: .init(idleTimeout: .init(idleTimeout))), shouldUpgrade: shouldUpgrade),
+            timeout: .init(idleTimeout))
+    }
+}
+
+/// A child channel that puts `RequestHeadDeadline` in front of another's pipeline.
+struct HeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    let inner: Inner
+    let timeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
+        let timeout = self.timeout
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(RequestHeadDeadline(timeout: timeout))
+        }.flatMap { [inner] in inner.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Inner.Value, logger: Logger) async { await inner.handle(value: value, logger: logger) }
+}
+
+/// Closes a connection whose first request head has not ended (`CRLF CRLF`) within `timeout`;
+/// once it has, it leaves the pipeline.
+final class RequestHeadDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// The last bytes read, so an end of head split across reads is seen.
+    private var tail: [UInt8] = []
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ended = headEnded(after: unwrapInboundIn(data))
+        context.fireChannelRead(data)
+        if ended {
+            timer?.cancel()
+            timer = nil
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    /// Whether `CRLF CRLF` occurs in the bytes read so far (the kept tail plus this buffer).
+    private func headEnded(after buffer: ByteBuffer) -> Bool {
+        let bytes = tail + Array(buffer.readableBytesView)
+        tail = Array(bytes.suffix(3))
+        var index = 0
+        while index + 3 < bytes.count {
+            if bytes[index] == 13, bytes[index + 1] == 10, bytes[index + 2] == 13, bytes[index + 3] == 10 { return true }
+            index += 1
+        }
+        return false
+    }
+}
