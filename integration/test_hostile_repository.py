@@ -139,3 +139,50 @@ def test_odd_tag_names_leave_versions_and_stages_intact(hostile):
         codes = error_codes(hostile.gql(LINEAGE, {"id": spec}))
         assert codes and codes[0] in ("NOT_FOUND", "INVALID_REVISION"), (spec, codes)
     alive(hostile)
+
+
+@pytest.fixture(scope="module")
+def long_history(demo, tmp_path_factory):
+    """The demo repository with 3,000 more commits on main (each changes one unrelated file): a
+    cold `revisions` walks all of them."""
+    repo = tmp_path_factory.mktemp("long") / "repo"
+    run("git", "clone", "-q", str(demo), str(repo))
+    stream = []
+    for n in range(3000):
+        text = f"{n}\n"
+        stream.append(f"commit refs/heads/main\ncommitter Load <load@example.com> {1_700_000_000 + n} +0000\ndata 6\ncommit\n"
+                      + ("from refs/heads/main^0\n" if n == 0 else "") + f"M 100644 inline counter.txt\ndata {len(text)}\n{text}\n")
+    import subprocess
+    subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], input="".join(stream).encode(), check=True)
+    return repo
+
+
+def test_heavy_queries_run_off_the_cooperative_pool(demo, long_history, make_server, tmp_path):
+    """Two cold history walks at once (they would hold both cooperative threads of this 2-core
+    machine if Git and YAML work ran there): health checks and cached answers still answer at once,
+    and a query past request-timeout is answered DEADLINE_EXCEEDED at the deadline."""
+    import concurrent.futures
+    config = tmp_path / "pedigree.yaml"
+    config.write_text("request-timeout: 3\n")
+    server = make_server(long_history, "--config", str(config))
+    # A revision before the 3,000 commits: its lineage is a short walk, then cached.
+    spec = "tiny-llama@" + run("git", "-C", str(demo), "rev-parse", "main").strip()
+    hot = server.data(LINEAGE, {"id": spec})["modelRevision"]["id"]
+    heavy = "{ models { name revisions { id } } }"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        started = time.time()
+        walks = [pool.submit(requests.post, server.url + "/graphql", json={"query": heavy}, timeout=60) for _ in range(2)]
+        time.sleep(0.3)
+        slowest = 0.0
+        while not all(w.done() for w in walks) and time.time() - started < 3:
+            before = time.time()
+            assert requests.get(server.url + "/healthz", timeout=1).status_code == 200
+            assert server.data(LINEAGE, {"id": spec})["modelRevision"]["id"] == hot
+            slowest = max(slowest, time.time() - before)
+            time.sleep(0.05)
+        assert slowest < 0.5, slowest
+        answers = [w.result() for w in walks]
+    took = time.time() - started
+    assert all(a.status_code == 504 and error_codes(a.json()) == ["DEADLINE_EXCEEDED"] for a in answers), [a.text[:200] for a in answers]
+    assert 2.5 < took < 5, took
+    alive(server)

@@ -26,6 +26,9 @@ public struct QueryLimits: Sendable {
     /// Brackets (`{`, `(`, `[`) open at once in the text: a document nested deeper is refused
     /// before the (recursive) parser reads it.
     public var maxNesting = 64
+    /// Names the text may hold per field allowed (a field has its name, maybe an alias, its
+    /// arguments' names and enum values).
+    public var namesPerField = 6
 
     public init() {}
 
@@ -33,65 +36,95 @@ public struct QueryLimits: Sendable {
     /// this much instead of 1.
     public static let resolutionCost = 10
     static let resolvingFields: Set<String> = ["model", "modelRevision", "latest", "inference", "pull", "loadModel", "unloadModel"]
+    /// Leaves that may hold large text (a recorded prompt, output, lineage or sampling): they
+    /// count this much, so pages of them are bounded by the budget.
+    public static let largeTextCost = 10
+    static let largeTextFields: Set<String> = ["prompt", "result", "lineage", "sampling"]
 
     // MARK: Text
 
-    /// Refuses text nested deeper than `maxNesting`, skipping strings, block strings and comments.
-    /// Unbalanced text is left to the parser, which reports it with a location.
-    public func checkNesting(_ query: String) throws(QueryTooComplex) {
+    /// Refuses text nested deeper than `maxNesting`, or holding more names (fields, aliases,
+    /// arguments, fragments) than `maxFields × namesPerField`, skipping strings, block strings
+    /// and comments: a bomb of thousands of aliases is refused without being parsed. Unbalanced
+    /// text is left to the parser, which reports it with a location.
+    public func checkText(_ query: String) throws(QueryTooComplex) {
+        var text = query
+        let outcome = text.withUTF8 { bytes in TextScan(limits: self).run(bytes) }
+        if let outcome { throw outcome }
+    }
+}
+
+/// One pass over a document's bytes (a plain loop over a buffer: it runs on every request that
+/// is not cached yet, debug builds included).
+private struct TextScan {
+    let maxNesting: Int
+    let maxNames: Int
+
+    init(limits: QueryLimits) {
+        maxNesting = limits.maxNesting
+        maxNames = limits.maxFields * limits.namesPerField
+    }
+
+    static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), hash = UInt8(ascii: "#")
+    static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
+
+    /// The refusal, or nil when the text is within the limits.
+    func run(_ bytes: UnsafeBufferPointer<UInt8>) -> QueryTooComplex? {
         var depth = 0
-        var bytes = query.utf8.makeIterator()
-        var pending: UInt8?
-        func next() -> UInt8? {
-            if let byte = pending {
-                pending = nil
-                return byte
+        var names = 0
+        var inName = false
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let byte = bytes[index]
+            index += 1
+            let nameByte = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || byte == 0x5F
+            if nameByte || (byte >= 0x30 && byte <= 0x39) {
+                // A name starts at a letter or `_` that no name or number is already under way in.
+                if nameByte, !inName {
+                    names += 1
+                    if names > maxNames { return QueryTooComplex("the document holds more than \(maxNames) names (fields, aliases, arguments)") }
+                }
+                inName = true
+                continue
             }
-            return bytes.next()
-        }
-        while let byte = next() {
+            inName = false
             switch byte {
-            case UInt8(ascii: "{"), UInt8(ascii: "("), UInt8(ascii: "["):
+            case 0x7B, 0x28, 0x5B:  // { ( [
                 depth += 1
-                if depth > maxNesting { throw QueryTooComplex("the document is nested deeper than \(maxNesting) brackets") }
-            case UInt8(ascii: "}"), UInt8(ascii: ")"), UInt8(ascii: "]"):
+                if depth > maxNesting { return QueryTooComplex("the document is nested deeper than \(maxNesting) brackets") }
+            case 0x7D, 0x29, 0x5D:  // } ) ]
                 depth = max(0, depth - 1)
-            case UInt8(ascii: "#"):
-                while let skipped = next(), skipped != UInt8(ascii: "\n"), skipped != UInt8(ascii: "\r") {}
-            case UInt8(ascii: "\""):
-                // `""` is an empty string unless a third quote opens a block string.
-                guard let second = next() else { return }
-                if second == UInt8(ascii: "\"") {
-                    guard let third = next() else { return }
-                    if third == UInt8(ascii: "\"") {
-                        skipBlockString(next)
-                    } else {
-                        pending = third
+            case Self.hash:
+                while index < count, bytes[index] != Self.newline, bytes[index] != Self.carriageReturn { index += 1 }
+            case Self.quote:
+                if index + 1 < count, bytes[index] == Self.quote, bytes[index + 1] == Self.quote {
+                    // A block string: to the next unescaped `"""`.
+                    index += 2
+                    while index < count {
+                        if bytes[index] == Self.backslash, index + 3 < count, bytes[index + 1] == Self.quote, bytes[index + 2] == Self.quote,
+                            bytes[index + 3] == Self.quote
+                        {
+                            index += 4
+                        } else if bytes[index] == Self.quote, index + 2 < count, bytes[index + 1] == Self.quote, bytes[index + 2] == Self.quote {
+                            index += 3
+                            break
+                        } else {
+                            index += 1
+                        }
                     }
                 } else {
-                    pending = second
-                    while let inside = next(), inside != UInt8(ascii: "\""), inside != UInt8(ascii: "\n") {
-                        if inside == UInt8(ascii: "\\") { _ = next() }
+                    // A string (`""` included): to the closing quote or the end of the line.
+                    while index < count, bytes[index] != Self.quote, bytes[index] != Self.newline {
+                        index += bytes[index] == Self.backslash ? 2 : 1
                     }
+                    index += 1
                 }
             default:
                 continue
             }
         }
-    }
-
-    /// Skips to the end of a block string (`"""`, with `\"""` escaped).
-    private func skipBlockString(_ next: () -> UInt8?) {
-        var quotes = 0
-        while let byte = next() {
-            if byte == UInt8(ascii: "\\") {
-                quotes = 0
-                if next() == UInt8(ascii: "\"") { _ = next() == UInt8(ascii: "\"") && next() == UInt8(ascii: "\"") }
-                continue
-            }
-            quotes = byte == UInt8(ascii: "\"") ? quotes + 1 : 0
-            if quotes == 3 { return }
-        }
+        return nil
     }
 }
 
@@ -197,7 +230,9 @@ public struct QueryCost {
             case let field as Field:
                 if depth == 1 { rootFields += 1 }
                 let shape = shapes.shape(of: field.name.value, in: type)
-                let own = QueryLimits.resolvingFields.contains(field.name.value) ? QueryLimits.resolutionCost : 1
+                let own =
+                    QueryLimits.resolvingFields.contains(field.name.value)
+                    ? QueryLimits.resolutionCost : QueryLimits.largeTextFields.contains(field.name.value) ? QueryLimits.largeTextCost : 1
                 guard let nested = field.selectionSet else {
                     inner = own
                     break

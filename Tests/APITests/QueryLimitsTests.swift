@@ -16,7 +16,7 @@ import Testing
     }
 
     private func check(_ query: String, variables: [String: Map] = [:], limits: QueryLimits = QueryLimits()) throws {
-        try limits.checkNesting(query)
+        try limits.checkText(query)
         let document = try parse(source: Source(body: query))
         try QueryCost.check(document, operationName: nil, variables: variables, limits: limits, shapes: shapes)
     }
@@ -36,15 +36,15 @@ import Testing
     @Test func nestingCountsBracketsOutsideStringsAndComments() {
         var limits = QueryLimits()
         limits.maxNesting = 4
-        #expect(throws: QueryTooComplex.self) { try limits.checkNesting("{a{b{c{d{e}}}}}") }
-        #expect(throws: QueryTooComplex.self) { try limits.checkNesting("{ a(x: [[[[1]]]]) }") }
+        #expect(throws: QueryTooComplex.self) { try limits.checkText("{a{b{c{d{e}}}}}") }
+        #expect(throws: QueryTooComplex.self) { try limits.checkText("{ a(x: [[[[1]]]]) }") }
         // Brackets inside strings, escaped quotes, block strings and comments do not count.
-        #expect(throws: Never.self) { try limits.checkNesting(#"{ a(x: "{{{{{ \" {{{{") }"#) }
-        #expect(throws: Never.self) { try limits.checkNesting("{ a(x: \"\"\"{{{{{ \\\"\"\" {{{{{\"\"\") }") }
-        #expect(throws: Never.self) { try limits.checkNesting("{ a # {{{{{{{{\n }") }
-        #expect(throws: Never.self) { try limits.checkNesting(#"{ a(x: "") { b { c } } }"#) }
+        #expect(throws: Never.self) { try limits.checkText(#"{ a(x: "{{{{{ \" {{{{") }"#) }
+        #expect(throws: Never.self) { try limits.checkText("{ a(x: \"\"\"{{{{{ \\\"\"\" {{{{{\"\"\") }") }
+        #expect(throws: Never.self) { try limits.checkText("{ a # {{{{{{{{\n }") }
+        #expect(throws: Never.self) { try limits.checkText(#"{ a(x: "") { b { c } } }"#) }
         // Unbalanced text is the parser's to report.
-        #expect(throws: Never.self) { try limits.checkNesting("}}}}}{{{") }
+        #expect(throws: Never.self) { try limits.checkText("}}}}}{{{") }
     }
 
     @Test func depthFollowsFieldsNotFragments() {
@@ -64,14 +64,26 @@ import Testing
         limits.maxCost = 1_000
         let page = "{ inferences(first: $n) { edges { node { prompt result } } } }"
         let query = "query($n: Int) " + page
-        // 1 + n × (edges 1 + node 1 + 2): the edges list is the page, counted once.
-        #expect(refusal(query, variables: ["n": 249], limits: limits) == nil)
-        #expect(refusal(query, variables: ["n": 250], limits: limits)?.contains("estimated cost") == true)
-        #expect(refusal("{ inferences(first: 250) { edges { node { prompt result } } } }", limits: limits) != nil)
+        // 1 + n × (edges 1 + node 1 + prompt 10 + result 10): the edges list is the page, counted
+        // once; leaves of large text count 10.
+        #expect(refusal(query, variables: ["n": 45], limits: limits) == nil)
+        #expect(refusal(query, variables: ["n": 46], limits: limits)?.contains("estimated cost") == true)
+        #expect(refusal("{ inferences(first: 46) { edges { node { prompt result } } } }", limits: limits) != nil)
         // A list without `first` counts as defaultListSize elements.
         #expect(refusal("{ models { revisions { pipeline { deps { path } } } } }", limits: limits) == nil)
         limits.defaultListSize = 10
         #expect(refusal("{ models { revisions { pipeline { deps { path } } } } }", limits: limits) != nil)
+    }
+
+    @Test func namesAreCountedBeforeParsing() {
+        var limits = QueryLimits()
+        limits.maxFields = 10
+        // 60 names pass; 61 do not. Names inside strings, comments, numbers (1e5) do not count.
+        let sixty = (0..<30).map { "a\($0): b" }.joined(separator: " ")
+        #expect(throws: Never.self) { try limits.checkText("{ \(sixty) }") }
+        #expect(throws: QueryTooComplex.self) { try limits.checkText("{ \(sixty) c }") }
+        let fiftyEight = (0..<29).map { "a\($0): b" }.joined(separator: " ")
+        #expect(throws: Never.self) { try limits.checkText("{ \(fiftyEight) x: \"a b c d\" # e f g\n y: 1e5 }") }
     }
 
     @Test func fieldsCountAliasesAndFragmentExpansions() {

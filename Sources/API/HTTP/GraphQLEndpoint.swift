@@ -64,7 +64,7 @@ public struct GraphQLEndpoint: Sendable {
             let shapes = self.shapes
             let variables = request.variables ?? [:]
             let operationName = request.operationName
-            if documents.contains(query) == false { try limits.checkNesting(query) }
+            if documents.contains(query) == false { try limits.checkText(query) }
             switch try documents.document(
                 for: query, schema: schema,
                 admit: { document in

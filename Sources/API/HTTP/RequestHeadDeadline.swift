@@ -38,13 +38,18 @@ struct HeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel {
     func handle(value: Inner.Value, logger: Logger) async { await inner.handle(value: value, logger: logger) }
 }
 
-/// Closes a connection whose first request head has not ended (`CRLF CRLF`) within `timeout`;
-/// once it has, it leaves the pipeline.
+/// Closes a connection whose first request head has not ended (`CRLF CRLF`) within `timeout`,
+/// and answers 431 to a first head longer than `maxHeadBytes` (past about 80 KB the HTTP parser
+/// fails without answering, and the connection would hang); once a head has ended, it leaves the
+/// pipeline (Hummingbird's idle timeout covers the connection from then on).
 final class RequestHeadDeadline: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
+    static let maxHeadBytes = 64 << 10
     private let timeout: TimeAmount
+    private var seen = 0
     private var timer: Scheduled<Void>?
     /// The last bytes read, so an end of head split across reads is seen.
     private var tail: [UInt8] = []
@@ -66,7 +71,20 @@ final class RequestHeadDeadline: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let ended = headEnded(after: unwrapInboundIn(data))
+        let buffer = unwrapInboundIn(data)
+        let end = headEnd(after: buffer)
+        let ended = end != nil
+        // The head's length so far: up to its end when it ended in this buffer (a body may follow).
+        seen += end ?? buffer.readableBytes
+        if seen > Self.maxHeadBytes {
+            timer?.cancel()
+            timer = nil
+            let answer = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { [channel = context.channel] _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
         context.fireChannelRead(data)
         if ended {
             timer?.cancel()
@@ -81,15 +99,17 @@ final class RequestHeadDeadline: ChannelInboundHandler, RemovableChannelHandler 
         timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
     }
 
-    /// Whether `CRLF CRLF` occurs in the bytes read so far (the kept tail plus this buffer).
-    private func headEnded(after buffer: ByteBuffer) -> Bool {
+    /// Where in `buffer` the head ends (just past `CRLF CRLF`, which may have begun in the
+    /// previous read), or nil when it goes on.
+    private func headEnd(after buffer: ByteBuffer) -> Int? {
+        let kept = tail.count
         let bytes = tail + Array(buffer.readableBytesView)
         tail = Array(bytes.suffix(3))
         var index = 0
         while index + 3 < bytes.count {
-            if bytes[index] == 13, bytes[index + 1] == 10, bytes[index + 2] == 13, bytes[index + 3] == 10 { return true }
+            if bytes[index] == 13, bytes[index + 1] == 10, bytes[index + 2] == 13, bytes[index + 3] == 10 { return index + 4 - kept }
             index += 1
         }
-        return false
+        return nil
     }
 }
