@@ -434,3 +434,24 @@ def test_websocket_protocol_abuse_closes_the_socket_only(server):
     assert asyncio.run(session([json.dumps({"type": "connection_init"}), json.dumps({"type": "connection_init"})])) in (4429, None)
     assert asyncio.run(session([json.dumps({"type": "connection_init"}), "x" * (2 << 20)])) in (1009, 1006, 4400, None, "reset")
     alive(server)
+
+
+def test_definitions_alike_are_refused_instead_of_ending_the_process(server):
+    """GraphQLSwift's validation hashes operations and fragments by identity but compares them by
+    structure: two alike in one document ended the process (found by libFuzzer; the corpus keeps
+    the input). They are refused before validation."""
+    from pathlib import Path
+    found = (Path(__file__).resolve().parents[1] / "Fuzz/corpus/graphql-request/crash-duplicate-operations").read_bytes()
+    documents = [
+        "{ models { name } } { models { name } }",
+        "query R { repository { head } } query R { repository { head } }",
+        "{ ...A } fragment A on Query { models { name } } fragment B on Query { models { name } }",
+        "{ ...A } fragment A on Query { models { name } } fragment A on Query { models { name } }",
+        "{ models { name } } fragment F on Query { models { name } }",
+    ]
+    for _ in range(3):
+        for document in documents:
+            response = post(server, "/graphql", {"query": document})
+            assert response.status_code == 400 and error_codes(response.json()) == ["BAD_USER_INPUT"], (document, response.text)
+        assert post(server, "/graphql", found).status_code == 400
+    alive(server)

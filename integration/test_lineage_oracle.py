@@ -137,3 +137,38 @@ def test_demo_has_a_multi_stage_model_and_an_imported_dataset(server):
     revision = server.data('{ modelRevision(id: "tiny-llama") { pipeline { name } datasets { source { url } } } }')["modelRevision"]
     assert len(revision["pipeline"]) >= 2
     assert any(d["source"] for d in revision["datasets"])
+
+
+def test_toml_and_json_params_read_from_the_files_match_params_show(tmp_path, make_server, monkeypatch):
+    """Parameters that dvc.lock does not hold are read from the params files themselves (our own
+    TOML reader, YAML/JSON through Yams): they must equal what dvc.api.params_show reads."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run("git", "init", "-q", "-b", "main", cwd=repo)
+    run("git", "config", "user.email", "t@example.com", cwd=repo)
+    run("git", "config", "user.name", "T", cwd=repo)
+    run("dvc", "init", "-q", cwd=repo)
+    (repo / "params.toml").write_text(
+        '# training\ntitle = "run \\"7\\""\n[train]\nlr = 0.001\nepochs = 1_000\nlayers = [\n  64,  # first\n  32,\n]\nwarm = true\n'
+        "ratio = -2.5\n[train.opt]\nname = 'adam'\nbetas = [0.9, 0.999]\n'quoted key' = \"x\"\n[data]\nsplit = { train = 0.8, test = 0.2 }\n")
+    (repo / "params.json").write_text('{"eval": {"batch": 16, "metric": "f1", "thresholds": [0.25, 0.5]}}')
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python -c \"open('models/m/model.gguf','wb').write(b'GGUF')\"\n"
+        "    params:\n      - params.toml:\n          - title\n          - train\n          - data.split\n"
+        "      - params.json:\n          - eval\n    outs:\n      - models/m/model.gguf\n")
+    (repo / "models" / "m").mkdir(parents=True)
+    run("dvc", "repro", "-q", cwd=repo)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    del lock["stages"]["train"]["params"]  # so Pedigree reads the values from the files
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-q", "-m", "params from files", cwd=repo)
+
+    monkeypatch.chdir(repo)
+    shown = dvc.api.params_show(repo=str(repo), stages=["train"])
+    server = make_server(repo)
+    parameters = server.data('{ modelRevision(id: "m") { parameters { file key value } } }')["modelRevision"]["parameters"]
+    ours = {}
+    for p in parameters:
+        flatten(p["key"], yaml.safe_load(p["value"]), ours)
+    assert ours == flatten("", shown, {}), (ours, shown)

@@ -278,3 +278,42 @@ public struct QueryCost {
         return min(max(value ?? limits.defaultListSize, 0), 1_000_000)
     }
 }
+
+/// Documents that GraphQLSwift's validation cannot be trusted with. It keys dictionaries by
+/// operations, fragments and their top-level selection sets, hashing them by identity but
+/// comparing them by structure, so two structurally equal ones in one document break
+/// `Hashable` and end the process when such a dictionary grows (libFuzzer found it with three
+/// operations named alike). Such documents are invalid (duplicate names) or pointless (two
+/// fragments alike): they are refused before validation, with the message validation would give.
+public enum DuplicateDefinitions {
+    /// The reason to refuse `document`, or nil.
+    public static func problem(in document: Document) -> String? {
+        var operationNames = Set<String>()
+        var anonymous = 0
+        var fragmentNames = Set<String>()
+        var bodies = Set<String>()
+        for definition in document.definitions {
+            let body: SelectionSet
+            if let operation = definition as? OperationDefinition {
+                if let name = operation.name?.value {
+                    guard operationNames.insert(name).inserted else { return "There can be only one operation named \"\(name)\"." }
+                } else {
+                    anonymous += 1
+                    guard anonymous == 1 else { return "This anonymous operation must be the only defined operation." }
+                }
+                body = operation.selectionSet
+            } else if let fragment = definition as? FragmentDefinition {
+                guard fragmentNames.insert(fragment.name.value).inserted else {
+                    return "There can be only one fragment named \"\(fragment.name.value)\"."
+                }
+                body = fragment.selectionSet
+            } else {
+                continue
+            }
+            guard bodies.insert(print(ast: body)).inserted else {
+                return "Two operations or fragments select exactly the same fields; define it once and spread it."
+            }
+        }
+        return nil
+    }
+}

@@ -89,6 +89,7 @@ enum GraphQLFuzz {
         let limits = QueryLimits()
         guard (try? limits.checkText(query)) != nil,
             let document = try? parse(source: Source(body: query, name: "GraphQL request")),
+            DuplicateDefinitions.problem(in: document) == nil,
             (try? QueryCost.check(
                 document, operationName: body.operationName, variables: body.variables ?? [:], limits: limits, shapes: shapes)) != nil
         else { return }

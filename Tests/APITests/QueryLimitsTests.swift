@@ -114,4 +114,13 @@ import Testing
         }
         _ = refusal("{ inferences(first: 99999999999999999999999999) { edges { cursor } } }")
     }
+
+    @Test func definitionsAlikeAreFound() throws {
+        func problem(_ query: String) throws -> String? { DuplicateDefinitions.problem(in: try parse(source: Source(body: query))) }
+        #expect(try problem("{ a } { a }") != nil)
+        #expect(try problem("query R { a } query R { b }")?.contains("only one operation named") == true)
+        #expect(try problem("{ ...A } fragment A on Q { a } fragment A on Q { b }")?.contains("only one fragment named") == true)
+        #expect(try problem("{ ...A ...B } fragment A on Q { a { b } } fragment B on Q {  a  {b} }") != nil)
+        #expect(try problem("query A { a } query B { b } fragment F on Q { c }") == nil)
+    }
 }

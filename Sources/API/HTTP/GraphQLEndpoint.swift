@@ -68,6 +68,7 @@ public struct GraphQLEndpoint: Sendable {
             switch try documents.document(
                 for: query, schema: schema,
                 admit: { document in
+                    if let problem = DuplicateDefinitions.problem(in: document) { throw GraphQLError(message: problem) }
                     try QueryCost.check(document, operationName: operationName, variables: variables, limits: limits, shapes: shapes)
                 })
             {
