@@ -132,6 +132,14 @@ def test_aliased_large_pages_are_refused_by_cost(server):
     # Within the budget it runs.
     body = requests.post(server.url + "/graphql", json={"query": query, "variables": {"n": 5}}, timeout=30).json()
     assert "errors" not in body, body
+    # The document is cached now; its cost still depends on the variables.
+    refused(server, query, {"n": 1000})
+    # Two operations: the cheap one runs, the other is still measured when named.
+    both = "query Cheap { models { name } } query Dear { " + " ".join(page.format(i) for i in range(10)) + " }"
+    cheap = requests.post(server.url + "/graphql", json={"query": both, "operationName": "Cheap"}, timeout=30).json()
+    assert "errors" not in cheap, cheap
+    response = requests.post(server.url + "/graphql", json={"query": both, "operationName": "Dear"}, timeout=30)
+    assert response.status_code == 400 and error_codes(response.json()) == ["QUERY_TOO_COMPLEX"], response.text
 
 
 @pytest.mark.parametrize("value", [1e300, -1e300, 2**63, "1000", [1000], None], ids=str)

@@ -186,12 +186,17 @@ public struct QueryCost {
     let variables: [String: Map]
     private var selections = 0
     private var rootFields = 0
+    /// Whether a page size came from the request's variables.
+    private var readVariables = false
     private var expanding: [String] = []
 
     /// Checks the operation a request runs (the named one, else every operation in the document).
+    /// Returns whether the verdict holds for any request of this document: one operation, and no
+    /// page size from a variable.
+    @discardableResult
     public static func check(
         _ document: Document, operationName: String?, variables: [String: Map], limits: QueryLimits, shapes: FieldShapes
-    ) throws(QueryTooComplex) {
+    ) throws(QueryTooComplex) -> Bool {
         var fragments: [String: FragmentDefinition] = [:]
         var operations: [OperationDefinition] = []
         for definition in document.definitions {
@@ -210,6 +215,7 @@ public struct QueryCost {
                 throw QueryTooComplex("the query's estimated cost \(total) is over the limit of \(limits.maxCost)")
             }
         }
+        return !cost.readVariables && operations.count == 1
     }
 
     /// The cost of a selection set on `type` at `depth` (fields inside fields; fragments do not
@@ -267,12 +273,14 @@ public struct QueryCost {
 
     /// The `first` argument of a field, from a literal or a variable; nil when it has none.
     /// Values are clamped to 0...1,000,000 (the resolver rejects out-of-range pages itself).
-    private func pageSize(_ field: Field) -> Int? {
+    private mutating func pageSize(_ field: Field) -> Int? {
         guard let argument = field.arguments.first(where: { $0.name.value == "first" }) else { return nil }
         let value: Int?
         switch argument.value {
         case let literal as IntValue: value = Int(literal.value)
-        case let variable as Variable: value = variables[variable.name.value]?.int
+        case let variable as Variable:
+            readVariables = true
+            value = variables[variable.name.value]?.int
         default: value = nil
         }
         return min(max(value ?? limits.defaultListSize, 0), 1_000_000)

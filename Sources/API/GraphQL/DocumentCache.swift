@@ -5,7 +5,13 @@ import Synchronization
 /// over; parsing and running every validation rule again for each is most of a small request's
 /// cost. A document is stored only once it validated, so a hit can run at once.
 final class DocumentCache: Sendable {
-    private let documents = Mutex<[String: Document]>([:])
+    private struct Entry {
+        let document: Document
+        /// The document met the limits whatever the request's variables (no `first` came from a
+        /// variable): a hit needs no check at all.
+        let admittedForAnyVariables: Bool
+    }
+    private let documents = Mutex<[String: Entry]>([:])
     private let capacity: Int
 
     init(capacity: Int = 512) { self.capacity = capacity }
@@ -13,26 +19,26 @@ final class DocumentCache: Sendable {
     /// Whether `query` was parsed and validated before.
     func contains(_ query: String) -> Bool { documents.withLock { $0[query] != nil } }
 
-    /// The document of `query`, or its validation errors. `admit` sees every document before it
-    /// is used, cached or not, and before a new one is validated (validation rules are not all
-    /// linear in the document's size): it throws to refuse one. Throws a `GraphQLError` when the
-    /// text does not parse.
+    /// The document of `query`, or its validation errors. `admit` sees a document before it is
+    /// validated (validation rules are not all linear in the document's size), with `isNew`
+    /// true, and again on later hits unless it answered that its verdict holds for any variables;
+    /// it throws to refuse one. Throws a `GraphQLError` when the text does not parse.
     func document(
-        for query: String, schema: GraphQLSchema, admit: (Document) throws -> Void
+        for query: String, schema: GraphQLSchema, admit: (_ document: Document, _ isNew: Bool) throws -> Bool
     ) throws -> Result<Document, GraphQLErrors> {
         if let cached = documents.withLock({ $0[query] }) {
-            try admit(cached)
-            return .success(cached)
+            if !cached.admittedForAnyVariables { _ = try admit(cached.document, false) }
+            return .success(cached.document)
         }
         let document = try parse(source: Source(body: query, name: "GraphQL request"))
-        try admit(document)
+        let anyVariables = try admit(document, true)
         let errors = validate(schema: schema, ast: document)
         guard errors.isEmpty else { return .failure(GraphQLErrors(errors)) }
         documents.withLock { documents in
             // Clients with unbounded distinct queries (ids inlined in the text) must not grow
             // this without limit: start over when full.
             if documents.count >= capacity { documents.removeAll(keepingCapacity: true) }
-            documents[query] = document
+            documents[query] = Entry(document: document, admittedForAnyVariables: anyVariables)
         }
         return .success(document)
     }

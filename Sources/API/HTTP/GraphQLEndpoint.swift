@@ -67,9 +67,9 @@ public struct GraphQLEndpoint: Sendable {
             if documents.contains(query) == false { try limits.checkText(query) }
             switch try documents.document(
                 for: query, schema: schema,
-                admit: { document in
-                    if let problem = DuplicateDefinitions.problem(in: document) { throw GraphQLError(message: problem) }
-                    try QueryCost.check(document, operationName: operationName, variables: variables, limits: limits, shapes: shapes)
+                admit: { document, isNew in
+                    if isNew, let problem = DuplicateDefinitions.problem(in: document) { throw GraphQLError(message: problem) }
+                    return try QueryCost.check(document, operationName: operationName, variables: variables, limits: limits, shapes: shapes)
                 })
             {
             case .success(let document):
