@@ -1,6 +1,5 @@
 import Hummingbird
 import NIOCore
-import Serving
 
 /// Reads a request body whole, bounded in size and in time: a client that trickles its body
 /// (or stops sending it) is answered 408 after `timeout` instead of holding a task forever.
@@ -14,17 +13,25 @@ enum RequestBody {
 
     static let maxSize = 1 << 20
 
+    /// The body, read chunk by chunk on the request's own task (no timer task: a body that stops
+    /// arriving is closed by the connection's idle timeout; one that trickles in is refused once
+    /// a chunk arrives past the deadline).
     static func collect(_ request: Request, timeout: Duration) async throws(Failure) -> ByteBuffer {
-        let body = request.body
+        let deadline = ContinuousClock.now + timeout
+        var collected = ByteBuffer()
         do {
-            return try await withDeadline(timeout, "request body not received in time") { try await body.collect(upTo: maxSize) }
-        } catch let error as ServingError where error.code == .deadlineExceeded {
-            throw .tooSlow
-        } catch is NIOTooManyBytesError {
-            throw .tooLarge
+            for try await chunk in request.body {
+                guard collected.readableBytes + chunk.readableBytes <= maxSize else { throw Failure.tooLarge }
+                var chunk = chunk
+                collected.writeBuffer(&chunk)
+                if ContinuousClock.now > deadline { throw Failure.tooSlow }
+            }
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw .incomplete
         }
+        return collected
     }
 
     /// The status and message of a failure.
