@@ -16,20 +16,20 @@ final class DocumentCache: Sendable {
 
     init(capacity: Int = 512) { self.capacity = capacity }
 
-    /// Whether `query` was parsed and validated before.
-    func contains(_ query: String) -> Bool { documents.withLock { $0[query] != nil } }
-
-    /// The document of `query`, or its validation errors. `admit` sees a document before it is
+    /// The document of `query`, or its validation errors. A text not seen before goes through
+    /// `screen` before it is parsed (the parser recurses); `admit` sees a document before it is
     /// validated (validation rules are not all linear in the document's size), with `isNew`
-    /// true, and again on later hits unless it answered that its verdict holds for any variables;
-    /// it throws to refuse one. Throws a `GraphQLError` when the text does not parse.
+    /// true, and again on later hits unless it answered that its verdict holds for any variables.
+    /// Either throws to refuse. Throws a `GraphQLError` when the text does not parse.
     func document(
-        for query: String, schema: GraphQLSchema, admit: (_ document: Document, _ isNew: Bool) throws -> Bool
+        for query: String, schema: GraphQLSchema, screen: (String) throws -> Void,
+        admit: (_ document: Document, _ isNew: Bool) throws -> Bool
     ) throws -> Result<Document, GraphQLErrors> {
         if let cached = documents.withLock({ $0[query] }) {
             if !cached.admittedForAnyVariables { _ = try admit(cached.document, false) }
             return .success(cached.document)
         }
+        try screen(query)
         let document = try parse(source: Source(body: query, name: "GraphQL request"))
         let anyVariables = try admit(document, true)
         let errors = validate(schema: schema, ast: document)

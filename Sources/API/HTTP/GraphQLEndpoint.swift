@@ -64,9 +64,8 @@ public struct GraphQLEndpoint: Sendable {
             let shapes = self.shapes
             let variables = request.variables ?? [:]
             let operationName = request.operationName
-            if documents.contains(query) == false { try limits.checkText(query) }
             switch try documents.document(
-                for: query, schema: schema,
+                for: query, schema: schema, screen: { try limits.checkText($0) },
                 admit: { document, isNew in
                     if isNew, let problem = DuplicateDefinitions.problem(in: document) { throw GraphQLError(message: problem) }
                     return try QueryCost.check(document, operationName: operationName, variables: variables, limits: limits, shapes: shapes)

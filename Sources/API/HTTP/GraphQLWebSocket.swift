@@ -85,10 +85,8 @@ struct GraphQLWebSocket: Sendable {
                 let limit = endpoint.services.configuration.websocketMaxSubscriptions
                 if running.count >= limit {
                     // The socket stays open; this one subscription is refused.
-                    let quotedID = String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
-                    let message = "this socket already runs \(limit) subscriptions (websocket-max-subscriptions)"
-                    try await outbound.write(
-                        .text(#"{"type":"error","id":\#(quotedID),"payload":[{"message":"\#(message)","extensions":{"code":"OVERLOADED"}}]}"#))
+                    let refusal = endpoint.failure(.overloaded, "this socket already runs \(limit) subscriptions (websocket-max-subscriptions)")
+                    try await outbound.write(.text(Self.errorMessage(id: Self.quoted(id), answer: refusal.body)))
                     continue
                 }
                 running.start(id) { [endpoint] in
@@ -112,13 +110,11 @@ struct GraphQLWebSocket: Sendable {
     private static func run(
         _ request: GraphQLEndpoint.Request, id: String, endpoint: GraphQLEndpoint, caller: RequestInfo, outbound: WebSocketOutboundWriter
     ) async {
-        let quotedID = String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
+        let quotedID = quoted(id)
         do {
             switch await endpoint.stream(request, by: caller) {
             case .failure(_, let body):
-                let errors = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["errors"] ?? []
-                let payload = String(decoding: (try? JSONSerialization.data(withJSONObject: errors)) ?? Data("[]".utf8), as: UTF8.self)
-                try await outbound.write(.text(#"{"type":"error","id":\#(quotedID),"payload":\#(payload)}"#))
+                try await outbound.write(.text(errorMessage(id: quotedID, answer: body)))
                 return
             case .results(let results):
                 for try await result in results {
@@ -129,6 +125,19 @@ struct GraphQLWebSocket: Sendable {
         } catch {
             // The socket is gone or the subscription was completed by the client: nothing to send.
         }
+    }
+
+    /// A subscription id as a JSON string.
+    private static func quoted(_ id: String) -> String {
+        String(decoding: (try? JSONEncoder().encode(id)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+
+    /// The protocol's `error` message for subscription `id` (quoted): the GraphQL errors of a
+    /// JSON answer that refused the request.
+    private static func errorMessage(id quotedID: String, answer body: Data) -> String {
+        let errors = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["errors"] ?? []
+        let payload = String(decoding: (try? JSONSerialization.data(withJSONObject: errors)) ?? Data("[]".utf8), as: UTF8.self)
+        return #"{"type":"error","id":\#(quotedID),"payload":\#(payload)}"#
     }
 }
 

@@ -142,16 +142,17 @@ public struct GGUFHeader: Sendable {
             return String(decoding: try bytes(Int(length)), as: UTF8.self)
         }
 
-        /// Bytes of the fixed-size metadata types.
+        /// Bytes of the fixed-size metadata types: uint8, int8, bool; uint16, int16; uint32, int32,
+        /// float32; uint64, int64, float64.
         static let fixedWidth: [UInt32: UInt64] = [0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 10: 8, 11: 8, 12: 8]
 
         /// Skips one metadata value of GGUF type `type`.
         mutating func skipValue(type: UInt32, depth: Int) throws(Invalid) {
+            if let width = Self.fixedWidth[type] {
+                try skip(width)
+                return
+            }
             switch type {
-            case 0, 1, 7: try skip(1)  // uint8, int8, bool
-            case 2, 3: try skip(2)  // uint16, int16
-            case 4, 5, 6: try skip(4)  // uint32, int32, float32
-            case 10, 11, 12: try skip(8)  // uint64, int64, float64
             case 8:
                 let length = try u64()
                 guard length <= UInt64(GGUFHeader.maxStringLength) else { throw Invalid("a string of \(length) bytes") }
