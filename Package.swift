@@ -61,6 +61,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // API keys, roles and per-key quotas: the keys file (digests only) and who may do what.
+        .target(
+            name: "Access",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Lineage",
             dependencies: [
@@ -115,6 +121,7 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
+                "Access",
                 "ArtifactStore",
                 "DVCKit",
                 "GitStore",
@@ -134,6 +141,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
+                "Access",
                 "ArtifactStore",
                 "GraphQLLimits",
                 "Inference",
@@ -165,6 +173,7 @@ let package = Package(
         .executableTarget(
             name: "pedigree",
             dependencies: [
+                "Access",
                 "API",
                 "ArtifactStore",
                 "GitStore",
@@ -187,6 +196,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GitStoreTests", dependencies: ["GitStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "AccessTests", dependencies: ["Access"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),

@@ -45,9 +45,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Every secret a test configures (API keys, passwords, S3 secrets), and every server log of the
+# run: at the end of the session no log may contain any of them (pytest_sessionfinish).
+SECRETS = set()
+RUN_LOG = Path(tempfile.gettempdir()) / f"pedigree-test-run-{os.getpid()}.log"
+
+
+def secret(value):
+    """Registers a value the logs of the whole run must never contain; returns it."""
+    SECRETS.add(value)
+    return value
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not RUN_LOG.exists():
+        return
+    text = RUN_LOG.read_text(errors="replace")
+    leaked = sorted(s for s in SECRETS if s and s in text)
+    print(f"\nsecret scan: {len(SECRETS)} secrets over {len(text)} bytes of server logs from this run: {len(leaked)} found")
+    RUN_LOG.unlink()
+    if leaked:
+        print("secrets found in server logs: " + ", ".join(s[:6] + "…" for s in leaked))
+        session.exitstatus = 1
+
+
 class Server:
-    def __init__(self, repo, *extra):
+    def __init__(self, repo, *extra, env=None):
         self.repo = repo
+        self.env = env
         self.cache = tempfile.mkdtemp(prefix="pedigree-cache-")
         self.log = open(Path(self.cache) / "server.log", "w")
         self.launch(*extra)
@@ -58,7 +83,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [BIN, "serve", "--repo", str(self.repo), "--cache", self.cache, "--port", str(self.port), *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -82,6 +107,8 @@ class Server:
         return body["data"]
 
     def stop(self):
+        if self.log.closed:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
@@ -89,6 +116,8 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=10)
         self.log.close()
+        with open(RUN_LOG, "a", errors="replace") as run_log:
+            run_log.write(Path(self.log.name).read_text(errors="replace"))
         shutil.rmtree(self.cache, ignore_errors=True)
 
 
@@ -103,8 +132,8 @@ def server(demo):
 def make_server():
     started = []
 
-    def start(repo, *extra):
-        s = Server(repo, *extra)
+    def start(repo, *extra, env=None):
+        s = Server(repo, *extra, env=env)
         started.append(s)
         return s
     yield start
@@ -241,3 +270,156 @@ def object_server():
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server from Debian's packages on 127.0.0.1 (script/bootstrap installs
+    them), in a throw-away cluster with TLS on (a self-signed certificate made here); yields a
+    function that makes a fresh database: its URL, or with `tls=True` the URL of a role that may
+    connect only over TLS with a password (scram-sha-256), verified against the certificate, and
+    the file holding that password."""
+    import glob
+    import pwd
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql): the PostgreSQL ledger tests did not run")
+    bin_dir = Path(binaries[-1]).parent
+    # Not under pytest's 0700 tmp folders: the postgres user must be able to reach it.
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="pedigree-pg-"))
+    user = pwd.getpwnam("postgres") if os.getuid() == 0 else None
+    port = free_port()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", root / "server.key", "-out", root / "server.crt"],
+                   check=True, capture_output=True)
+    os.chmod(root / "server.key", 0o600)
+    if user:
+        for path in (root, root / "server.key", root / "server.crt"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+    def as_postgres(*command):
+        args = [str(a) for a in command]
+        if user:
+            args = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in args)]
+        subprocess.run(args, check=True, capture_output=True)
+    as_postgres(bin_dir / "initdb", "-D", root / "data", "-U", "pedigree", "--auth=trust", "-E", "UTF8")
+    hba = root / "data" / "pg_hba.conf"
+    hba.write_text("hostssl all tlsuser 127.0.0.1/32 scram-sha-256\nhost all tlsuser 0.0.0.0/0 reject\n"
+                   "host all pedigree 127.0.0.1/32 trust\nlocal all all trust\n")
+    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on "
+                f"-c ssl_cert_file={root}/server.crt -c ssl_key_file={root}/server.key", "start")
+    password = secret("pg-tls-" + os.urandom(8).hex())
+    psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "pedigree", "-d", "postgres", "-c"]
+    subprocess.run([*psql, f"CREATE ROLE tlsuser LOGIN PASSWORD '{password}'"], check=True, capture_output=True)
+    password_file = root / "tls-password"
+    password_file.write_text(password + "\n")
+    counter = iter(range(1000))
+
+    def database(tls=False):
+        name = f"ledger_{next(counter)}"
+        subprocess.run([*psql, f"CREATE DATABASE {name}" + (" OWNER tlsuser" if tls else "")], check=True, capture_output=True)
+        if tls:
+            return (f"postgres://tlsuser@127.0.0.1:{port}/{name}?sslmode=verify-full&sslrootcert={root}/server.crt", str(password_file))
+        return f"postgres://pedigree@127.0.0.1:{port}/{name}"
+    database.password = password
+    yield database
+    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop")
+    import shutil
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class GitHTTPServer:
+    """Git's smart HTTP protocol on 127.0.0.1 through the real `git http-backend` (CGI), serving
+    the bare repositories under `root`; with `user`/`password`, HTTP basic authentication is
+    required (401 with a challenge otherwise), as on a Git host."""
+
+    def __init__(self, root, user=None, password=None):
+        import base64
+        import http.server
+        self.root = Path(root)
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
+        server = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self):
+                server.requests += 1
+                if expected and self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                environment = {**os.environ, "GIT_PROJECT_ROOT": str(server.root), "GIT_HTTP_EXPORT_ALL": "1",
+                               "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+                               "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+                               "REMOTE_USER": user or "", "REMOTE_ADDR": "127.0.0.1"}
+                if self.headers.get("Content-Encoding"):
+                    environment["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+                out = subprocess.run(["git", "http-backend"], input=body, env=environment, capture_output=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.lower() == "status":
+                        status = int(value.strip().split()[0])
+                    elif name:
+                        headers.append((name, value.strip()))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = handle_one
+            do_POST = handle_one
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Listener:
+    """A loopback HTTP server that records every request (method, path, lower-cased headers) and answers
+    `status` (404 by default), or redirects to `redirect` + the path."""
+
+    def __init__(self, status=404, redirect=None):
+        import http.server
+        self.requests = []
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                listener.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(302 if redirect else status)
+                if redirect:
+                    self.send_header("Location", redirect + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -39,50 +39,15 @@ class Restartable(Server):
         self.launch(*self.base, *extra)
 
 
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    """A real PostgreSQL server from Debian's packages on 127.0.0.1 (script/bootstrap installs
-    them), in a throw-away cluster; yields a function that makes a fresh database URL."""
-    import glob
-    import pwd
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not binaries:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql): the PostgreSQL ledger tests did not run")
-    bin_dir = Path(binaries[-1]).parent
-    # Not under pytest's 0700 tmp folders: the postgres user must be able to reach it.
-    import tempfile
-    root = Path(tempfile.mkdtemp(prefix="pedigree-pg-"))
-    user = pwd.getpwnam("postgres") if os.getuid() == 0 else None
-    if user:
-        os.chown(root, user.pw_uid, user.pw_gid)
-    port = free_port()
-
-    def as_postgres(*command):
-        args = [str(a) for a in command]
-        if user:
-            args = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in args)]
-        subprocess.run(args, check=True, capture_output=True)
-    as_postgres(bin_dir / "initdb", "-D", root / "data", "-U", "pedigree", "--auth=trust", "-E", "UTF8")
-    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
-                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-    counter = iter(range(1000))
-
-    def database():
-        name = f"ledger_{next(counter)}"
-        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "pedigree", "-d", "postgres", "-c", f"CREATE DATABASE {name}"],
-                       check=True, capture_output=True)
-        return f"postgres://pedigree@127.0.0.1:{port}/{name}"
-    yield database
-    as_postgres(bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop")
-    import shutil
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "postgres-tls"])
 def backend(request):
-    """Ledger arguments: the default SQLite file in the cache, or a fresh PostgreSQL database."""
+    """Ledger arguments: the default SQLite file in the cache, a fresh PostgreSQL database, or one
+    reached over TLS (verify-full) with its password in a file."""
     if request.param == "sqlite":
         return ()
+    if request.param == "postgres-tls":
+        url, password_file = request.getfixturevalue("postgres")(tls=True)
+        return ("--ledger", url, "--ledger-password-file", password_file)
     return ("--ledger", request.getfixturevalue("postgres")())
 
 
@@ -211,6 +176,8 @@ def test_a_failing_ledger_warns_or_fails_as_configured(restartable, backend):
     if backend:
         # PostgreSQL: the table disappears from under the server (as a revoked or broken schema would).
         url = backend[1]
+        if len(backend) > 2:
+            os.environ["PGPASSWORD"] = Path(backend[3]).read_text().strip()
         psql = ["psql", url.replace("postgres://", "postgresql://"), "-c"]
         subprocess.run([*psql, "ALTER TABLE inference RENAME TO inference_away"], check=True, capture_output=True)
         restore = lambda: subprocess.run([*psql, "ALTER TABLE inference_away RENAME TO inference"], check=True, capture_output=True)
@@ -257,3 +224,25 @@ def test_cli_replay_needs_only_the_id(demo, tmp_path):
     assert result["identical"] and result["original"] == ours["id"] and result["output"] == ours["summary"]["text"]
     missing = subprocess.run([BIN, "replay", "01M8ZZZZZZZZZZZZZZZZZZZZZZ", "--cache", cache], capture_output=True, text=True)
     assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
+
+
+def test_postgres_tls_is_required_and_verified(demo, postgres, tmp_path):
+    """The TLS-only role: without TLS, or against a certificate the server does not have, the
+    ledger does not open, with a clear error; the password is never on the command line."""
+    url, password_file = postgres(tls=True)
+    plain = url.split("?")[0] + "?sslmode=disable"
+    out = subprocess.run([BIN, "ledger", "export", "--cache", str(tmp_path), "--ledger", plain, "--ledger-password-file", password_file],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "PostgreSQL refused the ledger's connection" in out.stderr and "pg_hba.conf" in out.stderr, out.stderr
+    other_ca = tmp_path / "other.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", tmp_path / "other.key", "-out", other_ca], check=True, capture_output=True)
+    wrong = url.split("&sslrootcert=")[0] + f"&sslrootcert={other_ca}"
+    out = subprocess.run([BIN, "ledger", "export", "--cache", str(tmp_path), "--ledger", wrong, "--ledger-password-file", password_file],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "cannot connect to the PostgreSQL ledger" in out.stderr, out.stderr
+    # The password from $PGPASSWORD works as well as from the file.
+    out = subprocess.run([BIN, "ledger", "export", "--cache", str(tmp_path), "--ledger", url], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PGPASSWORD": postgres.password})
+    assert out.returncode == 0, out.stderr
+    assert postgres.password not in out.stderr + out.stdout

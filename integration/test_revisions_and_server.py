@@ -179,7 +179,8 @@ def test_http_surface(server):
     assert requests.get(server.url + "/graphql", params={"query": "mutation { refresh { head } }"}).status_code == 405
     bad = requests.post(server.url + "/graphql", json={"query": "{ nope }"})
     assert bad.status_code == 400 and error_codes(bad.json()) == ["BAD_USER_INPUT"]
-    assert requests.post(server.url + "/graphql", data="not json").status_code == 400
+    assert requests.post(server.url + "/graphql", data="not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert requests.post(server.url + "/graphql", data="not json").status_code == 415  # not a JSON content type
     metrics = requests.get(server.url + "/metrics").text
     assert "pedigree_http_requests_total" in metrics and "pedigree_git_blob_reads_total" in metrics
 

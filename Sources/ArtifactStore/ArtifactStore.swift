@@ -51,11 +51,16 @@ public final class ArtifactStore: Sendable {
 
     /// - Parameter dvcFolder: the source working tree's `.dvc` folder, against which a relative
     ///   local remote URL is resolved (as DVC does); nil when the source is not a local folder.
-    public init(cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, logger: Logger = Logger(label: "pedigree.artifacts")) {
+    /// - Parameter trustedEndpoints: remote endpoints the repository's committed config may name
+    ///   and still get the operator's credentials (`remote-endpoints`).
+    public init(
+        cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, trustedEndpoints: [String] = [],
+        logger: Logger = Logger(label: "pedigree.artifacts")
+    ) {
         self.cache = cache
         self.remoteOverride = remoteOverride
         self.logger = logger
-        remotes = RemoteFactory(dvcFolder: dvcFolder)
+        remotes = RemoteFactory(dvcFolder: dvcFolder, trustedEndpoints: trustedEndpoints)
     }
 
     /// Fetches that are running now, for progress reports.

@@ -17,6 +17,7 @@ struct ConfigCommand: AsyncParsableCommand {
         @OptionGroup var artifacts: ArtifactOptions
         @OptionGroup var inference: InferenceOptions
         @OptionGroup var ledger: LedgerOptions
+        @OptionGroup var access: AccessOptions
 
         func run() async throws {
             var common = self.common
@@ -24,7 +25,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 guard common.config == nil || common.config == file else { throw ValidationError("give the file once: as the argument or --config") }
                 common.config = file
             }
-            let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger], requireRepo: false, quiet: true)
+            let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger, access], requireRepo: false, quiet: true)
             print(loaded.rendered())
         }
     }

@@ -33,7 +33,9 @@ struct LedgerCommand: AsyncParsableCommand {
                 return parsed
             }
             let loaded = try await loadConfiguration(common, [ledger], requireRepo: false, quiet: true)
-            let opened = try orExit { try Services.openLedger(loaded.serving.ledgerURL, logger: Logger(label: "pedigree")) }
+            let opened = try orExit {
+                try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
+            }
             guard let store = opened else { throw ValidationError("the ledger is off") }
             let (since, until) = (try date(self.since, "--since"), try date(self.until, "--until"))
             let encoder = JSONEncoder()

@@ -64,11 +64,17 @@ struct ArtifactOptions: ParsableArguments, ConfigurationFlags {
     @Flag(help: "Also check the md5 of every cached object on start (slow for large caches).")
     var verifyCache = false
 
+    @Option(
+        name: .customLong("remote-endpoint"),
+        help: "An S3/HTTP endpoint (scheme://host:port) the repository's committed .dvc/config may send your credentials to (repeat for several).")
+    var remoteEndpoints: [String] = []
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.cacheBudget, cacheBudget)
         flags.add(.jobs, jobs)
         if verifyCache { flags.add(.verifyCache, "true") }
+        flags.add(.remoteEndpoints, list: remoteEndpoints)
         return flags.values
     }
 }
@@ -125,8 +131,14 @@ struct LedgerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "When a ledger write fails: warn (answer anyway, log and count it) or fail.")
     var ledgerFailure: String?
 
+    @Option(help: "A file holding the PostgreSQL password, when the ledger URL has none (else $PGPASSWORD).")
+    var ledgerPasswordFile: String?
+
     @Option(help: "Prompts and outputs in the ledger: store (as text) or hash (SHA-256 only; such records cannot be replayed).")
     var ledgerText: String?
+
+    @Option(help: "The salt of the ledger's digests under ledger-text hash (default: ledger-salt in the cache folder, made when missing).")
+    var ledgerSaltFile: String?
 
     @Option(help: "Delete records older than this many days (checked hourly).")
     var ledgerRetentionDays: Int?
@@ -138,9 +150,23 @@ struct LedgerOptions: ParsableArguments, ConfigurationFlags {
         var flags = FlagValues()
         flags.add(.ledger, ledger)
         flags.add(.ledgerFailure, ledgerFailure)
+        flags.add(.ledgerPasswordFile, ledgerPasswordFile)
         flags.add(.ledgerText, ledgerText)
+        flags.add(.ledgerSaltFile, ledgerSaltFile)
         flags.add(.ledgerRetentionDays, ledgerRetentionDays)
         flags.add(.ledgerMaxRows, ledgerMaxRows)
+        return flags.values
+    }
+}
+
+/// Where the API keys are (every command that reads or serves them).
+struct AccessOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "The keys file (default: keys.json in the cache folder).")
+    var keysFile: String?
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.keysFile, keysFile)
         return flags.values
     }
 }
@@ -168,6 +194,26 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Secret of POST /hooks/git (GitHub X-Hub-Signature-256 or GitLab X-Gitlab-Token); unset turns the hook off.")
     var webhookSecret: String?
 
+    @Flag(help: "Serve a non-loopback address without API keys (anyone who reaches the port may do everything; logged as a warning).")
+    var insecureNoAuth = false
+
+    @Option(
+        name: .customLong("allowed-origin"),
+        help: "A browser origin (https://host:port) besides the server's own that may call it (repeat for several).")
+    var allowedOrigins: [String] = []
+
+    @Option(help: "Requests per minute of each key that sets none (default: no limit).")
+    var keyRequestsPerMinute: Int?
+
+    @Option(help: "Generated tokens per minute of each key that sets none (default: no limit).")
+    var keyTokensPerMinute: Int?
+
+    @Option(help: "Generations at once of each key that sets none (default: no limit).")
+    var keyConcurrentGenerations: Int?
+
+    @Option(help: "Folder of GraphiQL's built files (default: .deps/graphiql, installed by script/bootstrap).")
+    var graphiqlAssets: String?
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.host, host)
@@ -177,6 +223,12 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.websocketInitTimeout, websocketInitTimeout)
         flags.add(.refreshInterval, refreshInterval)
         flags.add(.webhookSecret, webhookSecret)
+        if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
+        flags.add(.allowedOrigins, list: allowedOrigins)
+        flags.add(.keyRequestsPerMinute, keyRequestsPerMinute)
+        flags.add(.keyTokensPerMinute, keyTokensPerMinute)
+        flags.add(.keyConcurrentGenerations, keyConcurrentGenerations)
+        flags.add(.graphiqlAssets, graphiqlAssets)
         return flags.values
     }
 }

@@ -1,5 +1,7 @@
 import API
+import Access
 import ArgumentParser
+import Foundation
 import GitStore
 import Lineage
 import Logging
@@ -15,10 +17,12 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var artifacts: ArtifactOptions
     @OptionGroup var inference: InferenceOptions
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var access: AccessOptions
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger])
+        let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger, access])
         let logger = Logger(label: "pedigree")
+        try checkAccess(loaded.serving, logger: logger)
         let services = try orExit { try Services.open(loaded.serving, logger: logger) }
         logger.info(
             "serving repository",
@@ -26,8 +30,36 @@ struct Serve: AsyncParsableCommand {
                 "source": "\(LoadedConfiguration.redactingURLPasswords(services.lineage.repository.source ?? ""))",
                 "models": "\((try? services.lineage.models().count) ?? 0)", "host": "\(loaded.serving.host)", "port": "\(loaded.serving.port)",
             ])
+        logger.info(
+            "access", metadata: ["authentication": "\(services.access.isEnabled ? "on" : "off")", "keys_file": "\(loaded.serving.keys.url.path)"])
         let app = try buildApplication(services: services, logger: logger)
         try await services.serviceGroup(http: app, logger: logger).run()
         logger.info("stopped")
     }
+}
+
+/// The safe default: a server that others can reach requires keys. A non-loopback address with
+/// no keys refuses to start (exit 2) unless `--insecure-no-auth` says it is meant; a keys file
+/// that cannot be read refuses too.
+func checkAccess(_ configuration: ServingConfiguration, logger: Logger) throws {
+    func refuse(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+    let keys: [KeyRecord]
+    do {
+        keys = try configuration.keys.load()
+    } catch {
+        throw refuse("keys file: \(error.description)")
+    }
+    guard !configuration.listensOnLoopbackOnly, keys.isEmpty else { return }
+    guard configuration.insecureNoAuth else {
+        throw refuse(
+            "refusing to serve \(configuration.host) without API keys: anyone who reaches it could generate, read every recorded "
+                + "prompt and change the server. Create a key first (pedigree keys create --name NAME --role admin --cache \(configuration.cache.path)), "
+                + "listen on 127.0.0.1, or pass --insecure-no-auth if that is really meant.")
+    }
+    logger.warning(
+        "serving a non-loopback address without authentication (--insecure-no-auth): anyone who reaches the port may do everything",
+        metadata: ["host": "\(configuration.host)"])
 }

@@ -1,8 +1,9 @@
-import API
 import Foundation
 import GraphQL
 import OrderedCollections
 import Testing
+
+@testable import API
 
 struct SchemaFileTests {
     /// `schema.graphql` is the printed schema; regenerate it with `script/schema` when this fails.
@@ -21,6 +22,19 @@ struct SchemaFileTests {
             for (fieldName, field) in try object.fields() {
                 #expect(field.resolve != nil, "\(name).\(fieldName) has no resolver")
             }
+        }
+    }
+
+    /// Every root field has an entry in the role table, and the table names no other field: a new
+    /// operation cannot be added without deciding who may run it.
+    @Test func everyRootFieldHasItsPermissions() throws {
+        let schema = try SchemaBuilder.build()
+        let roots = [("Query", schema.queryType), ("Mutation", schema.mutationType), ("Subscription", schema.subscriptionType)]
+        for (name, type) in roots {
+            let fields = Set(try type.map { try $0.fields().keys.map { $0 } } ?? [])
+            let listed = Set(OperationAccess.rootFields[name]?.keys.map { $0 } ?? [])
+            #expect(fields == listed, "\(name): the schema has \(fields.sorted()), the role table \(listed.sorted())")
+            for field in fields { #expect(OperationAccess.rootFields[name]?[field]?.isEmpty == false) }
         }
     }
 }

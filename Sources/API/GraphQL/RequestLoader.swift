@@ -1,3 +1,4 @@
+import Access
 public import ArtifactStore
 import Foundation
 import GraphQL
@@ -47,9 +48,11 @@ public final class RequestLoader: Sendable {
         return try await offload { try body(service) }
     }
 
-    /// A recorded inference.
+    /// A recorded inference, if this caller may read it (an `infer` key reads its own only;
+    /// another's is as absent as an unknown id).
     func record(_ id: String) async throws -> InferenceRecord? {
-        try await services.recorder.record(id: id)
+        guard let record = try await services.recorder.record(id: id), caller.principal.mayRead(recordBy: record.caller) else { return nil }
+        return record
     }
 
     /// A page of recorded inferences; a `revision` filter may be any spec (it is made canonical).
@@ -63,11 +66,20 @@ public final class RequestLoader: Sendable {
             }
             return parsed
         }
+        // A key that reads only its own records gets them whatever the filter says of callers.
+        var callerFilter = filter["caller"].string
+        if !caller.principal.permits(.readAllInferences) {
+            guard let name = caller.principal.name else { throw AccessError.forbidden("this key may not read recorded inferences") }
+            if let asked = callerFilter, asked != name {
+                throw AccessError.forbidden("a key with role \(caller.principal.role.rawValue) reads its own inferences only (caller: \"\(name)\")")
+            }
+            callerFilter = name
+        }
         var revision: String?
         if let spec = filter["revision"].string { revision = try await lineage(spec).id }
         let page = try await ledger.inferences(
             InferenceFilter(
-                model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: filter["caller"].string
+                model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: callerFilter
             ),
             first: first, after: after)
         return InferencePage(records: page.records, hasMore: page.hasMore)

@@ -317,7 +317,7 @@ struct RepositoryStatus: Sendable {
     let models: Int
 
     init(_ service: LineageService) throws {
-        source = service.repository.source ?? service.repository.path
+        source = Redaction.urlCredentials(in: service.repository.source ?? service.repository.path)
         defaultBranch = try service.repository.defaultBranch()
         head = try service.head()
         models = try service.models().count

@@ -1,3 +1,4 @@
+import Access
 import ArtifactStore
 import Foundation
 import GraphQL
@@ -14,7 +15,8 @@ public import Serving
 /// the caller runs it in the services' `ServiceGroup`.
 public func buildApplication(services: Services, logger: Logger) throws -> some ApplicationProtocol {
     let (router, endpoint) = try buildRouter(services: services, logger: logger)
-    let webSocket = GraphQLWebSocket(endpoint: endpoint, logger: logger)
+    let webSocket = GraphQLWebSocket(
+        endpoint: endpoint, access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins), logger: logger)
     let configuration = services.configuration
     return Application(
         router: router,
@@ -33,8 +35,10 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
     let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: AccessMiddleware(access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins)))
     let lineage = services.lineage
     let state = services.state
+    let graphiql = GraphiQL(assets: services.configuration.graphiqlAssets)
 
     router.get("healthz") { _, _ -> String in
         metrics.countRequest("healthz")
@@ -79,6 +83,11 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
     }
     router.post("graphql") { request, context -> Response in
         metrics.countRequest("graphql")
+        // JSON only: a form or text/plain body is what a cross-site page can send without a
+        // preflight, so it is refused before it is read.
+        guard isJSON(request.headers[.contentType]) else {
+            return json(endpoint.failure(.badUserInput, "POST /graphql needs Content-Type: application/json", status: 415))
+        }
         let buffer: ByteBuffer
         do throws(RequestBody.Failure) {
             buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
@@ -106,7 +115,7 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
         let query = parameters["query"]
         let accept = request.headers[.accept] ?? ""
         if query == nil, accept.contains("text/html") {
-            return text(.ok, GraphiQL.page, contentType: "text/html; charset=utf-8")
+            return graphiql.page()
         }
         var variables: [String: Map]?
         if let raw = parameters["variables"], !raw.isEmpty {
@@ -117,6 +126,10 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
         }
         let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
         return json(await endpoint.execute(decoded, by: context.caller, allowMutations: false))
+    }
+    router.get("graphiql/:file") { _, context -> Response in
+        metrics.countRequest("graphiql")
+        return graphiql.file(context.parameters.get("file") ?? "")
     }
     OpenAIRoutes(services: services, metrics: metrics, logger: logger).add(to: router)
     return (router, endpoint)
@@ -138,6 +151,12 @@ func serverSentEvents(_ results: AsyncThrowingStream<Data, any Error>) -> Respon
             try await writer.write(ByteBuffer(string: "event: complete\ndata:\n\n"))
             try await writer.finish(nil)
         })
+}
+
+/// Whether a Content-Type names JSON (`application/json`, with or without parameters).
+func isJSON(_ contentType: String?) -> Bool {
+    guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+    return type == "application/json" || type == "application/graphql-response+json"
 }
 
 /// Query parameters as HTML forms encode them (`+` is a space), which is what most GraphQL

@@ -1,3 +1,4 @@
+import Access
 public import Foundation
 public import GraphQL
 import GraphQLLimits
@@ -72,6 +73,9 @@ public struct GraphQLEndpoint: Sendable {
                 })
             {
             case .success(let document):
+                if let refusal = OperationAccess.refusal(document, operationName: operationName, principal: caller.principal) {
+                    return refused(failure(.forbidden, refusal))
+                }
                 return .document(document)
             case .failure(let errors):
                 return refused(encode(400, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })))
@@ -255,7 +259,9 @@ public struct GraphQLEndpoint: Sendable {
     func relabel(_ error: GraphQLError, requestID: String?) -> GraphQLError {
         let code: ErrorCode
         var message = error.message
+        var extensions = error.extensions
         if let original = error.originalError {
+            if case .rateLimited(_, let retryAfter) = original as? AccessError { extensions["retryAfterSeconds"] = .number(Number(retryAfter)) }
             let classified = ErrorCode.classify(original)
             code = classified.code
             message = classified.message
@@ -269,16 +275,16 @@ public struct GraphQLEndpoint: Sendable {
             code = .badUserInput  // parse and validation errors: the query itself is wrong
         }
         metrics.countError(code.rawValue)
-        var extensions = error.extensions
         extensions["code"] = .string(code.rawValue)
         return GraphQLError(message: message, locations: error.locations, path: error.path, extensions: extensions)
     }
 
     /// A request that cannot run: the code's HTTP status unless the protocol names another.
-    func failure(_ code: ErrorCode, _ message: String, status: Int? = nil) -> (status: Int, body: Data) {
+    func failure(_ code: ErrorCode, _ message: String, status: Int? = nil, retryAfter: Int? = nil) -> (status: Int, body: Data) {
         metrics.countError(code.rawValue)
-        return encode(
-            status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: message, extensions: ["code": .string(code.rawValue)])]))
+        var extensions: [String: Map] = ["code": .string(code.rawValue)]
+        if let retryAfter { extensions["retryAfterSeconds"] = .number(Number(retryAfter)) }
+        return encode(status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: message, extensions: extensions)]))
     }
 
     func encode(_ status: Int, _ result: GraphQLResult) -> (status: Int, body: Data) {

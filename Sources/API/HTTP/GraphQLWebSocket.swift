@@ -1,3 +1,4 @@
+import Access
 import Foundation
 import GraphQL
 import HTTPTypes
@@ -16,6 +17,8 @@ import Synchronization
 struct GraphQLWebSocket: Sendable {
     static let protocolName = "graphql-transport-ws"
     let endpoint: GraphQLEndpoint
+    let access: Authenticator
+    let origins: OriginPolicy
     let logger: Logger
 
     /// Upgrades `GET /graphql` requests that ask for the protocol.
@@ -24,14 +27,23 @@ struct GraphQLWebSocket: Sendable {
         let offered = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }
         guard path == "/graphql", offered.contains(Self.protocolName) else { return .dontUpgrade }
+        // A page on a foreign site may not open a socket (browsers send its Origin): not
+        // upgraded (Hummingbird answers a declined upgrade with 400 and closes).
+        if let origin = request.headerFields[.origin], !origins.allows(origin: origin, host: request.authority) {
+            logger.info("websocket upgrade refused: origin not allowed", metadata: ["origin": "\(origin)"])
+            return .dontUpgrade
+        }
         // One request id for the socket and everything run over it.
         let id = RequestIDMiddleware.id(from: request.headerFields)
+        let authorization = request.headerFields[.authorization]
         return .upgrade([.secWebSocketProtocol: Self.protocolName, .requestID: id]) { inbound, outbound, _ in
-            try await serve(inbound, outbound, caller: RequestInfo(requestID: id))
+            try await serve(inbound, outbound, requestID: id, authorization: authorization)
         }
     }
 
-    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, caller: RequestInfo) async throws {
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, requestID: String, authorization: String?) async throws
+    {
+        var caller = RequestInfo(requestID: requestID)
         let running = RunningSubscriptions()
         defer { running.cancelAll() }
         var acknowledged = false
@@ -41,7 +53,7 @@ struct GraphQLWebSocket: Sendable {
         let watchdog = Task { [logger] in
             try await Task.sleep(for: timeout)
             guard !initialised.load(ordering: .relaxed) else { return }
-            logger.info("websocket closed: no connection_init", metadata: ["request_id": "\(caller.requestID ?? "-")"])
+            logger.info("websocket closed: no connection_init", metadata: ["request_id": "\(requestID)"])
             try await outbound.close(.init(codeNumber: 4408), reason: "Connection initialisation timeout")
         }
         defer { watchdog.cancel() }
@@ -57,6 +69,22 @@ struct GraphQLWebSocket: Sendable {
             case "connection_init":
                 guard !acknowledged else {
                     try await outbound.close(.init(codeNumber: 4429), reason: "Too many initialisation requests")
+                    return
+                }
+                // The key: in the payload (`Authorization` / `authorization`, with or without
+                // `Bearer `), else the upgrade request's header.
+                let payload = object["payload"] as? [String: Any]
+                let presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
+                let authenticated =
+                    presented.map { $0.lowercased().hasPrefix("bearer ") ? access.authenticate(authorization: $0) : access.authenticate(key: $0) }
+                    ?? access.authenticate(key: nil)
+                switch authenticated {
+                case .success(let principal):
+                    caller = RequestInfo(principal: principal, requestID: requestID)
+                case .failure(let error):
+                    endpoint.metrics.countError(ErrorCode.classify(error).code.rawValue)
+                    logger.info("websocket refused", metadata: ["request_id": "\(requestID)", "reason": "\(error)"])
+                    try await outbound.close(.init(codeNumber: 4403), reason: "Forbidden")
                     return
                 }
                 acknowledged = true
@@ -82,6 +110,15 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.close(.init(codeNumber: 4409), reason: "Subscriber for \(id) already exists")
                     return
                 }
+                if let meter = caller.principal.meter {
+                    do throws(AccessError) {
+                        try meter.admitRequest()
+                    } catch {
+                        let refusal = endpoint.failure(.rateLimited, error.description, retryAfter: Self.retryAfter(error))
+                        try await outbound.write(.text(Self.errorMessage(id: Self.quoted(id), answer: refusal.body)))
+                        continue
+                    }
+                }
                 let limit = endpoint.services.configuration.websocketMaxSubscriptions
                 if running.count >= limit {
                     // The socket stays open; this one subscription is refused.
@@ -89,7 +126,7 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.write(.text(Self.errorMessage(id: Self.quoted(id), answer: refusal.body)))
                     continue
                 }
-                running.start(id) { [endpoint] in
+                running.start(id) { [endpoint, caller] in
                     // Counted until its last message is written, so a drain never closes the
                     // socket under a subscription that is finishing.
                     await endpoint.services.state.streaming {
@@ -125,6 +162,10 @@ struct GraphQLWebSocket: Sendable {
         } catch {
             // The socket is gone or the subscription was completed by the client: nothing to send.
         }
+    }
+
+    static func retryAfter(_ error: AccessError) -> Int? {
+        if case .rateLimited(_, let seconds) = error { seconds } else { nil }
     }
 
     /// A subscription id as a JSON string.

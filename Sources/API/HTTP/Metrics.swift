@@ -1,3 +1,4 @@
+import Access
 import ArtifactStore
 import Foundation
 import Lineage
@@ -42,8 +43,31 @@ final class Metrics: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Per-key counters, by the key's name (never the key).
+    func renderKeys(_ meters: [KeyMeter]) -> String {
+        guard !meters.isEmpty else { return "" }
+        let families: [(String, String, String, (KeyMeter.Counts) -> Int64)] = [
+            ("pedigree_key_requests_total", "counter", "Requests made with each API key.", { $0.requests }),
+            ("pedigree_key_rate_limited_total", "counter", "Requests and generations refused by each key's quotas.", { $0.rateLimited }),
+            ("pedigree_key_generated_tokens_total", "counter", "Tokens generated for each API key.", { $0.generatedTokens }),
+            ("pedigree_key_running_generations", "gauge", "Generations running now for each API key.", { $0.runningGenerations }),
+        ]
+        let counts = meters.map { ($0.name, $0.counts) }
+        var lines: [String] = []
+        for (name, type, help, value) in families {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(type)")
+            for (key, count) in counts { lines.append("\(name){key=\"\(key)\"} \(value(count))") }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// The exposition text with the services' figures.
     func render(_ services: Services) async -> String {
+        await renderServices(services) + renderKeys(services.access.meterList)
+    }
+
+    private func renderServices(_ services: Services) async -> String {
         let cache = services.artifacts.store.cache
         let usage = await cache.usage
         let recorder = services.recorder

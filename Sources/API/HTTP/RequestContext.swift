@@ -1,3 +1,4 @@
+public import Access
 public import Hummingbird
 public import NIOCore
 import Serving
@@ -11,6 +12,8 @@ public struct PedigreeRequestContext: RequestContext {
     public let channel: any Channel
     /// The request's id: the client's `X-Request-Id` when it sent a usable one, else a new one.
     public var requestID: String = ""
+    /// Who asked (set by `AccessMiddleware`; open until then).
+    public var principal: Principal = .open
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -18,7 +21,7 @@ public struct PedigreeRequestContext: RequestContext {
     }
 
     /// Who asked, as the services record it.
-    var caller: RequestInfo { RequestInfo(caller: nil, requestID: requestID) }
+    var caller: RequestInfo { RequestInfo(principal: principal, requestID: requestID) }
 }
 
 /// `stream`, ended as soon as `channel` closes (the client left): ending it cancels the task that

@@ -1,3 +1,4 @@
+import Access
 import ArtifactStore
 import Foundation
 import GitStore
@@ -72,6 +73,7 @@ struct OpenAIRoutes: Sendable {
         router.get("v1/models") { _, context -> Response in
             metrics.countRequest("v1/models")
             do {
+                try permit(.readLineage, context)
                 let service = services.lineage
                 let models = try await offload {
                     try service.models().map { model in (model.name, try? service.lineage(model.name)) }
@@ -98,7 +100,19 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
+    /// Refuses a key whose role lacks `permission` (403, before the body is read).
+    private func permit(_ permission: Permission, _ context: PedigreeRequestContext) throws(AccessError) {
+        guard context.principal.permits(permission) else {
+            throw .forbidden("a key with role \(context.principal.role.rawValue) may not use this route")
+        }
+    }
+
     private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async -> Response {
+        do throws(AccessError) {
+            try permit(.generate, context)
+        } catch {
+            return failure(error, context.logger)
+        }
         let body: Body
         do {
             let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
@@ -205,9 +219,12 @@ struct OpenAIRoutes: Sendable {
     private func failure(_ error: any Error, _ logger: Logger, status: Int? = nil) -> Response {
         let (code, message) = ErrorCode.classify(error)
         metrics.countError(code.rawValue)
-        let status = HTTPResponse.Status(code: status ?? code.httpStatus)
         if code == .internalError { logger.error("OpenAI route failed", metadata: ["error": "\(error)"]) }
-        return jsonObject(status, ["error": ["message": message, "type": code.rawValue.lowercased(), "code": code.rawValue]])
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if case .rateLimited(_, let retryAfter) = error as? AccessError { headers[.retryAfter] = "\(retryAfter)" }
+        return Response(
+            status: HTTPResponse.Status(code: status ?? code.httpStatus), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAIError.body(code: code, message: message))))
     }
 
     private func jsonObject(_ status: HTTPResponse.Status, _ value: [String: Any], headers: HTTPFields = [:]) -> Response {

@@ -20,7 +20,7 @@ public struct HTTPRemote: ObjectRemote {
     public func read(_ key: String, into sink: ObjectSink) async throws {
         var headers = HTTPHeaders()
         if let authorization { headers.add(name: "Authorization", value: authorization) }
-        try await HTTPTransport.get(base + "/" + key, headers: headers, into: sink) { status, _ in
+        try await HTTPTransport.get(base + "/" + key, headers: headers, credentialed: authorization != nil, into: sink) { status, _ in
             "HTTP \(status) for \(key)"
         }
     }

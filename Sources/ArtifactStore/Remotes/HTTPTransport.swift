@@ -8,25 +8,43 @@ import NIOHTTP1
 enum HTTPTransport {
     /// One client for the process (like `HTTPClient.shared`, with the timeouts a large download
     /// needs: a short connect timeout, a read timeout between chunks rather than a total deadline).
+    /// Redirects are followed here, not by the client, so that a request carrying credentials is
+    /// never sent on to another host.
     static let client = HTTPClient(
         eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(60)))
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(60)))
     )
+    static let maxRedirects = 5
 
     /// GETs `url` and streams a 200 body into `sink`. `describe` turns an error body into a
-    /// short reason (S3 sends XML with a code and message).
+    /// short reason (S3 sends XML with a code and message). Redirects are followed up to 5 times;
+    /// with `credentialed` headers only to the same scheme, host and port.
     static func get(
-        _ url: String, headers: HTTPHeaders, into sink: ObjectSink,
+        _ url: String, headers: HTTPHeaders, credentialed: Bool, into sink: ObjectSink,
         describe: @Sendable (Int, Data) -> String = { status, _ in "HTTP \(status)" }
     ) async throws {
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        request.headers = headers
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, deadline: .distantFuture)
-        } catch {
-            throw RemoteFailure(.transient, "cannot connect: \(Self.describe(error))")
+        var url = url
+        var response: HTTPClientResponse
+        var redirects = 0
+        while true {
+            var request = HTTPClientRequest(url: url)
+            request.method = .GET
+            request.headers = headers
+            do {
+                response = try await client.execute(request, deadline: .distantFuture)
+            } catch {
+                throw RemoteFailure(.transient, "cannot connect: \(Self.describe(error))")
+            }
+            guard [301, 302, 303, 307, 308].contains(response.status.code), let location = response.headers.first(name: "Location") else { break }
+            guard redirects < maxRedirects, let next = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString else {
+                throw RemoteFailure(.refused, "too many redirects or a bad Location")
+            }
+            if credentialed, RemoteFactory.origin(next) != RemoteFactory.origin(url) {
+                throw RemoteFailure(
+                    .refused, "redirected to \(RemoteFactory.origin(next) ?? "another host"): credentials are not sent to another host")
+            }
+            redirects += 1
+            url = next
         }
         let status = Int(response.status.code)
         guard status == 200 else {

@@ -9,14 +9,39 @@ public struct RemoteFactory: Sendable {
     public let dvcFolder: String?
     public let environment: [String: String]
     public let home: String
+    /// Endpoints (`scheme://host[:port]`) the operator's configuration allows the operator's
+    /// credentials to be sent to, besides AWS itself and endpoints the operator set
+    /// (`.dvc/config.local`, `AWS_ENDPOINT_URL`).
+    public let trustedEndpoints: Set<String>
 
     public init(
         dvcFolder: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
-        home: String = FileManager.default.homeDirectoryForCurrentUser.path
+        home: String = FileManager.default.homeDirectoryForCurrentUser.path, trustedEndpoints: [String] = []
     ) {
         self.dvcFolder = dvcFolder
         self.environment = environment
         self.home = home
+        self.trustedEndpoints = Set(trustedEndpoints.compactMap(Self.origin))
+    }
+
+    /// `scheme://host[:port]` of a URL, lower-cased, with its port only when not the default.
+    static func origin(_ url: String) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), let host = components.host?.lowercased(),
+            !host.isEmpty
+        else { return nil }
+        let port = components.port.flatMap { (scheme == "https" && $0 == 443) || (scheme == "http" && $0 == 80) ? nil : $0 }
+        return "\(scheme)://\(host)" + (port.map { ":\($0)" } ?? "")
+    }
+
+    /// Refuses to send the operator's credentials to `url` when the repository's committed
+    /// `.dvc/config` chose it and the operator's configuration does not list it: a pushed commit
+    /// must not be able to send them to a host of its choice.
+    func checkEndpoint(_ url: String, remote: String, fromRepository: Bool) throws {
+        guard fromRepository, let origin = Self.origin(url), !trustedEndpoints.contains(origin) else { return }
+        throw ArtifactError.unavailable(
+            remote: remote,
+            reason: "the repository's .dvc/config sends this remote to \(origin), which the configuration does not list in remote-endpoints: "
+                + "the operator's credentials are not sent there (add it to remote-endpoints, or set it in .dvc/config.local)")
     }
 
     /// The remote named `name` (or the default one when nil) in `config`.
@@ -30,9 +55,19 @@ public struct RemoteFactory: Sendable {
         let scheme = url.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
         switch scheme {
         case "s3":
-            return try S3Remote(name: chosen, url: url, options: options, environment: environment, home: home)
+            let remote = try S3Remote(name: chosen, url: url, options: options, environment: environment, home: home)
+            // AWS's own endpoints are where the credentials belong; a custom one must come from the
+            // operator unless the repository's config carries its own keys.
+            if remote.signer != nil, remote.customEndpoint, !remote.usesRepositoryKeys(config, chosen) {
+                let fromRepository = options["endpointurl"] != nil && !config.isLocal("endpointurl", of: chosen)
+                try checkEndpoint(remote.endpoint, remote: chosen, fromRepository: fromRepository)
+            }
+            return remote
         case "http", "https":
             let basic = options["auth"]?.lowercased() == "basic"
+            if basic, config.isLocal("password", of: chosen) || config.isLocal("user", of: chosen) {
+                try checkEndpoint(url, remote: chosen, fromRepository: !config.isLocal("url", of: chosen))
+            }
             return HTTPRemote(name: chosen, url: url, user: basic ? options["user"] : nil, password: basic ? options["password"] : nil)
         case "file":
             guard let path = URL(string: url)?.path, !path.isEmpty else {

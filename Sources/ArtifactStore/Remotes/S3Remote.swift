@@ -1,3 +1,4 @@
+import DVCKit
 import Foundation
 import NIOHTTP1
 
@@ -12,6 +13,8 @@ public struct S3Remote: ObjectRemote {
     let endpoint: String
     let host: String
     let pathStyle: Bool
+    /// Whether the endpoint is not AWS's own (an `endpointurl` or `AWS_ENDPOINT_URL`).
+    let customEndpoint: Bool
     /// Nil: unsigned requests (`allow_anonymous_login`).
     let signer: S3Signer?
 
@@ -42,12 +45,22 @@ public struct S3Remote: ObjectRemote {
             self.host = parsed.port.map { "\(host):\($0)" } ?? host
             endpoint = "\(scheme)://\(self.host)"
             pathStyle = true
+            customEndpoint = true
         } else {
+            customEndpoint = false
             let scheme = options["use_ssl"]?.lowercased() == "false" ? "http" : "https"
             pathStyle = bucket.contains(".")
             host = pathStyle ? "s3.\(region).amazonaws.com" : "\(bucket).s3.\(region).amazonaws.com"
             endpoint = "\(scheme)://\(host)"
         }
+    }
+
+    /// Whether the remote signs with keys the committed `.dvc/config` itself carries (the
+    /// repository's own credentials, not the operator's).
+    func usesRepositoryKeys(_ config: DVCConfig, _ name: String) -> Bool {
+        let options = config.remotes[name] ?? [:]
+        return options["access_key_id"] != nil && options["secret_access_key"] != nil
+            && !["access_key_id", "secret_access_key", "session_token"].contains { config.isLocal($0, of: name) }
     }
 
     public func read(_ key: String, into sink: ObjectSink) async throws {
@@ -58,7 +71,7 @@ public struct S3Remote: ObjectRemote {
         if let signer {
             for (name, value) in signer.sign(method: "GET", host: host, path: path) { headers.add(name: name, value: value) }
         }
-        try await HTTPTransport.get(endpoint + path, headers: headers, into: sink) { status, body in
+        try await HTTPTransport.get(endpoint + path, headers: headers, credentialed: signer != nil, into: sink) { status, body in
             let (code, message) = Self.errorDetails(body)
             return "HTTP \(status) \(code ?? "") for \(key)\(message.map { ": " + $0 } ?? "")"
         }

@@ -8,12 +8,18 @@ public struct DVCConfig: Sendable, Equatable {
     public var remotes: [String: [String: String]]
     /// The `[core]` section.
     public var core: [String: String]
+    /// By remote, the options `.dvc/config.local` set: the operator's own file, as opposed to the
+    /// committed `.dvc/config` anyone with push access to the repository writes.
+    public var localOptions: [String: Set<String>] = [:]
 
     public init(defaultRemote: String? = nil, remotes: [String: [String: String]] = [:], core: [String: String] = [:]) {
         self.defaultRemote = defaultRemote
         self.remotes = remotes
         self.core = core
     }
+
+    /// Whether option `key` of remote `name` comes from `.dvc/config.local`.
+    public func isLocal(_ key: String, of name: String) -> Bool { localOptions[name]?.contains(key) ?? false }
 
     /// Parses configobj text (`[core]`, `['remote "name"']`, `key = value`); `local` overrides `base`.
     public init(config: Data?, local: Data? = nil) throws {
@@ -46,6 +52,7 @@ public struct DVCConfig: Sendable, Equatable {
                 } else if section.hasPrefix("remote \""), section.hasSuffix("\"") {
                     let name = String(section.dropFirst("remote \"".count).dropLast())
                     remotes[name, default: [:]][key] = value
+                    if file == ".dvc/config.local" { localOptions[name, default: []].insert(key) }
                 }
             }
         }

@@ -10,17 +10,37 @@ import Synchronization
 public final class PostgresLedger: InferenceLedger {
     private let client: PostgresClient
     private let logger: Logger
+    /// One connection made before the pool's, so a wrong password, TLS setting or pg_hba rule is
+    /// a clear error at start rather than queries that wait for ever.
+    private let probe: PostgresConnection.Configuration
+    /// How long the first connection may keep failing for reasons that may pass (the server is
+    /// starting, the network not up yet).
+    static let probeDeadline: Duration = .seconds(30)
     private let migrated = Readiness()
 
-    /// Prepares a client for `url` (`postgres://user:password@host:port/database`); `run()`
-    /// connects and migrates.
-    public init(url: String, logger: Logger = Logger(label: "pedigree.ledger")) throws {
+    /// Prepares a client for `url` (`postgres://user[:password]@host:port/database[?sslmode=…]`);
+    /// `run()` connects and migrates. `password` is used when the URL has none (from the
+    /// environment or a file, so it is not on a command line). `sslmode`: `disable` (default),
+    /// `require` (TLS, any certificate), `verify-ca` (TLS, a certificate `sslrootcert` or the
+    /// system trusts), `verify-full` (and for this host name).
+    public init(url: String, password: String? = nil, logger: Logger = Logger(label: "pedigree.ledger")) throws {
         guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
             throw LedgerError.configuration("the PostgreSQL URL must look like postgres://user:password@host:port/database")
         }
         let database = components.path.split(separator: "/").first.map(String.init)
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let tls = try Self.tls(mode: query["sslmode"] ?? "disable", rootCertificate: query["sslrootcert"])
         let configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: user, password: components.password, database: database, tls: .disable)
+            host: host, port: components.port ?? 5432, username: user, password: components.password ?? password, database: database,
+            tls: tls.map { .require($0) } ?? .disable)
+        let probeTLS: PostgresConnection.Configuration.TLS
+        do {
+            probeTLS = try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
+        } catch {
+            throw LedgerError.configuration("the TLS settings of the PostgreSQL URL cannot be used: \(error)")
+        }
+        probe = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password ?? password, database: database, tls: probeTLS)
         // The pool's own chatter (e.g. a lease before `run()` got going) stays below errors.
         var background = logger
         background.logLevel = .error
@@ -29,11 +49,57 @@ public final class PostgresLedger: InferenceLedger {
         self.logger = logger
     }
 
+    /// The TLS configuration of an `sslmode`; nil: no TLS.
+    static func tls(mode: String, rootCertificate: String?) throws -> TLSConfiguration? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case "disable": return nil
+        case "require": tls.certificateVerification = .none
+        case "verify-ca": tls.certificateVerification = .noHostnameVerification
+        case "verify-full": tls.certificateVerification = .fullVerification
+        default: throw LedgerError.configuration("sslmode must be disable, require, verify-ca or verify-full (got '\(mode)')")
+        }
+        if let rootCertificate {
+            guard FileManager.default.isReadableFile(atPath: rootCertificate) else {
+                throw LedgerError.configuration("sslrootcert \(rootCertificate) cannot be read")
+            }
+            tls.trustRoots = .file(rootCertificate)
+        }
+        return tls
+    }
+
+    /// Connects once: at once when the server answers (refusing with its reason when it refuses
+    /// the role, the password or the TLS), retrying for `probeDeadline` while it cannot be reached.
+    private func connectOnce() async throws {
+        let started = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let connection = try await PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: probe, id: attempt, logger: logger
+                ).get()
+                try await connection.close()
+                return
+            } catch let error as PSQLError where error.code == .server || error.code == .sslUnsupported {
+                let reason = error.serverInfo?[.message] ?? "the server refused the connection (\(error.code))"
+                throw LedgerError.configuration("PostgreSQL refused the ledger's connection: \(reason)")
+            } catch {
+                let failure = (error as? PSQLError)?.underlying ?? error
+                if ContinuousClock.now - started > Self.probeDeadline || failure is NIOSSLError {
+                    throw LedgerError.configuration("cannot connect to the PostgreSQL ledger: \(failure)")
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     /// Runs the connection pool and applies the migrations; returns when cancelled.
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             do {
+                try await connectOnce()
                 try await migrate()
                 migrated.open()
             } catch {

@@ -86,8 +86,20 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
         "sha256:" + SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// A keyed digest (HMAC-SHA256 with the deployment's salt): what the privacy setting `hash`
+    /// stores for prompts, outputs and token ids, so short texts cannot be found by hashing
+    /// guesses without the salt.
+    public static func digest(_ text: String, salt: Data) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: salt))
+        return saltedPrefix + code.map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static let saltedPrefix = "hmac-sha256:"
+
     /// Whether the input was stored as a digest (such a record cannot be replayed).
-    public var inputIsDigest: Bool { input.hasPrefix("sha256:") && input.count == 71 }
+    public var inputIsDigest: Bool {
+        (input.hasPrefix("sha256:") && input.count == 71) || (input.hasPrefix(Self.saltedPrefix) && input.count == Self.saltedPrefix.count + 64)
+    }
 
     /// What follows the excerpt of a failed request's long input: `[… truncated: N bytes, sha256:…]`.
     public static let truncationMark = "[… truncated: "

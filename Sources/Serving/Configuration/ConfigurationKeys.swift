@@ -49,10 +49,18 @@ extension ConfigurationKey {
     public static let graphqlMaxDepth = Self("graphql-max-depth", .integer(2...256))
     public static let graphqlMaxFields = Self("graphql-max-fields", .integer(1...100_000))
     public static let graphqlMaxCost = Self("graphql-max-cost", .integer(1...Int(Int32.max)))
+    public static let keysFile = Self("keys-file", .text)
+    public static let insecureNoAuth = Self("insecure-no-auth", .boolean)
+    public static let allowedOrigins = Self("allowed-origins", .list)
+    public static let keyRequestsPerMinute = Self("key-requests-per-minute", .integer(1...10_000_000))
+    public static let keyTokensPerMinute = Self("key-tokens-per-minute", .integer(1...1_000_000_000))
+    public static let keyConcurrentGenerations = Self("key-concurrent-generations", .integer(1...100_000))
+    public static let graphiqlAssets = Self("graphiql-assets", .text)
     public static let cacheBudget = Self("cache-budget", .size)
     public static let jobs = Self("jobs", .integer(1...256))
     public static let verifyCache = Self("verify-cache", .boolean)
     public static let remote = Self("remote", .text)
+    public static let remoteEndpoints = Self("remote-endpoints", .list)
     public static let slots = Self("slots", .integer(1...256))
     public static let queue = Self("queue", .integer(0...100_000))
     public static let contextPerSlot = Self("context-per-slot", .integer(64...1_048_576))
@@ -66,7 +74,9 @@ extension ConfigurationKey {
     public static let preload = Self("preload", .list)
     public static let ledger = Self("ledger", .text)
     public static let ledgerFailure = Self("ledger-failure", .choice(["warn", "fail"]))
+    public static let ledgerPasswordFile = Self("ledger-password-file", .text)
     public static let ledgerText = Self("ledger-text", .choice(["store", "hash"]))
+    public static let ledgerSaltFile = Self("ledger-salt-file", .text)
     public static let ledgerRetentionDays = Self("ledger-retention-days", .integer(1...36_500))
     public static let ledgerMaxRows = Self("ledger-max-rows", .integer(1...Int(Int32.max)))
     public static let logFormat = Self("log-format", .choice(["text", "json"]))
@@ -75,10 +85,12 @@ extension ConfigurationKey {
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
         repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, websocketMaxSubscriptions,
-        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, cacheBudget, jobs, verifyCache, remote, slots,
+        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, keysFile, insecureNoAuth, allowedOrigins,
+        keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
+        slots,
         queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads, preload, ledger,
-        ledgerFailure,
-        ledgerText, ledgerRetentionDays, ledgerMaxRows, logFormat, logLevel,
+        ledgerFailure, ledgerPasswordFile,
+        ledgerText, ledgerSaltFile, ledgerRetentionDays, ledgerMaxRows, logFormat, logLevel,
     ]
 
     /// Keys by name.

@@ -1,3 +1,4 @@
+import Access
 public import Configuration
 public import Foundation
 import Inference
@@ -37,14 +38,7 @@ public struct LoadedConfiguration: Sendable {
 
     /// `scheme://user:password@host` → `scheme://user:<redacted>@host`, and a lone token
     /// (`scheme://token@host`) → `scheme://<redacted>@host`; other text unchanged.
-    public static func redactingURLPasswords(_ text: String) -> String {
-        guard let scheme = text.range(of: "://") else { return text }
-        let rest = text[scheme.upperBound...]
-        guard let at = rest.prefix(while: { $0 != "/" }).lastIndex(of: "@") else { return text }
-        let userInfo = text[scheme.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return String(text[..<scheme.upperBound]) + "<redacted>" + String(text[at...]) }
-        return String(text[..<userInfo.index(after: colon)]) + "<redacted>" + String(text[at...])
-    }
+    public static func redactingURLPasswords(_ text: String) -> String { Redaction.urlCredentials(in: text) }
 }
 
 /// Reads the configuration through swift-configuration's provider hierarchy: flags (parsed by
@@ -130,10 +124,23 @@ public enum ConfigurationLoader {
         if let value = try values.integer(.graphqlMaxDepth) { serving.graphqlMaxDepth = value }
         if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
         if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
+        serving.keysFile = try values.text(.keysFile).map { URL(fileURLWithPath: $0) }
+        if let value = try values.boolean(.insecureNoAuth) { serving.insecureNoAuth = value }
+        serving.allowedOrigins = try (values.lists[ConfigurationKey.allowedOrigins.name] ?? []).map { origin in
+            guard let normalized = OriginPolicy.normalize(origin) else {
+                throw ConfigurationError("allowed-origins: '\(origin)' is not an origin such as https://app.example.com:8443")
+            }
+            return normalized
+        }
+        serving.keyLimits = QuotaLimits(
+            requestsPerMinute: try values.integer(.keyRequestsPerMinute), tokensPerMinute: try values.integer(.keyTokensPerMinute),
+            concurrentGenerations: try values.integer(.keyConcurrentGenerations))
+        serving.graphiqlAssets = try values.text(.graphiqlAssets)
         serving.cacheBudget = try values.size(.cacheBudget)
         if let jobs = try values.integer(.jobs) { serving.jobs = jobs }
         if let verify = try values.boolean(.verifyCache) { serving.verifyCache = verify }
         serving.remote = try values.text(.remote)
+        serving.remoteEndpoints = values.lists[ConfigurationKey.remoteEndpoints.name] ?? []
         if let value = try values.integer(.slots) { serving.models.slots = value }
         if let value = try values.integer(.queue) { serving.models.queueLimit = value }
         if let value = try values.integer(.contextPerSlot) { serving.models.contextPerSlot = value }
@@ -147,7 +154,9 @@ public enum ConfigurationLoader {
         serving.preload = values.lists[ConfigurationKey.preload.name] ?? []
         serving.ledger = try values.text(.ledger)
         if let value = try values.choice(.ledgerFailure) { serving.ledgerFailure = value == "fail" ? .fail : .warn }
+        serving.ledgerPasswordFile = try values.text(.ledgerPasswordFile)
         if let value = try values.choice(.ledgerText) { serving.ledgerStoreText = value == "store" }
+        serving.ledgerSaltFile = try values.text(.ledgerSaltFile)
         if let value = try values.integer(.ledgerRetentionDays) { serving.ledgerRetentionDays = value }
         if let value = try values.integer(.ledgerMaxRows) { serving.ledgerMaxRows = value }
         let level = try values.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -1,3 +1,4 @@
+public import Access
 public import Foundation
 public import Inference
 public import Ledger
@@ -37,6 +38,18 @@ public struct ServingConfiguration: Sendable {
     public var graphqlMaxFields = 500
     public var graphqlMaxCost = 50_000
 
+    // Access
+    /// The keys file; nil: `<cache>/keys.json`.
+    public var keysFile: URL?
+    /// Run without keys on a non-loopback address (logged as a warning at start).
+    public var insecureNoAuth = false
+    /// Origins (`https://host:port`) besides the server's own that browsers may call from.
+    public var allowedOrigins: [String] = []
+    /// Quotas of every key that does not set its own.
+    public var keyLimits = QuotaLimits()
+    /// GraphiQL's built files; nil: `.deps/graphiql` under the working directory.
+    public var graphiqlAssets: String?
+
     // Artifacts
     /// Largest size of the artifact cache in bytes; nil for no limit.
     public var cacheBudget: Int64?
@@ -46,6 +59,8 @@ public struct ServingConfiguration: Sendable {
     public var verifyCache = false
     /// A DVC remote to use instead of the one the repository names.
     public var remote: String?
+    /// Endpoints a repository's committed `.dvc/config` may send the operator's credentials to.
+    public var remoteEndpoints: [String] = []
 
     // Inference
     public var models = ModelManager.Configuration()
@@ -56,8 +71,12 @@ public struct ServingConfiguration: Sendable {
     /// `sqlite:PATH`, `postgres://…`, `off`; nil: `sqlite:<cache>/ledger.sqlite`.
     public var ledger: String?
     public var ledgerFailure = LedgerFailurePolicy.warn
-    /// Store prompts and outputs as text (true) or as SHA-256 digests.
+    /// A file holding the PostgreSQL password (used when the URL has none; else `PGPASSWORD`).
+    public var ledgerPasswordFile: String?
+    /// Store prompts and outputs as text (true) or as keyed digests (HMAC-SHA256 with the salt).
     public var ledgerStoreText = true
+    /// The salt of those digests; nil: `<cache>/ledger-salt`, made when missing.
+    public var ledgerSaltFile: String?
     /// Records older than this many days, and beyond the newest `ledgerMaxRows`, are deleted
     /// (hourly): the ledger is bounded unless asked otherwise.
     public var ledgerRetentionDays: Int? = 90
@@ -66,6 +85,28 @@ public struct ServingConfiguration: Sendable {
     public init(repo: String, cache: URL) {
         self.repo = repo
         self.cache = cache
+    }
+
+    /// The keys file with the default applied.
+    public var keys: KeyFile { keysFile.map(KeyFile.init(url:)) ?? KeyFile.inCache(cache) }
+
+    /// Whether the listen address is a loopback one (only then may a server run without keys).
+    public var listensOnLoopbackOnly: Bool {
+        let host = host.lowercased()
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    /// The PostgreSQL password from `ledger-password-file`, else `PGPASSWORD`; nil when neither.
+    public func ledgerPassword(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+        if let file = ledgerPasswordFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("ledger-password-file: \(file) cannot be read")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            while text.last == "\n" || text.last == "\r" { text.removeLast() }
+            return text
+        }
+        return environment["PGPASSWORD"]
     }
 
     /// The ledger's location with the default applied.

@@ -1,3 +1,4 @@
+import Access
 import ArtifactStore
 import DVCKit
 import GitStore
@@ -20,6 +21,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case modelLoadFailed = "MODEL_LOAD_FAILED"
     case badUserInput = "BAD_USER_INPUT"
     case unauthenticated = "UNAUTHENTICATED"
+    case forbidden = "FORBIDDEN"
+    case rateLimited = "RATE_LIMITED"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case deadlineExceeded = "DEADLINE_EXCEEDED"
     case internalError = "INTERNAL"
@@ -29,6 +32,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         switch self {
         case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: 400
         case .unauthenticated: 401
+        case .forbidden: 403
+        case .rateLimited: 429
         case .notFound: 404
         case .internalError, .modelLoadFailed, .metadataError: 500
         case .artifactUnavailable, .integrityError: 502
@@ -68,6 +73,14 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             switch error {
             case .configuration: return (.badUserInput, error.description)
             }
+        case let error as AccessError:
+            switch error {
+            case .unauthenticated(let message): return (.unauthenticated, message)
+            case .forbidden(let message): return (.forbidden, message)
+            case .rateLimited(let message, _): return (.rateLimited, message)
+            }
+        case let error as AccessFileError:
+            return (.badUserInput, error.description)
         case let error as ServingError:
             return (error.code, error.message)
         case let error as ConfigurationError:

@@ -12,8 +12,10 @@ import Synchronization
 public final class InferenceRecorder: Sendable {
     public let ledger: (any InferenceLedger)?
     let policy: LedgerFailurePolicy
-    /// False: prompts and outputs are stored as SHA-256 digests (privacy setting).
+    /// False: prompts, outputs and token ids are stored as keyed digests (privacy setting).
     let storeText: Bool
+    /// The deployment's salt for those digests.
+    let salt: Data
     let logger: Logger
     private let counters = Mutex<(records: Int64, failures: Int64, rejected: Int64)>((0, 0, 0))
     /// The longest input a failed record keeps; the rest is replaced by its size and digest.
@@ -23,11 +25,13 @@ public final class InferenceRecorder: Sendable {
     private let writeDurations = Mutex<(samples: [Double], next: Int)>(([], 0))
 
     public init(
-        ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true, logger: Logger = Logger(label: "pedigree.ledger")
+        ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true, salt: Data = Data(),
+        logger: Logger = Logger(label: "pedigree.ledger")
     ) {
         self.ledger = ledger
         self.policy = policy
         self.storeText = storeText
+        self.salt = salt
         self.logger = logger
     }
 
@@ -130,10 +134,12 @@ public final class InferenceRecorder: Sendable {
             id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
             model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
             lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
-            inputKind: inputKind, input: storeText ? (outcome.status == .failed ? Self.excerpt(input) : input) : InferenceRecord.digest(input),
-            output: storeText ? summary.text : InferenceRecord.digest(summary.text), finishReason: summary.finishReason.rawValue,
+            inputKind: inputKind,
+            input: storeText ? (outcome.status == .failed ? Self.excerpt(input) : input) : InferenceRecord.digest(input, salt: salt),
+            output: storeText ? summary.text : InferenceRecord.digest(summary.text, salt: salt), finishReason: summary.finishReason.rawValue,
             promptTokens: summary.promptTokens.count, completionTokens: summary.completionTokens.count,
-            completionTokenIDs: json(summary.completionTokens), timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
+            completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
+            timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID)
     }
 

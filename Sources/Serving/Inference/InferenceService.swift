@@ -1,3 +1,4 @@
+public import Access
 public import Foundation
 public import Inference
 public import Ledger
@@ -11,10 +12,20 @@ public struct RequestInfo: Sendable {
     public var caller: String?
     /// The HTTP request's id (`X-Request-Id`); nil from the CLI.
     public var requestID: String?
+    /// What the caller may do, and its quotas.
+    public var principal: Principal
 
     public init(caller: String? = nil, requestID: String? = nil) {
         self.caller = caller
         self.requestID = requestID
+        self.principal = .open
+    }
+
+    /// A request made with a key (or on an open server): recorded under the key's name.
+    public init(principal: Principal, requestID: String?) {
+        self.caller = principal.name
+        self.requestID = requestID
+        self.principal = principal
     }
 }
 
@@ -68,6 +79,8 @@ public final class InferenceService: Sendable {
         -> AsyncThrowingStream<Event, any Error>
     {
         try state.admit()
+        // The key's quotas: tokens left this minute and generations at once.
+        let lease = try caller.principal.meter?.beginGeneration()
         var requestLogger = self.logger
         requestLogger[metadataKey: "request_id"] = caller.requestID.map { .string($0) }
         let logger = requestLogger
@@ -79,6 +92,7 @@ public final class InferenceService: Sendable {
             generation = try await models.generate(request, on: artifacts.modelSource(revision))
         } catch {
             defer { running.subtract(1, ordering: .relaxed) }
+            lease?.end(tokens: 0)
             let code = ErrorCode.classify(error).code
             logger.info("inference refused", metadata: ["id": "\(id)", "revision": "\(revision.id)", "code": "\(code.rawValue)"])
             switch code {
@@ -97,13 +111,18 @@ public final class InferenceService: Sendable {
             let task = Task { [self, logger] in
                 defer { running.subtract(1, ordering: .relaxed) }
                 var text = ""
+                // Tokens so far, charged to the key's quota when the generation ends.
+                var pieces = 0
+                defer { lease?.end(tokens: pieces) }
                 do {
                     for try await event in generation {
                         switch event {
                         case .token(let piece):
                             text += piece
+                            pieces += 1
                             continuation.yield(.token(piece))
                         case .finished(let summary):
+                            pieces = summary.completionTokens.count
                             try await recorder.store(draft.finished(summary, engine: engine))
                             logger.info(
                                 "inference finished",
@@ -156,7 +175,10 @@ public final class InferenceService: Sendable {
     /// Runs a recorded inference again: the recorded canonical revision (so it works after the
     /// branch moved on), its weights (fetched again when evicted), input and full sampling.
     public func replay(id: String, by caller: RequestInfo) async throws -> Replay {
-        guard let original = try await recorder.record(id: id) else { throw ServingError(.notFound, "no inference \(id) in the ledger") }
+        // Another caller's record is not found for a key that may replay only its own.
+        guard let original = try await recorder.record(id: id), caller.principal.mayRead(recordBy: original.caller, replay: true) else {
+            throw ServingError(.notFound, "no inference \(id) in the ledger")
+        }
         guard !original.inputIsDigest else {
             throw ServingError(.badUserInput, "inference \(id) was stored as a digest (privacy setting): it cannot be replayed")
         }

@@ -18,7 +18,7 @@ public enum LogOutput {
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return RedactingLogHandler(handler)
         }
     }
 }
@@ -55,6 +55,46 @@ public struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): convertible.description
         case .array(let values): values.map(plain)
         case .dictionary(let values): values.mapValues(plain)
+        }
+    }
+}
+
+/// Passes every entry on with credentials inside URLs redacted (`Redaction`), in the message and
+/// in every metadata value: an error that quotes a repository or database URL cannot put its
+/// password in the log.
+public struct RedactingLogHandler: LogHandler {
+    private var inner: any LogHandler
+
+    public init(_ inner: any LogHandler) { self.inner = inner }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = "\(Redaction.urlCredentials(in: "\(event.message)"))"
+        event.metadata = event.metadata?.mapValues(Self.redacted)
+        inner.log(event: event)
+    }
+
+    static func redacted(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(Redaction.urlCredentials(in: text))
+        case .stringConvertible(let convertible): .string(Redaction.urlCredentials(in: convertible.description))
+        case .array(let values): .array(values.map(redacted))
+        case .dictionary(let values): .dictionary(values.mapValues(redacted))
         }
     }
 }

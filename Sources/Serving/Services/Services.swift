@@ -1,5 +1,6 @@
+public import Access
 public import ArtifactStore
-import Foundation
+public import Foundation
 import GitStore
 public import Inference
 public import Ledger
@@ -20,6 +21,8 @@ public struct Services: Sendable {
     public let inference: InferenceService
     public let refresher: RepositoryRefresher
     public let state: ServingState
+    /// API keys: who is asking, what they may do, their quotas.
+    public let access: Authenticator
     public let logger: Logger
 
     /// Mirrors the repository (fetching it when `fetch`), opens the artifact cache, the model
@@ -29,13 +32,41 @@ public struct Services: Sendable {
         let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
         let models = ModelManager(configuration: configuration.models, logger: logger)
         let recorder = InferenceRecorder(
-            ledger: try openLedger(configuration.ledgerURL, logger: logger), policy: configuration.ledgerFailure,
-            storeText: configuration.ledgerStoreText, logger: logger)
+            ledger: try openLedger(configuration.ledgerURL, password: try configuration.ledgerPassword(), logger: logger),
+            policy: configuration.ledgerFailure,
+            storeText: configuration.ledgerStoreText, salt: configuration.ledgerStoreText ? Data() : try ledgerSalt(configuration), logger: logger)
         let state = ServingState()
         let inference = InferenceService(lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, state: state, logger: logger)
         return Services(
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, inference: inference,
-            refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state, logger: logger)
+            refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state,
+            access: openAccess(configuration), logger: logger)
+    }
+
+    /// The deployment's salt for the ledger's digests: `ledger-salt-file`, else `ledger-salt` in
+    /// the cache folder, made (32 random bytes, mode 0600) when missing. Replicas sharing a ledger
+    /// share the file.
+    public static func ledgerSalt(_ configuration: ServingConfiguration) throws -> Data {
+        let path = configuration.ledgerSaltFile ?? configuration.cache.appendingPathComponent("ledger-salt").path
+        if let existing = FileManager.default.contents(atPath: path) {
+            guard existing.count >= 16 else { throw ConfigurationError("ledger-salt-file: \(path) holds fewer than 16 bytes") }
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let salt = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: salt, attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("ledger-salt-file: \(path) cannot be written")
+        }
+        return salt
+    }
+
+    /// The keys of the configuration's keys file. A server on a non-loopback address always
+    /// requires a key unless `insecure-no-auth` says otherwise.
+    public static func openAccess(_ configuration: ServingConfiguration) -> Authenticator {
+        Authenticator(
+            file: configuration.keys, required: !configuration.listensOnLoopbackOnly && !configuration.insecureNoAuth,
+            defaults: configuration.keyLimits)
     }
 
     /// The repository's lineage service over a mirror in the cache (cloned when absent).
@@ -52,17 +83,19 @@ public struct Services: Sendable {
         let cache = try ObjectCache(
             root: configuration.cache, budget: configuration.cacheBudget, maxConcurrentDownloads: max(1, configuration.jobs),
             verify: configuration.verifyCache, logger: logger)
-        let store = ArtifactStore(cache: cache, dvcFolder: lineage.dvcFolder, remoteOverride: configuration.remote, logger: logger)
+        let store = ArtifactStore(
+            cache: cache, dvcFolder: lineage.dvcFolder, remoteOverride: configuration.remote,
+            trustedEndpoints: configuration.remoteEndpoints, logger: logger)
         return RevisionArtifacts(lineage: lineage, store: store)
     }
 
     /// The ledger at `url` (`sqlite:PATH`, `postgres://…`), or nil for `off`.
     /// Its background work (`run()`) must run while it is used: a `LedgerService` in the group,
     /// or `withBackgroundWork`.
-    public static func openLedger(_ url: String, logger: Logger) throws -> (any InferenceLedger)? {
+    public static func openLedger(_ url: String, password: String? = nil, logger: Logger) throws -> (any InferenceLedger)? {
         if url == "off" { return nil }
         if url.hasPrefix("sqlite:") { return try SQLiteLedger(path: String(url.dropFirst("sqlite:".count))) }
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { return try PostgresLedger(url: url, logger: logger) }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { return try PostgresLedger(url: url, password: password, logger: logger) }
         throw LedgerError.configuration("ledger: sqlite:PATH, postgres://user:password@host:port/database, or off")
     }
 

@@ -1,0 +1,127 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Turns a presented key into a `Principal`. The keys file is looked at (one `stat`) on every
+/// call and read again when it changed, so `pedigree keys create|revoke` take effect on a running
+/// server at once.
+///
+/// Authentication is on when the keys file holds any key (revoked ones count: revoking every key
+/// does not open a server), or when `required` (a non-loopback listen address). Otherwise the
+/// server is open and every caller is `Principal.open`.
+public final class Authenticator: Sendable {
+    public let file: KeyFile
+    let required: Bool
+    let defaults: QuotaLimits
+
+    private struct Snapshot {
+        var stamp: FileStamp?
+        var keys: [String: KeyRecord] = [:]
+        /// Set when the file exists and cannot be read: every key is refused (fail closed).
+        var problem: String?
+    }
+    private let snapshot = Mutex<Snapshot>(Snapshot())
+    /// Quota counters by key id; kept across reloads of the file.
+    private let meters = Mutex<[String: KeyMeter]>([:])
+
+    public init(file: KeyFile, required: Bool, defaults: QuotaLimits = QuotaLimits()) {
+        self.file = file
+        self.required = required
+        self.defaults = defaults
+    }
+
+    /// Reads the keys file now; throws when it exists and cannot be used (a server refuses to
+    /// start over it).
+    public func check() throws(AccessFileError) {
+        _ = try file.load()
+        _ = current()
+    }
+
+    /// Whether requests must present a key.
+    public var isEnabled: Bool {
+        let current = current()
+        return required || !current.keys.isEmpty || current.problem != nil
+    }
+
+    /// The principal of an `Authorization` header value (`Bearer <key>`), or why there is none.
+    public func authenticate(authorization: String?) -> Result<Principal, AccessError> {
+        guard let authorization else { return authenticate(key: nil) }
+        let trimmed = authorization.drop { $0 == " " }
+        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else {
+            return isEnabled ? .failure(.unauthenticated("the Authorization header must be 'Bearer <API key>'")) : .success(.open)
+        }
+        return authenticate(key: String(trimmed.dropFirst(7).drop { $0 == " " }))
+    }
+
+    /// The principal of a key as sent (`nil`: none sent).
+    public func authenticate(key text: String?) -> Result<Principal, AccessError> {
+        let current = current()
+        guard required || !current.keys.isEmpty || current.problem != nil else { return .success(.open) }
+        guard let text, !text.isEmpty else {
+            return .failure(.unauthenticated("this server requires an API key (Authorization: Bearer <key>)"))
+        }
+        guard let key = APIKey(parsing: text) else { return .failure(.unauthenticated("malformed API key")) }
+        guard let record = current.keys[key.id], record.matches(key) else { return .failure(.unauthenticated("unknown API key")) }
+        guard record.isActive else { return .failure(.unauthenticated("revoked API key")) }
+        return .success(Principal(name: record.name, role: record.role, meter: meter(for: record)))
+    }
+
+    /// Counters of every key that has been used, by name.
+    public var meterList: [KeyMeter] { meters.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
+
+    private func meter(for record: KeyRecord) -> KeyMeter {
+        let limits = record.limits.over(defaults)
+        return meters.withLock { meters in
+            if let meter = meters[record.id] {
+                meter.update(limits)
+                return meter
+            }
+            let meter = KeyMeter(name: record.name, limits: limits)
+            meters[record.id] = meter
+            return meter
+        }
+    }
+
+    /// The keys as of the file's current state.
+    private func current() -> Snapshot {
+        let stamp = FileStamp(path: file.url.path)
+        if let cached = snapshot.withLock({ $0.stamp == stamp ? $0 : nil }) { return cached }
+        var fresh = Snapshot(stamp: stamp)
+        if stamp != nil {
+            do {
+                for record in try file.load() { fresh.keys[record.id] = record }
+            } catch {
+                fresh.problem = error.description
+            }
+        }
+        snapshot.withLock { $0 = fresh }
+        return fresh
+    }
+}
+
+/// What identifies one version of a file without reading it.
+struct FileStamp: Equatable {
+    let seconds: Int
+    let nanoseconds: Int
+    let size: Int64
+    let inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+            seconds = Int(info.st_mtimespec.tv_sec)
+            nanoseconds = Int(info.st_mtimespec.tv_nsec)
+        #else
+            seconds = Int(info.st_mtim.tv_sec)
+            nanoseconds = Int(info.st_mtim.tv_nsec)
+        #endif
+        size = Int64(info.st_size)
+        inode = UInt64(info.st_ino)
+    }
+}
