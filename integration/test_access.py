@@ -428,6 +428,30 @@ def test_a_websocket_from_a_foreign_origin_is_refused(open_server):
     assert asyncio.run(upgrade("http://app.example:3000")) == "connection_ack"
     assert asyncio.run(upgrade(server.url)) == "connection_ack"
 
+    async def rebound():
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(server.url.replace("http", "ws") + "/graphql", protocols=("graphql-transport-ws",),
+                                              headers={"Host": f"evil.example:{server.port}"}):
+                    return "upgraded"
+            except aiohttp.WSServerHandshakeError as error:
+                return error.status
+    assert asyncio.run(rebound()) == 400
+
+
+def test_a_keyless_server_answers_loopback_names_only(open_server):
+    """DNS rebinding: a page on evil.example that resolves its own name to 127.0.0.1 is
+    same-origin with itself, so the Origin check passes; the Host it sends does not."""
+    server = open_server
+    query = {"query": "{ inferences { edges { node { prompt } } } }"}
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", f"app.example:{server.port}"):
+        assert requests.get(server.url + "/graphql", params=query, headers={"Host": host}, timeout=10).status_code == 200, host
+    rebound = requests.get(server.url + "/graphql", params=query, headers={"Host": f"evil.example:{server.port}"}, timeout=10)
+    assert rebound.status_code == 403 and error_codes(rebound.json()) == ["FORBIDDEN"]
+    post = requests.post(server.url + "/graphql", json=query, timeout=10,
+                         headers={"Host": f"evil.example:{server.port}", "Origin": f"http://evil.example:{server.port}"})
+    assert post.status_code == 403
+
 
 def test_graphiql_loads_offline_in_headless_chromium(open_server, tmp_path):
     import shutil

@@ -31,7 +31,8 @@ struct LineageCommand: AsyncParsableCommand {
         if lineage.pipeline.isEmpty { print("pipeline  (tracked by a .dvc file)") }
         for stage in lineage.pipeline { print("stage     \(stage.name): \(stage.cmd)") }
         for dataset in lineage.datasets {
-            let origin = dataset.source.map { "  imported from \($0.url) \($0.path)@\(($0.rev ?? "").prefix(12))" } ?? ""
+            let origin =
+                dataset.source.map { "  imported from \(Redaction.urlCredentials(in: $0.url)) \($0.path)@\(($0.rev ?? "").prefix(12))" } ?? ""
             print("dataset   \(dataset.path)  md5 \(dataset.md5)  \(dataset.size) bytes  commit \(dataset.commit?.sha.prefix(12) ?? "-")\(origin)")
         }
         for parameter in lineage.parameters { print("param     \(parameter.file):\(parameter.key) = \(parameter.value)") }

@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
         logger.info(
             "serving repository",
             metadata: [
-                "source": "\(LoadedConfiguration.redactingURLPasswords(services.lineage.repository.source ?? ""))",
+                "source": "\(Redaction.urlCredentials(in: services.lineage.repository.source ?? ""))",
                 "models": "\((try? services.lineage.models().count) ?? 0)", "host": "\(loaded.serving.host)", "port": "\(loaded.serving.port)",
             ])
         logger.info(

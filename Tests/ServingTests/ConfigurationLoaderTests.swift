@@ -58,10 +58,10 @@ import Testing
     }
 
     @Test func urlPasswordsAreRedacted() {
-        #expect(LoadedConfiguration.redactingURLPasswords("postgres://u:pw@h:5432/db") == "postgres://u:<redacted>@h:5432/db")
-        #expect(LoadedConfiguration.redactingURLPasswords("https://ghp_token@h/r.git") == "https://<redacted>@h/r.git")
-        #expect(LoadedConfiguration.redactingURLPasswords("https://h/r@v1") == "https://h/r@v1")
-        #expect(LoadedConfiguration.redactingURLPasswords("/srv/repo") == "/srv/repo")
+        #expect(Redaction.urlCredentials(in: "postgres://u:pw@h:5432/db") == "postgres://u:<redacted>@h:5432/db")
+        #expect(Redaction.urlCredentials(in: "https://ghp_token@h/r.git") == "https://<redacted>@h/r.git")
+        #expect(Redaction.urlCredentials(in: "https://h/r@v1") == "https://h/r@v1")
+        #expect(Redaction.urlCredentials(in: "/srv/repo") == "/srv/repo")
     }
 
     @Test func sizes() {

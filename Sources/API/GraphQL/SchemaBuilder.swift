@@ -253,7 +253,7 @@ public enum SchemaBuilder {
                 "source": field { (dataset: DatasetInfo) in dataset.source },
             ],
             "ImportSource": [
-                "url": field { (source: ImportInfo) in source.url },
+                "url": field { (source: ImportInfo) in Redaction.urlCredentials(in: source.url) },
                 "path": field { (source: ImportInfo) in source.path },
                 "rev": field { (source: ImportInfo) in source.rev },
             ],

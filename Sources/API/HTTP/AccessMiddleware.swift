@@ -14,6 +14,8 @@ public import Serving
 ///   cannot run mutations or generations with the operator's network position or cookies.
 /// - Listed origins get CORS headers (and preflights an answer); no other origin does.
 /// - Health checks, the webhook (its own HMAC) and GraphiQL's static page need no key.
+/// - A server without keys answers only requests addressed to a loopback name (or a listed
+///   origin's host): a foreign page that rebinds its own name to 127.0.0.1 gets 403.
 public struct AccessMiddleware: RouterMiddleware {
     public typealias Context = PedigreeRequestContext
     let access: Authenticator
@@ -39,6 +41,10 @@ public struct AccessMiddleware: RouterMiddleware {
             }
         }
         var context = context
+        // A server without keys answers loopback names only (DNS rebinding).
+        if !access.isEnabled, !origins.allowsOpenAccess(host: request.head.authority) {
+            return Self.refusal(path, .forbidden("host \(request.head.authority ?? "") is not a loopback name; this server runs without API keys"))
+        }
         if !Self.isOpen(request) {
             switch access.authenticate(authorization: request.headers[.authorization]) {
             case .failure(let error):

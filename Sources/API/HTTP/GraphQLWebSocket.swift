@@ -29,8 +29,11 @@ struct GraphQLWebSocket: Sendable {
         guard path == "/graphql", offered.contains(Self.protocolName) else { return .dontUpgrade }
         // A page on a foreign site may not open a socket (browsers send its Origin): not
         // upgraded (Hummingbird answers a declined upgrade with 400 and closes).
-        if let origin = request.headerFields[.origin], !origins.allows(origin: origin, host: request.authority) {
-            logger.info("websocket upgrade refused: origin not allowed", metadata: ["origin": "\(origin)"])
+        let rebound = !access.isEnabled && !origins.allowsOpenAccess(host: request.authority)
+        if rebound || request.headerFields[.origin].map({ !origins.allows(origin: $0, host: request.authority) }) == true {
+            logger.info(
+                "websocket upgrade refused: origin or host not allowed",
+                metadata: ["origin": "\(request.headerFields[.origin] ?? "-")", "host": "\(request.authority ?? "-")"])
             return .dontUpgrade
         }
         // One request id for the socket and everything run over it.

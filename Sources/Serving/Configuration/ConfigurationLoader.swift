@@ -28,7 +28,7 @@ public struct LoadedConfiguration: Sendable {
         entries.map { entry in
             let shown: String
             if let value = entry.value {
-                shown = entry.key.secret ? "<redacted>" : Self.redactingURLPasswords(value)
+                shown = entry.key.secret ? Redaction.mark : Redaction.urlCredentials(in: value)
             } else {
                 shown = "~"
             }
@@ -36,9 +36,6 @@ public struct LoadedConfiguration: Sendable {
         }.joined(separator: "\n")
     }
 
-    /// `scheme://user:password@host` → `scheme://user:<redacted>@host`, and a lone token
-    /// (`scheme://token@host`) → `scheme://<redacted>@host`; other text unchanged.
-    public static func redactingURLPasswords(_ text: String) -> String { Redaction.urlCredentials(in: text) }
 }
 
 /// Reads the configuration through swift-configuration's provider hierarchy: flags (parsed by
@@ -228,7 +225,7 @@ public enum ConfigurationLoader {
         let sources = mirrors(in: cache)
         return sources.isEmpty
             ? "none is mirrored in \(cache.path)"
-            : "several are mirrored in \(cache.path): \(sources.map(LoadedConfiguration.redactingURLPasswords).joined(separator: ", "))"
+            : "several are mirrored in \(cache.path): \(sources.map { Redaction.urlCredentials(in: $0) }.joined(separator: ", "))"
     }
 
     /// Raw values by key, with their sources, parsed on demand with the key's checks.

@@ -33,6 +33,23 @@ public struct OriginPolicy: Sendable {
         return host == "\(authority):\(scheme)"
     }
 
+    /// Whether a `Host` header may reach a server that runs without keys: a loopback name, or the
+    /// host of a listed origin. Anything else is how a page on another site reaches a loopback
+    /// server through DNS rebinding (its own name, resolved to 127.0.0.1).
+    public func allowsOpenAccess(host: String?) -> Bool {
+        guard let host = host?.lowercased(), !host.isEmpty else { return true }
+        let name: Substring
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
+            name = host[host.startIndex...end]
+        } else {
+            name = host.split(separator: ":", maxSplits: 1).first ?? ""
+        }
+        if name == "localhost" || name == "[::1]" || name.hasPrefix("127.") { return true }
+        return allowed.contains { origin in
+            origin.split(separator: "/").last.map { $0 == host || $0.split(separator: ":").first == name } ?? false
+        }
+    }
+
     /// Whether `origin` is one the configuration lists (such origins get CORS headers).
     public func isListed(_ origin: String) -> Bool { Self.normalize(origin).map { allowed.contains($0) } ?? false }
 }
