@@ -36,7 +36,7 @@ def rejection_times(server, query, tries=30):
     import json
     import socket
     body = json.dumps({"query": query}).encode()
-    request = (f"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
     times = []
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -200,7 +200,7 @@ def test_connections_that_stall_are_closed_and_slow_bodies_get_408(demo, make_se
             sock.sendall(first)
             data, waited = closed_within(sock, 5)
             assert data == b"" and waited < 3, (first, data, waited)
-    head = b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    head = b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     # A body that stops halfway: the connection is closed after the idle timeout.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(head + b'{"query":')
@@ -356,9 +356,9 @@ GARBAGE = [
     ("SSE with a bomb", lambda s: post(s, "/graphql", {"query": deep(10_000)}, Accept="text/event-stream").status_code, {400}),
     ("SSE with two operations and no name", lambda s: post(s, "/graphql", {"query": "query A { models { name } } query B { models { name } }"},
                                                            Accept="text/event-stream").status_code, {400}),
-    ("a thousand headers", lambda s: raw(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(1000))
+    ("a thousand headers", lambda s: raw(s, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(1000))
                                          + b"\r\n"), {0, 400, 431}),
-    ("a header of 100 KB", lambda s: raw(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 100_000 + b"\r\n\r\n"), {0, 400, 431}),
+    ("a header of 100 KB", lambda s: raw(s, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"v" * 100_000 + b"\r\n\r\n"), {0, 400, 431}),
     ("not HTTP at all", lambda s: raw(s, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 200), {0, 400}),
     ("a request id with control characters", lambda s: (lambda r: r.status_code if "\n" not in r.headers.get("X-Request-Id", "") and
                                                         len(r.headers.get("X-Request-Id", "")) < 200 else -1)(

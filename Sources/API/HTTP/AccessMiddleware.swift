@@ -46,7 +46,7 @@ public struct AccessMiddleware: RouterMiddleware {
             return Self.refusal(path, .forbidden("host \(request.head.authority ?? "") is not a loopback name; this server runs without API keys"))
         }
         if !Self.isOpen(request) {
-            switch access.authenticate(authorization: request.headers[.authorization]) {
+            switch authenticate(request) {
             case .failure(let error):
                 return Self.corsIfListed(Self.refusal(path, error), origin: origin, listed: listed)
             case .success(let principal):
@@ -63,10 +63,32 @@ public struct AccessMiddleware: RouterMiddleware {
         return Self.corsIfListed(try await next(request, context), origin: origin, listed: listed)
     }
 
-    /// Routes anyone may call: health, the webhook (signed), GraphiQL's page and files.
+    /// The request's key: its `Authorization` header; for the web view's pages (and only those),
+    /// else the cookie `/ui/login` set.
+    func authenticate(_ request: Request) -> Result<Principal, AccessError> {
+        if let header = request.headers[.authorization] { return access.authenticate(authorization: header) }
+        if request.uri.path.hasPrefix("/ui/"), let key = Self.cookie(WebView.cookie, in: request.headers[values: .cookie]) {
+            return access.authenticate(key: key)
+        }
+        return access.authenticate(authorization: nil)
+    }
+
+    /// A cookie's value from `Cookie` headers.
+    static func cookie(_ name: String, in headers: [String]) -> String? {
+        for header in headers {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
+    /// Routes anyone may call: health, the webhook (signed), GraphiQL's page and files, the web
+    /// view's sign-in page and stylesheet.
     static func isOpen(_ request: Request) -> Bool {
         switch request.uri.path {
-        case "/healthz", "/readyz", "/hooks/git": return true
+        case "/healthz", "/readyz", "/hooks/git", "/ui/login", "/ui/assets/ui.css": return true
         case "/graphql":
             return request.method == .get && request.uri.query == nil && request.headers[.upgrade] == nil
                 && (request.headers[.accept] ?? "").contains("text/html")
@@ -81,7 +103,17 @@ public struct AccessMiddleware: RouterMiddleware {
         if case .rateLimited(_, let retryAfter) = error { headers[.retryAfter] = "\(retryAfter)" }
         if code == .unauthenticated { headers[.wwwAuthenticate] = "Bearer" }
         let body: Data
-        if path.hasPrefix("/v1/") {
+        if path.hasPrefix("/ui"), code == .unauthenticated {
+            // A browser: to the sign-in page.
+            return Response(status: .seeOther, headers: [.location: "/ui/login"], body: ResponseBody())
+        } else if path.hasPrefix("/ui") {
+            var response = WebView.html(
+                HTTPResponse.Status(code: code.httpStatus),
+                HTML.page(
+                    title: code.rawValue, crumbs: [], body: "<h1>\(HTML.escape(code.rawValue))</h1><p class=\"error\">\(HTML.escape(message))</p>"))
+            response.headers[.retryAfter] = headers[.retryAfter]
+            return response
+        } else if path.hasPrefix("/v1/") {
             headers[.contentType] = "application/json"
             body = OpenAIError.body(code: code, message: message)
         } else if path == "/graphql" {

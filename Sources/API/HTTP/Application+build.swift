@@ -132,6 +132,7 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
         return graphiql.file(context.parameters.get("file") ?? "")
     }
     OpenAIRoutes(services: services, metrics: metrics, logger: logger).add(to: router)
+    WebView(services: services, metrics: metrics).add(to: router)
     return (router, endpoint)
 }
 

@@ -55,7 +55,7 @@ struct GraphiQL: Sendable {
             status: status,
             headers: [
                 .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: Self.contentSecurityPolicy, .xContentTypeOptions: "nosniff",
-                .xFrameOptions: "DENY", .referrerPolicy: "no-referrer",
+                .xFrameOptions: "DENY", .referrerPolicy: "same-origin",
             ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
@@ -67,6 +67,7 @@ struct GraphiQL: Sendable {
           <meta charset="utf-8">
           <title>Pedigree GraphiQL</title>
           <link rel="stylesheet" href="/graphiql/graphiql.min.css">
+          <link rel="icon" href="data:,">
           <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
         </head>
         <body>
