@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/GraphQLSwift/GraphQL.git", from: "4.3.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -79,6 +81,7 @@ let package = Package(
         .target(
             name: "ArtifactStore",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 "DVCKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,6 +94,7 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 "CLlama",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,6 +113,7 @@ let package = Package(
         .target(
             name: "Ledger",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,6 +126,8 @@ let package = Package(
         .target(
             name: "Serving",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "Access",
                 "ArtifactStore",
                 "DVCKit",
@@ -141,6 +148,8 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "Access",
                 "ArtifactStore",
                 "GraphQLLimits",

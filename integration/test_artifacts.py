@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ENV, VENV_BIN, clone_with_remote, error_codes, md5_file, pedigree, run
+from conftest import BIN, ENV, VENV_BIN, clone_with_remote, error_codes, md5_file, pedigree, run
 
 QUERY_REVISIONS = "{ models { name path revisions { id commit { sha } artifact { md5 size } } } }"
 PULL = 'mutation($id: ID!) { pull(id: $id) { downloadedObjects downloadedBytes cached modelRevision { id artifact { md5 cached } } } }'
@@ -263,7 +263,7 @@ def test_killed_mid_download_leaves_no_partial_object(demo, object_server, revis
     remote.rate = 8 << 20  # bytes per second: the 98 MB model takes ~12 s
     clone = clone_with_remote(demo, tmp_path / "repo", "web", remote.url)
     cache = tmp_path / "cache"
-    process = subprocess.Popen([os.environ.get("PEDIGREE_BIN", ""), "pull", "smollm2-135m", "--repo", str(clone), "--cache", str(cache)],
+    process = subprocess.Popen([BIN, "pull", "smollm2-135m", "--repo", str(clone), "--cache", str(cache)],
                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while remote.sent < 16 << 20:

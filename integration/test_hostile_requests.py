@@ -293,7 +293,7 @@ def test_a_thousand_rejected_one_mib_prompts_barely_grow_the_ledger(demo, make_s
     grown = ledger_bytes(server) - before
     assert grown < (1 << 20), grown
     metrics = requests.get(server.url + "/metrics", timeout=5).text
-    assert "pedigree_inferences_rejected_total 1000" in metrics
+    assert 'pedigree_inferences_rejected_total{code="BAD_USER_INPUT"} 1000' in metrics
     alive(server)
 
 

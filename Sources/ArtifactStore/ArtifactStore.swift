@@ -11,6 +11,7 @@
 public import DVCKit
 import Foundation
 public import Logging
+import Metrics
 import Synchronization
 
 #if canImport(Glibc)
@@ -48,6 +49,10 @@ public final class ArtifactStore: Sendable {
     let remoteOverride: String?
     private let logger: Logger
     private let active = Mutex<[ObjectIdentifier: TransferProgress]>([:])
+    private let lookupCounts = Mutex<(hits: Int64, misses: Int64)>((0, 0))
+
+    /// Fetches answered from the cache and fetches that had to download, since start.
+    public var lookups: (hits: Int64, misses: Int64) { lookupCounts.withLock { $0 } }
 
     /// - Parameter dvcFolder: the source working tree's `.dvc` folder, against which a relative
     ///   local remote URL is resolved (as DVC does); nil when the source is not a local folder.
@@ -73,7 +78,13 @@ public final class ArtifactStore: Sendable {
         let root: String
         if let cached = await cachedRoot(id) {
             root = cached
+            lookupCounts.withLock { $0.hits += 1 }
+            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "hit")]).increment()
         } else {
+            lookupCounts.withLock { $0.misses += 1 }
+            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "miss")]).increment()
+            let started = ContinuousClock.now
+            defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
             active.withLock { $0[ObjectIdentifier(progress)] = progress }
             defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
             let remote = try remotes.remote(named: remoteOverride ?? location.remote, config: try config())

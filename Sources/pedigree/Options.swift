@@ -194,6 +194,9 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Secret of POST /hooks/git (GitHub X-Hub-Signature-256 or GitLab X-Gitlab-Token); unset turns the hook off.")
     var webhookSecret: String?
 
+    @Option(help: "Record metrics: true (default) or false (/metrics then shows only states read when scraped).")
+    var metrics: String?
+
     @Flag(help: "Serve a non-loopback address without API keys (anyone who reaches the port may do everything; logged as a warning).")
     var insecureNoAuth = false
 
@@ -223,6 +226,7 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.websocketInitTimeout, websocketInitTimeout)
         flags.add(.refreshInterval, refreshInterval)
         flags.add(.webhookSecret, webhookSecret)
+        flags.add(.metrics, metrics)
         if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
         flags.add(.allowedOrigins, list: allowedOrigins)
         flags.add(.keyRequestsPerMinute, keyRequestsPerMinute)

@@ -23,7 +23,9 @@ struct Serve: AsyncParsableCommand {
         let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger, access])
         let logger = Logger(label: "pedigree")
         try checkAccess(loaded.serving, logger: logger)
-        let services = try orExit { try Services.open(loaded.serving, logger: logger) }
+        // swift-metrics reports into the registry /metrics renders (off: nothing is recorded).
+        let telemetry = loaded.serving.metrics ? Telemetry.bootstrap() : Telemetry()
+        let services = try orExit { try Services.open(loaded.serving, telemetry: telemetry, logger: logger) }
         logger.info(
             "serving repository",
             metadata: [

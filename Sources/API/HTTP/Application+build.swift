@@ -31,7 +31,7 @@ public func buildApplication(services: Services, logger: Logger) throws -> some 
 /// The routes: GraphQL over HTTP, GraphiQL, health, metrics, the Git webhook and the OpenAI
 /// routes. Every route only translates: the answers come from the services.
 public func buildRouter(services: Services, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
-    let metrics = Metrics()
+    let metrics = ServerMetrics(telemetry: services.telemetry)
     let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())

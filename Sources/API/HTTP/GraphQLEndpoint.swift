@@ -10,7 +10,7 @@ public import Serving
 public struct GraphQLEndpoint: Sendable {
     public let schema: GraphQLSchema
     public let services: Services
-    let metrics: Metrics
+    let metrics: ServerMetrics
     let logger: Logger
     let limits: QueryLimits
     let shapes: FieldShapes
@@ -19,7 +19,7 @@ public struct GraphQLEndpoint: Sendable {
     /// Longest query text accepted.
     static let maxQueryLength = 100_000
 
-    init(schema: GraphQLSchema, services: Services, metrics: Metrics, logger: Logger) throws {
+    init(schema: GraphQLSchema, services: Services, metrics: ServerMetrics, logger: Logger) throws {
         self.schema = schema
         self.services = services
         self.metrics = metrics

@@ -31,6 +31,9 @@ public struct RequestIDMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = id
         let elapsed = ContinuousClock.now - start
+        // By route template (`/ui/revisions/{id}`), never by path: the label set stays bounded.
+        ServerMetrics.recordRequest(
+            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code, duration: elapsed)
         context.logger.info(
             "request",
             metadata: [

@@ -17,7 +17,7 @@ import Serving
 /// and the answer's id in `id` and `X-Pedigree-Inference-Id`.
 struct OpenAIRoutes: Sendable {
     let services: Services
-    let metrics: Metrics
+    let metrics: ServerMetrics
     let logger: Logger
 
     /// Request fields both endpoints share (OpenAI's names).

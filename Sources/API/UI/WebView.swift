@@ -18,7 +18,7 @@ import Serving
 /// SameSite=Strict), which only these pages accept.
 struct WebView: Sendable {
     let services: Services
-    let metrics: Metrics
+    let metrics: ServerMetrics
 
     static let cookie = "pedigree_key"
 

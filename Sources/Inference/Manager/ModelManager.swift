@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Metrics
 
 /// A model's weights on local disk, held until `release` is called (the cache may not evict
 /// them meanwhile).
@@ -170,7 +171,10 @@ public actor ModelManager {
         let loading = Task { () async throws -> Instance in
             let weights = try await source.weights()
             do {
+                let started = ContinuousClock.now
                 let engine = try await Self.loadOffThread(path: weights.path, configuration: configuration)
+                Timer(label: "pedigree.model.load.duration").record(duration: ContinuousClock.now - started)
+                Counter(label: "pedigree_model_loads_total").increment()
                 return Instance(engine: engine, weights: weights)
             } catch {
                 await weights.release()
@@ -186,6 +190,7 @@ public actor ModelManager {
             return instance
         } catch {
             entries[md5] = nil
+            Counter(label: "pedigree_model_load_failures_total").increment()
             throw error
         }
     }
@@ -237,6 +242,7 @@ public actor ModelManager {
             guard let victim = idle.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
                 throw InferenceError.overloaded("\(entries.count) models are loaded and busy: retry later")
             }
+            Counter(label: "pedigree_model_evictions_total", dimensions: [("reason", "room")]).increment()
             await drop(victim)
         }
     }
@@ -256,7 +262,10 @@ public actor ModelManager {
             let now = ContinuousClock.now
             for (md5, entry) in entries where now - entry.lastUsed > keepAlive {
                 guard let load = entry.instance?.engine.load else { continue }
-                if load.active + load.queued == 0 { await drop(md5) }
+                if load.active + load.queued == 0 {
+                    Counter(label: "pedigree_model_evictions_total", dimensions: [("reason", "idle")]).increment()
+                    await drop(md5)
+                }
             }
         }
     }

@@ -49,6 +49,7 @@ extension ConfigurationKey {
     public static let graphqlMaxDepth = Self("graphql-max-depth", .integer(2...256))
     public static let graphqlMaxFields = Self("graphql-max-fields", .integer(1...100_000))
     public static let graphqlMaxCost = Self("graphql-max-cost", .integer(1...Int(Int32.max)))
+    public static let metrics = Self("metrics", .boolean)
     public static let keysFile = Self("keys-file", .text)
     public static let insecureNoAuth = Self("insecure-no-auth", .boolean)
     public static let allowedOrigins = Self("allowed-origins", .list)
@@ -85,7 +86,7 @@ extension ConfigurationKey {
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
         repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, websocketMaxSubscriptions,
-        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, keysFile, insecureNoAuth, allowedOrigins,
+        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics, keysFile, insecureNoAuth, allowedOrigins,
         keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
         slots,
         queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads, preload, ledger,

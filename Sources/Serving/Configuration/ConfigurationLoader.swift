@@ -121,6 +121,7 @@ public enum ConfigurationLoader {
         if let value = try values.integer(.graphqlMaxDepth) { serving.graphqlMaxDepth = value }
         if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
         if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
+        if let value = try values.boolean(.metrics) { serving.metrics = value }
         serving.keysFile = try values.text(.keysFile).map { URL(fileURLWithPath: $0) }
         if let value = try values.boolean(.insecureNoAuth) { serving.insecureNoAuth = value }
         serving.allowedOrigins = try (values.lists[ConfigurationKey.allowedOrigins.name] ?? []).map { origin in

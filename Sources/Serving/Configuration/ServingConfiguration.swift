@@ -38,6 +38,10 @@ public struct ServingConfiguration: Sendable {
     public var graphqlMaxFields = 500
     public var graphqlMaxCost = 50_000
 
+    /// Record metrics (off: `/metrics` shows only the states read when scraped; for measuring
+    /// what metrics cost).
+    public var metrics = true
+
     // Access
     /// The keys file; nil: `<cache>/keys.json`.
     public var keysFile: URL?

@@ -4,6 +4,7 @@ public import Inference
 public import Ledger
 public import Lineage
 public import Logging
+import Metrics
 import Synchronization
 
 /// Writes inference records to the ledger with the configured policy (warn or fail on a failed
@@ -42,7 +43,10 @@ public final class InferenceRecorder: Sendable {
     /// Counts a request refused before anything ran (bad input, a full queue, shutdown). Such a
     /// request is not recorded: a client must not be able to grow the ledger by sending what is
     /// refused.
-    func countRejection() { counters.withLock { $0.rejected += 1 } }
+    func countRejection(_ code: ErrorCode) {
+        counters.withLock { $0.rejected += 1 }
+        Counter(label: "pedigree_inferences_rejected_total", dimensions: [("code", code.rawValue)]).increment()
+    }
 
     /// The `q` quantile of recent ledger write durations, in seconds; nil before the first write.
     public func writeQuantile(_ q: Double) -> Double? {
@@ -64,6 +68,7 @@ public final class InferenceRecorder: Sendable {
             let start = ContinuousClock.now
             try await ledger.record(record)
             let elapsed = ContinuousClock.now - start
+            Timer(label: MetricName.ledgerWriteDuration).record(duration: elapsed)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             writeDurations.withLock { ring in
                 if ring.samples.count < 1024 { ring.samples.append(seconds) } else { ring.samples[ring.next] = seconds }

@@ -4,6 +4,7 @@ public import Inference
 public import Ledger
 public import Lineage
 public import Logging
+import Metrics
 import Synchronization
 
 /// Who asked for a piece of work: recorded with every inference and carried by every log line.
@@ -98,7 +99,7 @@ public final class InferenceService: Sendable {
             switch code {
             case .badUserInput, .overloaded, .shuttingDown:
                 // Refused before anything ran: counted, not recorded with its input.
-                recorder.countRejection()
+                recorder.countRejection(code)
             default:
                 try await recorder.store(draft.failed(error, engine: models.engineInfo))
             }
@@ -123,6 +124,7 @@ public final class InferenceService: Sendable {
                             continuation.yield(.token(piece))
                         case .finished(let summary):
                             pieces = summary.completionTokens.count
+                            GenerationMetrics.record(summary, model: revision.model.name, request: request)
                             try await recorder.store(draft.finished(summary, engine: engine))
                             logger.info(
                                 "inference finished",
@@ -205,5 +207,33 @@ public final class InferenceService: Sendable {
             zip(before, after).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             ?? (before.count == after.count ? nil : min(before.count, after.count))
         return Replay(original: original, replay: answer, identical: difference == nil, firstDifference: difference)
+    }
+}
+
+/// The OpenTelemetry GenAI server figures of one finished generation, by model name (never by
+/// prompt): time to first token, time per output token, the whole request, and token usage.
+enum GenerationMetrics {
+    static func record(_ summary: GenerationSummary, model: String, request: GenerationRequest) {
+        let operation: String
+        switch request.input {
+        case .prompt: operation = "text_completion"
+        case .messages: operation = "chat"
+        }
+        let dimensions = [("gen_ai.request.model", model), ("gen_ai.operation.name", operation)]
+        Timer(label: MetricName.timeToFirstToken, dimensions: dimensions).recordNanoseconds(nanoseconds(summary.timeToFirstTokenMs))
+        Timer(label: MetricName.requestDuration, dimensions: dimensions).recordNanoseconds(nanoseconds(summary.totalMs))
+        let generated = summary.completionTokens.count
+        if generated > 1 {
+            let perToken = (summary.totalMs - summary.timeToFirstTokenMs) / Double(generated - 1)
+            Timer(label: MetricName.timePerOutputToken, dimensions: dimensions).recordNanoseconds(nanoseconds(perToken))
+        }
+        Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "input")])
+            .record(summary.promptTokens.count)
+        Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "output")]).record(generated)
+    }
+
+    static func nanoseconds(_ milliseconds: Double) -> Int64 {
+        let value = milliseconds * 1e6
+        return value.isFinite && value > 0 ? Int64(min(value, 1e18)) : 0
     }
 }

@@ -23,11 +23,15 @@ public struct Services: Sendable {
     public let state: ServingState
     /// API keys: who is asking, what they may do, their quotas.
     public let access: Authenticator
+    /// Metrics (swift-metrics into one Prometheus registry).
+    public let telemetry: Telemetry
     public let logger: Logger
 
     /// Mirrors the repository (fetching it when `fetch`), opens the artifact cache, the model
     /// manager and the ledger, in that order.
-    public static func open(_ configuration: ServingConfiguration, fetch: Bool = true, logger: Logger) throws -> Services {
+    public static func open(
+        _ configuration: ServingConfiguration, fetch: Bool = true, telemetry: Telemetry = Telemetry(), logger: Logger
+    ) throws -> Services {
         let lineage = try openLineage(configuration, fetch: fetch, logger: logger)
         let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
         let models = ModelManager(configuration: configuration.models, logger: logger)
@@ -40,7 +44,7 @@ public struct Services: Sendable {
         return Services(
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, inference: inference,
             refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state,
-            access: openAccess(configuration), logger: logger)
+            access: openAccess(configuration), telemetry: telemetry, logger: logger)
     }
 
     /// The deployment's salt for the ledger's digests: `ledger-salt-file`, else `ledger-salt` in

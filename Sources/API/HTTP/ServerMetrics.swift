@@ -1,0 +1,130 @@
+import Access
+import ArtifactStore
+import Foundation
+import Inference
+import Lineage
+import Metrics
+import Prometheus
+import Serving
+import Synchronization
+
+/// `/metrics`: the telemetry registry in the Prometheus text format. Counters and histograms are
+/// recorded through swift-metrics where things happen; the figures that are states (queue depth,
+/// loaded models, cache bytes, refresh age, per-key counts) are read from the services when
+/// scraped and set here.
+final class ServerMetrics: Sendable {
+    let telemetry: Telemetry
+    /// Scrape-time families whose label sets change (per model, per key): the ones set last
+    /// time, so those that disappeared are removed.
+    private let labelled = Mutex<[String: Prometheus.Gauge]>([:])
+    /// Scrape-time totals: the value each counter was brought to last time.
+    private let totals = Mutex<[String: (counter: Prometheus.Counter, value: Int64)]>([:])
+
+    /// swift-metrics handlers by their labels, made once: making one looks it up in the registry
+    /// under a lock, which would cost every request more than recording does.
+    private let counters = Mutex<[String: Metrics.Counter]>([:])
+
+    init(telemetry: Telemetry) { self.telemetry = telemetry }
+
+    func countRequest(_ route: String) { counter("pedigree_http_requests_total", "route", route).increment() }
+
+    func countError(_ code: String) { counter("pedigree_graphql_errors_total", "code", code).increment() }
+
+    /// One HTTP request: its duration by route template (never by path), method and status.
+    static func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        let key = route + " " + method + " " + String(status)
+        let timer =
+            requestTimers.withLock { $0[key] }
+            ?? {
+                let made = Metrics.Timer(
+                    label: MetricName.httpDuration,
+                    dimensions: [("http.route", route), ("http.request.method", method), ("http.response.status_code", String(status))])
+                requestTimers.withLock { $0[key] = made }
+                return made
+            }()
+        timer.record(duration: duration)
+    }
+    private static let requestTimers = Mutex<[String: Metrics.Timer]>([:])
+
+    private func counter(_ label: String, _ dimension: String, _ value: String) -> Metrics.Counter {
+        let key = label + " " + value
+        if let existing = counters.withLock({ $0[key] }) { return existing }
+        let made = Metrics.Counter(label: label, dimensions: [(dimension, value)])
+        counters.withLock { $0[key] = made }
+        return made
+    }
+
+    /// The exposition text with the services' states brought up to date.
+    func render(_ services: Services) async -> String {
+        let registry = telemetry.registry
+        let cache = services.artifacts.store.cache
+        let usage = await cache.usage
+        let counts = services.recorder.counts
+        let refreshAge = services.refresher.lastSuccess.map { Date().timeIntervalSince($0) } ?? -1
+        let lookups = services.artifacts.store.lookups
+        let hitRatio = lookups.hits + lookups.misses == 0 ? 0 : Double(lookups.hits) / Double(lookups.hits + lookups.misses)
+        total("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(services.lineage.reader.blobReads))
+        total("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes.", Int64(await cache.downloads))
+        total("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes.", await cache.downloadedBytes)
+        total("pedigree_ledger_records_total", "Inferences recorded in the ledger.", counts.records)
+        total("pedigree_ledger_write_failures_total", "Ledger writes that failed (answers went out, with a warning).", counts.failures)
+        total("pedigree_refresh_failures_total", "Fetches of the Git remote that failed.", services.refresher.failures)
+        let gauges: [(String, String, Double)] = [
+            ("pedigree_cache_objects", "Objects in the artifact cache.", Double(usage.objects)),
+            ("pedigree_cache_bytes", "Bytes in the artifact cache.", Double(usage.bytes)),
+            (
+                "pedigree_artifact_cache_hit_ratio", "Artifact fetches answered from the cache, of all fetches since start (0 before the first).",
+                hitRatio
+            ),
+            ("pedigree_inferences_running", "Generations running now.", Double(services.inference.runningCount)),
+            ("pedigree_refresh_age_seconds", "Seconds since the last successful fetch of the Git remote (-1: none yet).", refreshAge),
+        ]
+        for (name, help, value) in gauges { registry.makeGauge(name: name, help: help).set(value) }
+
+        let loaded = await services.models.loaded
+        var current: [String: (String, [(String, String)], String, Double)] = [:]
+        func set(_ name: String, _ labels: [(String, String)], _ help: String, _ value: Double) {
+            current[name + "|" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")] = (name, labels, help, value)
+        }
+        registry.makeGauge(name: "pedigree_models_loaded", help: "Models loaded now.").set(Double(loaded.count))
+        registry.makeGauge(name: "pedigree_models_loaded_bytes", help: "Bytes of weights loaded now.").set(
+            Double(loaded.reduce(0) { $0 + $1.memoryBytes }))
+        for model in loaded {
+            let name = model.revisions.first.map { String($0.split(separator: "@").first ?? "") } ?? ""
+            let labels = [("model", name), ("md5", model.md5)]
+            set("pedigree_model_queue_depth", labels, "Requests waiting for a slot, by loaded model.", Double(model.queueDepth))
+            set("pedigree_model_slots", labels, "Slots (sequences decoded together), by loaded model.", Double(model.slots))
+            set("pedigree_model_slots_active", labels, "Slots generating now, by loaded model.", Double(model.activeSlots))
+            set("pedigree_model_memory_bytes", labels, "Bytes of weights, by loaded model.", Double(model.memoryBytes))
+        }
+        for meter in services.access.meterList {
+            let counts = meter.counts
+            let labels = [("key", meter.name)]
+            set("pedigree_key_requests_total", labels, "Requests made with each API key.", Double(counts.requests))
+            set("pedigree_key_rate_limited_total", labels, "Requests and generations refused by each key's quotas.", Double(counts.rateLimited))
+            set("pedigree_key_generated_tokens_total", labels, "Tokens generated for each API key.", Double(counts.generatedTokens))
+            set("pedigree_key_running_generations", labels, "Generations running now for each API key.", Double(counts.runningGenerations))
+        }
+        labelled.withLock { previous in
+            for (key, gauge) in previous where current[key] == nil { registry.unregisterGauge(gauge) }
+            var next: [String: Prometheus.Gauge] = [:]
+            for (key, (name, labels, help, value)) in current {
+                let gauge = previous[key] ?? registry.makeGauge(name: name, labels: labels, help: help)
+                gauge.set(value)
+                next[key] = gauge
+            }
+            previous = next
+        }
+        return telemetry.render()
+    }
+
+    /// Brings a counter kept elsewhere (a service's own count) to `value`.
+    private func total(_ name: String, _ help: String, _ value: Int64) {
+        let registry = telemetry.registry
+        totals.withLock { totals in
+            let entry = totals[name] ?? (registry.makeCounter(name: name, help: help), 0)
+            if value > entry.value { entry.counter.increment(by: value - entry.value) }
+            totals[name] = (entry.counter, max(value, entry.value))
+        }
+    }
+}

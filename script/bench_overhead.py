@@ -1,0 +1,69 @@
+"""What a request gains from the gate and the instruments, as the difference of medians between
+two servers from the same binary and repository, the same small GraphQL request
+(`{ __typename }`) alternating between them over keep-alive connections; the peer is the plain
+server's own median.
+auth_overhead: an API key checked and its request quota counted (a key with quotas so high they
+  never refuse) against an open server (loopback, no keys).
+metrics_overhead: metrics recorded (the default) against `--metrics false`."""
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench_common import serve
+
+binary, repo = sys.argv[1], sys.argv[2]
+N = 4000
+body = json.dumps({"query": "{ __typename }"}).encode()
+JSON = {"Content-Type": "application/json"}
+
+
+def connection(url):
+    host, port = url.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port))
+
+
+def once(conn, headers):
+    start = time.perf_counter()
+    conn.request("POST", "/graphql", body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - start
+    assert response.status == 200, response.status
+    return elapsed
+
+
+def compare(name, plain, plain_headers, measured, measured_headers):
+    """Alternates the request between the two servers; prints the difference of the medians."""
+    a, b = connection(plain), connection(measured)
+    for _ in range(200):  # warm both
+        once(a, plain_headers)
+        once(b, measured_headers)
+    ours, peer = [], []
+    for _ in range(N):
+        peer.append(once(a, plain_headers))
+        ours.append(once(b, measured_headers))
+    o, p = statistics.median(ours) * 1000, statistics.median(peer) * 1000
+    print(f"BENCH {name} {o - p:.3f} ms peer={p:.3f} measured_p50={o:.3f}")
+
+
+processes = []
+try:
+    open_cache, keyed_cache = tempfile.mkdtemp(), tempfile.mkdtemp()
+    created = subprocess.run([binary, "keys", "create", "--name", "bench", "--role", "read", "--cache", keyed_cache,
+                              "--requests-per-minute", "10000000"], capture_output=True, text=True, check=True)
+    key = created.stdout.strip().splitlines()[-1]
+    servers = {}
+    for label, cache, extra in (("open", open_cache, ()), ("keyed", keyed_cache, ()), ("quiet", tempfile.mkdtemp(), ("--metrics", "false"))):
+        process, url = serve(binary, repo, cache, *extra)
+        processes.append(process)
+        servers[label] = url
+    compare("auth_overhead", servers["open"], JSON, servers["keyed"], {**JSON, "Authorization": f"Bearer {key}"})
+    compare("metrics_overhead", servers["quiet"], JSON, servers["open"], JSON)
+finally:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
