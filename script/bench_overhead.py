@@ -4,7 +4,8 @@ two servers from the same binary and repository, the same small GraphQL request
 server's own median.
 auth_overhead: an API key checked and its request quota counted (a key with quotas so high they
   never refuse) against an open server (loopback, no keys).
-metrics_overhead: metrics recorded (the default) against `--metrics false`."""
+metrics_overhead: metrics recorded (the default) against `--metrics false`.
+tracing_overhead: traces exported over OTLP/HTTP (to a receiver this script runs) against none."""
 import http.client
 import json
 import statistics
@@ -50,6 +51,25 @@ def compare(name, plain, plain_headers, measured, measured_headers):
     print(f"BENCH {name} {o - p:.3f} ms peer={p:.3f} measured_p50={o:.3f}")
 
 
+def receiver():
+    """A loopback OTLP/HTTP endpoint that accepts every export (what a collector answers)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
 processes = []
 try:
     open_cache, keyed_cache = tempfile.mkdtemp(), tempfile.mkdtemp()
@@ -57,12 +77,15 @@ try:
                               "--requests-per-minute", "10000000"], capture_output=True, text=True, check=True)
     key = created.stdout.strip().splitlines()[-1]
     servers = {}
-    for label, cache, extra in (("open", open_cache, ()), ("keyed", keyed_cache, ()), ("quiet", tempfile.mkdtemp(), ("--metrics", "false"))):
+    otlp = receiver()
+    for label, cache, extra in (("open", open_cache, ()), ("keyed", keyed_cache, ()), ("quiet", tempfile.mkdtemp(), ("--metrics", "false")),
+                                ("traced", tempfile.mkdtemp(), ("--otlp-endpoint", otlp))):
         process, url = serve(binary, repo, cache, *extra)
         processes.append(process)
         servers[label] = url
     compare("auth_overhead", servers["open"], JSON, servers["keyed"], {**JSON, "Authorization": f"Bearer {key}"})
     compare("metrics_overhead", servers["quiet"], JSON, servers["open"], JSON)
+    compare("tracing_overhead", servers["open"], JSON, servers["traced"], JSON)
 finally:
     for process in processes:
         process.terminate()

@@ -197,6 +197,9 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Record metrics: true (default) or false (/metrics then shows only states read when scraped).")
     var metrics: String?
 
+    @Option(help: "Export traces over OTLP/HTTP to this endpoint (e.g. http://127.0.0.1:4318). Default: no tracing.")
+    var otlpEndpoint: String?
+
     @Flag(help: "Serve a non-loopback address without API keys (anyone who reaches the port may do everything; logged as a warning).")
     var insecureNoAuth = false
 
@@ -227,6 +230,7 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.refreshInterval, refreshInterval)
         flags.add(.webhookSecret, webhookSecret)
         flags.add(.metrics, metrics)
+        flags.add(.otlpEndpoint, otlpEndpoint)
         if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
         flags.add(.allowedOrigins, list: allowedOrigins)
         flags.add(.keyRequestsPerMinute, keyRequestsPerMinute)

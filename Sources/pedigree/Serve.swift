@@ -34,8 +34,9 @@ struct Serve: AsyncParsableCommand {
             ])
         logger.info(
             "access", metadata: ["authentication": "\(services.access.isEnabled ? "on" : "off")", "keys_file": "\(loaded.serving.keys.url.path)"])
+        let tracing = try loaded.serving.otlpEndpoint.map { try Traces.bootstrap(endpoint: $0, logger: logger) }
         let app = try buildApplication(services: services, logger: logger)
-        try await services.serviceGroup(http: app, logger: logger).run()
+        try await services.serviceGroup(http: app, observability: tracing.map { [$0] } ?? [], logger: logger).run()
         logger.info("stopped")
     }
 }

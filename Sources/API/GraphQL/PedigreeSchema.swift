@@ -106,6 +106,9 @@ public enum PedigreeSchema {
           """Datasets, parameters and code of the revision as JSON, as recorded."""
           lineage: String!
           usage: Usage!
+
+          """The W3C trace id of the request (when tracing is on): the trace of this answer."""
+          traceID: String
         }
 
         type ReplayPayload {

@@ -7,6 +7,7 @@ import Ledger
 public import Lineage
 public import Serving
 import Synchronization
+import Tracing
 
 /// The context of one GraphQL request: the services, who asked, and a per-request memo over the
 /// lineage service (the DataLoader of this schema) — within one request a spec is resolved once
@@ -33,8 +34,17 @@ public final class RequestLoader: Sendable {
     /// Lineage for a revision spec: at once when the service has it cached, else computed on the
     /// thread pool.
     public func lineage(_ spec: String) async throws -> ModelLineage {
-        if let cached = service.cachedLineage(spec) { return cached }
-        return try await memo("spec:" + spec) { try await service.lineageOffloaded(spec) }
+        try await withSpan("resolve") { span in
+            span.attributes["pedigree.spec"] = spec
+            let revision: ModelLineage
+            if let cached = service.cachedLineage(spec) {
+                revision = cached
+            } else {
+                revision = try await memo("spec:" + spec) { try await service.lineageOffloaded(spec) }
+            }
+            span.attributes["pedigree.revision"] = revision.id
+            return revision
+        }
     }
 
     /// Lineage of a model as of a commit.

@@ -153,6 +153,7 @@ public enum SchemaBuilder {
                 "sampling": field { (record: InferenceRecord) in record.sampling },
                 "lineage": field { (record: InferenceRecord) in record.lineage },
                 "usage": field { (record: InferenceRecord) in RecordedUsage(prompt: record.promptTokens, completion: record.completionTokens) },
+                "traceID": field { (record: InferenceRecord) in record.traceID },
             ],
             "ReplayPayload": [
                 "original": field { (replay: InferenceService.Replay) in replay.original },

@@ -35,6 +35,8 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
     let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    // One trace per request, continuing the client's W3C traceparent (a no-op unless tracing is on).
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: AccessMiddleware(access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins)))
     let lineage = services.lineage
     let state = services.state

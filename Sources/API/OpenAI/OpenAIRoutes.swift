@@ -10,6 +10,7 @@ import Lineage
 import Logging
 import NIOCore
 import Serving
+import Tracing
 
 /// The OpenAI-compatible surface: `GET /v1/models`, `POST /v1/completions`,
 /// `POST /v1/chat/completions` (`stream: true` → SSE chunks, then `data: [DONE]`). `model` is any
@@ -135,7 +136,7 @@ struct OpenAIRoutes: Sendable {
         let started: AsyncThrowingStream<InferenceService.Event, any Error>
         let revision: ModelLineage
         do {
-            revision = try await services.lineage.lineageOffloaded(body.model)
+            revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
             started = try await services.inference.start(
                 GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
         } catch {

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
+import Tracing
 
 /// A model's weights on local disk, held until `release` is called (the cache may not evict
 /// them meanwhile).
@@ -172,7 +173,10 @@ public actor ModelManager {
             let weights = try await source.weights()
             do {
                 let started = ContinuousClock.now
-                let engine = try await Self.loadOffThread(path: weights.path, configuration: configuration)
+                let engine = try await withSpan("load") { span in
+                    span.attributes["pedigree.artifact.md5"] = md5
+                    return try await Self.loadOffThread(path: weights.path, configuration: configuration)
+                }
                 Timer(label: "pedigree.model.load.duration").record(duration: ContinuousClock.now - started)
                 Counter(label: "pedigree_model_loads_total").increment()
                 return Instance(engine: engine, weights: weights)

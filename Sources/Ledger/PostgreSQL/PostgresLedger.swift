@@ -130,6 +130,7 @@ public final class PostgresLedger: InferenceLedger {
             ]
         ),
         ("v2: request ids", ["ALTER TABLE inference ADD COLUMN request_id text"]),
+        ("v3: trace ids", ["ALTER TABLE inference ADD COLUMN trace_id text"]),
     ]
 
     private func migrate() async throws {
@@ -153,12 +154,12 @@ public final class PostgresLedger: InferenceLedger {
             """
             INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
               sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-              ttft_ms, total_ms, request_id)
+              ttft_ms, total_ms, request_id, trace_id)
             VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
               \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
               \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
               \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
-              \(record.requestID))
+              \(record.requestID), \(record.traceID))
             """, logger: logger)
     }
 
@@ -244,7 +245,7 @@ public final class PostgresLedger: InferenceLedger {
                     completionTokens: try cells["completion_tokens"].decode(Int.self),
                     completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
                     timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
-                    requestID: try cells["request_id"].decode(String?.self)))
+                    requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self)))
         }
         return records
     }

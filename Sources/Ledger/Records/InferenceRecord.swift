@@ -49,12 +49,14 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     public var totalMs: Double
     /// The HTTP request that asked for it (`X-Request-Id`); nil from the CLI.
     public var requestID: String?
+    /// The W3C trace id of the request that asked for it (when tracing is on).
+    public var traceID: String?
 
     public init(
         id: String, createdAt: Date, caller: String?, status: RecordStatus, error: String?, model: String, revision: String, commit: String,
         artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
-        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil
+        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil
     ) {
         self.id = id
         self.createdAt = createdAt
@@ -79,6 +81,7 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
         self.timeToFirstTokenMs = timeToFirstTokenMs
         self.totalMs = totalMs
         self.requestID = requestID
+        self.traceID = traceID
     }
 
     /// Text as stored under the privacy setting: its SHA-256, marked so it is never mistaken for text.

@@ -93,6 +93,9 @@ public final class SQLiteLedger: InferenceLedger {
         migrator.registerMigration("v2: request ids") { db in
             try db.alter(table: "inference") { table in table.add(column: "requestID", .text) }
         }
+        migrator.registerMigration("v3: trace ids") { db in
+            try db.alter(table: "inference") { table in table.add(column: "traceID", .text) }
+        }
         return migrator
     }
 
@@ -173,7 +176,7 @@ public final class SQLiteLedger: InferenceLedger {
             inputKind: InputKind(rawValue: row["inputKind"] ?? "") ?? .prompt,
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
-            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"])
+            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"])
     }
 }
 
@@ -184,14 +187,14 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs, requestID)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID, traceID)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
                 record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
-                record.timeToFirstTokenMs, record.totalMs, record.requestID,
+                record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID,
             ])
     }
 }

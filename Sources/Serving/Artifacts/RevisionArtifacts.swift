@@ -3,6 +3,7 @@ import DVCKit
 import GitStore
 public import Inference
 public import Lineage
+import Tracing
 
 extension ArtifactLocation {
     /// Where a revision's weights lie in DVC's storage: the out's object (DVC 3 or legacy layout by
@@ -64,6 +65,12 @@ public struct RevisionArtifacts: Sendable {
     private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {
         let lineage = self.lineage
         let commit = revision.commit.sha
-        return try await store.fetch(try ArtifactLocation(revision.artifact), config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+        return try await withSpan("fetch") { span in
+            span.attributes["pedigree.artifact.md5"] = revision.artifact.md5
+            let path = try await store.fetch(
+                try ArtifactLocation(revision.artifact), config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+            span.attributes["pedigree.artifact.downloaded_bytes"] = Int(progress.receivedBytes)
+            return path
+        }
     }
 }

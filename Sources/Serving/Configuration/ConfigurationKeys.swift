@@ -50,6 +50,7 @@ extension ConfigurationKey {
     public static let graphqlMaxFields = Self("graphql-max-fields", .integer(1...100_000))
     public static let graphqlMaxCost = Self("graphql-max-cost", .integer(1...Int(Int32.max)))
     public static let metrics = Self("metrics", .boolean)
+    public static let otlpEndpoint = Self("otlp-endpoint", .text)
     public static let keysFile = Self("keys-file", .text)
     public static let insecureNoAuth = Self("insecure-no-auth", .boolean)
     public static let allowedOrigins = Self("allowed-origins", .list)
@@ -86,7 +87,8 @@ extension ConfigurationKey {
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
         repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, websocketMaxSubscriptions,
-        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics, keysFile, insecureNoAuth, allowedOrigins,
+        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics, otlpEndpoint, keysFile, insecureNoAuth,
+        allowedOrigins,
         keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
         slots,
         queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads, preload, ledger,

@@ -122,6 +122,7 @@ public enum ConfigurationLoader {
         if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
         if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
         if let value = try values.boolean(.metrics) { serving.metrics = value }
+        serving.otlpEndpoint = try values.text(.otlpEndpoint).flatMap { $0.isEmpty ? nil : $0 }
         serving.keysFile = try values.text(.keysFile).map { URL(fileURLWithPath: $0) }
         if let value = try values.boolean(.insecureNoAuth) { serving.insecureNoAuth = value }
         serving.allowedOrigins = try (values.lists[ConfigurationKey.allowedOrigins.name] ?? []).map { origin in

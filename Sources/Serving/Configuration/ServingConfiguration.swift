@@ -41,6 +41,8 @@ public struct ServingConfiguration: Sendable {
     /// Record metrics (off: `/metrics` shows only the states read when scraped; for measuring
     /// what metrics cost).
     public var metrics = true
+    /// Where traces go (OTLP over HTTP, e.g. `http://collector:4318`); nil: tracing is off.
+    public var otlpEndpoint: String?
 
     // Access
     /// The keys file; nil: `<cache>/keys.json`.

@@ -5,7 +5,9 @@ public import Ledger
 public import Lineage
 public import Logging
 import Metrics
+import OTel
 import Synchronization
+import Tracing
 
 /// Writes inference records to the ledger with the configured policy (warn or fail on a failed
 /// write) and privacy setting (text or digests), and keeps the figures `/metrics` shows. This is
@@ -90,6 +92,8 @@ public final class InferenceRecorder: Sendable {
         let request: GenerationRequest
         let revision: ModelLineage
         let caller: RequestInfo
+        /// The request's trace (its id is recorded; the record span is its child).
+        let context: ServiceContext
 
         func finished(_ summary: GenerationSummary, engine: String) -> Record {
             Record(draft: self, summary: summary, status: summary.finishReason == .cancelled ? .cancelled : .completed, error: nil, engine: engine)
@@ -112,7 +116,9 @@ public final class InferenceRecorder: Sendable {
         let engine: String
     }
 
-    func store(_ outcome: Record) async throws { try await store(makeRecord(outcome)) }
+    func store(_ outcome: Record) async throws {
+        try await withSpan("record", context: outcome.draft.context) { _ in try await store(makeRecord(outcome)) }
+    }
 
     private func makeRecord(_ outcome: Record) -> InferenceRecord {
         let draft = outcome.draft
@@ -145,7 +151,7 @@ public final class InferenceRecorder: Sendable {
             promptTokens: summary.promptTokens.count, completionTokens: summary.completionTokens.count,
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
-            requestID: draft.caller.requestID)
+            requestID: draft.caller.requestID, traceID: draft.context.otelTraceID)
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

@@ -6,6 +6,7 @@ public import Lineage
 public import Logging
 import Metrics
 import Synchronization
+import Tracing
 
 /// Who asked for a piece of work: recorded with every inference and carried by every log line.
 public struct RequestInfo: Sendable {
@@ -86,12 +87,22 @@ public final class InferenceService: Sendable {
         requestLogger[metadataKey: "request_id"] = caller.requestID.map { .string($0) }
         let logger = requestLogger
         let created = Date()
-        let draft = InferenceRecorder.Draft(id: id, created: created, request: request, revision: revision, caller: caller)
+        let context = ServiceContext.current ?? .topLevel
+        let draft = InferenceRecorder.Draft(id: id, created: created, request: request, revision: revision, caller: caller, context: context)
         running.add(1, ordering: .relaxed)
         let generation: AsyncThrowingStream<GenerationEvent, any Error>
+        // From the request to the last token; fetch and load (when needed) are its children.
+        let span = startSpan("generate", context: context, ofKind: .internal)
+        span.attributes["gen_ai.request.model"] = revision.model.name
+        span.attributes["pedigree.revision"] = revision.id
+        span.attributes["pedigree.inference.id"] = id
         do {
-            generation = try await models.generate(request, on: artifacts.modelSource(revision))
+            generation = try await ServiceContext.withValue(span.context) {
+                try await models.generate(request, on: artifacts.modelSource(revision))
+            }
         } catch {
+            span.recordError(error)
+            span.end()
             defer { running.subtract(1, ordering: .relaxed) }
             lease?.end(tokens: 0)
             let code = ErrorCode.classify(error).code
@@ -114,17 +125,27 @@ public final class InferenceService: Sendable {
                 var text = ""
                 // Tokens so far, charged to the key's quota when the generation ends.
                 var pieces = 0
-                defer { lease?.end(tokens: pieces) }
+                var spanEnded = false
+                defer {
+                    lease?.end(tokens: pieces)
+                    if !spanEnded { span.end() }
+                }
                 do {
                     for try await event in generation {
                         switch event {
                         case .token(let piece):
+                            if pieces == 0 { span.addEvent("gen_ai.first_token") }
                             text += piece
                             pieces += 1
                             continuation.yield(.token(piece))
                         case .finished(let summary):
                             pieces = summary.completionTokens.count
                             GenerationMetrics.record(summary, model: revision.model.name, request: request)
+                            span.attributes["gen_ai.usage.input_tokens"] = summary.promptTokens.count
+                            span.attributes["gen_ai.usage.output_tokens"] = summary.completionTokens.count
+                            span.attributes["gen_ai.response.finish_reasons"] = [summary.finishReason.rawValue]
+                            span.end()
+                            spanEnded = true
                             try await recorder.store(draft.finished(summary, engine: engine))
                             logger.info(
                                 "inference finished",

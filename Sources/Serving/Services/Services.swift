@@ -113,8 +113,9 @@ public struct Services: Sendable {
     /// flushed), the idle-model sweeper, ledger retention, the periodic refresh and the preload
     /// list. `http` goes after them and the drain last, so that on shutdown the drain runs first
     /// while HTTP still answers.
-    public func serviceGroup(http: any Service, logger: Logger) -> ServiceGroup {
-        var services: [any Service] = []
+    public func serviceGroup(http: any Service, observability: [any Service] = [], logger: Logger) -> ServiceGroup {
+        // Exporters first, so they stop last and flush what the others recorded.
+        var services: [any Service] = observability
         if let ledger = recorder.ledger { services.append(LedgerService(ledger: ledger)) }
         services.append(ModelSweeper(models: models))
         if let ledger = recorder.ledger {
