@@ -24,7 +24,12 @@ def wait_ready(url, path="/readyz"):
 
 
 def serve(binary, repo, cache, *extra):
-    """`pedigree serve` on a free port, ready; returns (process, url)."""
+    """`pedigree serve` on a free port, ready; returns (process, url). `PEDIGREE_BENCH_SERVE_ARGS`
+    adds flags to every server (e.g. `--otlp-endpoint http://127.0.0.1:4318`, to measure with
+    tracing on)."""
+    import os
+    import shlex
+    extra = (*extra, *shlex.split(os.environ.get("PEDIGREE_BENCH_SERVE_ARGS", "")))
     port = free_port()
     process = subprocess.Popen([binary, "serve", "--repo", str(repo), "--cache", str(cache), "--port", str(port), *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

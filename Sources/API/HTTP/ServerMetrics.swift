@@ -97,6 +97,13 @@ final class ServerMetrics: Sendable {
             set("pedigree_model_slots_active", labels, "Slots generating now, by loaded model.", Double(model.activeSlots))
             set("pedigree_model_memory_bytes", labels, "Bytes of weights, by loaded model.", Double(model.memoryBytes))
         }
+        for quantile in [0.5, 0.99] {
+            if let seconds = services.recorder.writeQuantile(quantile) {
+                set(
+                    "pedigree_ledger_write_seconds", [("quantile", String(quantile))],
+                    "Time an answer waits for its ledger record, over the latest 1024 writes.", seconds)
+            }
+        }
         for meter in services.access.meterList {
             let counts = meter.counts
             let labels = [("key", meter.name)]
