@@ -217,6 +217,26 @@ public final class LineageService: Sendable {
         return current
     }
 
+    // MARK: Compare
+
+    /// What changed between two revision specs of one model (`b` is usually the newer).
+    public func compare(_ a: String, _ b: String) throws -> LineageDiff {
+        let old = try lineage(a)
+        let new = try lineage(b)
+        guard old.model.name == new.model.name else {
+            throw LineageError.invalidRevision("compare takes two revisions of one model (got \(old.model.name) and \(new.model.name))")
+        }
+        let oldCommit = old.commit.sha
+        let newCommit = new.commit.sha
+        // The first-parent path from b back to a; bounded by the history's length.
+        let chain = try repository.firstParentHistory(from: newCommit)
+        guard let end = chain.firstIndex(of: oldCommit) else {
+            return LineageDiff(a: old, b: new, commits: [], related: false)
+        }
+        let commits = try chain[..<end].map { try repository.commit($0) }
+        return LineageDiff(a: old, b: new, commits: commits, related: true)
+    }
+
     // MARK: Lineage
 
     /// Full lineage for a revision spec.

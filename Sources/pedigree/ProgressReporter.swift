@@ -1,5 +1,6 @@
 import ArtifactStore
 import Foundation
+import Serving
 
 /// Prints the progress of pulls to standard error: a redrawn bar on a terminal (bytes, rate,
 /// ETA), a plain line every few seconds otherwise.
@@ -32,14 +33,5 @@ struct ProgressReporter {
         if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
-    static func size(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
-    }
+    static func size(_ bytes: Int64) -> String { ByteSize.describe(bytes) }
 }

@@ -32,6 +32,59 @@ public enum PedigreeSchema {
 
           """Recorded inferences, newest first (a Relay connection; `after` is an endCursor)."""
           inferences(filter: InferenceFilter, first: Int = 20, after: String): InferenceConnection!
+
+          """What changed between two revisions of one model (any specs; b is usually the newer): commits, datasets, parameters, code, stages, artifact."""
+          compare(a: ID!, b: ID!): LineageDiff!
+        }
+
+        type LineageDiff {
+          a: ModelRevision!
+          b: ModelRevision!
+
+          """Commits after a up to and including b on the first-parent path, newest first."""
+          commits: [Commit!]!
+
+          """Whether a is b or a first-parent ancestor of it (otherwise commits is empty)."""
+          related: Boolean!
+
+          """Source datasets added, removed or changed (md5 or size), each with both sides."""
+          datasets: [DatasetChange!]!
+
+          """Parameters whose locked value differs, or that exist on one side only."""
+          parameters: [ParameterChange!]!
+
+          """Git-tracked code dependencies whose md5 differs, or that exist on one side only."""
+          code: [CodeChange!]!
+          stagesAdded: [String!]!
+          stagesRemoved: [String!]!
+
+          """Whether the artifact's md5 differs (a.artifact and b.artifact have both sides)."""
+          artifactChanged: Boolean!
+        }
+
+        type DatasetChange {
+          path: String!
+
+          """added, removed or changed."""
+          change: String!
+          before: DatasetRevision
+          after: DatasetRevision
+        }
+
+        type ParameterChange {
+          file: String!
+          key: String!
+          before: String
+          after: String
+        }
+
+        type CodeChange {
+          path: String!
+
+          """added, removed or changed."""
+          change: String!
+          before: String
+          after: String
         }
 
         type Mutation {

@@ -85,6 +85,11 @@ public enum SchemaBuilder {
                 "transfers": resolve { (_: Void, _, loader) in loader.artifacts.store.transfers },
                 "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
                 "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
+                "compare": resolve { (_: Void, args, loader) in
+                    let a = args["a"].string ?? ""
+                    let b = args["b"].string ?? ""
+                    return try await loader.read { try $0.compare(a, b) }
+                },
                 "inferences": resolve { (_: Void, args, loader) in
                     try await loader.inferences(filter: args["filter"], first: args["first"].int ?? 20, after: args["after"].string)
                 },
@@ -110,6 +115,36 @@ public enum SchemaBuilder {
                 "unloadModel": resolve { (_: Void, args, loader) in
                     try await loader.models.unload(md5: try await loader.lineage(args["id"].string ?? "").artifact.md5)
                 },
+            ],
+            "LineageDiff": [
+                "a": field { (diff: LineageDiff) in diff.a },
+                "b": field { (diff: LineageDiff) in diff.b },
+                "commits": field { (diff: LineageDiff) in diff.commits },
+                "related": field { (diff: LineageDiff) in diff.related },
+                "datasets": field { (diff: LineageDiff) in diff.datasets },
+                "parameters": field { (diff: LineageDiff) in diff.parameters },
+                "code": field { (diff: LineageDiff) in diff.code },
+                "stagesAdded": field { (diff: LineageDiff) in diff.stagesAdded },
+                "stagesRemoved": field { (diff: LineageDiff) in diff.stagesRemoved },
+                "artifactChanged": field { (diff: LineageDiff) in diff.artifactChanged },
+            ],
+            "DatasetChange": [
+                "path": field { (change: LineageDiff.Change<DatasetInfo>) in change.path },
+                "change": field { (change: LineageDiff.Change<DatasetInfo>) in change.kind },
+                "before": field { (change: LineageDiff.Change<DatasetInfo>) in change.before },
+                "after": field { (change: LineageDiff.Change<DatasetInfo>) in change.after },
+            ],
+            "ParameterChange": [
+                "file": field { (change: LineageDiff.ParameterChange) in change.file },
+                "key": field { (change: LineageDiff.ParameterChange) in change.key },
+                "before": field { (change: LineageDiff.ParameterChange) in change.before },
+                "after": field { (change: LineageDiff.ParameterChange) in change.after },
+            ],
+            "CodeChange": [
+                "path": field { (change: LineageDiff.Change<DependencyInfo>) in change.path },
+                "change": field { (change: LineageDiff.Change<DependencyInfo>) in change.kind },
+                "before": field { (change: LineageDiff.Change<DependencyInfo>) in change.before?.md5 },
+                "after": field { (change: LineageDiff.Change<DependencyInfo>) in change.after?.md5 },
             ],
             "PullPayload": [
                 "modelRevision": field { (pulled: RevisionArtifacts.Pulled) in pulled.revision },

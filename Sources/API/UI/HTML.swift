@@ -1,4 +1,5 @@
 import Foundation
+import Serving
 
 /// Text made safe for HTML and SVG (element content and quoted attribute values).
 enum HTML {
@@ -62,16 +63,7 @@ enum HTML {
     }
 
     /// Bytes as people read them.
-    static func size(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
-    }
+    static func size(_ bytes: Int64) -> String { ByteSize.describe(bytes) }
 }
 
 extension String {

@@ -291,8 +291,20 @@ public enum ConfigurationLoader {
     }
 }
 
-/// Sizes as people write them.
+/// Sizes as people write and read them.
 public enum ByteSize {
+    /// `512 B`, `13.8 MiB`: powers of 1024, one decimal.
+    public static func describe(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+
     /// `123`, `500K`, `500M`, `20G`, `1T` (powers of 1024; `KiB`/`KB` spellings too); nil when
     /// not a size or too large.
     public static func parse(_ text: String) -> Int64? {
