@@ -114,3 +114,58 @@ def test_unrelated_and_mixed_revisions(server):
     assert not backwards["related"] and backwards["commits"] == []
     body = server.gql(COMPARE, {"a": "tiny-llama", "b": "smollm2-135m"})
     assert body["errors"][0]["extensions"]["code"] == "INVALID_REVISION"
+
+
+def oracle_uses(repo):
+    """From dvc.yaml and dvc.lock at every first-parent commit of the default branch: for each
+    model revision (the commit where its artifact's md5 changed), every (path, md5) a stage
+    upstream of it read, with that stage. {(path, md5): {(revision id, stage)}}"""
+    uses = {}
+    current = {}
+    for sha in reversed(git(repo, "rev-list", "--first-parent", "main").split()):
+        try:
+            spec = yaml.safe_load(git(repo, "show", f"{sha}:dvc.yaml"))
+            lock = yaml.safe_load(git(repo, "show", f"{sha}:dvc.lock"))["stages"]
+        except subprocess.CalledProcessError:
+            continue
+        producer = {out["path"]: name for name, stage in lock.items() for out in stage.get("outs", [])}
+        for model, artifact in (spec.get("artifacts") or {}).items():
+            stage = producer.get(artifact["path"])
+            if stage is None:
+                continue
+            md5 = next(o["md5"] for o in lock[stage]["outs"] if o["path"] == artifact["path"])
+            if current.get(model) == md5:
+                continue
+            current[model] = md5
+            revision = f"{model}@{sha}"
+            upstream, todo = set(), [stage]
+            while todo:
+                name = todo.pop()
+                if name in upstream:
+                    continue
+                upstream.add(name)
+                todo += [producer[d["path"]] for d in lock[name].get("deps", []) if d["path"] in producer]
+            for name in upstream:
+                for dep in lock[name].get("deps", []):
+                    uses.setdefault((dep["path"], dep["md5"]), set()).add((revision, name))
+    return uses
+
+
+def test_reverse_lineage_against_every_commit(server, demo):
+    expected = oracle_uses(demo)
+    assert len(expected) >= 5
+    query = "query($p: String!, $m: String) { dataset(path: $p, md5: $m) { modelRevision { id } stage md5 } }"
+    for (path, md5), revisions in expected.items():
+        got = server.data(query, {"p": path, "m": md5})["dataset"]
+        assert {(u["modelRevision"]["id"], u["stage"]) for u in got} == revisions, (path, md5)
+        assert all(u["md5"] == md5 for u in got)
+    # By path alone: every md5 of it.
+    paths = {path for path, _ in expected}
+    for path in paths:
+        got = server.data(query, {"p": path})["dataset"]
+        assert {(u["modelRevision"]["id"], u["stage"]) for u in got} == set().union(*(r for (p, _), r in expected.items() if p == path))
+    assert server.data(query, {"p": "data/raw/chat.jsonl", "m": "0" * 32})["dataset"] == []
+    # From a dataset of a revision: the revisions trained on it.
+    datasets = server.data('{ modelRevision(id: "tiny-llama") { datasets { path md5 usedBy { id } } } }')["modelRevision"]["datasets"]
+    for dataset in datasets:
+        assert {r["id"] for r in dataset["usedBy"]} == {rev for rev, _ in expected[(dataset["path"], dataset["md5"])]}

@@ -237,6 +237,25 @@ public final class LineageService: Sendable {
         return LineageDiff(a: old, b: new, commits: commits, related: true)
     }
 
+    // MARK: Reverse lineage
+
+    /// Every model revision on the default branch whose pipeline read `path` (at `md5` when
+    /// given), with the stage that read it: "which models were trained on this data".
+    public func datasetUses(path: String, md5: String?) throws -> [DatasetUse] {
+        var uses: [DatasetUse] = []
+        for model in try models() {
+            for commit in try revisions(of: model.name) {
+                guard let revision = try? lineage(model: model.name, at: commit) else { continue }
+                for stage in revision.pipeline {
+                    for dependency in stage.deps where dependency.path == path && (md5 == nil || dependency.md5 == md5) {
+                        uses.append(DatasetUse(revision: revision, stage: stage.name, md5: dependency.md5))
+                    }
+                }
+            }
+        }
+        return uses
+    }
+
     // MARK: Lineage
 
     /// Full lineage for a revision spec.

@@ -10,7 +10,7 @@ enum OperationAccess {
     static let rootFields: [String: [String: [Permission]]] = [
         "Query": [
             "model": [.readLineage], "models": [.readLineage], "modelRevision": [.readLineage], "repository": [.readLineage],
-            "transfers": [.administer], "loadedModels": [.readLineage], "compare": [.readLineage],
+            "transfers": [.administer], "loadedModels": [.readLineage], "compare": [.readLineage], "dataset": [.readLineage],
             "inference": [.readOwnInferences, .readAllInferences], "inferences": [.readOwnInferences, .readAllInferences],
         ],
         "Mutation": [

@@ -35,6 +35,17 @@ public enum PedigreeSchema {
 
           """What changed between two revisions of one model (any specs; b is usually the newer): commits, datasets, parameters, code, stages, artifact."""
           compare(a: ID!, b: ID!): LineageDiff!
+
+          """Every model revision on the default branch whose pipeline read this data path (at this md5 when given), with the stage that read it."""
+          dataset(path: String!, md5: String): [DatasetUse!]!
+        }
+
+        type DatasetUse {
+          modelRevision: ModelRevision!
+
+          """The stage of the revision's pipeline that read the data."""
+          stage: String!
+          md5: String!
         }
 
         type LineageDiff {
@@ -349,6 +360,9 @@ public enum PedigreeSchema {
 
           """Set for dvc import-ed data."""
           source: ImportSource
+
+          """Model revisions on the default branch whose pipeline read this data at this md5."""
+          usedBy: [ModelRevision!]!
         }
 
         type ImportSource {

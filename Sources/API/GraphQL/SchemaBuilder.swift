@@ -90,6 +90,11 @@ public enum SchemaBuilder {
                     let b = args["b"].string ?? ""
                     return try await loader.read { try $0.compare(a, b) }
                 },
+                "dataset": resolve { (_: Void, args, loader) in
+                    let path = args["path"].string ?? ""
+                    let md5 = args["md5"].string
+                    return try await loader.read { try $0.datasetUses(path: path, md5: md5) }
+                },
                 "inferences": resolve { (_: Void, args, loader) in
                     try await loader.inferences(filter: args["filter"], first: args["first"].int ?? 20, after: args["after"].string)
                 },
@@ -145,6 +150,11 @@ public enum SchemaBuilder {
                 "change": field { (change: LineageDiff.Change<DependencyInfo>) in change.kind },
                 "before": field { (change: LineageDiff.Change<DependencyInfo>) in change.before?.md5 },
                 "after": field { (change: LineageDiff.Change<DependencyInfo>) in change.after?.md5 },
+            ],
+            "DatasetUse": [
+                "modelRevision": field { (use: DatasetUse) in use.revision },
+                "stage": field { (use: DatasetUse) in use.stage },
+                "md5": field { (use: DatasetUse) in use.md5 },
             ],
             "PullPayload": [
                 "modelRevision": field { (pulled: RevisionArtifacts.Pulled) in pulled.revision },
@@ -287,6 +297,12 @@ public enum SchemaBuilder {
                 "nfiles": field { (dataset: DatasetInfo) in dataset.nfiles },
                 "commit": field { (dataset: DatasetInfo) in dataset.commit },
                 "source": field { (dataset: DatasetInfo) in dataset.source },
+                "usedBy": resolve { (dataset: DatasetInfo, _, loader) in
+                    try await loader.read { service in
+                        var seen = Set<String>()
+                        return try service.datasetUses(path: dataset.path, md5: dataset.md5).map(\.revision).filter { seen.insert($0.id).inserted }
+                    }
+                },
             ],
             "ImportSource": [
                 "url": field { (source: ImportInfo) in Redaction.urlCredentials(in: source.url) },

@@ -70,3 +70,11 @@ public struct LineageDiff: Sendable, Codable {
         }
     }
 }
+
+/// One model revision that read a dataset: the revision, the stage of its pipeline that read it,
+/// and the md5 it read.
+public struct DatasetUse: Sendable, Codable {
+    public let revision: ModelLineage
+    public let stage: String
+    public let md5: String
+}
