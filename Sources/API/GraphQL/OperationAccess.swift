@@ -16,6 +16,7 @@ enum OperationAccess {
         "Mutation": [
             "refresh": [.administer], "pull": [.administer], "loadModel": [.administer], "unloadModel": [.administer],
             "infer": [.generate], "replay": [.readOwnInferences, .replayAny],
+            "replayMany": [.readOwnInferences, .replayAny],
         ],
         "Subscription": ["inferStream": [.generate]],
     ]

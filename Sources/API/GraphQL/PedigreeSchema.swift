@@ -114,8 +114,11 @@ public enum PedigreeSchema {
           """Unload a revision's model if it is idle; false when it was not loaded."""
           unloadModel(id: ID!): Boolean!
 
-          """Run a recorded inference again (same revision, weights, input and sampling) and compare the tokens."""
-          replay(id: ID!): ReplayPayload!
+          """Run a recorded inference again (same revision, weights, input and sampling) and compare the tokens; with `against`, on that revision instead."""
+          replay(id: ID!, against: ID): ReplayPayload!
+
+          """Replay the newest `sample` recorded inferences matching `filter` against another revision: a summary and one item each."""
+          replayMany(filter: InferenceFilter, against: ID!, sample: Int = 10): ReplayBatch!
         }
 
         input InferenceFilter {
@@ -182,6 +185,24 @@ public enum PedigreeSchema {
 
           """Index of the first generated token that differs; null when identical."""
           firstDifference: Int
+        }
+
+        type ReplayBatch {
+          identical: Int!
+          differing: Int!
+          failed: Int!
+          items: [ReplayItem!]!
+        }
+
+        type ReplayItem {
+          """The recorded inference's id."""
+          id: ID!
+
+          """Null when the replay failed (see error)."""
+          identical: Boolean
+          firstDifference: Int
+          error: String
+          replay: ReplayPayload
         }
 
         type Subscription {

@@ -69,6 +69,13 @@ public final class RequestLoader: Sendable {
     func inferences(filter: Map, first: Int, after: String?) async throws -> InferencePage {
         guard let ledger = services.recorder.ledger else { throw ServingError(.badUserInput, "the ledger is off") }
         guard (1...1000).contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 1000") }
+        let page = try await ledger.inferences(try await inferenceFilter(filter), first: first, after: after)
+        return InferencePage(records: page.records, hasMore: page.hasMore)
+    }
+
+    /// A GraphQL `InferenceFilter` as the ledger's. A key that reads only its own records gets
+    /// them whatever the filter says of callers (and FORBIDDEN when it names another).
+    func inferenceFilter(_ filter: Map) async throws -> InferenceFilter {
         func date(_ key: String) throws -> Date? {
             guard let text = filter[key].string else { return nil }
             guard let parsed = ISO8601DateFormatter().date(from: text) else {
@@ -76,7 +83,6 @@ public final class RequestLoader: Sendable {
             }
             return parsed
         }
-        // A key that reads only its own records gets them whatever the filter says of callers.
         var callerFilter = filter["caller"].string
         if !caller.principal.permits(.readAllInferences) {
             guard let name = caller.principal.name else { throw AccessError.forbidden("this key may not read recorded inferences") }
@@ -87,12 +93,8 @@ public final class RequestLoader: Sendable {
         }
         var revision: String?
         if let spec = filter["revision"].string { revision = try await lineage(spec).id }
-        let page = try await ledger.inferences(
-            InferenceFilter(
-                model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: callerFilter
-            ),
-            first: first, after: after)
-        return InferencePage(records: page.records, hasMore: page.hasMore)
+        return InferenceFilter(
+            model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: callerFilter)
     }
 
     private func memo(_ key: String, _ compute: () async throws -> ModelLineage) async throws -> ModelLineage {

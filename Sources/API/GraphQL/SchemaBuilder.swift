@@ -112,7 +112,14 @@ public enum SchemaBuilder {
                     return try await loader.inference.run(input.request, on: try await loader.lineage(input.spec), by: loader.caller)
                 },
                 "replay": resolve { (_: Void, args, loader) in
-                    try await loader.inference.replay(id: args["id"].string ?? "", by: loader.caller)
+                    var against: ModelLineage?
+                    if let spec = args["against"].string { against = try await loader.lineage(spec) }
+                    return try await loader.inference.replay(id: args["id"].string ?? "", against: against, by: loader.caller)
+                },
+                "replayMany": resolve { (_: Void, args, loader) in
+                    let against = try await loader.lineage(args["against"].string ?? "")
+                    let filter = try await loader.inferenceFilter(args["filter"])
+                    return try await loader.inference.replayMany(filter, against: against, sample: args["sample"].int ?? 10, by: loader.caller)
                 },
                 "loadModel": resolve { (_: Void, args, loader) in
                     try await loader.models.load(loader.artifacts.modelSource(try await loader.lineage(args["id"].string ?? "")))
@@ -155,6 +162,21 @@ public enum SchemaBuilder {
                 "modelRevision": field { (use: DatasetUse) in use.revision },
                 "stage": field { (use: DatasetUse) in use.stage },
                 "md5": field { (use: DatasetUse) in use.md5 },
+            ],
+            "ReplayBatch": [
+                "identical": field { (batch: InferenceService.ReplayBatch) in batch.identical },
+                "differing": field { (batch: InferenceService.ReplayBatch) in batch.differing },
+                "failed": field { (batch: InferenceService.ReplayBatch) in batch.failed },
+                "items": field { (batch: InferenceService.ReplayBatch) in batch.items },
+            ],
+            "ReplayItem": [
+                "id": field { (item: InferenceService.ReplayBatch.Item) in item.id },
+                "identical": field { (item: InferenceService.ReplayBatch.Item) in try? item.outcome.get().identical },
+                "firstDifference": field { (item: InferenceService.ReplayBatch.Item) in (try? item.outcome.get())?.firstDifference },
+                "error": field { (item: InferenceService.ReplayBatch.Item) in
+                    if case .failure(let error) = item.outcome { "\(error.code.rawValue): \(error.message)" } else { nil }
+                },
+                "replay": field { (item: InferenceService.ReplayBatch.Item) in try? item.outcome.get() },
             ],
             "PullPayload": [
                 "modelRevision": field { (pulled: RevisionArtifacts.Pulled) in pulled.revision },

@@ -195,9 +195,42 @@ public final class InferenceService: Sendable {
         public let firstDifference: Int?
     }
 
+    /// What `replayMany` reports: counts and one item per record.
+    public struct ReplayBatch: Sendable {
+        public struct Item: Sendable {
+            public let id: String
+            public let outcome: Result<Replay, ServingError>
+        }
+        public let items: [Item]
+        public var identical: Int { items.filter { (try? $0.outcome.get().identical) == true }.count }
+        public var differing: Int { items.filter { (try? $0.outcome.get().identical) == false }.count }
+        public var failed: Int { items.filter { if case .failure = $0.outcome { true } else { false } }.count }
+    }
+
+    /// Replays the newest `sample` records matching `filter` against `revision`, one at a time.
+    public func replayMany(_ filter: InferenceFilter, against revision: ModelLineage, sample: Int, by caller: RequestInfo) async throws
+        -> ReplayBatch
+    {
+        guard let ledger = recorder.ledger else { throw ServingError(.badUserInput, "the ledger is off") }
+        guard (1...1000).contains(sample) else { throw ServingError(.badUserInput, "sample must be between 1 and 1000") }
+        let records = try await ledger.inferences(filter, first: sample, after: nil).records
+        var items: [ReplayBatch.Item] = []
+        for record in records {
+            do {
+                items.append(.init(id: record.id, outcome: .success(try await replay(id: record.id, against: revision, by: caller))))
+            } catch {
+                let (code, message) = ErrorCode.classify(error)
+                items.append(.init(id: record.id, outcome: .failure(ServingError(code, message))))
+            }
+        }
+        return ReplayBatch(items: items)
+    }
+
     /// Runs a recorded inference again: the recorded canonical revision (so it works after the
     /// branch moved on), its weights (fetched again when evicted), input and full sampling.
-    public func replay(id: String, by caller: RequestInfo) async throws -> Replay {
+    /// With `against`, the recorded input and sampling run on that revision instead (another
+    /// revision's weights: where do the answers part?).
+    public func replay(id: String, against other: ModelLineage? = nil, by caller: RequestInfo) async throws -> Replay {
         // Another caller's record is not found for a key that may replay only its own.
         guard let original = try await recorder.record(id: id), caller.principal.mayRead(recordBy: original.caller, replay: true) else {
             throw ServingError(.notFound, "no inference \(id) in the ledger")
@@ -220,7 +253,12 @@ public final class InferenceService: Sendable {
         } catch {
             throw ServingError(.internalError, "inference \(id) has a record that cannot be read back")
         }
-        let revision = try await lineage.lineageOffloaded(model: original.model, at: original.commit)
+        let revision: ModelLineage
+        if let other {
+            revision = other
+        } else {
+            revision = try await lineage.lineageOffloaded(model: original.model, at: original.commit)
+        }
         let answer = try await run(GenerationRequest(input: input, sampling: sampling), on: revision, by: caller)
         let before = (try? decoder.decode([Int32].self, from: Data(original.completionTokenIDs.utf8))) ?? []
         let after = answer.summary.completionTokens
