@@ -19,11 +19,13 @@ public final class Authenticator: Sendable {
     let required: Bool
     let defaults: QuotaLimits
 
-    private struct Snapshot {
+    /// The keys as of one look at the file.
+    struct Snapshot: Sendable {
         var stamp: FileStamp?
         var keys: [String: KeyRecord] = [:]
         /// Set when the file exists and cannot be read: every key is refused (fail closed).
-        var problem: String?
+        var problem: AccessFileError?
+        var enabled = false
     }
     private let snapshot = Mutex<Snapshot>(Snapshot())
     /// Quota counters by key id; kept across reloads of the file.
@@ -38,43 +40,34 @@ public final class Authenticator: Sendable {
     /// Reads the keys file now; throws when it exists and cannot be used (a server refuses to
     /// start over it).
     public func check() throws(AccessFileError) {
-        _ = try file.load()
-        _ = current()
+        if let problem = current().snapshot.problem { throw problem }
+    }
+
+    /// The keys as the file holds them now (one `stat`; read again only when it changed). A
+    /// request takes one view and asks it everything.
+    public func current() -> Keys {
+        let stamp = FileStamp(path: file.url.path)
+        if let cached = snapshot.withLock({ $0.stamp == stamp ? $0 : nil }) { return Keys(snapshot: cached, owner: self) }
+        var fresh = Snapshot(stamp: stamp)
+        if stamp != nil {
+            do throws(AccessFileError) {
+                for record in try file.load() { fresh.keys[record.id] = record }
+            } catch {
+                fresh.problem = error
+            }
+        }
+        fresh.enabled = required || !fresh.keys.isEmpty || fresh.problem != nil
+        snapshot.withLock { $0 = fresh }
+        return Keys(snapshot: fresh, owner: self)
     }
 
     /// Whether requests must present a key.
-    public var isEnabled: Bool {
-        let current = current()
-        return required || !current.keys.isEmpty || current.problem != nil
-    }
-
-    /// The principal of an `Authorization` header value (`Bearer <key>`), or why there is none.
-    public func authenticate(authorization: String?) -> Result<Principal, AccessError> {
-        guard let authorization else { return authenticate(key: nil) }
-        let trimmed = authorization.drop { $0 == " " }
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else {
-            return isEnabled ? .failure(.unauthenticated("the Authorization header must be 'Bearer <API key>'")) : .success(.open)
-        }
-        return authenticate(key: String(trimmed.dropFirst(7).drop { $0 == " " }))
-    }
-
-    /// The principal of a key as sent (`nil`: none sent).
-    public func authenticate(key text: String?) -> Result<Principal, AccessError> {
-        let current = current()
-        guard required || !current.keys.isEmpty || current.problem != nil else { return .success(.open) }
-        guard let text, !text.isEmpty else {
-            return .failure(.unauthenticated("this server requires an API key (Authorization: Bearer <key>)"))
-        }
-        guard let key = APIKey(parsing: text) else { return .failure(.unauthenticated("malformed API key")) }
-        guard let record = current.keys[key.id], record.matches(key) else { return .failure(.unauthenticated("unknown API key")) }
-        guard record.isActive else { return .failure(.unauthenticated("revoked API key")) }
-        return .success(Principal(name: record.name, role: record.role, meter: meter(for: record)))
-    }
+    public var isEnabled: Bool { current().isEnabled }
 
     /// Counters of every key that has been used, by name.
     public var meterList: [KeyMeter] { meters.withLock { Array($0.values) }.sorted { $0.name < $1.name } }
 
-    private func meter(for record: KeyRecord) -> KeyMeter {
+    fileprivate func meter(for record: KeyRecord) -> KeyMeter {
         let limits = record.limits.over(defaults)
         return meters.withLock { meters in
             if let meter = meters[record.id] {
@@ -87,20 +80,36 @@ public final class Authenticator: Sendable {
         }
     }
 
-    /// The keys as of the file's current state.
-    private func current() -> Snapshot {
-        let stamp = FileStamp(path: file.url.path)
-        if let cached = snapshot.withLock({ $0.stamp == stamp ? $0 : nil }) { return cached }
-        var fresh = Snapshot(stamp: stamp)
-        if stamp != nil {
-            do {
-                for record in try file.load() { fresh.keys[record.id] = record }
-            } catch {
-                fresh.problem = error.description
+    /// One view of the keys file, taken once per request.
+    public struct Keys: Sendable {
+        let snapshot: Snapshot
+        fileprivate let owner: Authenticator
+
+        /// Whether requests must present a key: the file holds any key (revoked ones count),
+        /// cannot be read, or the server listens beyond loopback.
+        public var isEnabled: Bool { snapshot.enabled }
+
+        /// The principal of an `Authorization` header value (`Bearer <key>`), or why there is none.
+        public func authenticate(authorization: String?) -> Result<Principal, AccessError> {
+            guard let authorization else { return authenticate(key: nil) }
+            let trimmed = authorization.drop { $0 == " " }
+            guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else {
+                return isEnabled ? .failure(.unauthenticated("the Authorization header must be 'Bearer <API key>'")) : .success(.open)
             }
+            return authenticate(key: String(trimmed.dropFirst(7).drop { $0 == " " }))
         }
-        snapshot.withLock { $0 = fresh }
-        return fresh
+
+        /// The principal of a key as sent (`nil`: none sent).
+        public func authenticate(key text: String?) -> Result<Principal, AccessError> {
+            guard isEnabled else { return .success(.open) }
+            guard let text, !text.isEmpty else {
+                return .failure(.unauthenticated("this server requires an API key (Authorization: Bearer <key>)"))
+            }
+            guard let key = APIKey(parsing: text) else { return .failure(.unauthenticated("malformed API key")) }
+            guard let record = snapshot.keys[key.id], record.matches(key) else { return .failure(.unauthenticated("unknown API key")) }
+            guard record.isActive else { return .failure(.unauthenticated("revoked API key")) }
+            return .success(Principal(name: record.name, role: record.role, meter: owner.meter(for: record)))
+        }
     }
 }
 

@@ -60,23 +60,23 @@ import Testing
         let authenticator = Authenticator(file: file, required: false)
         // No keys on a loopback server: open.
         #expect(!authenticator.isEnabled)
-        #expect(try authenticator.authenticate(authorization: nil).get().name == nil)
+        #expect(try authenticator.current().authenticate(authorization: nil).get().name == nil)
         let (_, key) = try file.create(name: "alice", role: .audit)
         #expect(authenticator.isEnabled)
         #expect(
-            refusal(authenticator.authenticate(authorization: nil))
+            refusal(authenticator.current().authenticate(authorization: nil))
                 == (.unauthenticated("this server requires an API key (Authorization: Bearer <key>)")))
-        #expect(refusal(authenticator.authenticate(authorization: "Bearer nonsense")) == (.unauthenticated("malformed API key")))
+        #expect(refusal(authenticator.current().authenticate(authorization: "Bearer nonsense")) == (.unauthenticated("malformed API key")))
         #expect(
-            refusal(authenticator.authenticate(authorization: "Basic abc"))
+            refusal(authenticator.current().authenticate(authorization: "Basic abc"))
                 == (.unauthenticated("the Authorization header must be 'Bearer <API key>'")))
-        let principal = try authenticator.authenticate(authorization: "Bearer " + key.text).get()
+        let principal = try authenticator.current().authenticate(authorization: "Bearer " + key.text).get()
         #expect(principal.name == "alice" && principal.role == .audit)
         // Same id, other secret.
         let forged = String(key.text.dropLast()) + (key.text.hasSuffix("A") ? "B" : "A")
-        #expect(refusal(authenticator.authenticate(key: forged)) == (.unauthenticated("unknown API key")))
+        #expect(refusal(authenticator.current().authenticate(key: forged)) == (.unauthenticated("unknown API key")))
         _ = try file.revoke("alice")
-        #expect(refusal(authenticator.authenticate(key: key.text)) == (.unauthenticated("revoked API key")))
+        #expect(refusal(authenticator.current().authenticate(key: key.text)) == (.unauthenticated("revoked API key")))
         // Revoking every key does not open the server.
         #expect(authenticator.isEnabled)
         // A file that cannot be read refuses every key.

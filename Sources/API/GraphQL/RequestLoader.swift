@@ -61,8 +61,7 @@ public final class RequestLoader: Sendable {
     /// A recorded inference, if this caller may read it (an `infer` key reads its own only;
     /// another's is as absent as an unknown id).
     func record(_ id: String) async throws -> InferenceRecord? {
-        guard let record = try await services.recorder.record(id: id), caller.principal.mayRead(recordBy: record.caller) else { return nil }
-        return record
+        try await services.recorder.record(id: id, readableBy: caller.principal)
     }
 
     /// A page of recorded inferences; a `revision` filter may be any spec (it is made canonical).
@@ -83,18 +82,11 @@ public final class RequestLoader: Sendable {
             }
             return parsed
         }
-        var callerFilter = filter["caller"].string
-        if !caller.principal.permits(.readAllInferences) {
-            guard let name = caller.principal.name else { throw AccessError.forbidden("this key may not read recorded inferences") }
-            if let asked = callerFilter, asked != name {
-                throw AccessError.forbidden("a key with role \(caller.principal.role.rawValue) reads its own inferences only (caller: \"\(name)\")")
-            }
-            callerFilter = name
-        }
         var revision: String?
         if let spec = filter["revision"].string { revision = try await lineage(spec).id }
-        return InferenceFilter(
-            model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: callerFilter)
+        let asked = InferenceFilter(
+            model: filter["model"].string, revision: revision, since: try date("since"), until: try date("until"), caller: filter["caller"].string)
+        return try services.recorder.scoped(asked, for: caller.principal)
     }
 
     private func memo(_ key: String, _ compute: () async throws -> ModelLineage) async throws -> ModelLineage {

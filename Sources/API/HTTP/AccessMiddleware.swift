@@ -41,12 +41,13 @@ public struct AccessMiddleware: RouterMiddleware {
             }
         }
         var context = context
+        let keys = access.current()
         // A server without keys answers loopback names only (DNS rebinding).
-        if !access.isEnabled, !origins.allowsOpenAccess(host: request.head.authority) {
+        if !keys.isEnabled, !origins.allowsOpenAccess(host: request.head.authority) {
             return Self.refusal(path, .forbidden("host \(request.head.authority ?? "") is not a loopback name; this server runs without API keys"))
         }
         if !Self.isOpen(request) {
-            switch authenticate(request) {
+            switch Self.authenticate(request, keys) {
             case .failure(let error):
                 return Self.corsIfListed(Self.refusal(path, error), origin: origin, listed: listed)
             case .success(let principal):
@@ -65,12 +66,12 @@ public struct AccessMiddleware: RouterMiddleware {
 
     /// The request's key: its `Authorization` header; for the web view's pages (and only those),
     /// else the cookie `/ui/login` set.
-    func authenticate(_ request: Request) -> Result<Principal, AccessError> {
-        if let header = request.headers[.authorization] { return access.authenticate(authorization: header) }
-        if request.uri.path.hasPrefix("/ui/"), let key = Self.cookie(WebView.cookie, in: request.headers[values: .cookie]) {
-            return access.authenticate(key: key)
+    static func authenticate(_ request: Request, _ keys: Authenticator.Keys) -> Result<Principal, AccessError> {
+        if let header = request.headers[.authorization] { return keys.authenticate(authorization: header) }
+        if request.uri.path.hasPrefix("/ui/"), let key = cookie(WebView.cookie, in: request.headers[values: .cookie]) {
+            return keys.authenticate(key: key)
         }
-        return access.authenticate(authorization: nil)
+        return keys.authenticate(authorization: nil)
     }
 
     /// A cookie's value from `Cookie` headers.

@@ -78,9 +78,10 @@ struct GraphQLWebSocket: Sendable {
                 // `Bearer `), else the upgrade request's header.
                 let payload = object["payload"] as? [String: Any]
                 let presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
+                let keys = access.current()
                 let authenticated =
-                    presented.map { $0.lowercased().hasPrefix("bearer ") ? access.authenticate(authorization: $0) : access.authenticate(key: $0) }
-                    ?? access.authenticate(key: nil)
+                    presented.map { $0.lowercased().hasPrefix("bearer ") ? keys.authenticate(authorization: $0) : keys.authenticate(key: $0) }
+                    ?? keys.authenticate(key: nil)
                 switch authenticated {
                 case .success(let principal):
                     caller = RequestInfo(principal: principal, requestID: requestID)

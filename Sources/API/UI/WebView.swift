@@ -174,16 +174,12 @@ struct WebView: Sendable {
     /// The newest inferences of a revision this principal may see; nil when it may see none.
     private func recentInferences(_ revision: String, _ principal: Principal) async throws -> [InferenceRecord]? {
         guard let ledger = services.recorder.ledger else { return nil }
-        var filter = InferenceFilter(revision: revision)
-        if !principal.permits(.readAllInferences) {
-            guard principal.permits(.readOwnInferences), let name = principal.name else { return nil }
-            filter.caller = name
-        }
+        guard let filter = try? services.recorder.scoped(InferenceFilter(revision: revision), for: principal) else { return nil }
         return try await ledger.inferences(filter, first: 20, after: nil).records
     }
 
     private func inference(_ id: String, _ context: PedigreeRequestContext) async throws -> String {
-        guard let record = try await services.recorder.ledger?.inference(id: id), context.principal.mayRead(recordBy: record.caller) else {
+        guard services.recorder.ledger != nil, let record = try await services.recorder.record(id: id, readableBy: context.principal) else {
             throw ServingError(.notFound, "no inference \(id) in the ledger")
         }
         let model = record.model
@@ -248,7 +244,7 @@ struct WebView: Sendable {
             return Self.html(.badRequest, Self.loginPage(message: "The form could not be read."))
         }
         let key = formDecoded(String(buffer: body))["key"]?.trimmingCharacters(in: .whitespaces) ?? ""
-        guard case .success(let principal) = services.access.authenticate(key: key), principal.name != nil else {
+        guard case .success(let principal) = services.access.current().authenticate(key: key), principal.name != nil else {
             return Self.html(.unauthorized, Self.loginPage(message: "That key is not valid."))
         }
         var response = Self.redirect("/ui/")

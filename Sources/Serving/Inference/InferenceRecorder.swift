@@ -1,4 +1,5 @@
 public import Foundation
+public import Access
 import GitStore
 public import Inference
 public import Ledger
@@ -61,6 +62,28 @@ public final class InferenceRecorder: Sendable {
     public func record(id: String) async throws -> InferenceRecord? {
         guard let ledger else { throw ServingError(.badUserInput, "the ledger is off") }
         return try await ledger.inference(id: id)
+    }
+
+    /// A recorded inference if `principal` may read it (replay it, with `replay`): an `infer`
+    /// key reads its own only, and another's is as absent as an unknown id.
+    public func record(id: String, readableBy principal: Principal, replay: Bool = false) async throws -> InferenceRecord? {
+        guard let record = try await record(id: id), principal.mayRead(recordBy: record.caller, replay: replay) else { return nil }
+        return record
+    }
+
+    /// `filter` narrowed to what `principal` may read: a key that reads only its own records gets
+    /// them whatever the filter says of callers, and FORBIDDEN when it names another (or may read none).
+    public func scoped(_ filter: InferenceFilter, for principal: Principal) throws(AccessError) -> InferenceFilter {
+        guard !principal.permits(.readAllInferences) else { return filter }
+        guard principal.permits(.readOwnInferences), let name = principal.name else {
+            throw AccessError.forbidden("this key may not read recorded inferences")
+        }
+        if let asked = filter.caller, asked != name {
+            throw AccessError.forbidden("a key with role \(principal.role.rawValue) reads its own inferences only (caller: \"\(name)\")")
+        }
+        var scoped = filter
+        scoped.caller = name
+        return scoped
     }
 
     /// Writes a record; with the `warn` policy a failed write is logged and counted, not thrown.

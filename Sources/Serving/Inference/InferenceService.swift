@@ -232,7 +232,7 @@ public final class InferenceService: Sendable {
     /// revision's weights: where do the answers part?).
     public func replay(id: String, against other: ModelLineage? = nil, by caller: RequestInfo) async throws -> Replay {
         // Another caller's record is not found for a key that may replay only its own.
-        guard let original = try await recorder.record(id: id), caller.principal.mayRead(recordBy: original.caller, replay: true) else {
+        guard let original = try await recorder.record(id: id, readableBy: caller.principal, replay: true) else {
             throw ServingError(.notFound, "no inference \(id) in the ledger")
         }
         guard !original.inputIsDigest else {
