@@ -1,5 +1,5 @@
-public import Foundation
 public import Access
+public import Foundation
 import GitStore
 public import Inference
 public import Ledger
