@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -95,6 +96,12 @@ class Server:
                 raise RuntimeError("server exited: " + Path(self.log.name).read_text())
             time.sleep(0.1)
         raise RuntimeError("server did not become ready")
+
+    def restart(self, *extra, kill=False):
+        """Stops the process (SIGTERM, or SIGKILL) and starts it again over the same cache."""
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.process.wait(timeout=15)
+        self.launch(*extra)
 
     def gql(self, query, variables=None, status=200):
         response = requests.post(self.url + "/graphql", json={"query": query, "variables": variables or {}}, timeout=60)

@@ -4,7 +4,6 @@ import concurrent.futures
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import time
@@ -34,9 +33,7 @@ class Restartable(Server):
     every start gets."""
 
     def restart(self, *extra, kill=False):
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        self.process.wait(timeout=10)
-        self.launch(*self.base, *extra)
+        super().restart(*self.base, *extra, kill=kill)
 
 
 @pytest.fixture(params=["sqlite", "postgres", "postgres-tls"])

@@ -108,6 +108,21 @@ struct InferenceOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Threads llama.cpp decodes with (default: every core).")
     var threads: Int?
 
+    @Option(
+        help:
+            "invariant (default: an answer's tokens do not depend on what ran beside it) or mixed (prompts share calls with generating tokens, as llama-server)."
+    )
+    var decodeMode: String?
+
+    @Option(help: "Prompt chunk size in the invariant mode, 1 to 512 (default 64); recorded with every answer.")
+    var prefillChunk: Int?
+
+    @Option(help: "Flash attention on (default, llama.cpp's CPU default) or off (llama-cpp-python's default): true or false.")
+    var flashAttention: Bool?
+
+    @Option(help: "Bytes of prompt prefixes kept per model for reuse at chunk boundaries (invariant mode; e.g. 256M, the default; 0: off).")
+    var prefixCache: String?
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.slots, slots)
@@ -119,6 +134,10 @@ struct InferenceOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.maxPromptBytes, maxPromptBytes)
         flags.add(.keepAlive, keepAlive)
         flags.add(.threads, threads)
+        flags.add(.decodeMode, decodeMode)
+        flags.add(.prefillChunk, prefillChunk)
+        flags.add(.flashAttention, flashAttention)
+        flags.add(.prefixCache, prefixCache)
         return flags.values
     }
 }

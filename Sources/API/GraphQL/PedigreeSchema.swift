@@ -164,8 +164,11 @@ public enum PedigreeSchema {
           caller: String
           artifactMD5: String!
 
-          """llama.cpp's build and CPU features."""
+          """The engine facts as recorded: JSON (see engineFacts); llama.cpp's system information for records made before they were recorded."""
           engine: String!
+
+          """What decides whether this answer can be reproduced bit for bit; null for records made before they were recorded."""
+          engineFacts: EngineFacts
 
           """The full sampling as JSON."""
           sampling: String!
@@ -185,6 +188,29 @@ public enum PedigreeSchema {
 
           """Index of the first generated token that differs; null when identical."""
           firstDifference: Int
+
+          """Whether the replay ran on an engine with the original's facts (all but the prefix cache); null when the original recorded none."""
+          sameEngine: Boolean
+        }
+
+        """The engine facts that decide whether an answer is reproduced bit for bit."""
+        type EngineFacts {
+          """llama.cpp's ggml version and commit."""
+          build: String!
+
+          """The CPU features llama.cpp uses."""
+          cpu: String!
+          threads: Int!
+          batch: Int!
+          ubatch: Int!
+
+          """Prompt chunk size (invariant mode; 0 in the mixed mode)."""
+          prefillChunk: Int!
+          flashAttention: Boolean!
+
+          """invariant or mixed."""
+          mode: String!
+          prefixCache: Boolean!
         }
 
         type ReplayBatch {
@@ -273,6 +299,9 @@ public enum PedigreeSchema {
           timeToFirstTokenMs: Float!
           totalMs: Float!
           tokensPerSecond: Float!
+
+          """Prompt tokens whose memory came from the prefix cache (saved at a prefill chunk boundary; the answer is the same as without it)."""
+          cachedPromptTokens: Int!
         }
 
         type LoadedModel {

@@ -209,10 +209,11 @@ struct OpenAIRoutes: Sendable {
             })
     }
 
-    private func usage(_ summary: GenerationSummary) -> [String: Int] {
+    private func usage(_ summary: GenerationSummary) -> [String: Any] {
         [
             "prompt_tokens": summary.promptTokens.count, "completion_tokens": summary.completionTokens.count,
             "total_tokens": summary.promptTokens.count + summary.completionTokens.count,
+            "prompt_tokens_details": ["cached_tokens": summary.cachedPromptTokens],
         ]
     }
 

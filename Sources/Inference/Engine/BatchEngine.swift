@@ -4,12 +4,15 @@ import Synchronization
 
 /// Continuous batching over one model: a fixed number of slots (llama.cpp sequences) share one
 /// `llama_context`, and a decode loop on its own thread puts the next token of every running
-/// request — and prompt chunks of newly admitted ones — into the same `llama_decode` call, as
-/// llama-server does. Requests beyond the slots wait in a bounded queue; beyond that, `submit`
+/// request into one `llama_decode` call. Prompts are prefilled as the mode says: in fixed-size
+/// chunks at fixed positions, each in a call of its own (`invariant`: an answer's tokens do not
+/// depend on what ran beside it), or in the same call as the generating tokens, as llama-server
+/// does (`mixed`). Requests beyond the slots wait in a bounded queue; beyond that, `submit`
 /// refuses at once with `overloaded`.
 ///
-/// Thread model: the context, samplers and slot state belong to the loop thread only. Callers
-/// touch the shared `Inbox` under its lock and are woken through `AsyncThrowingStream`s.
+/// Thread model: the context, samplers, slot state and prefix cache belong to the loop thread
+/// only. Callers touch the shared `Inbox` under its lock and are woken through
+/// `AsyncThrowingStream`s.
 final class BatchEngine: Sendable {
     struct Configuration: Sendable {
         var slots: Int
@@ -17,10 +20,30 @@ final class BatchEngine: Sendable {
         var queueLimit: Int
         var threads: Int
         var generationTimeout: Duration = .seconds(600)
+        var mode: DecodeMode = .invariant
+        /// Prompt chunk size (invariant mode); at most `ubatch`.
+        var prefillChunk: Int = 64
+        var flashAttention = true
+        /// Bytes of saved prompt prefixes (invariant mode); 0 turns the prefix cache off.
+        var prefixCacheBytes: Int = 0
+
+        static let ubatch = 512
+        /// Asked of llama.cpp, which caps it at the context size.
+        static let batch = 2048
+
+        /// What decides whether an engine of this configuration reproduces an answer.
+        func facts(batch: Int = Self.batch, ubatch: Int = Self.ubatch) -> EngineFacts {
+            EngineFacts(
+                build: EngineFacts.libraryBuild, cpu: LlamaBackend.systemInfo.trimmingCharacters(in: .whitespaces), threads: threads,
+                batch: batch, ubatch: ubatch, prefillChunk: mode == .invariant ? prefillChunk : 0, flashAttention: flashAttention,
+                mode: mode, prefixCache: mode == .invariant && prefixCacheBytes > 0)
+        }
     }
 
     let model: LlamaModel
     let configuration: Configuration
+    /// As llama.cpp set the context up; every summary carries them.
+    let facts: EngineFacts
     private let inbox: Inbox
 
     init(model: LlamaModel, configuration: Configuration) throws {
@@ -29,19 +52,23 @@ final class BatchEngine: Sendable {
         var parameters = llama_context_default_params()
         parameters.n_seq_max = UInt32(configuration.slots)
         parameters.n_ctx = UInt32(configuration.slots * configuration.contextPerSlot)
-        parameters.n_batch = UInt32(min(configuration.slots * configuration.contextPerSlot, 2048))
-        parameters.n_ubatch = 512
+        parameters.n_batch = UInt32(Configuration.batch)
+        parameters.n_ubatch = UInt32(Configuration.ubatch)
         parameters.n_threads = Int32(configuration.threads)
         parameters.n_threads_batch = Int32(configuration.threads)
-        // One KV stream per sequence: attention over its own cells only (sequences share no prefix).
+        parameters.flash_attn_type = configuration.flashAttention ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
+        // One KV stream per sequence: attention over its own cells only, and a sequence's cells
+        // laid out the same whatever else runs.
         parameters.kv_unified = false
         parameters.no_perf = true
         guard let context = llama_init_from_model(model.pointer, parameters) else {
             throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")
         }
+        let facts = configuration.facts(batch: Int(llama_n_batch(context)), ubatch: Int(llama_n_ubatch(context)))
+        self.facts = facts
         let inbox = Inbox()
         self.inbox = inbox
-        let loop = DecodeLoop(model: model, context: ContextHandle(context), inbox: inbox, configuration: configuration)
+        let loop = DecodeLoop(model: model, context: ContextHandle(context), inbox: inbox, configuration: configuration, facts: facts)
         let thread = Thread { loop.run() }
         thread.name = "pedigree-decode"
         thread.start()
@@ -190,6 +217,8 @@ final class DecodeLoop: @unchecked Sendable {
         var started: ContinuousClock.Instant
         var firstToken: ContinuousClock.Instant?
         var batchIndex: Int32 = -1
+        /// Prompt tokens restored from the prefix cache.
+        var reused = 0
     }
 
     private let model: LlamaModel
@@ -199,14 +228,19 @@ final class DecodeLoop: @unchecked Sendable {
     private var slots: [Slot] = []
     private var freeSequences: [Int32]
     private let batchCapacity: Int32
+    private var prefixes: PrefixCache
+    private let facts: EngineFacts
 
-    init(model: LlamaModel, context: ContextHandle, inbox: Inbox, configuration: BatchEngine.Configuration) {
+    init(model: LlamaModel, context: ContextHandle, inbox: Inbox, configuration: BatchEngine.Configuration, facts: EngineFacts) {
+        self.facts = facts
         self.model = model
         self.context = context.pointer
         self.inbox = inbox
         self.configuration = configuration
         freeSequences = (0..<Int32(configuration.slots)).reversed()
         batchCapacity = Int32(llama_n_batch(context.pointer))
+        prefixes = PrefixCache(
+            budget: configuration.mode == .invariant ? configuration.prefixCacheBytes : 0, chunk: max(1, configuration.prefillChunk))
     }
 
     func run() {
@@ -247,17 +281,36 @@ final class DecodeLoop: @unchecked Sendable {
                 inbox.waitForWork()
                 continue
             }
-            fill(&batch)
-            if batch.n_tokens > 0 {
-                let status = llama_decode(context, batch)
-                if status != 0 {
-                    for slot in slots { fail(slot, InferenceError.overloaded("llama_decode failed (\(status)): the context is full")) }
-                    slots.removeAll()
-                    continue
+            switch configuration.mode {
+            case .mixed:
+                fill(&batch)
+                guard decode(batch) else { continue }
+                sample()
+            case .invariant:
+                // Prompt chunks first, each alone in its call (up to a ubatch of them per turn),
+                // then one token of every generating sequence together.
+                var budget = BatchEngine.Configuration.ubatch
+                while budget > 0, let index = slots.firstIndex(where: { $0.promptOffset < $0.job.tokens.count }) {
+                    budget -= fillChunk(&batch, slot: index)
+                    guard decode(batch) else { break }
+                    savePrefix(index)
+                    sample()
                 }
+                fillGenerating(&batch)
+                guard decode(batch) else { continue }
+                sample()
             }
-            sample()
         }
+    }
+
+    /// Decodes the batch; on failure every running request fails (the context is full).
+    private func decode(_ batch: llama_batch) -> Bool {
+        guard batch.n_tokens > 0 else { return true }
+        let status = llama_decode(context, batch)
+        guard status != 0 else { return true }
+        for slot in slots { fail(slot, InferenceError.overloaded("llama_decode failed (\(status)): the context is full")) }
+        slots.removeAll()
+        return false
     }
 
     /// Moves waiting jobs into free slots; returns them, whether the engine is stopping, and the
@@ -285,20 +338,19 @@ final class DecodeLoop: @unchecked Sendable {
             return false
         }
         let slots = admitted.map { job in
-            Slot(
+            var slot = Slot(
                 sequence: freeSequences.removeLast(), job: job,
                 sampler: job.request.sampling.makeSampler(vocabularySize: model.vocabularySize),
                 assembler: TextAssembler(stops: job.request.sampling.stop), started: .now)
+            restorePrefix(&slot)
+            return slot
         }
         return (slots, stopping, cancelled)
     }
 
-    /// One token per generating slot, then prompt chunks while the batch has room.
+    /// Mixed mode: one token per generating slot, then prompt tokens while the batch has room.
     private func fill(_ batch: inout llama_batch) {
-        batch.n_tokens = 0
-        for index in slots.indices where slots[index].promptOffset == slots[index].job.tokens.count {
-            add(&batch, token: slots[index].lastToken, slot: &slots[index], logits: true)
-        }
+        fillGenerating(&batch)
         for index in slots.indices where slots[index].promptOffset < slots[index].job.tokens.count {
             let tokens = slots[index].job.tokens
             while slots[index].promptOffset < tokens.count, batch.n_tokens < batchCapacity {
@@ -308,6 +360,62 @@ final class DecodeLoop: @unchecked Sendable {
             }
             if batch.n_tokens >= batchCapacity { break }
         }
+    }
+
+    /// One token per generating slot.
+    private func fillGenerating(_ batch: inout llama_batch) {
+        batch.n_tokens = 0
+        for index in slots.indices where slots[index].promptOffset == slots[index].job.tokens.count && slots[index].batchIndex < 0 {
+            add(&batch, token: slots[index].lastToken, slot: &slots[index], logits: true)
+        }
+    }
+
+    /// Invariant mode: the slot's next prompt chunk alone, up to the next multiple of the chunk
+    /// size (so chunks sit at the same positions whatever came before); returns its length.
+    private func fillChunk(_ batch: inout llama_batch, slot index: Int) -> Int {
+        batch.n_tokens = 0
+        let tokens = slots[index].job.tokens
+        let start = slots[index].promptOffset
+        let chunk = max(1, configuration.prefillChunk)
+        let end = min(tokens.count, (start / chunk + 1) * chunk)
+        for offset in start..<end {
+            add(&batch, token: tokens[offset], slot: &slots[index], logits: offset == tokens.count - 1)
+        }
+        slots[index].promptOffset = end
+        return end - start
+    }
+
+    /// Saves the slot's memory when its prefill just reached the boundary its prompt saves at.
+    private func savePrefix(_ index: Int) {
+        let slot = slots[index]
+        guard let boundary = prefixes.saveBoundary(promptCount: slot.job.tokens.count), slot.promptOffset == boundary,
+            prefixes.wants(slot.job.tokens[..<boundary])
+        else { return }
+        let size = llama_state_seq_get_size_ext(context, slot.sequence, 0)
+        guard size > 0, size <= prefixes.budget else { return }
+        var state = [UInt8](repeating: 0, count: size)
+        let written = state.withUnsafeMutableBufferPointer { buffer in
+            llama_state_seq_get_data_ext(context, buffer.baseAddress, size, slot.sequence, 0)
+        }
+        guard written == size else { return }
+        prefixes.insert(tokens: Array(slot.job.tokens[..<boundary]), state: state)
+    }
+
+    /// Starts a new slot from the longest saved prefix of its prompt, if any.
+    private func restorePrefix(_ slot: inout Slot) {
+        guard let found = prefixes.lookup(slot.job.tokens) else { return }
+        let read = found.state.withUnsafeBufferPointer { buffer in
+            llama_state_seq_set_data_ext(context, buffer.baseAddress, buffer.count, slot.sequence, 0)
+        }
+        let memory = llama_get_memory(context)
+        guard read == found.state.count else {
+            llama_memory_seq_rm(memory, slot.sequence, -1, -1)
+            return
+        }
+        if found.keep < found.entryLength { llama_memory_seq_rm(memory, slot.sequence, Int32(found.keep), -1) }
+        slot.promptOffset = found.keep
+        slot.position = Int32(found.keep)
+        slot.reused = found.keep
     }
 
     private func add(_ batch: inout llama_batch, token: Int32, slot: inout Slot, logits: Bool) {
@@ -365,11 +473,13 @@ final class DecodeLoop: @unchecked Sendable {
         if !rest.isEmpty, reason != .cancelled { slot.job.continuation.yield(.token(rest)) }
         let now = ContinuousClock.now
         let job = slot.job
-        let summary = GenerationSummary(
+        var summary = GenerationSummary(
             text: slot.assembler.text, finishReason: reason, promptTokens: job.tokens, completionTokens: slot.generated,
             seed: job.request.sampling.seed,
             timeToFirstTokenMs: Self.milliseconds(job.submitted, slot.firstToken ?? now),
             totalMs: Self.milliseconds(job.submitted, now), queuedMs: Self.milliseconds(job.submitted, slot.started))
+        summary.cachedPromptTokens = slot.reused
+        summary.engine = facts
         release(slot)
         job.continuation.yield(.finished(summary))
         job.continuation.finish()

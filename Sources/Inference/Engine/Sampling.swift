@@ -119,6 +119,10 @@ public struct GenerationSummary: Sendable, Hashable, Codable {
     public let totalMs: Double
     /// Time the request waited for a free slot.
     public let queuedMs: Double
+    /// Prompt tokens whose memory came from the prefix cache (not decoded again).
+    public var cachedPromptTokens = 0
+    /// The engine that made it (nil when it never ran).
+    public var engine: EngineFacts?
 }
 
 /// Turns token bytes into text safely: a UTF-8 character split over two tokens is held until it

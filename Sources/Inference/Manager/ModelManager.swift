@@ -60,8 +60,22 @@ public actor ModelManager {
         /// finish reason `cancelled`.
         public var generationTimeout: Duration = .seconds(600)
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        /// How prompts and generating tokens share `llama_decode` calls.
+        public var decodeMode: DecodeMode = .invariant
+        /// Prompt chunk size in the invariant mode (1 to 512).
+        public var prefillChunk: Int = 64
+        public var flashAttention = true
+        /// Bytes of saved prompt prefixes per loaded model (invariant mode); 0: off.
+        public var prefixCacheBytes: Int = 256 << 20
 
         public init() {}
+
+        func engineConfiguration(trainedContext: Int) -> BatchEngine.Configuration {
+            BatchEngine.Configuration(
+                slots: slots, contextPerSlot: min(contextPerSlot, max(256, trainedContext)), queueLimit: queueLimit, threads: threads,
+                generationTimeout: generationTimeout, mode: decodeMode, prefillChunk: prefillChunk, flashAttention: flashAttention,
+                prefixCacheBytes: prefixCacheBytes)
+        }
     }
 
     /// A loaded model as `loadedModels` reports it.
@@ -103,8 +117,9 @@ public actor ModelManager {
         self.logger = logger
     }
 
-    /// llama.cpp's build and CPU features, recorded with inferences.
-    public nonisolated var engineInfo: String { LlamaBackend.systemInfo }
+    /// The engine facts as configured, recorded with inferences that never reached an engine
+    /// (an engine's own, as llama.cpp set it up, come with each summary).
+    public nonisolated var engineFacts: EngineFacts { configuration.engineConfiguration(trainedContext: 0).facts() }
 
     // MARK: Generation
 
@@ -217,12 +232,7 @@ public actor ModelManager {
                 continuation.resume(
                     with: Result {
                         let model = try LlamaModel(path: path)
-                        return try BatchEngine(
-                            model: model,
-                            configuration: .init(
-                                slots: configuration.slots, contextPerSlot: min(configuration.contextPerSlot, max(256, model.trainedContext)),
-                                queueLimit: configuration.queueLimit, threads: configuration.threads,
-                                generationTimeout: configuration.generationTimeout))
+                        return try BatchEngine(model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext))
                     })
             }
             thread.start()

@@ -73,6 +73,10 @@ extension ConfigurationKey {
     public static let generationTimeout = Self("generation-timeout", .seconds(1...86_400))
     public static let keepAlive = Self("keep-alive", .seconds(0...31_536_000))
     public static let threads = Self("threads", .integer(1...1_024))
+    public static let decodeMode = Self("decode-mode", .choice(["invariant", "mixed"]))
+    public static let prefillChunk = Self("prefill-chunk", .integer(1...512))
+    public static let flashAttention = Self("flash-attention", .boolean)
+    public static let prefixCache = Self("prefix-cache", .size)
     public static let preload = Self("preload", .list)
     public static let ledger = Self("ledger", .text)
     public static let ledgerFailure = Self("ledger-failure", .choice(["warn", "fail"]))
@@ -91,7 +95,8 @@ extension ConfigurationKey {
         allowedOrigins,
         keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
         slots,
-        queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads, preload, ledger,
+        queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads,
+        decodeMode, prefillChunk, flashAttention, prefixCache, preload, ledger,
         ledgerFailure, ledgerPasswordFile,
         ledgerText, ledgerSaltFile, ledgerRetentionDays, ledgerMaxRows, logFormat, logLevel,
     ]

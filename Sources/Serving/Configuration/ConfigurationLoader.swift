@@ -150,6 +150,10 @@ public enum ConfigurationLoader {
         if let seconds = try values.seconds(.generationTimeout) { serving.models.generationTimeout = .seconds(seconds) }
         if let value = try values.seconds(.keepAlive) { serving.models.keepAlive = value > 0 ? .seconds(value) : nil }
         if let value = try values.integer(.threads) { serving.models.threads = value }
+        if let value = try values.choice(.decodeMode) { serving.models.decodeMode = value == "mixed" ? .mixed : .invariant }
+        if let value = try values.integer(.prefillChunk) { serving.models.prefillChunk = value }
+        if let value = try values.boolean(.flashAttention) { serving.models.flashAttention = value }
+        if let value = try values.size(.prefixCache) { serving.models.prefixCacheBytes = Int(clamping: value) }
         serving.preload = values.lists[ConfigurationKey.preload.name] ?? []
         serving.ledger = try values.text(.ledger)
         if let value = try values.choice(.ledgerFailure) { serving.ledgerFailure = value == "fail" ? .fail : .warn }

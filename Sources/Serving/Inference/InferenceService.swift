@@ -112,13 +112,13 @@ public final class InferenceService: Sendable {
                 // Refused before anything ran: counted, not recorded with its input.
                 recorder.countRejection(code)
             default:
-                try await recorder.store(draft.failed(error, engine: models.engineInfo))
+                try await recorder.store(draft.failed(error, engine: models.engineFacts.json))
             }
             throw error
         }
         logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
         let recorder = self.recorder
-        let engine = models.engineInfo
+        let engine = models.engineFacts.json
         return AsyncThrowingStream { continuation in
             let task = Task { [self, logger] in
                 defer { running.subtract(1, ordering: .relaxed) }
@@ -146,7 +146,7 @@ public final class InferenceService: Sendable {
                             span.attributes["gen_ai.response.finish_reasons"] = [summary.finishReason.rawValue]
                             span.end()
                             spanEnded = true
-                            try await recorder.store(draft.finished(summary, engine: engine))
+                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? engine))
                             logger.info(
                                 "inference finished",
                                 metadata: [
@@ -193,6 +193,13 @@ public final class InferenceService: Sendable {
         public let identical: Bool
         /// Index of the first generated token that differs; nil when identical.
         public let firstDifference: Int?
+
+        /// Whether the replay ran on an engine with the original's facts; nil when the original
+        /// recorded none (made before they were recorded).
+        public var sameEngine: Bool? {
+            guard let recorded = EngineFacts(json: original.engine), let now = replay.summary.engine else { return nil }
+            return now.reproduces(recorded)
+        }
     }
 
     /// What `replayMany` reports: counts and one item per record.
@@ -289,6 +296,10 @@ enum GenerationMetrics {
         Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "input")])
             .record(summary.promptTokens.count)
         Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "output")]).record(generated)
+        if summary.cachedPromptTokens > 0 {
+            Counter(label: "pedigree_prompt_tokens_cached_total", dimensions: [("gen_ai.request.model", model)])
+                .increment(by: summary.cachedPromptTokens)
+        }
     }
 
     static func nanoseconds(_ milliseconds: Double) -> Int64 {

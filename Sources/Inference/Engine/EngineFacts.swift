@@ -1,0 +1,81 @@
+import CLlama
+import Foundation
+
+/// How the decode loop puts tokens into `llama_decode` calls.
+public enum DecodeMode: String, Sendable, Codable, CaseIterable {
+    /// Every answer's token ids are independent of what ran beside it: a prompt is prefilled in
+    /// fixed-size chunks at fixed positions, each chunk in a call of its own; generating
+    /// sequences share calls (one token each). The default.
+    case invariant
+    /// As llama-server: prompt tokens and the next token of every generating sequence in one
+    /// call, split by llama.cpp as it sees fit. Slightly faster; an answer may depend on its
+    /// neighbours in the last bits, and so in tokens.
+    case mixed
+}
+
+/// The engine facts that decide whether an answer can be reproduced bit for bit: recorded with
+/// every inference, compared when one is replayed.
+public struct EngineFacts: Sendable, Codable, Hashable {
+    /// llama.cpp's ggml version and commit (`ggml 0.25.3 (0c1e570)`).
+    public var build: String
+    /// The CPU features llama.cpp was built for and uses (`llama_print_system_info`).
+    public var cpu: String
+    public var threads: Int
+    /// `n_batch` and `n_ubatch` of the context.
+    public var batch: Int
+    public var ubatch: Int
+    /// Prompt chunk size in the invariant mode (positions of chunk boundaries are multiples of it).
+    public var prefillChunk: Int
+    public var flashAttention: Bool
+    public var mode: DecodeMode
+    /// Whether prompt prefixes are reused from the prefix cache (at chunk boundaries; does not
+    /// change answers in the invariant mode).
+    public var prefixCache: Bool
+
+    public init(
+        build: String, cpu: String, threads: Int, batch: Int, ubatch: Int, prefillChunk: Int, flashAttention: Bool, mode: DecodeMode,
+        prefixCache: Bool
+    ) {
+        self.build = build
+        self.cpu = cpu
+        self.threads = threads
+        self.batch = batch
+        self.ubatch = ubatch
+        self.prefillChunk = prefillChunk
+        self.flashAttention = flashAttention
+        self.mode = mode
+        self.prefixCache = prefixCache
+    }
+
+    /// The ledger's form: JSON with sorted keys (the same facts give the same text).
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(self) else { return build }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Facts from a ledger's `engine` text; nil for records made before the facts were recorded
+    /// (those hold llama.cpp's system information only).
+    public init?(json: String) {
+        guard let facts = try? JSONDecoder().decode(Self.self, from: Data(json.utf8)) else { return nil }
+        self = facts
+    }
+
+    /// Whether answers made under `other` are expected to be reproduced under these facts: every
+    /// fact but the prefix cache (which reuses exactly what would be computed) must be equal.
+    public func reproduces(_ other: EngineFacts) -> Bool {
+        var mine = self
+        var theirs = other
+        mine.prefixCache = false
+        theirs.prefixCache = false
+        return mine == theirs
+    }
+
+    /// llama.cpp's build as the library reports it.
+    static let libraryBuild: String = {
+        let version = ggml_version().map { String(cString: $0) } ?? "unknown"
+        let commit = ggml_commit().map { String(cString: $0) } ?? "unknown"
+        return "ggml \(version) (\(commit))"
+    }()
+}
