@@ -71,7 +71,7 @@ def test_answers_do_not_depend_on_their_neighbours(demo):
         assert not differing, f"{len(differing)}/64 replays differ (index, first differing token): {differing}"
         assert all(r["sameEngine"] is True and r["replay"]["timings"]["cachedPromptTokens"] == 0 for r in replays)
         facts = replays[0]["original"]["engineFacts"]
-        assert (facts["mode"], facts["prefillChunk"], facts["flashAttention"], facts["prefixCache"]) == ("invariant", 64, True, False)
+        assert (facts["mode"], facts["prefillChunk"], facts["flashAttention"], facts["prefixCache"]) == ("invariant", 64, False, False)
         assert facts["threads"] >= 1 and facts["build"].startswith("ggml ")
 
         exported = {row["id"]: json.loads(row["completionTokenIDs"])
@@ -88,13 +88,13 @@ def test_answers_do_not_depend_on_their_neighbours(demo):
 def test_engine_facts_are_recorded_and_compared(demo):
     """The mixed mode and flash attention are facts of the record; a replay on another engine
     says so (sameEngine false), and the ledger export holds the facts as JSON."""
-    server = Server(demo, "--decode-mode", "mixed", "--flash-attention", "false", "--threads", "1")
+    server = Server(demo, "--decode-mode", "mixed", "--flash-attention", "true", "--threads", "1")
     try:
         made = server.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hello there", "sampling": {"temperature": 0,
                                                                                                                    "maxTokens": 4}}})
         record = server.data('query($id: ID!) { inference(id: $id) { engine engineFacts { mode prefillChunk flashAttention threads } } }',
                              {"id": made["infer"]["id"]})["inference"]
-        assert record["engineFacts"] == {"mode": "mixed", "prefillChunk": 0, "flashAttention": False, "threads": 1}
+        assert record["engineFacts"] == {"mode": "mixed", "prefillChunk": 0, "flashAttention": True, "threads": 1}
         assert json.loads(record["engine"])["mode"] == "mixed"
         assert server.data(REPLAY, {"id": made["infer"]["id"]})["replay"]["sameEngine"] is True
         server.restart()

@@ -25,6 +25,8 @@ from bench_common import free_port, serve, wait_ready
 binary, demo = sys.argv[1], str(Path(sys.argv[2]).resolve())
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = os.cpu_count()
+# llama-server with the flash attention Pedigree uses (off unless PEDIGREE_BENCH_SERVE_ARGS turns it on).
+FLASH = "on" if "--flash-attention true" in os.environ.get("PEDIGREE_BENCH_SERVE_ARGS", "") else "off"
 ROUNDS = 3
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { usage { promptTokens completionTokens } timings { timeToFirstTokenMs cachedPromptTokens } } }"
@@ -80,30 +82,39 @@ finally:
         process.terminate()
         process.wait()
 
-# llama-server -np 8 from the same llama.cpp build, same threads.
-port = free_port()
-server = subprocess.Popen([str(ROOT / ".deps/llama/bin/llama-server"), "-m", model, "-t", str(THREADS), "-tb", str(THREADS),
-                           "-c", str(2048 * 8), "-np", "8", "--port", str(port), "--no-webui"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-server_url = f"http://127.0.0.1:{port}"
-try:
-    wait_ready(server_url, "/health")
+# llama-server -np 8 from the same llama.cpp build, same threads: with our flash attention setting,
+# and as it runs by default (-fa auto, on for CPU).
+def llama_server_8(flash):
+    port = free_port()
+    server = subprocess.Popen([str(ROOT / ".deps/llama/bin/llama-server"), "-m", model, "-t", str(THREADS), "-tb", str(THREADS),
+                               "-c", str(2048 * 8), "-np", "8", "-fa", flash, "--port", str(port), "--no-webui"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(server_url, "/health")
 
-    def server_once(prompt, tokens=128):
-        return requests.post(server_url + "/completion", json={"prompt": prompt, "n_predict": tokens, "temperature": 0,
-                                                               "cache_prompt": False}).json()["tokens_predicted"]
-    server_once(PROMPT, 8)
-    server_8 = max(aggregate(server_once, [PROMPT] * 8) for _ in range(ROUNDS))
-finally:
-    server.terminate()
-    server.wait()
+        def server_once(prompt, tokens=128):
+            return requests.post(server_url + "/completion", json={"prompt": prompt, "n_predict": tokens, "temperature": 0,
+                                                                   "cache_prompt": False}).json()["tokens_predicted"]
+        server_once(PROMPT, 8)
+        return max(aggregate(server_once, [PROMPT] * 8) for _ in range(ROUNDS))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+server_8 = llama_server_8(FLASH)
+server_8_default = llama_server_8("auto")
 
 long, short = results["long"], results["short"]
 print(f"# smollm2-135m Q4_1, {THREADS} threads, 8 slots, greedy; best of {ROUNDS} alternating rounds")
 print("# 8 clients x 128 tokens; peer: the mixed mode (fastest)")
 print(f"BENCH decode_concurrent8_invariant {long['invariant']:.1f} tokens/s peer={long['mixed']:.1f} ratio={long['invariant'] / long['mixed']:.2f}")
-print("# the same; peer: llama-server -np 8")
+print(f"# the same; peer: llama-server -np 8 -fa {FLASH} (our flash attention setting)")
 print(f"BENCH decode_concurrent8_invariant_vs_server {long['invariant']:.1f} tokens/s peer={server_8:.1f} ratio={long['invariant'] / server_8:.2f}")
+print("# the same; peer: llama-server -np 8 as it runs by default (-fa auto)")
+print(f"BENCH decode_concurrent8_invariant_vs_server_default {long['invariant']:.1f} tokens/s peer={server_8_default:.1f} "
+      f"ratio={long['invariant'] / server_8_default:.2f}")
 print("# 8 clients x 16 tokens after 20-90-token prompts; peer: the mixed mode")
 print(f"BENCH decode_concurrent8_short_invariant {short['invariant']:.1f} tokens/s peer={short['mixed']:.1f} ratio={short['invariant'] / short['mixed']:.2f}")
 print(f"# {prompt_tokens}-token prompts, {statistics.median(reused):.0f} reused from the prefix cache; median of 5 pairs; peer: the same prompt cold")

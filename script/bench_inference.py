@@ -6,6 +6,7 @@ Usage: bench_inference.py PEDIGREE_BINARY DEMO_REPO"""
 import concurrent.futures
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -22,6 +23,8 @@ binary, demo = sys.argv[1], str(Path(sys.argv[2]).resolve())
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA = ROOT / ".deps/llama"
 THREADS = os.cpu_count()
+# llama-server with the flash attention Pedigree uses (off unless PEDIGREE_BENCH_SERVE_ARGS turns it on).
+FLASH = "on" if "--flash-attention true" in os.environ.get("PEDIGREE_BENCH_SERVE_ARGS", "") else "off"
 TOKENS = 128
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
 ROUNDS = 5
@@ -39,7 +42,8 @@ model = subprocess.run([binary, "pull", "smollm2-135m", "--repo", demo, "--cache
 # Pedigree.
 port = free_port()
 ours = subprocess.Popen([binary, "serve", "--repo", demo, "--cache", str(cache), "--port", str(port), "--threads", str(THREADS),
-                         "--slots", "8", "--context-per-slot", "512", "--preload", "smollm2-135m"],
+                         "--slots", "8", "--context-per-slot", "512", "--preload", "smollm2-135m",
+                         *shlex.split(os.environ.get("PEDIGREE_BENCH_SERVE_ARGS", ""))],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 url = f"http://127.0.0.1:{port}"
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { usage { completionTokens } timings { timeToFirstTokenMs } } }"
@@ -99,7 +103,7 @@ finally:
 def llama_server(parallel):
     port = free_port()
     process = subprocess.Popen([str(LLAMA / "bin/llama-server"), "-m", model, "-t", str(THREADS), "-tb", str(THREADS),
-                                "-c", str(512 * parallel), "-np", str(parallel), "--port", str(port), "--no-webui"],
+                                "-c", str(512 * parallel), "-np", str(parallel), "-fa", FLASH, "--port", str(port), "--no-webui"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server_url = f"http://127.0.0.1:{port}"
     wait_ready(server_url, "/health")
@@ -131,7 +135,7 @@ finally:
 os.environ["LLAMA_CPP_LIB_PATH"] = str(LLAMA / "lib")
 sys.path.insert(0, str(ROOT / ".deps/src/llama_cpp_python-0.3.36"))
 import llama_cpp  # noqa: E402
-llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=THREADS, n_threads_batch=THREADS, flash_attn=FLASH == "on", verbose=False)
 
 
 def python_once():

@@ -23,7 +23,7 @@ final class BatchEngine: Sendable {
         var mode: DecodeMode = .invariant
         /// Prompt chunk size (invariant mode); at most `ubatch`.
         var prefillChunk: Int = 64
-        var flashAttention = true
+        var flashAttention = false
         /// Bytes of saved prompt prefixes (invariant mode); 0 turns the prefix cache off.
         var prefixCacheBytes: Int = 0
 
