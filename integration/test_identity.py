@@ -1,5 +1,5 @@
 """Batch invariance: an answer's token ids do not depend on what ran beside it. 64 inferences sent
-8 at a time without the prefix cache, then 4, 8 and 16 at a time with it (prompts of 20 to 90
+4, 8 and 16 at a time without the prefix cache, then the same with it (prompts of 20 to 90
 tokens, a third of them sharing a 70-word prefix, greedy and seeded T = 0.9, mixed maxTokens);
 after a restart each is replayed alone (one slot, no prefix cache): every run's token ids equal
 the replays'. With the prefix cache on, requests that
@@ -33,7 +33,7 @@ def jobs():
     return made
 
 
-RUNS = [(8, "0"), (4, "256M"), (8, "256M"), (16, "256M")]
+RUNS = [(4, "0"), (8, "0"), (16, "0"), (4, "256M"), (8, "256M"), (16, "256M")]
 
 
 def test_answers_do_not_depend_on_their_neighbours(demo):

@@ -117,7 +117,8 @@ struct InferenceOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Prompt chunk size in the invariant mode, 1 to 512 (default 64); recorded with every answer.")
     var prefillChunk: Int?
 
-    @Option(help: "Flash attention: false (default, as llama-cpp-python; faster for long contexts on CPU) or true (llama.cpp's CPU default; faster for short ones).")
+    @Option(
+        help: "Flash attention: false (default, as llama-cpp-python; faster for long contexts on CPU) or true (llama.cpp's CPU default).")
     var flashAttention: Bool?
 
     @Option(help: "Bytes of prompt prefixes kept per model for reuse at chunk boundaries (invariant mode; e.g. 256M, the default; 0: off).")
