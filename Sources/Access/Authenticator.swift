@@ -27,7 +27,8 @@ public final class Authenticator: Sendable {
         var problem: AccessFileError?
         var enabled = false
     }
-    private let snapshot = Mutex<Snapshot>(Snapshot())
+    /// nil until the file was first looked at.
+    private let snapshot = Mutex<Snapshot?>(nil)
     /// Quota counters by key id; kept across reloads of the file.
     private let meters = Mutex<[String: KeyMeter]>([:])
 
@@ -47,7 +48,7 @@ public final class Authenticator: Sendable {
     /// request takes one view and asks it everything.
     public func current() -> Keys {
         let stamp = FileStamp(path: file.url.path)
-        if let cached = snapshot.withLock({ $0.stamp == stamp ? $0 : nil }) { return Keys(snapshot: cached, owner: self) }
+        if let cached = snapshot.withLock({ $0?.stamp == stamp ? $0 : nil }) { return Keys(snapshot: cached, owner: self) }
         var fresh = Snapshot(stamp: stamp)
         if stamp != nil {
             do throws(AccessFileError) {
