@@ -240,6 +240,12 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "Folder of GraphiQL's built files (default: .deps/graphiql, installed by script/bootstrap).")
     var graphiqlAssets: String?
 
+    @Option(name: .customLong("worker"), help: "An inference worker (http://host:port) to send generations to (repeat for several).")
+    var workers: [String] = []
+
+    @Option(help: "A file holding the token sent to the workers (pedigree worker --worker-token-file).")
+    var workerTokenFile: String?
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.host, host)
@@ -257,6 +263,8 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.keyTokensPerMinute, keyTokensPerMinute)
         flags.add(.keyConcurrentGenerations, keyConcurrentGenerations)
         flags.add(.graphiqlAssets, graphiqlAssets)
+        flags.add(.workers, list: workers)
+        flags.add(.workerTokenFile, workerTokenFile)
         return flags.values
     }
 }

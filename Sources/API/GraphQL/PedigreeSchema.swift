@@ -211,6 +211,9 @@ public enum PedigreeSchema {
           """invariant or mixed."""
           mode: String!
           prefixCache: Boolean!
+
+          """The inference worker (its URL) that ran it, when the gateway sent it to one; null in one process."""
+          worker: String
         }
 
         type ReplayBatch {

@@ -240,6 +240,7 @@ public enum SchemaBuilder {
                 "flashAttention": field { (facts: EngineFacts) in facts.flashAttention },
                 "mode": field { (facts: EngineFacts) in facts.mode.rawValue },
                 "prefixCache": field { (facts: EngineFacts) in facts.prefixCache },
+                "worker": field { (facts: EngineFacts) in facts.worker },
             ],
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },

@@ -31,6 +31,9 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// Whether prompt prefixes are reused from the prefix cache (at chunk boundaries; does not
     /// change answers in the invariant mode).
     public var prefixCache: Bool
+    /// The inference worker that ran it (its URL), when a gateway sent it to one; not an engine
+    /// fact of its own (`reproduces` ignores it).
+    public var worker: String?
 
     public init(
         build: String, cpu: String, threads: Int, batch: Int, ubatch: Int, prefillChunk: Int, flashAttention: Bool, mode: DecodeMode,
@@ -69,6 +72,8 @@ public struct EngineFacts: Sendable, Codable, Hashable {
         var theirs = other
         mine.prefixCache = false
         theirs.prefixCache = false
+        mine.worker = nil
+        theirs.worker = nil
         return mine == theirs
     }
 

@@ -128,6 +128,16 @@ public actor ModelManager {
 
     /// Starts a generation on the model of `source`, loading it first when needed.
     public func generate(_ request: GenerationRequest, on source: ModelSource) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let request = try validated(request)
+        let instance = try await instance(for: source)
+        // A load that was under way when the server stopped must not start a generation after it.
+        guard !stopped else { throw InferenceError.overloaded("the server is shutting down") }
+        return try instance.engine.submit(request)
+    }
+
+    /// The request with its sampling checked against this server's limits, or `badInput`
+    /// (also what a gateway checks before it sends a request to a worker).
+    public nonisolated func validated(_ request: GenerationRequest) throws -> GenerationRequest {
         let sampling = try request.sampling.validated(maxTokensLimit: configuration.maxTokensLimit)
         switch request.input {
         case .prompt(let text):
@@ -140,10 +150,7 @@ public actor ModelManager {
                 throw InferenceError.badInput("messages must hold 1 to \(configuration.maxPromptBytes) bytes")
             }
         }
-        let instance = try await instance(for: source)
-        // A load that was under way when the server stopped must not start a generation after it.
-        guard !stopped else { throw InferenceError.overloaded("the server is shutting down") }
-        return try instance.engine.submit(GenerationRequest(input: request.input, sampling: sampling))
+        return GenerationRequest(input: request.input, sampling: sampling)
     }
 
     // MARK: Loading

@@ -140,6 +140,9 @@ public enum ConfigurationLoader {
         if let verify = try values.boolean(.verifyCache) { serving.verifyCache = verify }
         serving.remote = try values.text(.remote)
         serving.remoteEndpoints = values.lists[ConfigurationKey.remoteEndpoints.name] ?? []
+        serving.workerTokenFile = try values.text(.workerTokenFile)
+        serving.dvcConfig = try values.text(.dvcConfig)
+        serving.workers = values.lists[ConfigurationKey.workers.name] ?? []
         if let value = try values.integer(.slots) { serving.models.slots = value }
         if let value = try values.integer(.queue) { serving.models.queueLimit = value }
         if let value = try values.integer(.contextPerSlot) { serving.models.contextPerSlot = value }

@@ -67,6 +67,15 @@ public struct ServingConfiguration: Sendable {
     public var remote: String?
     /// Endpoints a repository's committed `.dvc/config` may send the operator's credentials to.
     public var remoteEndpoints: [String] = []
+    /// A file holding the token a gateway sends its workers and a worker requires
+    /// (`Authorization: Bearer`).
+    public var workerTokenFile: String?
+    /// Inference workers (`http://host:port`) the gateway sends generations to; empty: this
+    /// process generates.
+    public var workers: [String] = []
+    /// `pedigree worker`: the DVC remotes it fetches from, in `.dvc/config` syntax (the
+    /// operator's file: its endpoints and credentials are trusted).
+    public var dvcConfig: String?
 
     // Inference
     public var models = ModelManager.Configuration()

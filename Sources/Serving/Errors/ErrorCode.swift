@@ -25,6 +25,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case rateLimited = "RATE_LIMITED"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case deadlineExceeded = "DEADLINE_EXCEEDED"
+    /// An inference worker failed or left during a generation that had already streamed.
+    case workerUnavailable = "WORKER_UNAVAILABLE"
     case internalError = "INTERNAL"
 
     /// The HTTP status of an answer that is only this error.
@@ -36,7 +38,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rateLimited: 429
         case .notFound: 404
         case .internalError, .modelLoadFailed, .metadataError: 500
-        case .artifactUnavailable, .integrityError: 502
+        case .artifactUnavailable, .integrityError, .workerUnavailable: 502
         case .overloaded, .shuttingDown: 503
         case .deadlineExceeded: 504
         }

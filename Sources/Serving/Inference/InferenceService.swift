@@ -48,6 +48,8 @@ public final class InferenceService: Sendable {
     let lineage: LineageService
     let artifacts: RevisionArtifacts
     let models: ModelManager
+    /// Where generations run: `models` (in this process) or inference workers.
+    let backend: any GenerationBackend
     let recorder: InferenceRecorder
     let state: ServingState
     let logger: Logger
@@ -55,12 +57,13 @@ public final class InferenceService: Sendable {
     private let running = Atomic<Int>(0)
 
     public init(
-        lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, recorder: InferenceRecorder, state: ServingState,
-        logger: Logger = Logger(label: "pedigree.inference")
+        lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, workers: WorkerPool? = nil, recorder: InferenceRecorder,
+        state: ServingState, logger: Logger = Logger(label: "pedigree.inference")
     ) {
         self.lineage = lineage
         self.artifacts = artifacts
         self.models = models
+        self.backend = workers ?? LocalBackend(models: models, artifacts: artifacts)
         self.recorder = recorder
         self.state = state
         self.logger = logger
@@ -98,7 +101,7 @@ public final class InferenceService: Sendable {
         span.attributes["pedigree.inference.id"] = id
         do {
             generation = try await ServiceContext.withValue(span.context) {
-                try await models.generate(request, on: artifacts.modelSource(revision))
+                try await backend.generate(request, on: revision)
             }
         } catch {
             span.recordError(error)
@@ -112,13 +115,13 @@ public final class InferenceService: Sendable {
                 // Refused before anything ran: counted, not recorded with its input.
                 recorder.countRejection(code)
             default:
-                try await recorder.store(draft.failed(error, engine: models.engineFacts.json))
+                try await recorder.store(draft.failed(error, engine: backend.engineFacts.json))
             }
             throw error
         }
         logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
         let recorder = self.recorder
-        let engine = models.engineFacts.json
+        let engine = backend.engineFacts.json
         return AsyncThrowingStream { continuation in
             let task = Task { [self, logger] in
                 defer { running.subtract(1, ordering: .relaxed) }

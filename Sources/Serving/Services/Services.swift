@@ -17,6 +17,8 @@ public struct Services: Sendable {
     public let lineage: LineageService
     public let artifacts: RevisionArtifacts
     public let models: ModelManager
+    /// The inference workers generations go to; nil: this process generates.
+    public let workers: WorkerPool?
     public let recorder: InferenceRecorder
     public let inference: InferenceService
     public let refresher: RepositoryRefresher
@@ -40,11 +42,28 @@ public struct Services: Sendable {
             policy: configuration.ledgerFailure,
             storeText: configuration.ledgerStoreText, salt: configuration.ledgerStoreText ? Data() : try ledgerSalt(configuration), logger: logger)
         let state = ServingState()
-        let inference = InferenceService(lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, state: state, logger: logger)
+        let workers = try openWorkers(configuration, models: models, logger: logger)
+        let inference = InferenceService(
+            lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder, state: state, logger: logger)
         return Services(
-            configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, recorder: recorder, inference: inference,
+            configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder,
+            inference: inference,
             refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state,
             access: openAccess(configuration), telemetry: telemetry, logger: logger)
+    }
+
+    /// The worker pool of `workers`, with the token of `worker-token-file`; nil without workers.
+    public static func openWorkers(_ configuration: ServingConfiguration, models: ModelManager, logger: Logger) throws -> WorkerPool? {
+        guard !configuration.workers.isEmpty else { return nil }
+        var token: String?
+        if let path = configuration.workerTokenFile {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read")
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return WorkerPool(
+            urls: configuration.workers, token: token, facts: models.engineFacts, validate: { try models.validated($0) }, logger: logger)
     }
 
     /// The deployment's salt for the ledger's digests: `ledger-salt-file`, else `ledger-salt` in
@@ -118,6 +137,7 @@ public struct Services: Sendable {
         var services: [any Service] = observability
         if let ledger = recorder.ledger { services.append(LedgerService(ledger: ledger)) }
         services.append(ModelSweeper(models: models))
+        if let workers { services.append(workers) }
         if let ledger = recorder.ledger {
             services.append(
                 LedgerRetention(

@@ -1,0 +1,89 @@
+import Foundation
+public import Hummingbird
+import HummingbirdWebSocket
+import Inference
+public import Logging
+import NIOCore
+public import Serving
+
+/// `pedigree worker`'s HTTP application: health, the worker's status and generations (the
+/// protocol in `WorkerWire`). Every route but health needs the shared token.
+public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> some ApplicationProtocol {
+    let router = Router(context: PedigreeRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    let state = services.state
+    router.get("healthz") { _, _ -> String in "ok\n" }
+    router.get("readyz") { _, _ -> Response in
+        state.phase == .serving ? plain(.ok, "ready\n") : plain(.serviceUnavailable, "shutting down\n")
+    }
+    router.get(RouterPath(WorkerWire.statusPath)) { request, _ -> Response in
+        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(await services.status())) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+    router.post(RouterPath(WorkerWire.generatePath)) { request, context -> Response in
+        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
+        let wire: WorkerWire.GenerateRequest
+        do {
+            let body = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
+            wire = try JSONDecoder().decode(WorkerWire.GenerateRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            return failure(ServingError(.badUserInput, "the body is not a generation request"))
+        }
+        let generation: AsyncThrowingStream<GenerationEvent, any Error>
+        do {
+            generation = try await services.generate(wire)
+        } catch {
+            logger.info("worker generation refused", metadata: ["request_id": "\(context.requestID)", "error": "\(error)"])
+            return failure(error)
+        }
+        // Closing the connection (the gateway's client left, or its deadline passed) ends the
+        // stream, and with it the generation.
+        let events = untilClosed(generation, context.channel)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                await state.streaming {
+                    do {
+                        for try await event in events {
+                            switch event {
+                            case .token(let piece): try await writer.write(ByteBuffer(string: WorkerWire.Event.token(piece).text))
+                            case .finished(let summary): try await writer.write(ByteBuffer(string: WorkerWire.Event.summary(summary).text))
+                            }
+                        }
+                    } catch {
+                        let (code, message) = ErrorCode.classify(error)
+                        try? await writer.write(ByteBuffer(string: WorkerWire.Event.error(code: code.rawValue, message: message).text))
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+    let configuration = services.configuration
+    return Application(
+        router: router,
+        server: pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { _, _, _ in .dontUpgrade },
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree-worker"),
+        logger: logger)
+}
+
+private func plain(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+private func refusal() -> Response {
+    var response = failure(ServingError(.unauthenticated, "this worker answers its gateway only (Authorization: Bearer <worker token>)"))
+    response.headers[.wwwAuthenticate] = "Bearer"
+    return response
+}
+
+/// `{"code": …, "message": …}` with the status the code has.
+private func failure(_ error: any Error) -> Response {
+    let (code, message) = ErrorCode.classify(error)
+    let body = (try? JSONEncoder().encode(["code": code.rawValue, "message": message])) ?? Data()
+    return Response(
+        status: HTTPResponse.Status(code: code.httpStatus), headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+}

@@ -1,0 +1,258 @@
+import ArtifactStore
+import AsyncHTTPClient
+import Crypto
+import Foundation
+public import Inference
+public import Lineage
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+import Synchronization
+
+/// Where generations run: in this process, or on inference workers.
+public protocol GenerationBackend: Sendable {
+    /// Starts a generation of `request` on the weights of `revision`.
+    func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
+    /// The engine facts recorded with a generation that never reached an engine.
+    var engineFacts: EngineFacts { get }
+}
+
+/// In this process: the model manager, with weights from the artifact store.
+struct LocalBackend: GenerationBackend {
+    let models: ModelManager
+    let artifacts: RevisionArtifacts
+
+    func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        try await models.generate(request, on: artifacts.modelSource(revision))
+    }
+
+    var engineFacts: EngineFacts { models.engineFacts }
+}
+
+/// The gateway's inference workers (`pedigree worker`), and which one runs each generation.
+///
+/// Placement: rendezvous hashing of the artifact md5 over the healthy workers, so each model
+/// stays on one worker (its weights fetched and loaded once) and moves only when that worker
+/// leaves. Bounded load: a worker whose queue is full answers `OVERLOADED` and the request spills
+/// to the next-ranked worker. Health: a status poll every second, and any failure to connect or
+/// a stream that breaks marks a worker down until its next good poll. A request that has streamed
+/// nothing yet is retried once on another worker; one that has streamed ends with
+/// `WORKER_UNAVAILABLE`. A client that leaves cancels the request, which closes the connection,
+/// which ends the worker's generation.
+public final class WorkerPool: GenerationBackend, Service {
+    public struct Member: Sendable {
+        public let url: String
+        public var healthy = true
+        public var status: WorkerWire.Status?
+        public var failures = 0
+    }
+
+    private let members: Mutex<[String: Member]>
+    private let authorization: String?
+    private let client: HTTPClient
+    private let validate: @Sendable (GenerationRequest) throws -> GenerationRequest
+    private let fallbackFacts: EngineFacts
+    private let logger: Logger
+    let pollInterval: Duration
+
+    /// - Parameters:
+    ///   - urls: the workers' base URLs (`http://host:port`).
+    ///   - validate: the gateway's own request limits, checked before anything is sent.
+    public init(
+        urls: [String], token: String?, facts: EngineFacts, pollInterval: Duration = .seconds(1),
+        validate: @escaping @Sendable (GenerationRequest) throws -> GenerationRequest, logger: Logger
+    ) {
+        let trimmed = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        members = Mutex(Dictionary(trimmed.map { ($0, Member(url: $0)) }, uniquingKeysWith: { first, _ in first }))
+        authorization = token.map { "Bearer \($0)" }
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+        self.validate = validate
+        fallbackFacts = facts
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    public var engineFacts: EngineFacts { fallbackFacts }
+
+    /// The workers and what they last reported.
+    public var snapshot: [Member] { members.withLock { Array($0.values) }.sorted { $0.url < $1.url } }
+
+    /// Rendezvous order of `urls` for an artifact: highest SHA-256(md5 "\n" url) first (its first
+    /// eight bytes, big-endian).
+    public static func rank(_ md5: String, _ urls: [String]) -> [String] {
+        func score(_ url: String) -> UInt64 {
+            SHA256.hash(data: Data("\(md5)\n\(url)".utf8)).prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        return urls.map { ($0, score($0)) }.sorted { $0.1 > $1.1 }.map(\.0)
+    }
+
+    /// The healthy workers in rendezvous order for `md5` (every worker, if none is healthy).
+    func candidates(_ md5: String) -> [String] {
+        let (healthy, all) = members.withLock { members in
+            (members.values.filter(\.healthy).map(\.url), Array(members.keys))
+        }
+        return Self.rank(md5, healthy.isEmpty ? all : healthy)
+    }
+
+    private func markFailed(_ url: String, _ reason: String) {
+        let wasHealthy = members.withLock { members -> Bool in
+            let was = members[url]?.healthy ?? false
+            members[url]?.healthy = false
+            members[url]?.failures += 1
+            return was
+        }
+        if wasHealthy { logger.warning("worker down", metadata: ["worker": "\(url)", "reason": "\(reason)"]) }
+    }
+
+    // MARK: Generation
+
+    public func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let request = try validate(request)
+        let artifact = revision.artifact
+        let location = try ArtifactLocation(artifact)
+        let wire = WorkerWire.GenerateRequest(
+            artifact: .init(
+                md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote),
+            request: request)
+        let body = try JSONEncoder().encode(wire)
+        let order = candidates(artifact.md5)
+        return AsyncThrowingStream { continuation in
+            let task = Task { await self.run(body, order: order, into: continuation) }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Tries the workers in `order`: spills past those that are full, retries once past one that
+    /// fails before streaming anything.
+    private func run(_ body: Data, order: [String], into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async {
+        var retried = false
+        var lastError = ServingError(.overloaded, "no inference worker is configured")
+        for url in order {
+            if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
+            var streamed = false
+            do {
+                var outgoing = HTTPClientRequest(url: url + WorkerWire.generatePath)
+                outgoing.method = .POST
+                outgoing.headers.add(name: "Content-Type", value: "application/json")
+                if let authorization { outgoing.headers.add(name: "Authorization", value: authorization) }
+                outgoing.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await client.execute(outgoing, timeout: .hours(24))
+                guard response.status == .ok else {
+                    let answer = try? await response.body.collect(upTo: 1 << 20)
+                    let fields = answer.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.readableBytesView)) } ?? [:]
+                    let code = fields["code"].flatMap(ErrorCode.init(rawValue:)) ?? .internalError
+                    let error = ServingError(code, fields["message"] ?? "worker answered \(response.status.code)")
+                    if code == .overloaded || code == .shuttingDown {
+                        lastError = error
+                        continue  // full or leaving: the next-ranked worker
+                    }
+                    if code == .unauthenticated {
+                        markFailed(url, "it refused the gateway's token")
+                        lastError = ServingError(.workerUnavailable, "a worker refused the gateway's token (worker-token-file)")
+                        continue
+                    }
+                    return continuation.finish(throwing: error)
+                }
+                var parser = EventStreamParser()
+                for try await chunk in response.body {
+                    for event in parser.feed(chunk) {
+                        switch event {
+                        case .token(let piece):
+                            streamed = true
+                            continuation.yield(.token(piece))
+                        case .summary(var summary):
+                            summary.engine?.worker = url
+                            continuation.yield(.finished(summary))
+                            return continuation.finish()
+                        case .error(let code, let message):
+                            let code = ErrorCode(rawValue: code) ?? .internalError
+                            if !streamed, code == .overloaded || code == .shuttingDown {
+                                lastError = ServingError(code, message)
+                                throw SpillToNext()
+                            }
+                            return continuation.finish(throwing: ServingError(code, message))
+                        }
+                    }
+                }
+                throw ServingError(.workerUnavailable, "the worker's stream ended without a summary")
+            } catch is SpillToNext {
+                continue
+            } catch {
+                if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
+                markFailed(url, "\(error)")
+                if streamed {
+                    return continuation.finish(throwing: ServingError(.workerUnavailable, "the inference worker failed during the generation"))
+                }
+                lastError = ServingError(.workerUnavailable, "no inference worker could run the generation")
+                if retried { break }
+                retried = true
+            }
+        }
+        continuation.finish(throwing: lastError)
+    }
+
+    private struct SpillToNext: Error {}
+
+    // MARK: Health
+
+    /// Polls every worker's status until shutdown.
+    public func run() async throws {
+        // Placed before the HTTP server in the group, so it stops after it (routing goes on
+        // while the gateway drains).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await withTaskGroup(of: Void.self) { group in
+                    for url in self.members.withLock({ Array($0.keys) }) {
+                        group.addTask { await self.poll(url) }
+                    }
+                }
+                try await Task.sleep(for: self.pollInterval)
+            }
+        }
+        try await client.shutdown()
+    }
+
+    private func poll(_ url: String) async {
+        var request = HTTPClientRequest(url: url + WorkerWire.statusPath)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        do {
+            let response = try await client.execute(request, timeout: .seconds(2))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            guard response.status == .ok else { throw ServingError(.workerUnavailable, "status \(response.status.code)") }
+            let status = try JSONDecoder().decode(WorkerWire.Status.self, from: Data(body.readableBytesView))
+            let recovered = members.withLock { members -> Bool in
+                let was = members[url]?.healthy ?? true
+                members[url]?.healthy = !status.draining
+                members[url]?.status = status
+                return !was && !status.draining
+            }
+            if recovered { logger.info("worker up", metadata: ["worker": "\(url)"]) }
+        } catch {
+            markFailed(url, "\(error)")
+        }
+    }
+}
+
+/// Splits a server-sent-event byte stream into `WorkerWire` events.
+struct EventStreamParser {
+    private var pending = Data()
+
+    mutating func feed(_ buffer: ByteBuffer) -> [WorkerWire.Event] {
+        pending.append(contentsOf: buffer.readableBytesView)
+        var events: [WorkerWire.Event] = []
+        let separator = Data("\n\n".utf8)
+        while let range = pending.range(of: separator) {
+            let block = String(decoding: pending[pending.startIndex..<range.lowerBound], as: UTF8.self)
+            pending.removeSubrange(pending.startIndex..<range.upperBound)
+            var name = ""
+            var data = ""
+            for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("event:") { name = line.dropFirst(6).trimmingCharacters(in: .whitespaces) }
+                if line.hasPrefix("data:") { data += line.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+            }
+            if let event = WorkerWire.Event(name: name, data: Data(data.utf8)) { events.append(event) }
+        }
+        return events
+    }
+}

@@ -1,0 +1,127 @@
+public import ArtifactStore
+public import Foundation
+public import Inference
+
+/// What a gateway and its inference workers say to each other, as JSON over HTTP: a generation
+/// is a POST answered by a stream of server-sent events (`token`, then `summary` or `error`); a
+/// worker's state is a GET. Every request carries the shared token (`Authorization: Bearer`).
+///
+/// HTTP/1.1 with server-sent events rather than gRPC: the same stack, codes and limits as the
+/// public API, no code generator in the build, readable with curl; streaming, deadlines
+/// (`deadlineMs`, enforced by the worker), cancellation (closing the connection ends the
+/// generation) and health (`/readyz`, `status`) are all plain HTTP.
+public enum WorkerWire {
+    public static let generatePath = "/worker/v1/generate"
+    public static let statusPath = "/worker/v1/status"
+
+    /// Which weights to run: the artifact's DVC object and where the worker's own DVC
+    /// configuration finds it.
+    public struct Artifact: Codable, Sendable, Hashable {
+        public var md5: String
+        /// DVC's `hash:` of the out (`md5` for DVC 3 outs, nil for the legacy layout).
+        public var hashName: String?
+        public var size: Int64
+        /// The weights' path inside a directory out; nil when the out is the file.
+        public var pathInOut: String?
+        /// The DVC remote the out names; nil for the worker's default remote.
+        public var remote: String?
+
+        public init(md5: String, hashName: String?, size: Int64, pathInOut: String?, remote: String?) {
+            self.md5 = md5
+            self.hashName = hashName
+            self.size = size
+            self.pathInOut = pathInOut
+            self.remote = remote
+        }
+
+        public func location() throws -> ArtifactLocation {
+            let object = try ObjectID(md5: md5, scheme: ObjectID.Scheme(hashName: hashName))
+            return ArtifactLocation(object: object, size: object.isDirectory ? nil : size, pathInOut: pathInOut, remote: remote)
+        }
+    }
+
+    public struct GenerateRequest: Codable, Sendable {
+        public var artifact: Artifact
+        /// Raw text, or chat messages (exactly one of the two).
+        public var prompt: String?
+        public var messages: [ChatMessage]?
+        public var sampling: SamplingParameters
+        /// Milliseconds the gateway will wait; the worker ends the generation past them.
+        public var deadlineMs: Int?
+
+        public init(artifact: Artifact, request: GenerationRequest, deadlineMs: Int? = nil) {
+            self.artifact = artifact
+            switch request.input {
+            case .prompt(let text): prompt = text
+            case .messages(let list): messages = list
+            }
+            sampling = request.sampling
+            self.deadlineMs = deadlineMs
+        }
+
+        public var generationRequest: GenerationRequest? {
+            switch (prompt, messages) {
+            case (let text?, nil): GenerationRequest(input: .prompt(text), sampling: sampling)
+            case (nil, let list?): GenerationRequest(input: .messages(list), sampling: sampling)
+            default: nil
+            }
+        }
+    }
+
+    /// One event of a generation's stream.
+    public enum Event: Sendable, Equatable {
+        case token(String)
+        case summary(GenerationSummary)
+        /// The generation failed: an error code (`OVERLOADED`, `MODEL_LOAD_FAILED`, …) and why.
+        case error(code: String, message: String)
+    }
+
+    /// A worker's state, for placement and health.
+    public struct Status: Codable, Sendable, Equatable {
+        public struct Model: Codable, Sendable, Equatable {
+            public var md5: String
+            public var memoryBytes: Int64
+            public var slots: Int
+            public var activeSlots: Int
+            public var queueDepth: Int
+        }
+        public var engine: EngineFacts
+        public var models: [Model]
+        /// Bytes of weights it may still load (nil: no budget set).
+        public var memoryFree: Int64?
+        public var maxModels: Int
+        public var draining: Bool
+    }
+}
+
+extension WorkerWire.Event {
+    /// The event as server-sent-event text.
+    public var text: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        func json(_ value: some Encodable) -> String { (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
+        switch self {
+        case .token(let piece): return "event: token\ndata: \(json(["text": piece]))\n\n"
+        case .summary(let summary): return "event: summary\ndata: \(json(summary))\n\n"
+        case .error(let code, let message): return "event: error\ndata: \(json(["code": code, "message": message]))\n\n"
+        }
+    }
+
+    /// Parses one event (its `event:` name and `data:` text); nil when it is not one of ours.
+    public init?(name: String, data: Data) {
+        let decoder = JSONDecoder()
+        switch name {
+        case "token":
+            guard let piece = try? decoder.decode([String: String].self, from: data)["text"] else { return nil }
+            self = .token(piece)
+        case "summary":
+            guard let summary = try? decoder.decode(GenerationSummary.self, from: data) else { return nil }
+            self = .summary(summary)
+        case "error":
+            guard let fields = try? decoder.decode([String: String].self, from: data), let code = fields["code"] else { return nil }
+            self = .error(code: code, message: fields["message"] ?? "")
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import API
+import ArgumentParser
+import DVCKit
+import Foundation
+import Inference
+import Logging
+import ServiceLifecycle
+import Serving
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve models to a gateway: the inference engine and a verified artifact cache, no Git mirror (see WorkerWire).")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var server: WorkerServerOptions
+    @OptionGroup var artifacts: ArtifactOptions
+    @OptionGroup var inference: InferenceOptions
+
+    func run() async throws {
+        let loaded = try await loadConfiguration(common, [server, artifacts, inference], requireRepo: false)
+        let configuration = loaded.serving
+        let logger = Logger(label: "pedigree.worker")
+        let token = try readToken(configuration)
+        let dvcConfig = try readDVCConfig(configuration)
+        let services = try orExit { try WorkerServices.open(configuration, token: token, dvcConfig: dvcConfig, logger: logger) }
+        logger.info(
+            "worker",
+            metadata: [
+                "host": "\(configuration.host)", "port": "\(configuration.port)", "token": "\(token == nil ? "none" : "required")",
+                "remotes": "\(dvcConfig.remotes.keys.sorted().joined(separator: ","))", "engine": "\(services.models.engineFacts.json)",
+            ])
+        let app = buildWorkerApplication(services: services, logger: logger)
+        try await services.serviceGroup(http: app, logger: logger).run()
+        logger.info("stopped")
+    }
+
+    /// The shared token, required unless the worker listens on loopback only (or
+    /// `--insecure-no-auth` says an open worker is meant).
+    private func readToken(_ configuration: ServingConfiguration) throws -> String? {
+        guard let path = configuration.workerTokenFile else {
+            guard configuration.listensOnLoopbackOnly || configuration.insecureNoAuth else {
+                throw refuse("refusing to serve \(configuration.host) without --worker-token-file: anyone who reaches it could generate")
+            }
+            return nil
+        }
+        guard let data = FileManager.default.contents(atPath: path),
+            let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16
+        else {
+            throw refuse("worker-token-file \(path): cannot be read, or holds fewer than 16 characters")
+        }
+        return token
+    }
+
+    /// The worker's DVC remotes, read as the operator's own `.dvc/config.local`.
+    private func readDVCConfig(_ configuration: ServingConfiguration) throws -> DVCConfig {
+        guard let path = configuration.dvcConfig else {
+            // Only --remote (a URL, or nothing: every request then fails with its reason).
+            guard let remote = configuration.remote else { return DVCConfig() }
+            var config = DVCConfig(defaultRemote: "default", remotes: ["default": ["url": remote]])
+            config.localOptions = ["default": ["url"]]
+            return config
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw refuse("dvc-config \(path): cannot be read") }
+        do {
+            return try DVCConfig(config: nil, local: data)
+        } catch {
+            throw refuse("dvc-config \(path): \(error)")
+        }
+    }
+
+    private func refuse(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+}
+
+/// Where a worker listens and whom it answers.
+struct WorkerServerOptions: ParsableArguments, ConfigurationFlags {
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (default: $PEDIGREE_PORT or 8080).")
+    var port: Int?
+
+    @Option(help: "A file holding the token the gateway sends (at least 16 characters); required beyond loopback.")
+    var workerTokenFile: String?
+
+    @Option(help: "The DVC remotes to fetch from, in .dvc/config syntax (the operator's file: its endpoints and credentials are trusted).")
+    var dvcConfig: String?
+
+    @Option(help: "Seconds running generations may take to finish after SIGTERM before they are cancelled (default 30).")
+    var drainTimeout: String?
+
+    @Flag(help: "Serve a non-loopback address without a token (anyone who reaches the port may generate).")
+    var insecureNoAuth = false
+
+    var values: [String: [String]] {
+        var flags = FlagValues()
+        flags.add(.host, host)
+        flags.add(.port, port)
+        flags.add(.workerTokenFile, workerTokenFile)
+        flags.add(.dvcConfig, dvcConfig)
+        flags.add(.drainTimeout, drainTimeout)
+        if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
+        return flags.values
+    }
+}

@@ -1,0 +1,222 @@
+"""Scale-out, first part: `pedigree worker` (the engine and a verified cache, no Git mirror) and
+a gateway (`pedigree serve --worker …`) that sends generations to workers by artifact md5 with
+rendezvous hashing. Checked against our own reading of the rule (SHA-256 of "md5\\nurl", highest
+first), against `pedigree infer` in one process (same engine facts, same token ids), with a
+worker killed and restarted."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BIN, RUN_LOG, Server, free_port, pedigree, secret
+
+INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result usage { completionTokens }
+  modelRevision { artifact { md5 } } } }"""
+RECORD = "query($id: ID!) { inference(id: $id) { status engineFacts { worker mode prefillChunk } } }"
+REPLAY = "mutation($id: ID!) { replay(id: $id) { identical sameEngine replay { id } } }"
+STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id } } }"
+
+
+class Worker:
+    def __init__(self, demo, token_file, *extra, port=None):
+        self.cache = tempfile.mkdtemp(prefix="pedigree-worker-")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [BIN, "worker", "--port", str(self.port), "--cache", self.cache, "--dvc-config", str(Path(demo) / ".dvc/config"),
+                     "--slots", "4", *(["--worker-token-file", str(token_file)] if token_file else []), *extra]
+        self.start()
+
+    def start(self):
+        self.log = open(Path(self.cache) / "worker.log", "a")
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("worker exited: " + Path(self.log.name).read_text())
+            time.sleep(0.1)
+        raise RuntimeError("worker did not become ready")
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        if not self.log.closed:
+            self.log.close()
+        with open(RUN_LOG, "a", errors="replace") as run_log:
+            run_log.write(Path(self.log.name).read_text(errors="replace"))
+
+
+def preferred(md5, urls):
+    """The rendezvous rule, written here from its description: highest big-endian first 8 bytes
+    of SHA-256("md5\\nurl")."""
+    import hashlib
+    return max(urls, key=lambda url: int.from_bytes(hashlib.sha256(f"{md5}\n{url}".encode()).digest()[:8], "big"))
+
+
+def events(response):
+    """(event, data) pairs of a server-sent-event stream."""
+    name = None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            yield name, json.loads(line[5:])
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    token = secret("worker-token-" + os.urandom(12).hex())
+    path = tmp_path / "worker-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def artifact_of(demo, spec):
+    out = json.loads(pedigree("lineage", spec, "--json", "--repo", str(demo)).stdout)
+    artifact = out["artifact"]
+    return {"md5": artifact["md5"], "hashName": "md5", "size": artifact["size"]}
+
+
+def test_worker_answers_its_gateway_only_and_generates_as_one_process_does(demo, token_file, tmp_path):
+    worker = Worker(demo, token_file)
+    token = token_file.read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        assert requests.get(worker.url + "/worker/v1/status").status_code == 401
+        assert requests.get(worker.url + "/worker/v1/status", headers={"Authorization": "Bearer wrong-token-wrong"}).status_code == 401
+        status = requests.get(worker.url + "/worker/v1/status", headers=auth).json()
+        assert status["models"] == [] and status["engine"]["mode"] == "invariant" and not status["draining"]
+
+        artifact = artifact_of(demo, "smollm2-135m")
+        # The full sampling, as the gateway sends it (the defaults of `pedigree infer`).
+        sampling = {"temperature": 0, "topK": 40, "topP": 0.95, "minP": 0.05, "repeatPenalty": 1.0, "seed": 1, "maxTokens": 12, "stop": []}
+        body = {"artifact": artifact, "prompt": "The capital of France is", "sampling": sampling}
+        assert requests.post(worker.url + "/worker/v1/generate", json=body).status_code == 401
+        with requests.post(worker.url + "/worker/v1/generate", json=body, headers=auth, stream=True) as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            got = list(events(response))
+        assert [name for name, _ in got][-1] == "summary" and {name for name, _ in got[:-1]} == {"token"}
+        summary = got[-1][1]
+        assert "".join(data["text"] for _, data in got[:-1]) == summary["text"]
+        # The same request in one process (pedigree infer, same engine facts): the same token ids.
+        alone = json.loads(pedigree("infer", "smollm2-135m", "--prompt", "The capital of France is", "--temperature", "0", "--max-tokens",
+                                    "12", "--json", "--repo", str(demo), "--cache", str(tmp_path / "cache")).stdout)
+        assert summary["completionTokens"] == alone["summary"]["completionTokens"] and len(summary["completionTokens"]) > 0
+        status = requests.get(worker.url + "/worker/v1/status", headers=auth).json()
+        assert [m["md5"] for m in status["models"]] == [artifact["md5"]] and status["models"][0]["slots"] == 4
+
+        # Bad input gets its code; weights that are not in the remote are ARTIFACT_UNAVAILABLE.
+        bad = requests.post(worker.url + "/worker/v1/generate", data="{", headers={**auth, "Content-Type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["code"] == "BAD_USER_INPUT"
+        both = requests.post(worker.url + "/worker/v1/generate", headers=auth, json={**body, "messages": [{"role": "user", "content": "hi"}]})
+        assert both.status_code == 400 and both.json()["code"] == "BAD_USER_INPUT"
+        missing = requests.post(worker.url + "/worker/v1/generate", headers=auth,
+                                json={**body, "artifact": {**artifact, "md5": "0" * 32}})
+        assert missing.status_code == 502 and missing.json()["code"] == "ARTIFACT_UNAVAILABLE", missing.text
+    finally:
+        worker.stop()
+    # Beyond loopback a worker needs a token.
+    refused = subprocess.run([BIN, "worker", "--host", "0.0.0.0", "--port", str(free_port()), "--cache", str(tmp_path / "w")],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "worker-token-file" in refused.stderr
+
+
+def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
+    workers = [Worker(demo, token_file), Worker(demo, token_file)]
+    urls = [w.url for w in workers]
+    gateway = Server(demo, *[arg for url in urls for arg in ("--worker", url)], "--worker-token-file", str(token_file))
+    try:
+        md5 = {name: gateway.data('query($id: ID!) { modelRevision(id: $id) { artifact { md5 } } }', {"id": name})["modelRevision"]["artifact"]["md5"]
+               for name in ("smollm2-135m", "tiny-llama")}
+        expected = {name: preferred(value, urls) for name, value in md5.items()}
+
+        def infer(name, index):
+            body = gateway.data(INFER, {"input": {"modelRevisionID": name, "prompt": f"Tell me about {index}",
+                                                  "sampling": {"temperature": 0.8, "seed": index, "maxTokens": 6}}})
+            return body["infer"]
+
+        ids = {name: [infer(name, index)["id"] for index in range(6)] for name in md5}
+        for name, records in ids.items():
+            for record_id in records:
+                record = gateway.data(RECORD, {"id": record_id})["inference"]
+                assert record["status"] == "completed" and record["engineFacts"]["worker"] == expected[name], (name, record)
+        # Replay from the gateway: the same worker, the same tokens.
+        replay = gateway.data(REPLAY, {"id": ids["smollm2-135m"][0]})["replay"]
+        assert replay["identical"] and replay["sameEngine"]
+
+        # A worker killed: its models go to the other one at once (the failed connection is retried).
+        doomed = next(w for w in workers if w.url == expected["smollm2-135m"])
+        other = next(w for w in workers if w is not doomed)
+        doomed.kill()
+        started = time.time()
+        moved = infer("smollm2-135m", 100)
+        assert time.time() - started < 5
+        assert gateway.data(RECORD, {"id": moved["id"]})["inference"]["engineFacts"]["worker"] == other.url
+        # Back after a restart on the same port: the next health poll brings it back.
+        doomed.start()
+        deadline = time.time() + 10
+        while True:
+            back = infer("smollm2-135m", 200)
+            if gateway.data(RECORD, {"id": back["id"]})["inference"]["engineFacts"]["worker"] == doomed.url:
+                break
+            assert time.time() < deadline, "the restarted worker was not used again"
+            time.sleep(0.5)
+    finally:
+        gateway.stop()
+        for worker in workers:
+            worker.stop()
+
+
+def test_a_stream_cut_by_a_dying_worker_ends_with_a_clear_code(demo, token_file):
+    worker = Worker(demo, token_file)
+    gateway = Server(demo, "--worker", worker.url, "--worker-token-file", str(token_file))
+    try:
+        gateway.data(INFER, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Warm up", "sampling": {"maxTokens": 1}}})
+        outcome = {}
+
+        def stream():
+            with requests.post(gateway.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"}, timeout=120,
+                               json={"query": STREAM, "variables": {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Once upon a time",
+                                                                              "sampling": {"temperature": 0, "maxTokens": 400}}}}) as r:
+                for line in r.iter_lines(decode_unicode=True):
+                    if line.startswith("data:") and line[5:].strip():
+                        event = json.loads(line[5:])
+                        if event.get("errors"):
+                            outcome["error"] = event["errors"][0]["extensions"]["code"]
+                        elif event["data"]["inferStream"]["token"] is not None:
+                            outcome["tokens"] = outcome.get("tokens", 0) + 1
+
+        reader = threading.Thread(target=stream)
+        reader.start()
+        deadline = time.time() + 30
+        while outcome.get("tokens", 0) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        worker.kill()
+        reader.join(timeout=30)
+        assert outcome.get("error") == "WORKER_UNAVAILABLE", outcome
+        failed = gateway.data('{ inferences(first: 5) { edges { node { status error } } } }')["inferences"]["edges"]
+        assert failed[0]["node"]["status"] == "failed" and failed[0]["node"]["error"].startswith("WORKER_UNAVAILABLE")
+        # With its only worker gone, a new request fails at once with the same code (nothing streamed, nowhere to retry).
+        body = gateway.gql(INFER, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Hello", "sampling": {"maxTokens": 2}}})
+        assert body["errors"][0]["extensions"]["code"] == "WORKER_UNAVAILABLE"
+    finally:
+        gateway.stop()
+        worker.stop()
