@@ -220,3 +220,32 @@ def test_a_stream_cut_by_a_dying_worker_ends_with_a_clear_code(demo, token_file)
     finally:
         gateway.stop()
         worker.stop()
+
+
+def test_replay_goes_to_a_worker_with_the_records_engine_facts(demo, token_file):
+    """A record made on a worker with flash attention on replays only on such a worker: with the
+    only other worker's facts differing, the replay says so; with a matching worker back, it runs
+    there and is identical."""
+    flash = Worker(demo, token_file, "--flash-attention", "true")
+    plain = Worker(demo, token_file)
+    gateway = Server(demo, "--worker", flash.url, "--worker-token-file", str(token_file))
+    try:
+        made = gateway.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hello", "sampling": {"temperature": 0, "maxTokens": 4}}})
+        record = gateway.data('query($id: ID!) { inference(id: $id) { engineFacts { flashAttention worker } } }', {"id": made["infer"]["id"]})
+        assert record["inference"]["engineFacts"] == {"flashAttention": True, "worker": flash.url}
+        gateway.restart("--worker", plain.url, "--worker-token-file", str(token_file))
+        time.sleep(1.5)  # one health poll: the gateway knows the worker's facts
+        refused = gateway.gql(REPLAY, {"id": made["infer"]["id"]})
+        assert refused["errors"][0]["extensions"]["code"] == "WORKER_UNAVAILABLE"
+        assert "engine facts" in refused["errors"][0]["message"] and "flash attention on" in refused["errors"][0]["message"]
+        # New requests still go to the worker there is.
+        assert gateway.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hi", "sampling": {"maxTokens": 2}}})["infer"]["id"]
+        gateway.restart("--worker", plain.url, "--worker", flash.url, "--worker-token-file", str(token_file))
+        time.sleep(1.5)
+        replay = gateway.data(REPLAY, {"id": made["infer"]["id"]})["replay"]
+        assert replay["identical"] and replay["sameEngine"]
+        assert gateway.data(RECORD, {"id": replay["replay"]["id"]})["inference"]["engineFacts"]["worker"] == flash.url
+    finally:
+        gateway.stop()
+        flash.stop()
+        plain.stop()

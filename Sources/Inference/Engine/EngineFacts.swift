@@ -66,15 +66,19 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     }
 
     /// Whether answers made under `other` are expected to be reproduced under these facts: every
-    /// fact but the prefix cache (which reuses exactly what would be computed) must be equal.
+    /// fact must be equal but the prefix cache (it reuses exactly what would be computed), the
+    /// worker, and `batch` (llama.cpp caps it at a model's context, so it differs between models
+    /// of one engine; it only bounds how many tokens one call may take, and the invariant mode's
+    /// calls are a chunk or one token per sequence).
     public func reproduces(_ other: EngineFacts) -> Bool {
-        var mine = self
-        var theirs = other
-        mine.prefixCache = false
-        theirs.prefixCache = false
-        mine.worker = nil
-        theirs.worker = nil
-        return mine == theirs
+        func essential(_ facts: EngineFacts) -> EngineFacts {
+            var facts = facts
+            facts.prefixCache = false
+            facts.worker = nil
+            if facts.mode == .invariant { facts.batch = 0 }
+            return facts
+        }
+        return essential(self) == essential(other)
     }
 
     /// llama.cpp's build as the library reports it.

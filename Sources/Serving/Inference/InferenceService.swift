@@ -80,7 +80,11 @@ public final class InferenceService: Sendable {
 
     /// Starts an inference on `revision`; its events arrive on the stream. Ending the stream
     /// early cancels the generation (its slot is freed) and records it as cancelled.
-    public func start(_ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo, id: String = RecordID.make()) async throws
+    /// `engine`: facts the engine must reproduce (a replay's); workers without them are not used.
+    public func start(
+        _ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo, id: String = RecordID.make(),
+        engine required: EngineFacts? = nil
+    ) async throws
         -> AsyncThrowingStream<Event, any Error>
     {
         try state.admit()
@@ -101,7 +105,7 @@ public final class InferenceService: Sendable {
         span.attributes["pedigree.inference.id"] = id
         do {
             generation = try await ServiceContext.withValue(span.context) {
-                try await backend.generate(request, on: revision)
+                try await backend.generate(request, on: revision, engine: required)
             }
         } catch {
             span.recordError(error)
@@ -176,8 +180,10 @@ public final class InferenceService: Sendable {
     }
 
     /// Runs an inference to its end.
-    public func run(_ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo) async throws -> InferenceAnswer {
-        for try await event in try await start(request, on: revision, by: caller) {
+    public func run(
+        _ request: GenerationRequest, on revision: ModelLineage, by caller: RequestInfo, engine required: EngineFacts? = nil
+    ) async throws -> InferenceAnswer {
+        for try await event in try await start(request, on: revision, by: caller, engine: required) {
             if case .payload(let answer) = event { return answer }
         }
         throw CancellationError()
@@ -269,7 +275,9 @@ public final class InferenceService: Sendable {
         } else {
             revision = try await lineage.lineageOffloaded(model: original.model, at: original.commit)
         }
-        let answer = try await run(GenerationRequest(input: input, sampling: sampling), on: revision, by: caller)
+        // On workers, only one with the record's engine facts may replay it.
+        let answer = try await run(
+            GenerationRequest(input: input, sampling: sampling), on: revision, by: caller, engine: EngineFacts(json: original.engine))
         let before = (try? decoder.decode([Int32].self, from: Data(original.completionTokenIDs.utf8))) ?? []
         let after = answer.summary.completionTokens
         let difference =

@@ -12,8 +12,11 @@ import Synchronization
 
 /// Where generations run: in this process, or on inference workers.
 public protocol GenerationBackend: Sendable {
-    /// Starts a generation of `request` on the weights of `revision`.
-    func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
+    /// Starts a generation of `request` on the weights of `revision`; with `engine`, only on an
+    /// engine that reproduces those facts where there is a choice (workers).
+    func generate(
+        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
+    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
     /// The engine facts recorded with a generation that never reached an engine.
     var engineFacts: EngineFacts { get }
 }
@@ -23,7 +26,10 @@ struct LocalBackend: GenerationBackend {
     let models: ModelManager
     let artifacts: RevisionArtifacts
 
-    func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+    /// One engine: it runs whatever the facts (a replay then reports `sameEngine: false`).
+    func generate(
+        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
+    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         try await models.generate(request, on: artifacts.modelSource(revision))
     }
 
@@ -87,10 +93,12 @@ public final class WorkerPool: GenerationBackend, Service {
         return urls.map { ($0, score($0)) }.sorted { $0.1 > $1.1 }.map(\.0)
     }
 
-    /// The healthy workers in rendezvous order for `md5` (every worker, if none is healthy).
-    func candidates(_ md5: String) -> [String] {
+    /// The healthy workers in rendezvous order for `md5` (every worker, if none is healthy);
+    /// with `engine`, only those that last reported facts reproducing it.
+    func candidates(_ md5: String, engine: EngineFacts? = nil) -> [String] {
         let (healthy, all) = members.withLock { members in
-            (members.values.filter(\.healthy).map(\.url), Array(members.keys))
+            let fitting = members.values.filter { member in engine.map { member.status?.engine.reproduces($0) ?? false } ?? true }
+            return (fitting.filter(\.healthy).map(\.url), fitting.map(\.url))
         }
         return Self.rank(md5, healthy.isEmpty ? all : healthy)
     }
@@ -107,7 +115,9 @@ public final class WorkerPool: GenerationBackend, Service {
 
     // MARK: Generation
 
-    public func generate(_ request: GenerationRequest, on revision: ModelLineage) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+    public func generate(
+        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
+    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let request = try validate(request)
         let artifact = revision.artifact
         let location = try ArtifactLocation(artifact)
@@ -116,7 +126,14 @@ public final class WorkerPool: GenerationBackend, Service {
                 md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote),
             request: request)
         let body = try JSONEncoder().encode(wire)
-        let order = candidates(artifact.md5)
+        let order = candidates(artifact.md5, engine: engine)
+        if let engine, order.isEmpty {
+            throw ServingError(
+                .workerUnavailable,
+                "no inference worker has the engine facts of the record (\(engine.mode.rawValue) mode, prefill chunk \(engine.prefillChunk), "
+                    + "flash attention \(engine.flashAttention ? "on" : "off"), \(engine.threads) threads, \(engine.build)): start one with them to replay it"
+            )
+        }
         return AsyncThrowingStream { continuation in
             let task = Task { await self.run(body, order: order, into: continuation) }
             continuation.onTermination = { _ in task.cancel() }
