@@ -249,3 +249,20 @@ def test_replay_goes_to_a_worker_with_the_records_engine_facts(demo, token_file)
         gateway.stop()
         flash.stop()
         plain.stop()
+
+
+def test_workers_from_a_dns_name(demo, token_file):
+    """`--workers-dns localhost:PORT`: the name's addresses are the workers (as a Kubernetes
+    headless Service's are); `localhost` resolves to 127.0.0.1 (and maybe ::1, where nothing
+    listens: that member is found down and not used)."""
+    worker = Worker(demo, token_file)
+    gateway = Server(demo, "--workers-dns", f"localhost:{worker.port}", "--worker-token-file", str(token_file))
+    try:
+        made = gateway.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hello", "sampling": {"maxTokens": 3}}})
+        record = gateway.data(RECORD, {"id": made["infer"]["id"]})["inference"]
+        assert record["status"] == "completed" and record["engineFacts"]["worker"] == worker.url
+    finally:
+        gateway.stop()
+        worker.stop()
+    bad = pedigree("serve", "--repo", str(demo), "--workers-dns", "no-port-here", check=False)
+    assert bad.returncode == 2 and "workers-dns" in bad.stderr

@@ -246,6 +246,9 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "A file holding the token sent to the workers (pedigree worker --worker-token-file).")
     var workerTokenFile: String?
 
+    @Option(help: "HOST:PORT: a DNS name whose addresses are workers (a Kubernetes headless Service), re-resolved every 5 s.")
+    var workersDns: String?
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.host, host)
@@ -265,6 +268,7 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.graphiqlAssets, graphiqlAssets)
         flags.add(.workers, list: workers)
         flags.add(.workerTokenFile, workerTokenFile)
+        flags.add(.workersDNS, workersDns)
         return flags.values
     }
 }

@@ -143,6 +143,10 @@ public enum ConfigurationLoader {
         serving.workerTokenFile = try values.text(.workerTokenFile)
         serving.dvcConfig = try values.text(.dvcConfig)
         serving.workers = values.lists[ConfigurationKey.workers.name] ?? []
+        serving.workersDNS = try values.text(.workersDNS)
+        if let dns = serving.workersDNS, WorkerPool.hostAndPort(dns) == nil {
+            throw ConfigurationError("workers-dns: HOST:PORT (a DNS name and the workers' port), not '\(dns)'")
+        }
         if let value = try values.integer(.slots) { serving.models.slots = value }
         if let value = try values.integer(.queue) { serving.models.queueLimit = value }
         if let value = try values.integer(.contextPerSlot) { serving.models.contextPerSlot = value }

@@ -73,6 +73,9 @@ public struct ServingConfiguration: Sendable {
     /// Inference workers (`http://host:port`) the gateway sends generations to; empty: this
     /// process generates.
     public var workers: [String] = []
+    /// `host:port`: a DNS name whose addresses are workers (a Kubernetes headless Service),
+    /// re-resolved every few seconds.
+    public var workersDNS: String?
     /// `pedigree worker`: the DVC remotes it fetches from, in `.dvc/config` syntax (the
     /// operator's file: its endpoints and credentials are trusted).
     public var dvcConfig: String?

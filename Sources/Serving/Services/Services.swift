@@ -54,7 +54,7 @@ public struct Services: Sendable {
 
     /// The worker pool of `workers`, with the token of `worker-token-file`; nil without workers.
     public static func openWorkers(_ configuration: ServingConfiguration, models: ModelManager, logger: Logger) throws -> WorkerPool? {
-        guard !configuration.workers.isEmpty else { return nil }
+        guard !configuration.workers.isEmpty || configuration.workersDNS != nil else { return nil }
         var token: String?
         if let path = configuration.workerTokenFile {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -63,7 +63,7 @@ public struct Services: Sendable {
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return WorkerPool(
-            urls: configuration.workers, token: token, facts: models.engineFacts, validate: { try models.validated($0) }, logger: logger)
+            urls: configuration.workers, dns: configuration.workersDNS, token: token, facts: models.engineFacts, validate: { try models.validated($0) }, logger: logger)
     }
 
     /// The deployment's salt for the ledger's digests: `ledger-salt-file`, else `ledger-salt` in

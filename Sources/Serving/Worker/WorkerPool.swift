@@ -2,6 +2,9 @@ import ArtifactStore
 import AsyncHTTPClient
 import Crypto
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Inference
 public import Lineage
 public import Logging
@@ -55,22 +58,31 @@ public final class WorkerPool: GenerationBackend, Service {
     }
 
     private let members: Mutex<[String: Member]>
+    /// Workers named in the configuration: kept whatever DNS says.
+    private let listed: Set<String>
+    /// A DNS name whose addresses are workers (a Kubernetes headless Service), and their port.
+    private let dns: (host: String, port: Int)?
     private let authorization: String?
     private let client: HTTPClient
     private let validate: @Sendable (GenerationRequest) throws -> GenerationRequest
     private let fallbackFacts: EngineFacts
     private let logger: Logger
     let pollInterval: Duration
+    let dnsInterval: Duration
 
     /// - Parameters:
     ///   - urls: the workers' base URLs (`http://host:port`).
     ///   - validate: the gateway's own request limits, checked before anything is sent.
+    ///   - dns: `host:port`, re-resolved every `dnsInterval`; each address is a worker.
     public init(
-        urls: [String], token: String?, facts: EngineFacts, pollInterval: Duration = .seconds(1),
-        validate: @escaping @Sendable (GenerationRequest) throws -> GenerationRequest, logger: Logger
+        urls: [String], dns: String? = nil, token: String?, facts: EngineFacts, pollInterval: Duration = .seconds(1),
+        dnsInterval: Duration = .seconds(5), validate: @escaping @Sendable (GenerationRequest) throws -> GenerationRequest, logger: Logger
     ) {
         let trimmed = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         members = Mutex(Dictionary(trimmed.map { ($0, Member(url: $0)) }, uniquingKeysWith: { first, _ in first }))
+        listed = Set(trimmed)
+        self.dns = dns.flatMap(Self.hostAndPort)
+        self.dnsInterval = dnsInterval
         authorization = token.map { "Bearer \($0)" }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
         self.validate = validate
@@ -218,7 +230,12 @@ public final class WorkerPool: GenerationBackend, Service {
         // Placed before the HTTP server in the group, so it stops after it (routing goes on
         // while the gateway drains).
         try? await cancelWhenGracefulShutdown {
+            var resolved: ContinuousClock.Instant?
             while !Task.isCancelled {
+                if self.dns != nil, resolved.map({ ContinuousClock.now - $0 >= self.dnsInterval }) ?? true {
+                    await self.resolve()
+                    resolved = .now
+                }
                 await withTaskGroup(of: Void.self) { group in
                     for url in self.members.withLock({ Array($0.keys) }) {
                         group.addTask { await self.poll(url) }
@@ -228,6 +245,55 @@ public final class WorkerPool: GenerationBackend, Service {
             }
         }
         try await client.shutdown()
+    }
+
+    /// Sets the members to the listed workers plus the addresses the DNS name has now (a name
+    /// that does not resolve keeps the last answer: a DNS hiccup must not empty the pool).
+    private func resolve() async {
+        guard let dns else { return }
+        guard let addresses = try? await offload({ try Self.addresses(of: dns.host) }), !addresses.isEmpty else {
+            logger.warning("workers: DNS name did not resolve; keeping the last members", metadata: ["name": "\(dns.host)"])
+            return
+        }
+        let found = Set(addresses.map { $0.contains(":") ? "http://[\($0)]:\(dns.port)" : "http://\($0):\(dns.port)" })
+        let (added, removed) = members.withLock { members -> ([String], [String]) in
+            let added = found.filter { members[$0] == nil }
+            let removed = members.keys.filter { !found.contains($0) && !listed.contains($0) }
+            for url in added { members[url] = Member(url: url) }
+            for url in removed { members[url] = nil }
+            return (added.sorted(), removed.sorted())
+        }
+        if !added.isEmpty || !removed.isEmpty {
+            logger.info("workers from DNS", metadata: ["name": "\(dns.host)", "added": "\(added)", "removed": "\(removed)"])
+        }
+    }
+
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        let host = text[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    /// The IPv4 and IPv6 addresses of `host` (getaddrinfo: /etc/hosts, then DNS).
+    static func addresses(of host: String) throws -> [String] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
+        defer { freeaddrinfo(first) }
+        var found: [String] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if let address = entry.pointee.ai_addr,
+                getnameinfo(address, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+            {
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !found.contains(text) { found.append(text) }
+            }
+            cursor = entry.pointee.ai_next
+        }
+        return found
     }
 
     private func poll(_ url: String) async {
