@@ -63,7 +63,8 @@ public struct Services: Sendable {
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return WorkerPool(
-            urls: configuration.workers, dns: configuration.workersDNS, token: token, facts: models.engineFacts, validate: { try models.validated($0) }, logger: logger)
+            urls: configuration.workers, dns: configuration.workersDNS, token: token, facts: models.engineFacts,
+            validate: { try models.validated($0) }, logger: logger)
     }
 
     /// The deployment's salt for the ledger's digests: `ledger-salt-file`, else `ledger-salt` in

@@ -2,9 +2,6 @@ import ArtifactStore
 import AsyncHTTPClient
 import Crypto
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 public import Inference
 public import Lineage
 public import Logging
@@ -12,6 +9,10 @@ import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where generations run: in this process, or on inference workers.
 public protocol GenerationBackend: Sendable {
