@@ -34,7 +34,7 @@ public enum PedigreeSchema {
           inferences(filter: InferenceFilter, first: Int = 20, after: String): InferenceConnection!
 
           """What changed between two revisions of one model (any specs; b is usually the newer): commits, datasets, parameters, code, stages, artifact."""
-          compare(a: ID!, b: ID!): LineageDiff!
+          compare(a: ID!, b: ID!): RevisionDiff!
 
           """Every model revision on the default branch whose pipeline read this data path (at this md5 when given), with the stage that read it."""
           dataset(path: String!, md5: String): [DatasetUse!]!
@@ -48,7 +48,7 @@ public enum PedigreeSchema {
           md5: String!
         }
 
-        type LineageDiff {
+        type RevisionDiff {
           a: ModelRevision!
           b: ModelRevision!
 

@@ -128,7 +128,7 @@ public enum SchemaBuilder {
                     try await loader.models.unload(md5: try await loader.lineage(args["id"].string ?? "").artifact.md5)
                 },
             ],
-            "LineageDiff": [
+            "RevisionDiff": [
                 "a": field { (diff: LineageDiff) in diff.a },
                 "b": field { (diff: LineageDiff) in diff.b },
                 "commits": field { (diff: LineageDiff) in diff.commits },
