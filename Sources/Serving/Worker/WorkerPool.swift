@@ -56,6 +56,8 @@ public final class WorkerPool: GenerationBackend, Service {
         public var healthy = true
         public var status: WorkerWire.Status?
         public var failures = 0
+        /// Status polls that timed out in a row (a busy worker may answer late: three make it down).
+        public var slowPolls = 0
     }
 
     private let members: Mutex<[String: Member]>
@@ -85,7 +87,10 @@ public final class WorkerPool: GenerationBackend, Service {
         self.dns = dns.flatMap(Self.hostAndPort)
         self.dnsInterval = dnsInterval
         authorization = token.map { "Bearer \($0)" }
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(2))))
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2)))
+        // Every running generation holds a connection: as many as the workers have slots.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.validate = validate
         fallbackFacts = facts
         self.pollInterval = pollInterval
@@ -301,7 +306,7 @@ public final class WorkerPool: GenerationBackend, Service {
         var request = HTTPClientRequest(url: url + WorkerWire.statusPath)
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         do {
-            let response = try await client.execute(request, timeout: .seconds(2))
+            let response = try await client.execute(request, timeout: .seconds(3))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok else { throw ServingError(.workerUnavailable, "status \(response.status.code)") }
             let status = try JSONDecoder().decode(WorkerWire.Status.self, from: Data(body.readableBytesView))
@@ -309,9 +314,16 @@ public final class WorkerPool: GenerationBackend, Service {
                 let was = members[url]?.healthy ?? true
                 members[url]?.healthy = !status.draining
                 members[url]?.status = status
+                members[url]?.slowPolls = 0
                 return !was && !status.draining
             }
             if recovered { logger.info("worker up", metadata: ["worker": "\(url)"]) }
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            let slow = members.withLock { members -> Int in
+                members[url]?.slowPolls += 1
+                return members[url]?.slowPolls ?? 0
+            }
+            if slow >= 3 { markFailed(url, "three status polls in a row timed out") }
         } catch {
             markFailed(url, "\(error)")
         }
