@@ -97,6 +97,12 @@ public final class WorkerPool: GenerationBackend, Service {
         self.logger = logger
     }
 
+    /// A pool whose `run` never ran (a command that opened the services without serving) still
+    /// shuts its client down; after `run` this finds it shut down already.
+    deinit {
+        client.shutdown { _ in }
+    }
+
     public var engineFacts: EngineFacts { fallbackFacts }
 
     /// The workers and what they last reported.
@@ -112,13 +118,35 @@ public final class WorkerPool: GenerationBackend, Service {
     }
 
     /// The healthy workers in rendezvous order for `md5` (every worker, if none is healthy);
-    /// with `engine`, only those that last reported facts reproducing it.
-    func candidates(_ md5: String, engine: EngineFacts? = nil) -> [String] {
-        let (healthy, all) = members.withLock { members in
+    /// with `engine`, only those that last reported facts reproducing it. Workers whose last
+    /// report says they would make the request wait — the model loaded with every slot busy and
+    /// requests queued, or not loaded and less free memory than its `size` — move to the end
+    /// (still tried, in order: the report may be a second old).
+    func candidates(_ md5: String, size: Int64 = 0, engine: EngineFacts? = nil) -> [String] {
+        let (healthy, all, reports) = members.withLock { members in
             let fitting = members.values.filter { member in engine.map { member.status?.engine.reproduces($0) ?? false } ?? true }
-            return (fitting.filter(\.healthy).map(\.url), fitting.map(\.url))
+            return (fitting.filter(\.healthy).map(\.url), fitting.map(\.url), members.mapValues(\.status))
         }
-        return Self.rank(md5, healthy.isEmpty ? all : healthy)
+        let ranked = Self.rank(md5, healthy.isEmpty ? all : healthy)
+        func wouldWait(_ url: String) -> Bool {
+            guard let report = reports[url] ?? nil else { return false }
+            if let model = report.models.first(where: { $0.md5 == md5 }) {
+                return model.activeSlots >= model.slots && model.queueDepth > 0
+            }
+            return report.memoryFree.map { $0 < size } ?? false
+        }
+        return ranked.filter { !wouldWait($0) } + ranked.filter(wouldWait)
+    }
+
+    /// Records a worker's report (the status poll).
+    func update(_ url: String, status: WorkerWire.Status) -> Bool {
+        members.withLock { members -> Bool in
+            let was = members[url]?.healthy ?? true
+            members[url]?.healthy = !status.draining
+            members[url]?.status = status
+            members[url]?.slowPolls = 0
+            return !was && !status.draining
+        }
     }
 
     private func markFailed(_ url: String, _ reason: String) {
@@ -144,7 +172,7 @@ public final class WorkerPool: GenerationBackend, Service {
                 md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote),
             request: request)
         let body = try JSONEncoder().encode(wire)
-        let order = candidates(artifact.md5, engine: engine)
+        let order = candidates(artifact.md5, size: artifact.size, engine: engine)
         if let engine, order.isEmpty {
             throw ServingError(
                 .workerUnavailable,
@@ -310,14 +338,7 @@ public final class WorkerPool: GenerationBackend, Service {
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok else { throw ServingError(.workerUnavailable, "status \(response.status.code)") }
             let status = try JSONDecoder().decode(WorkerWire.Status.self, from: Data(body.readableBytesView))
-            let recovered = members.withLock { members -> Bool in
-                let was = members[url]?.healthy ?? true
-                members[url]?.healthy = !status.draining
-                members[url]?.status = status
-                members[url]?.slowPolls = 0
-                return !was && !status.draining
-            }
-            if recovered { logger.info("worker up", metadata: ["worker": "\(url)"]) }
+            if update(url, status: status) { logger.info("worker up", metadata: ["worker": "\(url)"]) }
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             let slow = members.withLock { members -> Int in
                 members[url]?.slowPolls += 1

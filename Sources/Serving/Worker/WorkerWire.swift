@@ -84,6 +84,14 @@ public enum WorkerWire {
             public var slots: Int
             public var activeSlots: Int
             public var queueDepth: Int
+
+            public init(md5: String, memoryBytes: Int64, slots: Int, activeSlots: Int, queueDepth: Int) {
+                self.md5 = md5
+                self.memoryBytes = memoryBytes
+                self.slots = slots
+                self.activeSlots = activeSlots
+                self.queueDepth = queueDepth
+            }
         }
         public var engine: EngineFacts
         public var models: [Model]
@@ -91,6 +99,14 @@ public enum WorkerWire {
         public var memoryFree: Int64?
         public var maxModels: Int
         public var draining: Bool
+
+        public init(engine: EngineFacts, models: [Model], memoryFree: Int64?, maxModels: Int, draining: Bool) {
+            self.engine = engine
+            self.models = models
+            self.memoryFree = memoryFree
+            self.maxModels = maxModels
+            self.draining = draining
+        }
     }
 }
 
