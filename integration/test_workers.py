@@ -158,6 +158,10 @@ def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
             for record_id in records:
                 record = gateway.data(RECORD, {"id": record_id})["inference"]
                 assert record["status"] == "completed" and record["engineFacts"]["worker"] == expected[name], (name, record)
+        # loadedModels shows what the workers hold, each model on its worker (from their reports).
+        time.sleep(1.5)
+        loaded = {(m["md5"], m["worker"]) for m in gateway.data("{ loadedModels { md5 worker slots } }")["loadedModels"]}
+        assert loaded == {(md5[name], expected[name]) for name in md5}, loaded
         # Replay from the gateway: the same worker, the same tokens.
         replay = gateway.data(REPLAY, {"id": ids["smollm2-135m"][0]})["replay"]
         assert replay["identical"] and replay["sameEngine"]

@@ -316,6 +316,9 @@ public enum PedigreeSchema {
           activeSlots: Int!
           queueDepth: Int!
           lastUsedAt: DateTime!
+
+          """The inference worker holding it (as it last reported; revisions are then not known); null in this process."""
+          worker: String
         }
 
         type PullPayload {

@@ -83,7 +83,7 @@ public enum SchemaBuilder {
                 },
                 "repository": resolve { (_: Void, _, loader) in try await loader.read { try RepositoryStatus($0) } },
                 "transfers": resolve { (_: Void, _, loader) in loader.artifacts.store.transfers },
-                "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded },
+                "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded + (loader.services.workers?.loadedModels ?? []) },
                 "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
                 "compare": resolve { (_: Void, args, loader) in
                     let a = args["a"].string ?? ""
@@ -271,6 +271,7 @@ public enum SchemaBuilder {
                 "slots": field { (model: ModelManager.Status) in model.slots },
                 "activeSlots": field { (model: ModelManager.Status) in model.activeSlots },
                 "queueDepth": field { (model: ModelManager.Status) in model.queueDepth },
+                "worker": field { (model: ModelManager.Status) in model.worker },
                 "lastUsedAt": field { (model: ModelManager.Status) in Signature(name: "", email: "", date: model.lastUsed, offsetMinutes: 0).iso8601
                 },
             ],

@@ -90,6 +90,21 @@ public actor ModelManager {
         public let activeSlots: Int
         public let queueDepth: Int
         public let lastUsed: Date
+        /// The inference worker holding it (a gateway's view); nil in this process.
+        public var worker: String?
+
+        public init(
+            md5: String, revisions: [String], memoryBytes: Int64, slots: Int, activeSlots: Int, queueDepth: Int, lastUsed: Date, worker: String? = nil
+        ) {
+            self.md5 = md5
+            self.revisions = revisions
+            self.memoryBytes = memoryBytes
+            self.slots = slots
+            self.activeSlots = activeSlots
+            self.queueDepth = queueDepth
+            self.lastUsed = lastUsed
+            self.worker = worker
+        }
     }
 
     private final class Instance: Sendable {

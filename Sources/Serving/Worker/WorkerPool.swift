@@ -108,6 +108,17 @@ public final class WorkerPool: GenerationBackend, Service {
     /// The workers and what they last reported.
     public var snapshot: [Member] { members.withLock { Array($0.values) }.sorted { $0.url < $1.url } }
 
+    /// The models the healthy workers last reported holding, each with its worker.
+    public var loadedModels: [ModelManager.Status] {
+        snapshot.filter(\.healthy).flatMap { member in
+            (member.status?.models ?? []).map { model in
+                ModelManager.Status(
+                    md5: model.md5, revisions: [], memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
+                    queueDepth: model.queueDepth, lastUsed: Date(), worker: member.url)
+            }
+        }
+    }
+
     /// Rendezvous order of `urls` for an artifact: highest SHA-256(md5 "\n" url) first (its first
     /// eight bytes, big-endian).
     public static func rank(_ md5: String, _ urls: [String]) -> [String] {
