@@ -128,9 +128,14 @@ def test_worker_answers_its_gateway_only_and_generates_as_one_process_does(demo,
         assert bad.status_code == 400 and bad.json()["code"] == "BAD_USER_INPUT"
         both = requests.post(worker.url + "/worker/v1/generate", headers=auth, json={**body, "messages": [{"role": "user", "content": "hi"}]})
         assert both.status_code == 400 and both.json()["code"] == "BAD_USER_INPUT"
-        missing = requests.post(worker.url + "/worker/v1/generate", headers=auth,
-                                json={**body, "artifact": {**artifact, "md5": "0" * 32}})
-        assert missing.status_code == 502 and missing.json()["code"] == "ARTIFACT_UNAVAILABLE", missing.text
+        # Fetching and loading happen after the answer starts (with heartbeats): weights that are
+        # not in the remote end the stream with ARTIFACT_UNAVAILABLE.
+        with requests.post(worker.url + "/worker/v1/generate", headers=auth, stream=True,
+                           json={**body, "artifact": {**artifact, "md5": "0" * 32}}) as missing:
+            assert missing.status_code == 200
+            assert [(name, data["code"]) for name, data in events(missing)] == [("error", "ARTIFACT_UNAVAILABLE")]
+        too_long = requests.post(worker.url + "/worker/v1/generate", headers=auth, json={**body, "sampling": {**sampling, "maxTokens": 10**6}})
+        assert too_long.status_code == 400 and too_long.json()["code"] == "BAD_USER_INPUT"
     finally:
         worker.stop()
     # Beyond loopback a worker needs a token.
@@ -270,3 +275,36 @@ def test_workers_from_a_dns_name(demo, token_file):
         worker.stop()
     bad = pedigree("serve", "--repo", str(demo), "--workers-dns", "no-port-here", check=False)
     assert bad.returncode == 2 and "workers-dns" in bad.stderr
+
+
+def test_a_hung_worker_is_left_within_seconds(demo, token_file):
+    """SIGSTOP (a hung process, or a link that drops everything): it still accepts connections but
+    sends nothing, not even its heartbeat; the gateway gives up after three silent seconds,
+    retries on the other worker, and uses the stopped one again once it answers (SIGCONT)."""
+    workers = [Worker(demo, token_file), Worker(demo, token_file)]
+    urls = [w.url for w in workers]
+    gateway = Server(demo, *[arg for url in urls for arg in ("--worker", url)], "--worker-token-file", str(token_file))
+    try:
+        md5 = gateway.data('{ modelRevision(id: "tiny-llama") { artifact { md5 } } }')["modelRevision"]["artifact"]["md5"]
+        stuck = next(w for w in workers if w.url == preferred(md5, urls))
+
+        def infer():
+            made = gateway.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hello", "sampling": {"maxTokens": 3}}})
+            return gateway.data(RECORD, {"id": made["infer"]["id"]})["inference"]["engineFacts"]["worker"]
+
+        assert infer() == stuck.url
+        stuck.process.send_signal(signal.SIGSTOP)
+        started = time.time()
+        assert infer() != stuck.url
+        assert time.time() - started < 6
+        stuck.process.send_signal(signal.SIGCONT)
+        deadline = time.time() + 15
+        while infer() != stuck.url:
+            assert time.time() < deadline, "the worker was not used again after SIGCONT"
+            time.sleep(0.5)
+    finally:
+        for worker in workers:
+            worker.process.send_signal(signal.SIGCONT)
+        gateway.stop()
+        for worker in workers:
+            worker.stop()

@@ -32,16 +32,17 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         } catch {
             return failure(ServingError(.badUserInput, "the body is not a generation request"))
         }
-        let generation: AsyncThrowingStream<GenerationEvent, any Error>
+        let prepared: WorkerServices.Prepared
         do {
-            generation = try await services.generate(wire)
+            prepared = try services.prepare(wire)
         } catch {
             logger.info("worker generation refused", metadata: ["request_id": "\(context.requestID)", "error": "\(error)"])
             return failure(error)
         }
-        // Closing the connection (the gateway's client left, or its deadline passed) ends the
-        // stream, and with it the generation.
-        let events = untilClosed(generation, context.channel)
+        // The answer starts at once; loading, queueing and generating follow as events, with a
+        // heartbeat comment every second. Closing the connection (the gateway's client left, or
+        // its deadline passed) ends the stream, and with it the generation.
+        let events = untilClosed(services.events(prepared), context.channel)
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
@@ -49,6 +50,7 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
                     do {
                         for try await event in events {
                             switch event {
+                            case nil: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                             case .token(let piece): try await writer.write(ByteBuffer(string: WorkerWire.Event.token(piece).text))
                             case .finished(let summary): try await writer.write(ByteBuffer(string: WorkerWire.Event.summary(summary).text))
                             }

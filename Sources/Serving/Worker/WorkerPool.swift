@@ -87,7 +87,9 @@ public final class WorkerPool: GenerationBackend, Service {
         self.dns = dns.flatMap(Self.hostAndPort)
         self.dnsInterval = dnsInterval
         authorization = token.map { "Bearer \($0)" }
-        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2)))
+        // A worker sends a heartbeat every second while it works: three silent seconds mean it
+        // hung or its link is cut.
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(3)))
         // Every running generation holds a connection: as many as the workers have slots.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -43,13 +43,21 @@ public struct WorkerServices: Sendable {
         return zip(presented, tokenDigest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    /// Starts a generation on the artifact's weights, fetching and loading them first when
-    /// needed; ends it past `deadlineMs`.
-    public func generate(_ wire: WorkerWire.GenerateRequest) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+    /// A checked generation request, not started yet.
+    public struct Prepared: Sendable {
+        let request: GenerationRequest
+        let source: ModelSource
+        let deadline: Duration?
+    }
+
+    /// Checks a request before anything runs: the worker takes work, one input, a valid object
+    /// id, sampling and sizes within this worker's limits.
+    public func prepare(_ wire: WorkerWire.GenerateRequest) throws -> Prepared {
         try state.admit()
-        guard let request = wire.generationRequest else {
+        guard let asked = wire.generationRequest else {
             throw ServingError(.badUserInput, "a generation takes a prompt or messages, exactly one")
         }
+        let request = try models.validated(asked)
         let location: ArtifactLocation
         do { location = try wire.artifact.location() } catch { throw ServingError(.badUserInput, "artifact: \(error)") }
         let store = self.store
@@ -60,9 +68,38 @@ public struct WorkerServices: Sendable {
             await store.cache.pin([location.object])
             return Weights(path: path) { await store.cache.unpin([location.object]) }
         }
-        let generation = try await models.generate(request, on: source)
-        guard let milliseconds = wire.deadlineMs else { return generation }
-        return Self.bounded(generation, by: .milliseconds(max(1, milliseconds)))
+        return Prepared(request: request, source: source, deadline: wire.deadlineMs.map { .milliseconds(max(1, $0)) })
+    }
+
+    /// Runs a prepared generation — fetching and loading the weights first when needed — and
+    /// yields its events, with `nil` every `heartbeat` from the start (also while the weights
+    /// load), so that a gateway tells a live worker from a hung one or a cut link by silence.
+    /// Ends the generation past its deadline; ending the stream cancels it.
+    public func events(_ prepared: Prepared, heartbeat: Duration = .seconds(1)) -> AsyncThrowingStream<GenerationEvent?, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<GenerationEvent?, any Error>.makeStream()
+        let models = self.models
+        let producer = Task {
+            do {
+                var generation = try await models.generate(prepared.request, on: prepared.source)
+                if let deadline = prepared.deadline { generation = Self.bounded(generation, by: deadline) }
+                for try await event in generation { continuation.yield(event) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeat)
+                if Task.isCancelled { return }
+                continuation.yield(nil)
+            }
+        }
+        continuation.onTermination = { _ in
+            producer.cancel()
+            ticker.cancel()
+        }
+        return stream
     }
 
     /// `stream`, ended with `DEADLINE_EXCEEDED` when `limit` passes first (the generation is

@@ -3,8 +3,9 @@ public import Foundation
 public import Inference
 
 /// What a gateway and its inference workers say to each other, as JSON over HTTP: a generation
-/// is a POST answered by a stream of server-sent events (`token`, then `summary` or `error`); a
-/// worker's state is a GET. Every request carries the shared token (`Authorization: Bearer`).
+/// is a POST answered at once by a stream of server-sent events (`token`, then `summary` or
+/// `error`; a `: heartbeat` comment every second, also while the weights load); a worker's state
+/// is a GET. Every request carries the shared token (`Authorization: Bearer`).
 ///
 /// HTTP/1.1 with server-sent events rather than gRPC: the same stack, codes and limits as the
 /// public API, no code generator in the build, readable with curl; streaming, deadlines
