@@ -70,6 +70,21 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+def wait_until_ready(process, url, log, what="server"):
+    """Waits up to 60 s for `url`/readyz to answer 200; raises with the log if the process exits."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited: " + Path(log).read_text())
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not become ready")
+
+
 class Server:
     def __init__(self, repo, *extra, env=None):
         self.repo = repo
@@ -85,17 +100,7 @@ class Server:
         self.process = subprocess.Popen(
             [BIN, "serve", "--repo", str(self.repo), "--cache", self.cache, "--port", str(self.port), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError("server exited: " + Path(self.log.name).read_text())
-            time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
+        wait_until_ready(self.process, self.url, self.log.name)
 
     def restart(self, *extra, kill=False):
         """Stops the process (SIGTERM, or SIGKILL) and starts it again over the same cache."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import BIN, ROOT, VENV_BIN, Server, free_port, pedigree
+from conftest import BIN, ROOT, VENV_BIN, Server, pedigree
 from test_workers import Worker
 
 MANIFESTS = sorted((ROOT / "deploy/kubernetes").glob("*.yaml"))

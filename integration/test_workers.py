@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, RUN_LOG, Server, free_port, pedigree, secret
+from conftest import BIN, RUN_LOG, Server, free_port, pedigree, secret, wait_until_ready
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result usage { completionTokens }
   modelRevision { artifact { md5 } } } }"""
@@ -36,17 +36,7 @@ class Worker:
     def start(self):
         self.log = open(Path(self.cache) / "worker.log", "a")
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError("worker exited: " + Path(self.log.name).read_text())
-            time.sleep(0.1)
-        raise RuntimeError("worker did not become ready")
+        wait_until_ready(self.process, self.url, self.log.name, "worker")
 
     def kill(self):
         self.process.send_signal(signal.SIGKILL)
