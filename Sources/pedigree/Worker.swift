@@ -43,9 +43,7 @@ struct Worker: AsyncParsableCommand {
             }
             return nil
         }
-        guard let data = FileManager.default.contents(atPath: path),
-            let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16
-        else {
+        guard let token = try? configuration.workerToken(), token.count >= 16 else {
             throw refuse("worker-token-file \(path): cannot be read, or holds fewer than 16 characters")
         }
         return token

@@ -20,8 +20,6 @@ struct PrefixCache {
     private(set) var entries: [Entry] = []
     private(set) var bytes = 0
     private var clock: UInt64 = 0
-    private(set) var hits = 0
-    private(set) var misses = 0
 
     init(budget: Int, chunk: Int) {
         self.budget = budget
@@ -48,11 +46,7 @@ struct PrefixCache {
             let keep = shared / chunk * chunk
             if keep >= chunk, keep > (best?.keep ?? 0) { best = (index, keep) }
         }
-        guard let best else {
-            misses += 1
-            return nil
-        }
-        hits += 1
+        guard let best else { return nil }
         clock += 1
         entries[best.index].lastUsed = clock
         let entry = entries[best.index]

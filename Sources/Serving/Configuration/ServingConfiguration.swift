@@ -109,6 +109,16 @@ public struct ServingConfiguration: Sendable {
     public var keys: KeyFile { keysFile.map(KeyFile.init(url:)) ?? KeyFile.inCache(cache) }
 
     /// Whether the listen address is a loopback one (only then may a server run without keys).
+    /// The token of `worker-token-file`, trimmed (what a gateway sends and a worker requires);
+    /// nil when none is configured.
+    public func workerToken() throws -> String? {
+        guard let path = workerTokenFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     public var listensOnLoopbackOnly: Bool {
         let host = host.lowercased()
         return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")

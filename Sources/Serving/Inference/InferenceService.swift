@@ -125,7 +125,6 @@ public final class InferenceService: Sendable {
         }
         logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
         let recorder = self.recorder
-        let engine = backend.engineFacts.json
         return AsyncThrowingStream { continuation in
             let task = Task { [self, logger] in
                 defer { running.subtract(1, ordering: .relaxed) }
@@ -153,7 +152,7 @@ public final class InferenceService: Sendable {
                             span.attributes["gen_ai.response.finish_reasons"] = [summary.finishReason.rawValue]
                             span.end()
                             spanEnded = true
-                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? engine))
+                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? backend.engineFacts.json))
                             logger.info(
                                 "inference finished",
                                 metadata: [
@@ -166,12 +165,12 @@ public final class InferenceService: Sendable {
                     }
                     // The stream ended without a summary: the client left. This task is
                     // cancelled; the write must still happen, and the drain waits for it.
-                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: engine)
+                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: backend.engineFacts.json)
                     await Task { try? await recorder.store(record) }.value
                     logger.info("inference cancelled", metadata: ["id": "\(id)"])
                     continuation.finish(throwing: CancellationError())
                 } catch {
-                    try? await recorder.store(draft.failed(error, engine: engine))
+                    try? await recorder.store(draft.failed(error, engine: backend.engineFacts.json))
                     continuation.finish(throwing: error)
                 }
             }

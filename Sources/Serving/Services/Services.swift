@@ -55,15 +55,8 @@ public struct Services: Sendable {
     /// The worker pool of `workers`, with the token of `worker-token-file`; nil without workers.
     public static func openWorkers(_ configuration: ServingConfiguration, models: ModelManager, logger: Logger) throws -> WorkerPool? {
         guard !configuration.workers.isEmpty || configuration.workersDNS != nil else { return nil }
-        var token: String?
-        if let path = configuration.workerTokenFile {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read")
-            }
-            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
         return WorkerPool(
-            urls: configuration.workers, dns: configuration.workersDNS, token: token, facts: models.engineFacts,
+            urls: configuration.workers, dns: configuration.workersDNS, token: try configuration.workerToken(), facts: models.engineFacts,
             validate: { try models.validated($0) }, logger: logger)
     }
 
