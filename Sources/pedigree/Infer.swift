@@ -74,7 +74,7 @@ struct Infer: AsyncParsableCommand {
             let rate = String(format: "%.1f", summary.tokensPerSecond)
             FileHandle.standardError.write(
                 Data(
-                    "\n[\(answer.id) \(answer.revision.id) seed \(summary.seed), \(summary.completionTokens.count) tokens, \(summary.finishReason.rawValue), \(rate) tokens/s]\n"
+                    "\n[\(answer.id) \(answer.revision.id) seed \(summary.seed), \(summary.completionTokenCount) tokens, \(summary.finishReason.rawValue), \(rate) tokens/s]\n"
                         .utf8))
         }
     }

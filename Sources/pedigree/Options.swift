@@ -249,6 +249,13 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Option(help: "HOST:PORT: a DNS name whose addresses are workers (a Kubernetes headless Service), re-resolved every 5 s.")
     var workersDns: String?
 
+    @Option(
+        name: .customLong("external-backend"),
+        help:
+            "An OpenAI-compatible server bound to the weights it serves: 'name=N url=http://host:port md5=ARTIFACT_MD5 [model=M] [api-key-file=F]' (repeat for several)."
+    )
+    var externalBackends: [String] = []
+
     var values: [String: [String]] {
         var flags = FlagValues()
         flags.add(.host, host)
@@ -269,6 +276,7 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.workers, list: workers)
         flags.add(.workerTokenFile, workerTokenFile)
         flags.add(.workersDNS, workersDns)
+        flags.add(.externalBackends, list: externalBackends)
         return flags.values
     }
 }

@@ -191,6 +191,9 @@ public enum PedigreeSchema {
 
           """Whether the replay ran on an engine with the original's facts (all but the prefix cache); null when the original recorded none."""
           sameEngine: Boolean
+
+          """Whether the same answer was to be expected: both ran on engines with the same facts. Never for an external backend (its engine is not known)."""
+          guaranteed: Boolean!
         }
 
         """The engine facts that decide whether an answer is reproduced bit for bit."""
@@ -214,6 +217,9 @@ public enum PedigreeSchema {
 
           """The inference worker (its URL) that ran it, when the gateway sent it to one; null in one process."""
           worker: String
+
+          """The external OpenAI-compatible backend (its configured name) that ran it; its other facts are unknown (empty)."""
+          external: String
         }
 
         type ReplayBatch {

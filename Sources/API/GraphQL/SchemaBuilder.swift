@@ -229,6 +229,7 @@ public enum SchemaBuilder {
                 "identical": field { (replay: InferenceService.Replay) in replay.identical },
                 "firstDifference": field { (replay: InferenceService.Replay) in replay.firstDifference },
                 "sameEngine": field { (replay: InferenceService.Replay) in replay.sameEngine },
+                "guaranteed": field { (replay: InferenceService.Replay) in replay.sameEngine ?? false },
             ],
             "EngineFacts": [
                 "build": field { (facts: EngineFacts) in facts.build },
@@ -241,6 +242,7 @@ public enum SchemaBuilder {
                 "mode": field { (facts: EngineFacts) in facts.mode.rawValue },
                 "prefixCache": field { (facts: EngineFacts) in facts.prefixCache },
                 "worker": field { (facts: EngineFacts) in facts.worker },
+                "external": field { (facts: EngineFacts) in facts.external },
             ],
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },
@@ -248,7 +250,7 @@ public enum SchemaBuilder {
                 "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason.rawValue },
                 "modelRevision": field { (answer: InferenceAnswer) in answer.revision },
                 "usage": field { (answer: InferenceAnswer) in
-                    RecordedUsage(prompt: answer.summary.promptTokens.count, completion: answer.summary.completionTokens.count)
+                    RecordedUsage(prompt: answer.summary.promptTokenCount, completion: answer.summary.completionTokenCount)
                 },
                 "seed": field { (answer: InferenceAnswer) in Int64(answer.summary.seed) },
                 "timings": field { (answer: InferenceAnswer) in answer.summary },

@@ -211,8 +211,8 @@ struct OpenAIRoutes: Sendable {
 
     private func usage(_ summary: GenerationSummary) -> [String: Any] {
         [
-            "prompt_tokens": summary.promptTokens.count, "completion_tokens": summary.completionTokens.count,
-            "total_tokens": summary.promptTokens.count + summary.completionTokens.count,
+            "prompt_tokens": summary.promptTokenCount, "completion_tokens": summary.completionTokenCount,
+            "total_tokens": summary.promptTokenCount + summary.completionTokenCount,
             "prompt_tokens_details": ["cached_tokens": summary.cachedPromptTokens],
         ]
     }

@@ -220,7 +220,7 @@ struct WebView: Sendable {
         let original = replay.original
         let verdict =
             replay.identical
-            ? "<p class=\"verdict identical\" id=\"verdict\">Identical: the same \(replay.replay.summary.completionTokens.count) tokens.</p>"
+            ? "<p class=\"verdict identical\" id=\"verdict\">Identical: the same \(replay.replay.summary.completionTokenCount) tokens.</p>"
             : "<p class=\"verdict different\" id=\"verdict\">Different: the tokens first differ at position \(replay.firstDifference ?? 0).</p>"
         return HTML.page(
             title: "Replay of \(id)",

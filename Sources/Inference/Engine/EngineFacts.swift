@@ -34,6 +34,9 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// The inference worker that ran it (its URL), when a gateway sent it to one; not an engine
     /// fact of its own (`reproduces` ignores it).
     public var worker: String?
+    /// The external OpenAI-compatible backend that ran it (its name in the configuration): an
+    /// engine Pedigree does not know, so nothing it made is expected to be reproduced.
+    public var external: String?
 
     public init(
         build: String, cpu: String, threads: Int, batch: Int, ubatch: Int, prefillChunk: Int, flashAttention: Bool, mode: DecodeMode,
@@ -58,6 +61,15 @@ public struct EngineFacts: Sendable, Codable, Hashable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The facts of an external backend: its name, as `external:<name>`, and nothing else known.
+    public static func external(_ name: String) -> EngineFacts {
+        var facts = EngineFacts(
+            build: "external:\(name)", cpu: "", threads: 0, batch: 0, ubatch: 0, prefillChunk: 0, flashAttention: false, mode: .mixed,
+            prefixCache: false)
+        facts.external = name
+        return facts
+    }
+
     /// Facts from a ledger's `engine` text; nil for records made before the facts were recorded
     /// (those hold llama.cpp's system information only).
     public init?(json: String) {
@@ -70,7 +82,9 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// worker, and `batch` (llama.cpp caps it at a model's context, so it differs between models
     /// of one engine; it only bounds how many tokens one call may take, and the invariant mode's
     /// calls are a chunk or one token per sequence).
+    /// An external backend's answers are never expected to be reproduced (its engine is unknown).
     public func reproduces(_ other: EngineFacts) -> Bool {
+        guard external == nil, other.external == nil else { return false }
         func essential(_ facts: EngineFacts) -> EngineFacts {
             var facts = facts
             facts.prefixCache = false

@@ -123,6 +123,23 @@ public struct GenerationSummary: Sendable, Hashable, Codable {
     public var cachedPromptTokens = 0
     /// The engine that made it (nil when it never ran).
     public var engine: EngineFacts?
+    /// Token counts as an external backend reported them (its token ids are not known: the two
+    /// id lists are empty); nil from llama.cpp here, whose ids are the lists.
+    public var reportedUsage: ReportedUsage?
+
+    public struct ReportedUsage: Sendable, Hashable, Codable {
+        public var promptTokens: Int
+        public var completionTokens: Int
+
+        public init(promptTokens: Int, completionTokens: Int) {
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
+        }
+    }
+
+    /// How many tokens the prompt and the answer took (the reported counts when the ids are unknown).
+    public var promptTokenCount: Int { reportedUsage?.promptTokens ?? promptTokens.count }
+    public var completionTokenCount: Int { reportedUsage?.completionTokens ?? completionTokens.count }
 }
 
 /// Turns token bytes into text safely: a UTF-8 character split over two tokens is held until it
@@ -213,5 +230,19 @@ extension GenerationSummary {
         GenerationSummary(
             text: text, finishReason: .cancelled, promptTokens: [], completionTokens: [], seed: seed, timeToFirstTokenMs: 0, totalMs: 0,
             queuedMs: 0)
+    }
+
+    /// The summary of an answer from an external backend: its text and the token counts it
+    /// reported, no token ids.
+    public static func external(
+        text: String, finishReason: FinishReason, usage: ReportedUsage, seed: UInt32, timeToFirstTokenMs: Double, totalMs: Double,
+        engine: EngineFacts
+    ) -> GenerationSummary {
+        var summary = GenerationSummary(
+            text: text, finishReason: finishReason, promptTokens: [], completionTokens: [], seed: seed, timeToFirstTokenMs: timeToFirstTokenMs,
+            totalMs: totalMs, queuedMs: 0)
+        summary.reportedUsage = usage
+        summary.engine = engine
+        return summary
     }
 }

@@ -67,6 +67,7 @@ extension ConfigurationKey {
     public static let dvcConfig = Self("dvc-config", .text)
     public static let workers = Self("workers", .list)
     public static let workersDNS = Self("workers-dns", .text)
+    public static let externalBackends = Self("external-backends", .list)
     public static let slots = Self("slots", .integer(1...256))
     public static let queue = Self("queue", .integer(0...100_000))
     public static let contextPerSlot = Self("context-per-slot", .integer(64...1_048_576))
@@ -98,7 +99,7 @@ extension ConfigurationKey {
         httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics, otlpEndpoint, keysFile, insecureNoAuth,
         allowedOrigins,
         keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
-        workerTokenFile, dvcConfig, workers, workersDNS,
+        workerTokenFile, dvcConfig, workers, workersDNS, externalBackends,
         slots,
         queue, contextPerSlot, maxModels, memoryBudget, maxTokensLimit, maxPromptBytes, generationTimeout, keepAlive, threads,
         decodeMode, prefillChunk, flashAttention, prefixCache, preload, ledger,

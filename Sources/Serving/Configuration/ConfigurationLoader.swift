@@ -147,6 +147,7 @@ public enum ConfigurationLoader {
         if let dns = serving.workersDNS, WorkerPool.hostAndPort(dns) == nil {
             throw ConfigurationError("workers-dns: HOST:PORT (a DNS name and the workers' port), not '\(dns)'")
         }
+        serving.externalBackends = try (values.lists[ConfigurationKey.externalBackends.name] ?? []).map(ExternalBackends.Declaration.init(parsing:))
         if let value = try values.integer(.slots) { serving.models.slots = value }
         if let value = try values.integer(.queue) { serving.models.queueLimit = value }
         if let value = try values.integer(.contextPerSlot) { serving.models.contextPerSlot = value }

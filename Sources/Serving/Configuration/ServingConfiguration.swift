@@ -76,6 +76,9 @@ public struct ServingConfiguration: Sendable {
     /// `host:port`: a DNS name whose addresses are workers (a Kubernetes headless Service),
     /// re-resolved every few seconds.
     public var workersDNS: String?
+    /// OpenAI-compatible servers, each bound to the artifact md5 it serves: generations of those
+    /// weights go there.
+    public var externalBackends: [ExternalBackends.Declaration] = []
     /// `pedigree worker`: the DVC remotes it fetches from, in `.dvc/config` syntax (the
     /// operator's file: its endpoints and credentials are trusted).
     public var dvcConfig: String?
@@ -108,7 +111,6 @@ public struct ServingConfiguration: Sendable {
     /// The keys file with the default applied.
     public var keys: KeyFile { keysFile.map(KeyFile.init(url:)) ?? KeyFile.inCache(cache) }
 
-    /// Whether the listen address is a loopback one (only then may a server run without keys).
     /// The token of `worker-token-file`, trimmed (what a gateway sends and a worker requires);
     /// nil when none is configured.
     public func workerToken() throws -> String? {
@@ -119,6 +121,7 @@ public struct ServingConfiguration: Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Whether the listen address is a loopback one (only then may a server run without keys).
     public var listensOnLoopbackOnly: Bool {
         let host = host.lowercased()
         return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")

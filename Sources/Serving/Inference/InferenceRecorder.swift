@@ -171,7 +171,7 @@ public final class InferenceRecorder: Sendable {
             inputKind: inputKind,
             input: storeText ? (outcome.status == .failed ? Self.excerpt(input) : input) : InferenceRecord.digest(input, salt: salt),
             output: storeText ? summary.text : InferenceRecord.digest(summary.text, salt: salt), finishReason: summary.finishReason.rawValue,
-            promptTokens: summary.promptTokens.count, completionTokens: summary.completionTokens.count,
+            promptTokens: summary.promptTokenCount, completionTokens: summary.completionTokenCount,
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID, traceID: draft.context.otelTraceID)

@@ -48,7 +48,7 @@ public final class InferenceService: Sendable {
     let lineage: LineageService
     let artifacts: RevisionArtifacts
     let models: ModelManager
-    /// Where generations run: `models` (in this process) or inference workers.
+    /// Where generations run: `models` (in this process), inference workers, external backends.
     let backend: any GenerationBackend
     let recorder: InferenceRecorder
     let state: ServingState
@@ -57,13 +57,14 @@ public final class InferenceService: Sendable {
     private let running = Atomic<Int>(0)
 
     public init(
-        lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, workers: WorkerPool? = nil, recorder: InferenceRecorder,
+        lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, backend: (any GenerationBackend)? = nil,
+        recorder: InferenceRecorder,
         state: ServingState, logger: Logger = Logger(label: "pedigree.inference")
     ) {
         self.lineage = lineage
         self.artifacts = artifacts
         self.models = models
-        self.backend = workers ?? LocalBackend(models: models, artifacts: artifacts)
+        self.backend = backend ?? LocalBackend(models: models, artifacts: artifacts)
         self.recorder = recorder
         self.state = state
         self.logger = logger
@@ -119,7 +120,7 @@ public final class InferenceService: Sendable {
                 // Refused before anything ran: counted, not recorded with its input.
                 recorder.countRejection(code)
             default:
-                try await recorder.store(draft.failed(error, engine: backend.engineFacts.json))
+                try await recorder.store(draft.failed(error, engine: backend.engineFacts(for: revision).json))
             }
             throw error
         }
@@ -145,18 +146,18 @@ public final class InferenceService: Sendable {
                             pieces += 1
                             continuation.yield(.token(piece))
                         case .finished(let summary):
-                            pieces = summary.completionTokens.count
+                            pieces = summary.completionTokenCount
                             GenerationMetrics.record(summary, model: revision.model.name, request: request)
-                            span.attributes["gen_ai.usage.input_tokens"] = summary.promptTokens.count
-                            span.attributes["gen_ai.usage.output_tokens"] = summary.completionTokens.count
+                            span.attributes["gen_ai.usage.input_tokens"] = summary.promptTokenCount
+                            span.attributes["gen_ai.usage.output_tokens"] = summary.completionTokenCount
                             span.attributes["gen_ai.response.finish_reasons"] = [summary.finishReason.rawValue]
                             span.end()
                             spanEnded = true
-                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? backend.engineFacts.json))
+                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? backend.engineFacts(for: revision).json))
                             logger.info(
                                 "inference finished",
                                 metadata: [
-                                    "id": "\(id)", "finish_reason": "\(summary.finishReason.rawValue)", "tokens": "\(summary.completionTokens.count)",
+                                    "id": "\(id)", "finish_reason": "\(summary.finishReason.rawValue)", "tokens": "\(summary.completionTokenCount)",
                                 ])
                             continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary)))
                             continuation.finish()
@@ -165,12 +166,12 @@ public final class InferenceService: Sendable {
                     }
                     // The stream ended without a summary: the client left. This task is
                     // cancelled; the write must still happen, and the drain waits for it.
-                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: backend.engineFacts.json)
+                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: backend.engineFacts(for: revision).json)
                     await Task { try? await recorder.store(record) }.value
                     logger.info("inference cancelled", metadata: ["id": "\(id)"])
                     continuation.finish(throwing: CancellationError())
                 } catch {
-                    try? await recorder.store(draft.failed(error, engine: backend.engineFacts.json))
+                    try? await recorder.store(draft.failed(error, engine: backend.engineFacts(for: revision).json))
                     continuation.finish(throwing: error)
                 }
             }
@@ -279,9 +280,15 @@ public final class InferenceService: Sendable {
             GenerationRequest(input: input, sampling: sampling), on: revision, by: caller, engine: EngineFacts(json: original.engine))
         let before = (try? decoder.decode([Int32].self, from: Data(original.completionTokenIDs.utf8))) ?? []
         let after = answer.summary.completionTokens
-        let difference =
-            zip(before, after).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-            ?? (before.count == after.count ? nil : min(before.count, after.count))
+        let difference: Int?
+        if before.isEmpty, after.isEmpty {
+            // No token ids (an external backend's answers): the texts are compared.
+            difference = original.output == answer.summary.text ? nil : 0
+        } else {
+            difference =
+                zip(before, after).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? (before.count == after.count ? nil : min(before.count, after.count))
+        }
         return Replay(original: original, replay: answer, identical: difference == nil, firstDifference: difference)
     }
 }
@@ -298,13 +305,13 @@ enum GenerationMetrics {
         let dimensions = [("gen_ai.request.model", model), ("gen_ai.operation.name", operation)]
         Timer(label: MetricName.timeToFirstToken, dimensions: dimensions).recordNanoseconds(nanoseconds(summary.timeToFirstTokenMs))
         Timer(label: MetricName.requestDuration, dimensions: dimensions).recordNanoseconds(nanoseconds(summary.totalMs))
-        let generated = summary.completionTokens.count
+        let generated = summary.completionTokenCount
         if generated > 1 {
             let perToken = (summary.totalMs - summary.timeToFirstTokenMs) / Double(generated - 1)
             Timer(label: MetricName.timePerOutputToken, dimensions: dimensions).recordNanoseconds(nanoseconds(perToken))
         }
         Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "input")])
-            .record(summary.promptTokens.count)
+            .record(summary.promptTokenCount)
         Recorder(label: MetricName.tokenUsage, dimensions: dimensions + [("gen_ai.token.type", "output")]).record(generated)
         if summary.cachedPromptTokens > 0 {
             Counter(label: "pedigree_prompt_tokens_cached_total", dimensions: [("gen_ai.request.model", model)])

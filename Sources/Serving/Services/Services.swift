@@ -43,8 +43,10 @@ public struct Services: Sendable {
             storeText: configuration.ledgerStoreText, salt: configuration.ledgerStoreText ? Data() : try ledgerSalt(configuration), logger: logger)
         let state = ServingState()
         let workers = try openWorkers(configuration, models: models, logger: logger)
+        let backend = try openBackend(
+            configuration, local: workers ?? LocalBackend(models: models, artifacts: artifacts), models: models, logger: logger)
         let inference = InferenceService(
-            lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder, state: state, logger: logger)
+            lineage: lineage, artifacts: artifacts, models: models, backend: backend, recorder: recorder, state: state, logger: logger)
         return Services(
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder,
             inference: inference,
@@ -57,6 +59,17 @@ public struct Services: Sendable {
         guard !configuration.workers.isEmpty || configuration.workersDNS != nil else { return nil }
         return WorkerPool(
             urls: configuration.workers, dns: configuration.workersDNS, token: try configuration.workerToken(), facts: models.engineFacts,
+            validate: { try models.validated($0) }, logger: logger)
+    }
+
+    /// Where generations run: the external backends declared, in front of `local` (this process
+    /// or the workers).
+    static func openBackend(_ configuration: ServingConfiguration, local: any GenerationBackend, models: ModelManager, logger: Logger) throws
+        -> any GenerationBackend
+    {
+        guard !configuration.externalBackends.isEmpty else { return local }
+        return try ExternalBackends(
+            configuration.externalBackends, fallback: local, generationTimeout: configuration.models.generationTimeout,
             validate: { try models.validated($0) }, logger: logger)
     }
 

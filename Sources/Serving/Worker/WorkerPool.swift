@@ -14,32 +14,6 @@ import Synchronization
     import Glibc
 #endif
 
-/// Where generations run: in this process, or on inference workers.
-public protocol GenerationBackend: Sendable {
-    /// Starts a generation of `request` on the weights of `revision`; with `engine`, only on an
-    /// engine that reproduces those facts where there is a choice (workers).
-    func generate(
-        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
-    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
-    /// The engine facts recorded with a generation that never reached an engine.
-    var engineFacts: EngineFacts { get }
-}
-
-/// In this process: the model manager, with weights from the artifact store.
-struct LocalBackend: GenerationBackend {
-    let models: ModelManager
-    let artifacts: RevisionArtifacts
-
-    /// One engine: it runs whatever the facts (a replay then reports `sameEngine: false`).
-    func generate(
-        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
-    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
-        try await models.generate(request, on: artifacts.modelSource(revision))
-    }
-
-    var engineFacts: EngineFacts { models.engineFacts }
-}
-
 /// The gateway's inference workers (`pedigree worker`), and which one runs each generation.
 ///
 /// Placement: rendezvous hashing of the artifact md5 over the healthy workers, so each model
@@ -105,7 +79,7 @@ public final class WorkerPool: GenerationBackend, Service {
         client.shutdown { _ in }
     }
 
-    public var engineFacts: EngineFacts { fallbackFacts }
+    public func engineFacts(for revision: ModelLineage) -> EngineFacts { fallbackFacts }
 
     /// The workers and what they last reported.
     public var snapshot: [Member] { members.withLock { Array($0.values) }.sorted { $0.url < $1.url } }

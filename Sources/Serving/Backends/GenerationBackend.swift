@@ -1,0 +1,28 @@
+public import Inference
+public import Lineage
+
+/// Where generations run: in this process, or on inference workers.
+public protocol GenerationBackend: Sendable {
+    /// Starts a generation of `request` on the weights of `revision`; with `engine`, only on an
+    /// engine that reproduces those facts where there is a choice (workers).
+    func generate(
+        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
+    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
+    /// The engine facts recorded with a generation of `revision` that never reached an engine.
+    func engineFacts(for revision: ModelLineage) -> EngineFacts
+}
+
+/// In this process: the model manager, with weights from the artifact store.
+struct LocalBackend: GenerationBackend {
+    let models: ModelManager
+    let artifacts: RevisionArtifacts
+
+    /// One engine: it runs whatever the facts (a replay then reports `sameEngine: false`).
+    func generate(
+        _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
+    ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        try await models.generate(request, on: artifacts.modelSource(revision))
+    }
+
+    func engineFacts(for revision: ModelLineage) -> EngineFacts { models.engineFacts }
+}
