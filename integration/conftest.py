@@ -184,6 +184,42 @@ def clone_with_remote(source, target, remote_name, url, **options):
     return target
 
 
+class Moto:
+    """A moto S3 server with authentication on (signatures are checked), an IAM user allowed
+    everything, and a bucket `models`; `wrap` runs it elsewhere (`ip netns exec NS`).
+    `facts`: url, key, secret and a boto3 client."""
+
+    def __init__(self, host, port, log, wrap=()):
+        import boto3
+        self.log = open(log, "w")
+        env = {**ENV, "INITIAL_NO_AUTH_ACTION_COUNT": "3", "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "bootstrap"}
+        self.process = subprocess.Popen([*wrap, str(VENV_BIN / "moto_server"), "-H", host, "-p", str(port)], env=env, stdout=self.log,
+                                        stderr=self.log)
+        url = f"http://{host}:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and self.process.poll() is None, "moto did not start"
+                time.sleep(0.1)
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+        iam.create_user(UserName="ci")
+        key = iam.create_access_key(UserName="ci")["AccessKey"]
+        iam.put_user_policy(UserName="ci", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        s3.create_bucket(Bucket="models")
+        self.facts = {"url": url, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "s3": s3}
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
 class ObjectServer:
     """A loopback HTTP server over a DVC remote folder that counts requests per path and injects
     faults: `fail[path] = [status, …]` answers those statuses first; `corrupt` flips a byte of

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, ENV, VENV_BIN, clone_with_remote, error_codes, md5_file, pedigree, run
+from conftest import BIN, ENV, Moto, clone_with_remote, error_codes, free_port, md5_file, pedigree, run
 
 QUERY_REVISIONS = "{ models { name path revisions { id commit { sha } artifact { md5 size } } } }"
 PULL = 'mutation($id: ID!) { pull(id: $id) { downloadedObjects downloadedBytes cached modelRevision { id artifact { md5 cached } } } }'
@@ -69,36 +68,9 @@ def test_local_remote_pull_equals_dvc_pull(demo, revisions, dvc_pulled, tmp_path
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    """A moto S3 server on loopback with authentication on (signatures are checked), an IAM user
-    allowed everything, and a bucket."""
-    import boto3
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
-    env = {**ENV, "INITIAL_NO_AUTH_ACTION_COUNT": "3", "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "bootstrap"}
-    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "moto did not start"
-            time.sleep(0.1)
-    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-    iam.create_user(UserName="ci")
-    key = iam.create_access_key(UserName="ci")["AccessKey"]
-    iam.put_user_policy(UserName="ci", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                      aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
-    s3.create_bucket(Bucket="models")
-    yield {"url": url, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"], "s3": s3}
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    server = Moto("127.0.0.1", free_port(), tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server.facts
+    server.stop()
 
 
 @pytest.fixture(scope="module")
