@@ -68,7 +68,7 @@ def external(demo, tmp_path_factory):
     key_file = folder / "backend-key"
     key_file.write_text(secret("backend-key-" + "x" * 12) + "\n")  # llama-server without --api-key ignores it; never logged
     server = Server(demo, "--external-backend", f"name=llama url={llama.url} md5={md5} model=smollm2 api-key-file={key_file}")
-    keys = {role: create_key(server.cache, f"{role}-key", role) for role in ("read", "infer")}
+    keys = {role: create_key(server.cache, f"{role}-key", role) for role in ("read", "infer", "admin")}
     yield server, llama, keys, md5
     server.stop()
     llama.stop()
@@ -104,6 +104,11 @@ def test_an_external_backend_answers_with_lineage_keys_and_ledger(external):
     # Replay goes to the backend again: the same text (greedy), but never guaranteed.
     replay = post(server, keys["infer"], "mutation($id: ID!) { replay(id: $id) { identical sameEngine guaranteed } }", {"id": made["id"]})
     assert replay.json()["data"]["replay"] == {"identical": True, "sameEngine": False, "guaranteed": False}, replay.text
+
+    # The backend loads its own weights: loadModel/unloadModel say so.
+    for mutation in ('mutation { loadModel(id: "smollm2-135m") { md5 } }', 'mutation { unloadModel(id: "smollm2-135m") }'):
+        refused = post(server, keys["admin"], mutation, {}).json()["errors"][0]
+        assert refused["extensions"]["code"] == "BAD_USER_INPUT" and "'llama'" in refused["message"], refused
 
     # Other weights still run in this process.
     tiny = post(server, keys["infer"], INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Hi", "sampling": {"maxTokens": 2}}})

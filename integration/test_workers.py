@@ -100,6 +100,8 @@ def test_worker_answers_its_gateway_only_and_generates_as_one_process_does(demo,
         sampling = {"temperature": 0, "topK": 40, "topP": 0.95, "minP": 0.05, "repeatPenalty": 1.0, "seed": 1, "maxTokens": 12, "stop": []}
         body = {"artifact": artifact, "prompt": "The capital of France is", "sampling": sampling}
         assert requests.post(worker.url + "/worker/v1/generate", json=body).status_code == 401
+        assert requests.post(worker.url + "/worker/v1/load", json={"artifact": artifact}).status_code == 401
+        assert requests.post(worker.url + "/worker/v1/unload", json={"md5": artifact["md5"]}).status_code == 401
         with requests.post(worker.url + "/worker/v1/generate", json=body, headers=auth, stream=True) as response:
             assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
             got = list(events(response))
@@ -295,6 +297,50 @@ def test_a_hung_worker_is_left_within_seconds(demo, token_file):
     finally:
         for worker in workers:
             worker.process.send_signal(signal.SIGCONT)
+        gateway.stop()
+        for worker in workers:
+            worker.stop()
+
+
+def test_load_and_unload_happen_on_the_workers(demo, token_file):
+    """On a gateway, `loadModel`, `unloadModel` and the preload list act on the worker the weights
+    rank first (which fetches them), not on the gateway's own engine."""
+    workers = [Worker(demo, token_file), Worker(demo, token_file)]
+    urls = [w.url for w in workers]
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    gateway = Server(demo, *[arg for url in urls for arg in ("--worker", url)], "--worker-token-file", str(token_file), "--preload", "tiny-llama")
+    held = lambda url: [m["md5"] for m in requests.get(url + "/worker/v1/status", headers=auth, timeout=5).json()["models"]]
+    try:
+        md5 = {name: gateway.data('query($id: ID!) { modelRevision(id: $id) { artifact { md5 } } }', {"id": name})["modelRevision"]["artifact"]["md5"]
+               for name in ("smollm2-135m", "tiny-llama")}
+        # The preload list: on tiny-llama's first-ranked worker only.
+        deadline = time.time() + 30
+        while md5["tiny-llama"] not in held(preferred(md5["tiny-llama"], urls)):
+            assert time.time() < deadline, "the preload did not reach the worker"
+            time.sleep(0.2)
+        assert all(md5["tiny-llama"] not in held(url) for url in urls if url != preferred(md5["tiny-llama"], urls))
+
+        loaded = gateway.data('mutation { loadModel(id: "smollm2-135m") { md5 worker slots revisions } }')["loadModel"]
+        first = preferred(md5["smollm2-135m"], urls)
+        assert loaded["md5"] == md5["smollm2-135m"] and loaded["worker"] == first and loaded["slots"] == 4, loaded
+        assert md5["smollm2-135m"] in held(first)
+        assert gateway.data('mutation { unloadModel(id: "smollm2-135m") }')["unloadModel"] is True
+        assert md5["smollm2-135m"] not in held(first)
+        assert gateway.data('mutation { unloadModel(id: "smollm2-135m") }')["unloadModel"] is False
+        # A model busy on its worker is not unloaded: OVERLOADED, as in one process.
+        outcome = {}
+        reader = threading.Thread(target=lambda: outcome.update(gateway.gql(INFER, {"input": {
+            "modelRevisionID": "tiny-llama", "prompt": "Once upon a time", "sampling": {"temperature": 0, "maxTokens": 200}}})))
+        reader.start()
+        deadline = time.time() + 20
+        while not any(m["activeSlots"] for m in requests.get(preferred(md5["tiny-llama"], urls) + "/worker/v1/status", headers=auth,
+                                                               timeout=5).json()["models"]):
+            assert time.time() < deadline and reader.is_alive(), "the generation did not start"
+            time.sleep(0.02)
+        busy = gateway.gql('mutation { unloadModel(id: "tiny-llama") }')
+        reader.join(timeout=60)
+        assert busy["errors"][0]["extensions"]["code"] == "OVERLOADED", busy
+    finally:
         gateway.stop()
         for worker in workers:
             worker.stop()

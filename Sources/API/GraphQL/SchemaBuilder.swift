@@ -122,10 +122,10 @@ public enum SchemaBuilder {
                     return try await loader.inference.replayMany(filter, against: against, sample: args["sample"].int ?? 10, by: loader.caller)
                 },
                 "loadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.load(loader.artifacts.modelSource(try await loader.lineage(args["id"].string ?? "")))
+                    try await loader.inference.load(try await loader.lineage(args["id"].string ?? ""))
                 },
                 "unloadModel": resolve { (_: Void, args, loader) in
-                    try await loader.models.unload(md5: try await loader.lineage(args["id"].string ?? "").artifact.md5)
+                    try await loader.inference.unload(try await loader.lineage(args["id"].string ?? ""))
                 },
             ],
             "RevisionDiff": [

@@ -25,11 +25,7 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
     }
     router.post(RouterPath(WorkerWire.generatePath)) { request, context -> Response in
         guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
-        let wire: WorkerWire.GenerateRequest
-        do {
-            let body = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
-            wire = try JSONDecoder().decode(WorkerWire.GenerateRequest.self, from: Data(body.readableBytesView))
-        } catch {
+        guard let wire = await decode(WorkerWire.GenerateRequest.self, request, services) else {
             return failure(ServingError(.badUserInput, "the body is not a generation request"))
         }
         let prepared: WorkerServices.Prepared
@@ -42,26 +38,37 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         // The answer starts at once; loading, queueing and generating follow as events, with a
         // heartbeat comment every second. Closing the connection (the gateway's client left, or
         // its deadline passed) ends the stream, and with it the generation.
-        let events = untilClosed(services.events(prepared), context.channel)
-        return Response(
-            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
-            body: ResponseBody { writer in
-                await state.streaming {
-                    do {
-                        for try await event in events {
-                            switch event {
-                            case nil: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                            case .token(let piece): try await writer.write(ByteBuffer(string: WorkerWire.Event.token(piece).text))
-                            case .finished(let summary): try await writer.write(ByteBuffer(string: WorkerWire.Event.summary(summary).text))
-                            }
-                        }
-                    } catch {
-                        let (code, message) = ErrorCode.classify(error)
-                        try? await writer.write(ByteBuffer(string: WorkerWire.Event.error(code: code.rawValue, message: message).text))
-                    }
-                }
-                try await writer.finish(nil)
-            })
+        return eventStream(untilClosed(services.events(prepared), context.channel), state) { event in
+            switch event {
+            case .token(let piece): .token(piece)
+            case .finished(let summary): .summary(summary)
+            }
+        }
+    }
+    router.post(RouterPath(WorkerWire.loadPath)) { request, context -> Response in
+        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
+        guard let wire = await decode(WorkerWire.LoadRequest.self, request, services) else {
+            return failure(ServingError(.badUserInput, "the body is not a load request"))
+        }
+        do {
+            return eventStream(untilClosed(try services.load(wire.artifact), context.channel), state) { .loaded($0) }
+        } catch {
+            return failure(error)
+        }
+    }
+    router.post(RouterPath(WorkerWire.unloadPath)) { request, _ -> Response in
+        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
+        guard let wire = await decode(WorkerWire.UnloadRequest.self, request, services) else {
+            return failure(ServingError(.badUserInput, "the body is not an unload request"))
+        }
+        do {
+            let unloaded = try await services.unload(md5: wire.md5)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(["unloaded": unloaded])) ?? Data())))
+        } catch {
+            return failure(error)
+        }
     }
     let configuration = services.configuration
     return Application(
@@ -69,6 +76,34 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         server: pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { _, _, _ in .dontUpgrade },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree-worker"),
         logger: logger)
+}
+
+/// The body of `request` as `T`; nil when it is not one.
+private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ services: WorkerServices) async -> T? {
+    guard let body = try? await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout) else { return nil }
+    return try? JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+}
+
+/// Server-sent events of `events`: each element as `event(element)`, a heartbeat comment for each
+/// `nil`, an `error` event when it fails. Counted as an open stream while it runs (the drain waits).
+private func eventStream<Element: Sendable>(
+    _ events: AsyncThrowingStream<Element?, any Error>, _ state: ServingState, _ event: @escaping @Sendable (Element) -> WorkerWire.Event
+) -> Response {
+    Response(
+        status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+        body: ResponseBody { writer in
+            await state.streaming {
+                do {
+                    for try await element in events {
+                        try await writer.write(ByteBuffer(string: element.map { event($0).text } ?? ": heartbeat\n\n"))
+                    }
+                } catch {
+                    let (code, message) = ErrorCode.classify(error)
+                    try? await writer.write(ByteBuffer(string: WorkerWire.Event.error(code: code.rawValue, message: message).text))
+                }
+            }
+            try await writer.finish(nil)
+        })
 }
 
 private func plain(_ status: HTTPResponse.Status, _ body: String) -> Response {

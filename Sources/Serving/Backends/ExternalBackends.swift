@@ -111,6 +111,20 @@ public final class ExternalBackends: GenerationBackend {
         byMD5[revision.artifact.md5].map { .external($0.declaration.name) } ?? fallback.engineFacts(for: revision)
     }
 
+    public func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
+        if let backend = byMD5[revision.artifact.md5] { throw Self.loadsItsOwn(backend.declaration) }
+        return try await fallback.load(revision)
+    }
+
+    public func unload(_ revision: ModelLineage) async throws -> Bool {
+        if let backend = byMD5[revision.artifact.md5] { throw Self.loadsItsOwn(backend.declaration) }
+        return try await fallback.unload(revision)
+    }
+
+    private static func loadsItsOwn(_ declaration: Declaration) -> ServingError {
+        ServingError(.badUserInput, "these weights are served by the external backend '\(declaration.name)', which loads its own")
+    }
+
     public func generate(
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {

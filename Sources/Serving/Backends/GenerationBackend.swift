@@ -10,6 +10,10 @@ public protocol GenerationBackend: Sendable {
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error>
     /// The engine facts recorded with a generation of `revision` that never reached an engine.
     func engineFacts(for revision: ModelLineage) -> EngineFacts
+    /// Loads `revision`'s weights where its generations would run (`loadModel`, the preload list).
+    func load(_ revision: ModelLineage) async throws -> ModelManager.Status
+    /// Unloads `revision`'s weights wherever they are held, if idle; whether any were.
+    func unload(_ revision: ModelLineage) async throws -> Bool
 }
 
 /// In this process: the model manager, with weights from the artifact store.
@@ -25,4 +29,12 @@ struct LocalBackend: GenerationBackend {
     }
 
     func engineFacts(for revision: ModelLineage) -> EngineFacts { models.engineFacts }
+
+    func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
+        try await models.load(artifacts.modelSource(revision))
+    }
+
+    func unload(_ revision: ModelLineage) async throws -> Bool {
+        try await models.unload(md5: revision.artifact.md5)
+    }
 }

@@ -189,6 +189,13 @@ public final class InferenceService: Sendable {
         throw CancellationError()
     }
 
+    /// Loads `revision`'s weights where its generations run: this process, the worker its md5
+    /// ranks first, or nowhere for an external backend's (`BAD_USER_INPUT`).
+    public func load(_ revision: ModelLineage) async throws -> ModelManager.Status { try await backend.load(revision) }
+
+    /// Unloads `revision`'s weights wherever they are held, if idle; whether any were.
+    public func unload(_ revision: ModelLineage) async throws -> Bool { try await backend.unload(revision) }
+
     /// Ends every running generation now with finish reason `cancelled` (each still recorded), and
     /// starts no new one.
     public func stopGenerating() async { await models.stopGenerating() }

@@ -130,15 +130,14 @@ public struct LedgerRetention: Service {
 public struct Preload: Service {
     let specs: [String]
     let lineage: LineageService
-    let artifacts: RevisionArtifacts
-    let models: ModelManager
+    /// Loads where generations run (this process or the workers).
+    let inference: InferenceService
     let logger: Logger
 
-    public init(specs: [String], lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, logger: Logger) {
+    public init(specs: [String], lineage: LineageService, inference: InferenceService, logger: Logger) {
         self.specs = specs
         self.lineage = lineage
-        self.artifacts = artifacts
-        self.models = models
+        self.inference = inference
         self.logger = logger
     }
 
@@ -149,7 +148,7 @@ public struct Preload: Service {
                     group.addTask {
                         do {
                             let revision = try lineage.lineage(spec)
-                            try await models.load(artifacts.modelSource(revision))
+                            try await inference.load(revision)
                             logger.info("preloaded", metadata: ["revision": "\(revision.id)"])
                         } catch {
                             logger.error("preload failed", metadata: ["spec": "\(spec)", "error": "\(ErrorCode.classify(error).message)"])

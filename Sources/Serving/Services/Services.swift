@@ -152,7 +152,7 @@ public struct Services: Sendable {
                     logger: logger))
         }
         services.append(PeriodicRefresh(refresher: refresher, interval: configuration.refreshInterval))
-        services.append(Preload(specs: configuration.preload, lineage: lineage, artifacts: artifacts, models: models, logger: logger))
+        services.append(Preload(specs: configuration.preload, lineage: lineage, inference: inference, logger: logger))
         services.append(http)
         services.append(DrainService(state: state, inference: inference, deadline: configuration.drainTimeout, logger: logger))
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -152,14 +152,8 @@ public final class WorkerPool: GenerationBackend, Service {
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let request = try validate(request)
-        let artifact = revision.artifact
-        let location = try ArtifactLocation(artifact)
-        let wire = WorkerWire.GenerateRequest(
-            artifact: .init(
-                md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote),
-            request: request)
-        let body = try JSONEncoder().encode(wire)
-        let order = candidates(artifact.md5, size: artifact.size, engine: engine)
+        let body = try JSONEncoder().encode(WorkerWire.GenerateRequest(artifact: try Self.artifact(of: revision), request: request))
+        let order = candidates(revision.artifact.md5, size: revision.artifact.size, engine: engine)
         if let engine, order.isEmpty {
             throw ServingError(
                 .workerUnavailable,
@@ -182,27 +176,13 @@ public final class WorkerPool: GenerationBackend, Service {
             if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
             var streamed = false
             do {
-                var outgoing = HTTPClientRequest(url: url + WorkerWire.generatePath)
-                outgoing.method = .POST
-                outgoing.headers.add(name: "Content-Type", value: "application/json")
-                if let authorization { outgoing.headers.add(name: "Authorization", value: authorization) }
-                outgoing.body = .bytes(ByteBuffer(bytes: body))
-                let response = try await client.execute(outgoing, timeout: .hours(24))
-                guard response.status == .ok else {
-                    let answer = try? await response.body.collect(upTo: 1 << 20)
-                    let fields = answer.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.readableBytesView)) } ?? [:]
-                    let code = fields["code"].flatMap(ErrorCode.init(rawValue:)) ?? .internalError
-                    let error = ServingError(code, fields["message"] ?? "worker answered \(response.status.code)")
-                    if code == .overloaded || code == .shuttingDown {
-                        lastError = error
-                        continue  // full or leaving: the next-ranked worker
-                    }
-                    if code == .unauthenticated {
-                        markFailed(url, "it refused the gateway's token")
-                        lastError = ServingError(.workerUnavailable, "a worker refused the gateway's token (worker-token-file)")
-                        continue
-                    }
-                    return continuation.finish(throwing: error)
+                let response: HTTPClientResponse
+                switch try await post(url, WorkerWire.generatePath, body) {
+                case .success(let answer): response = answer
+                case .failure(let error):
+                    guard let passed = passOn(error, url) else { return continuation.finish(throwing: error) }
+                    lastError = passed
+                    continue  // full, leaving, or refusing our token: the next-ranked worker
                 }
                 var parser = EventStreamParser()
                 for try await chunk in response.body {
@@ -222,6 +202,8 @@ public final class WorkerPool: GenerationBackend, Service {
                                 throw SpillToNext()
                             }
                             return continuation.finish(throwing: ServingError(code, message))
+                        case .loaded:
+                            break  // not an event of a generation
                         }
                     }
                 }
@@ -243,6 +225,114 @@ public final class WorkerPool: GenerationBackend, Service {
     }
 
     private struct SpillToNext: Error {}
+
+    /// The wire form of `revision`'s weights.
+    static func artifact(of revision: ModelLineage) throws -> WorkerWire.Artifact {
+        let artifact = revision.artifact
+        let location = try ArtifactLocation(artifact)
+        return .init(md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote)
+    }
+
+    /// POSTs `body` to a worker: its answer, or the error it answered with (its code and
+    /// message); throws when the worker cannot be reached.
+    private func post(_ url: String, _ path: String, _ body: Data) async throws -> Result<HTTPClientResponse, ServingError> {
+        var outgoing = HTTPClientRequest(url: url + path)
+        outgoing.method = .POST
+        outgoing.headers.add(name: "Content-Type", value: "application/json")
+        if let authorization { outgoing.headers.add(name: "Authorization", value: authorization) }
+        outgoing.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(outgoing, timeout: .hours(24))
+        guard response.status == .ok else {
+            let answer = try? await response.body.collect(upTo: 1 << 20)
+            let fields = answer.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.readableBytesView)) } ?? [:]
+            let code = fields["code"].flatMap(ErrorCode.init(rawValue:)) ?? .internalError
+            return .failure(ServingError(code, fields["message"] ?? "worker answered \(response.status.code)"))
+        }
+        return .success(response)
+    }
+
+    /// A worker's refusal that sends the request to the next worker (it is full or leaving, or
+    /// refuses the gateway's token: then it is marked down), as the error to report when no
+    /// worker is left; nil for one that ends the request (bad input, …).
+    private func passOn(_ error: ServingError, _ url: String) -> ServingError? {
+        switch error.code {
+        case .overloaded, .shuttingDown: return error
+        case .unauthenticated:
+            markFailed(url, "it refused the gateway's token")
+            return ServingError(.workerUnavailable, "a worker refused the gateway's token (worker-token-file)")
+        default: return nil
+        }
+    }
+
+    // MARK: Loading
+
+    /// Loads `revision`'s weights on the worker its md5 ranks first (the next one when that one
+    /// is full, leaving or unreachable), as a generation would; the worker fetches them first.
+    public func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
+        let body = try JSONEncoder().encode(WorkerWire.LoadRequest(artifact: try Self.artifact(of: revision)))
+        var lastError = ServingError(.workerUnavailable, "no inference worker could load the model")
+        for url in candidates(revision.artifact.md5, size: revision.artifact.size) {
+            let outcome: Result<WorkerWire.Status.Model, ServingError>
+            do {
+                outcome = try await load(body, on: url)
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                markFailed(url, "\(error)")
+                continue
+            }
+            switch outcome {
+            case .success(let model):
+                return ModelManager.Status(
+                    md5: model.md5, revisions: [revision.id], memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
+                    queueDepth: model.queueDepth, lastUsed: Date(), worker: url)
+            case .failure(let error):
+                guard let passed = passOn(error, url) else { throw error }
+                lastError = passed
+            }
+        }
+        throw lastError
+    }
+
+    /// One worker's load: the model it reports, or the error it gave; throws when the worker
+    /// cannot be reached or its stream breaks.
+    private func load(_ body: Data, on url: String) async throws -> Result<WorkerWire.Status.Model, ServingError> {
+        let response: HTTPClientResponse
+        switch try await post(url, WorkerWire.loadPath, body) {
+        case .success(let answer): response = answer
+        case .failure(let error): return .failure(error)
+        }
+        var parser = EventStreamParser()
+        for try await chunk in response.body {
+            for event in parser.feed(chunk) {
+                switch event {
+                case .loaded(let model): return .success(model)
+                case .error(let code, let message): return .failure(ServingError(ErrorCode(rawValue: code) ?? .internalError, message))
+                case .token, .summary: break
+                }
+            }
+        }
+        throw ServingError(.workerUnavailable, "the worker's load stream ended without an answer")
+    }
+
+    /// Unloads `revision`'s weights from every healthy worker holding them (if idle there);
+    /// whether any held them. A worker where they are busy answers `OVERLOADED`, which is thrown.
+    public func unload(_ revision: ModelLineage) async throws -> Bool {
+        let body = try JSONEncoder().encode(WorkerWire.UnloadRequest(md5: revision.artifact.md5))
+        var unloaded = false
+        for url in snapshot.filter(\.healthy).map(\.url) {
+            let outcome: Result<HTTPClientResponse, ServingError>
+            do {
+                outcome = try await post(url, WorkerWire.unloadPath, body)
+            } catch {
+                markFailed(url, "\(error)")
+                continue
+            }
+            let response = try outcome.get()
+            let answer = try await response.body.collect(upTo: 1 << 16)
+            unloaded = try JSONDecoder().decode([String: Bool].self, from: Data(answer.readableBytesView))["unloaded"] == true || unloaded
+        }
+        return unloaded
+    }
 
     // MARK: Health
 

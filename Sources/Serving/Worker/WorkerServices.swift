@@ -58,17 +58,43 @@ public struct WorkerServices: Sendable {
             throw ServingError(.badUserInput, "a generation takes a prompt or messages, exactly one")
         }
         let request = try models.validated(asked)
+        return Prepared(request: request, source: try source(wire.artifact), deadline: wire.deadlineMs.map { .milliseconds(max(1, $0)) })
+    }
+
+    /// The weights of `artifact`, fetched from this worker's remotes when first loaded.
+    func source(_ artifact: WorkerWire.Artifact) throws -> ModelSource {
         let location: ArtifactLocation
-        do { location = try wire.artifact.location() } catch { throw ServingError(.badUserInput, "artifact: \(error)") }
+        do { location = try artifact.location() } catch { throw ServingError(.badUserInput, "artifact: \(error)") }
         let store = self.store
         let config = self.dvcConfig
-        let md5 = wire.artifact.md5
-        let source = ModelSource(md5: md5, revision: "md5:\(md5)", sizeBytes: UInt64(clamping: max(0, wire.artifact.size))) {
+        let md5 = artifact.md5
+        return ModelSource(md5: md5, revision: "md5:\(md5)", sizeBytes: UInt64(clamping: max(0, artifact.size))) {
             let path = try await store.fetch(location, config: { config }, progress: TransferProgress(label: "md5:\(md5)"))
             await store.cache.pin([location.object])
             return Weights(path: path) { await store.cache.unpin([location.object]) }
         }
-        return Prepared(request: request, source: source, deadline: wire.deadlineMs.map { .milliseconds(max(1, $0)) })
+    }
+
+    /// Loads the weights of `artifact` now (fetching them when needed), with the heartbeats of a
+    /// generation; yields the model as loaded.
+    public func load(_ artifact: WorkerWire.Artifact, heartbeat: Duration = .seconds(1)) throws
+        -> AsyncThrowingStream<WorkerWire.Status.Model?, any Error>
+    {
+        try state.admit()
+        let source = try source(artifact)
+        let models = self.models
+        return Self.withHeartbeat(every: heartbeat) { continuation in
+            let status = try await models.load(source)
+            continuation.yield(
+                .init(
+                    md5: status.md5, memoryBytes: status.memoryBytes, slots: status.slots, activeSlots: status.activeSlots,
+                    queueDepth: status.queueDepth))
+        }
+    }
+
+    /// Unloads the weights with `md5` if idle; whether they were loaded.
+    public func unload(md5: String) async throws -> Bool {
+        try await models.unload(md5: md5)
     }
 
     /// Runs a prepared generation — fetching and loading the weights first when needed — and
@@ -76,13 +102,23 @@ public struct WorkerServices: Sendable {
     /// load), so that a gateway tells a live worker from a hung one or a cut link by silence.
     /// Ends the generation past its deadline; ending the stream cancels it.
     public func events(_ prepared: Prepared, heartbeat: Duration = .seconds(1)) -> AsyncThrowingStream<GenerationEvent?, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<GenerationEvent?, any Error>.makeStream()
         let models = self.models
+        return Self.withHeartbeat(every: heartbeat) { continuation in
+            var generation = try await models.generate(prepared.request, on: prepared.source)
+            if let deadline = prepared.deadline { generation = Self.bounded(generation, by: deadline) }
+            for try await event in generation { continuation.yield(event) }
+        }
+    }
+
+    /// What `work` yields, with `nil` every `interval` from the start until it ends; ending the
+    /// stream cancels the work.
+    static func withHeartbeat<Element: Sendable>(
+        every interval: Duration, _ work: @escaping @Sendable (AsyncThrowingStream<Element?, any Error>.Continuation) async throws -> Void
+    ) -> AsyncThrowingStream<Element?, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Element?, any Error>.makeStream()
         let producer = Task {
             do {
-                var generation = try await models.generate(prepared.request, on: prepared.source)
-                if let deadline = prepared.deadline { generation = Self.bounded(generation, by: deadline) }
-                for try await event in generation { continuation.yield(event) }
+                try await work(continuation)
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
@@ -90,7 +126,7 @@ public struct WorkerServices: Sendable {
         }
         let ticker = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: heartbeat)
+                try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 continuation.yield(nil)
             }

@@ -14,6 +14,21 @@ public import Inference
 public enum WorkerWire {
     public static let generatePath = "/worker/v1/generate"
     public static let statusPath = "/worker/v1/status"
+    /// Load weights now (`LoadRequest`): answered like a generation, heartbeats then `loaded`
+    /// (the model as `Status.Model`) or `error`.
+    public static let loadPath = "/worker/v1/load"
+    /// Unload weights if idle (`UnloadRequest`): `{"unloaded": Bool}`, or `OVERLOADED` while busy.
+    public static let unloadPath = "/worker/v1/unload"
+
+    public struct LoadRequest: Codable, Sendable {
+        public var artifact: Artifact
+        public init(artifact: Artifact) { self.artifact = artifact }
+    }
+
+    public struct UnloadRequest: Codable, Sendable {
+        public var md5: String
+        public init(md5: String) { self.md5 = md5 }
+    }
 
     /// Which weights to run: the artifact's DVC object and where the worker's own DVC
     /// configuration finds it.
@@ -75,6 +90,8 @@ public enum WorkerWire {
         case summary(GenerationSummary)
         /// The generation failed: an error code (`OVERLOADED`, `MODEL_LOAD_FAILED`, …) and why.
         case error(code: String, message: String)
+        /// A load finished: the model as the worker now holds it.
+        case loaded(Status.Model)
     }
 
     /// A worker's state, for placement and health.
@@ -121,6 +138,7 @@ extension WorkerWire.Event {
         case .token(let piece): return "event: token\ndata: \(json(["text": piece]))\n\n"
         case .summary(let summary): return "event: summary\ndata: \(json(summary))\n\n"
         case .error(let code, let message): return "event: error\ndata: \(json(["code": code, "message": message]))\n\n"
+        case .loaded(let model): return "event: loaded\ndata: \(json(model))\n\n"
         }
     }
 
@@ -137,6 +155,9 @@ extension WorkerWire.Event {
         case "error":
             guard let fields = try? decoder.decode([String: String].self, from: data), let code = fields["code"] else { return nil }
             self = .error(code: code, message: fields["message"] ?? "")
+        case "loaded":
+            guard let model = try? decoder.decode(WorkerWire.Status.Model.self, from: data) else { return nil }
+            self = .loaded(model)
         default:
             return nil
         }
