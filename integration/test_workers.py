@@ -344,3 +344,34 @@ def test_load_and_unload_happen_on_the_workers(demo, token_file):
         gateway.stop()
         for worker in workers:
             worker.stop()
+
+
+def test_a_client_that_leaves_cancels_the_workers_generation(demo, token_file):
+    worker = Worker(demo, token_file)
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    gateway = Server(demo, "--worker", worker.url, "--worker-token-file", str(token_file))
+    active = lambda: sum(m["activeSlots"] for m in requests.get(worker.url + "/worker/v1/status", headers=auth, timeout=5).json()["models"])
+    try:
+        tokens = 0
+        with requests.post(gateway.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"}, timeout=60,
+                           json={"query": STREAM, "variables": {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Once upon a time",
+                                                                          "sampling": {"temperature": 0, "maxTokens": 400}}}}) as r:
+            for line in r.iter_lines(decode_unicode=True):
+                if line.startswith("data:") and '"token":"' in line.replace(" ", ""):
+                    tokens += 1
+                    if tokens == 3:
+                        during = active()
+                        break
+        assert tokens == 3 and during == 1
+        left = time.time()
+        while active() != 0:
+            assert time.time() - left < 5, "the worker kept generating after the client left"
+            time.sleep(0.05)
+        deadline = time.time() + 5
+        while (node := gateway.data('{ inferences(first: 1) { edges { node { status finishReason } } } }')["inferences"]["edges"]) == []:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert node[0]["node"] == {"status": "cancelled", "finishReason": "cancelled"}, node
+    finally:
+        gateway.stop()
+        worker.stop()

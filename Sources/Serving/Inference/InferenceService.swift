@@ -164,14 +164,17 @@ public final class InferenceService: Sendable {
                             return
                         }
                     }
-                    // The stream ended without a summary: the client left. This task is
-                    // cancelled; the write must still happen, and the drain waits for it.
-                    let record = draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: backend.engineFacts(for: revision).json)
-                    await Task { try? await recorder.store(record) }.value
-                    logger.info("inference cancelled", metadata: ["id": "\(id)"])
-                    continuation.finish(throwing: CancellationError())
+                    // The stream ended without a summary: the client left.
+                    throw CancellationError()
                 } catch {
-                    try? await recorder.store(draft.failed(error, engine: backend.engineFacts(for: revision).json))
+                    // This task may be cancelled (the client left): the write must still
+                    // happen, so it runs in a task of its own, and the drain waits for it.
+                    let engine = backend.engineFacts(for: revision).json
+                    let record =
+                        Task.isCancelled || error is CancellationError
+                        ? draft.finished(.cancelled(text: text, seed: request.sampling.seed), engine: engine) : draft.failed(error, engine: engine)
+                    await Task { try? await recorder.store(record) }.value
+                    if record.status == .cancelled { logger.info("inference cancelled", metadata: ["id": "\(id)"]) }
                     continuation.finish(throwing: error)
                 }
             }
