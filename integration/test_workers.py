@@ -375,3 +375,51 @@ def test_a_client_that_leaves_cancels_the_workers_generation(demo, token_file):
     finally:
         gateway.stop()
         worker.stop()
+
+
+def test_a_gateway_drain_past_its_deadline_ends_the_workers_generations(demo, token_file):
+    """SIGTERM to a gateway with a 1 s drain deadline: a short stream on a worker finishes, a long
+    one ends `cancelled` at the deadline with its text so far (as in one process), both are in the
+    ledger, and the worker's slot is free again."""
+    import sqlite3
+    from test_serving_core import sse_stream
+    worker = Worker(demo, token_file)
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    gateway = Server(demo, "--worker", worker.url, "--worker-token-file", str(token_file), "--drain-timeout", "1")
+    try:
+        gateway.data(INFER, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Warm up", "sampling": {"maxTokens": 1}}})
+        events = [[], []]
+        jobs = [({"temperature": 0.8, "seed": 1, "maxTokens": 8}, "Tell a story"),
+                ({"temperature": 0, "maxTokens": 1000}, "Count to 1000: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,")]
+        threads = [threading.Thread(target=sse_stream, args=(gateway, "smollm2-135m", prompt, sampling, events[i]))
+                   for i, (sampling, prompt) in enumerate(jobs)]
+        for thread in threads:
+            thread.start()
+        deadline = time.time() + 60
+        while not all(events):
+            assert time.time() < deadline, "the streams did not start"
+            time.sleep(0.01)
+        signalled = time.time()
+        gateway.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert gateway.process.wait(timeout=30) == 0
+        finals = [[e for e in stream if e[0] == "payload"] for stream in events]
+        assert [len(f) for f in finals] == [1, 1], events
+        short, long = finals[0][0][1], finals[1][0][1]
+        assert short["finishReason"] in ("length", "stop") and long["finishReason"] == "cancelled", (short, long)
+        assert 0.9 < finals[1][0][2] - signalled < 5
+        rows = dict(sqlite3.connect(Path(gateway.cache) / "ledger.sqlite").execute(
+            "SELECT id, status FROM inference WHERE id IN (?, ?)", [short["id"], long["id"]]).fetchall())
+        assert rows == {short["id"]: "completed", long["id"]: "cancelled"}
+        held = requests.get(worker.url + "/worker/v1/status", headers=auth, timeout=5).json()["models"]
+        deadline = time.time() + 5
+        while any(m["activeSlots"] for m in held):
+            assert time.time() < deadline, "the worker kept generating after the gateway's drain"
+            time.sleep(0.05)
+            held = requests.get(worker.url + "/worker/v1/status", headers=auth, timeout=5).json()["models"]
+    finally:
+        if gateway.process.poll() is None:
+            gateway.process.kill()
+        gateway.stop()
+        worker.stop()

@@ -68,6 +68,8 @@ public final class ExternalBackends: GenerationBackend {
     private let validate: @Sendable (GenerationRequest) throws -> GenerationRequest
     private let generationTimeout: Duration
     private let logger: Logger
+    /// Generations running on the backends (a drain past its deadline ends them).
+    private let running = RunningGenerations()
 
     /// Reads each declaration's key file now (a missing file is a configuration error).
     public init(
@@ -121,6 +123,11 @@ public final class ExternalBackends: GenerationBackend {
         return try await fallback.unload(revision)
     }
 
+    public func stopGenerating() async {
+        running.stopAll()
+        await fallback.stopGenerating()
+    }
+
     private static func loadsItsOwn(_ declaration: Declaration) -> ServingError {
         ServingError(.badUserInput, "these weights are served by the external backend '\(declaration.name)', which loads its own")
     }
@@ -155,9 +162,9 @@ public final class ExternalBackends: GenerationBackend {
         outgoing.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         let run = Run(
             client: client, request: outgoing, chat: chat, seed: request.sampling.seed, name: backend.declaration.name,
-            timeout: generationTimeout, logger: logger)
+            timeout: generationTimeout, running: running, logger: logger)
         return AsyncThrowingStream { continuation in
-            let task = Task { await run.stream(into: continuation) }
+            let task = running.start { await run.stream(into: continuation) }
             continuation.onTermination = { _ in task.cancel() }
         }
     }
@@ -170,6 +177,7 @@ public final class ExternalBackends: GenerationBackend {
         let seed: UInt32
         let name: String
         let timeout: Duration
+        let running: RunningGenerations
         let logger: Logger
 
         func stream(into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async {
@@ -223,10 +231,9 @@ public final class ExternalBackends: GenerationBackend {
                     timeToFirstTokenMs: milliseconds((firstToken ?? now) - started), totalMs: milliseconds(now - started), engine: .external(name))
                 continuation.yield(.finished(summary))
                 continuation.finish()
-            } catch let error as ServingError {
-                continuation.finish(throwing: error)
             } catch {
-                if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
+                if Task.isCancelled { return running.endCancelled(continuation, text: text, seed: seed) }
+                if let error = error as? ServingError { return continuation.finish(throwing: error) }
                 logger.warning("external backend failed", metadata: ["backend": "\(name)", "error": "\(error)"])
                 let during = pieces > 0 ? "failed during the generation" : "could not be reached"
                 continuation.finish(throwing: ServingError(.workerUnavailable, "external backend '\(name)' \(during)"))

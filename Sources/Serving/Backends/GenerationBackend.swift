@@ -14,6 +14,8 @@ public protocol GenerationBackend: Sendable {
     func load(_ revision: ModelLineage) async throws -> ModelManager.Status
     /// Unloads `revision`'s weights wherever they are held, if idle; whether any were.
     func unload(_ revision: ModelLineage) async throws -> Bool
+    /// Ends every running generation now with finish reason `cancelled` (a drain past its deadline).
+    func stopGenerating() async
 }
 
 /// In this process: the model manager, with weights from the artifact store.
@@ -37,4 +39,6 @@ struct LocalBackend: GenerationBackend {
     func unload(_ revision: ModelLineage) async throws -> Bool {
         try await models.unload(md5: revision.artifact.md5)
     }
+
+    func stopGenerating() async { await models.stopGenerating() }
 }

@@ -201,7 +201,7 @@ public final class InferenceService: Sendable {
 
     /// Ends every running generation now with finish reason `cancelled` (each still recorded), and
     /// starts no new one.
-    public func stopGenerating() async { await models.stopGenerating() }
+    public func stopGenerating() async { await backend.stopGenerating() }
 
     // MARK: Replay
 

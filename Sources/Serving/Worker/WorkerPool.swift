@@ -43,6 +43,8 @@ public final class WorkerPool: GenerationBackend, Service {
     private let client: HTTPClient
     private let validate: @Sendable (GenerationRequest) throws -> GenerationRequest
     private let fallbackFacts: EngineFacts
+    /// Generations running on the workers (a drain past its deadline ends them).
+    private let running = RunningGenerations()
     private let logger: Logger
     let pollInterval: Duration
     let dnsInterval: Duration
@@ -162,18 +164,22 @@ public final class WorkerPool: GenerationBackend, Service {
             )
         }
         return AsyncThrowingStream { continuation in
-            let task = Task { await self.run(body, order: order, into: continuation) }
+            let seed = request.sampling.seed
+            let task = running.start { await self.run(body, order: order, seed: seed, into: continuation) }
             continuation.onTermination = { _ in task.cancel() }
         }
     }
 
     /// Tries the workers in `order`: spills past those that are full, retries once past one that
     /// fails before streaming anything.
-    private func run(_ body: Data, order: [String], into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation) async {
+    private func run(
+        _ body: Data, order: [String], seed: UInt32, into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+    ) async {
+        var text = ""
         var retried = false
         var lastError = ServingError(.overloaded, "no inference worker is configured")
         for url in order {
-            if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
+            if Task.isCancelled { return running.endCancelled(continuation, text: text, seed: seed) }
             var streamed = false
             do {
                 let response: HTTPClientResponse
@@ -190,6 +196,7 @@ public final class WorkerPool: GenerationBackend, Service {
                         switch event {
                         case .token(let piece):
                             streamed = true
+                            text += piece
                             continuation.yield(.token(piece))
                         case .summary(var summary):
                             summary.engine?.worker = url
@@ -211,7 +218,7 @@ public final class WorkerPool: GenerationBackend, Service {
             } catch is SpillToNext {
                 continue
             } catch {
-                if Task.isCancelled { return continuation.finish(throwing: CancellationError()) }
+                if Task.isCancelled { return running.endCancelled(continuation, text: text, seed: seed) }
                 markFailed(url, "\(error)")
                 if streamed {
                     return continuation.finish(throwing: ServingError(.workerUnavailable, "the inference worker failed during the generation"))
@@ -263,6 +270,10 @@ public final class WorkerPool: GenerationBackend, Service {
         default: return nil
         }
     }
+
+    /// Ends every generation running on the workers (closing its connection cancels it there),
+    /// each with finish reason `cancelled` and its text so far.
+    public func stopGenerating() async { running.stopAll() }
 
     // MARK: Loading
 
