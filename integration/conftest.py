@@ -85,6 +85,56 @@ def wait_until_ready(process, url, log, what="server"):
     raise RuntimeError(f"{what} did not become ready")
 
 
+def answers(url, path="/readyz", headers=None):
+    """A readiness check: whether `url + path` answers 200 now."""
+    def check():
+        try:
+            return requests.get(url + path, timeout=1, headers=headers or {}).status_code == 200
+        except requests.RequestException:
+            return False
+    return check
+
+
+class Program:
+    """A long-running program with a log, restartable; `ready` is waited for at each start (up to
+    120 s); on `stop` its log joins the run's secret scan. `wrap` runs it elsewhere
+    (`ip netns exec NS`)."""
+
+    def __init__(self, args, log, ready=None, env=None, wrap=()):
+        self.args = [*wrap, *map(str, args)]
+        self.log_path, self.ready, self.env = log, ready, env
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=self.env or ENV)
+        deadline = time.time() + 120
+        while self.ready and not self.ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.args} exited: " + Path(self.log_path).read_text(errors="replace")[-3000:])
+            if time.time() > deadline:
+                raise RuntimeError(f"{self.args} did not become ready")
+            time.sleep(0.1)
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if not self.log.closed:
+            self.log.close()
+        with open(RUN_LOG, "a", errors="replace") as run_log:
+            run_log.write(Path(self.log_path).read_text(errors="replace"))
+
+
 class Server:
     def __init__(self, repo, *extra, env=None):
         self.repo = repo

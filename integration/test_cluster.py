@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, ENV, RUN_LOG, VENV_BIN, Moto, clone_with_remote, pedigree, run, secret
+from conftest import BIN, VENV_BIN, Moto, Program, answers, clone_with_remote, pedigree, run, secret
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
                                 reason="the multi-host test needs root and iproute2 (ip netns): it did not run")
@@ -77,49 +76,11 @@ def build_network():
         ip("-n", netns(host), "link", "set", "lo", "up")
 
 
-class Process:
-    """A program in a namespace, restartable, its log added to the run's secret scan."""
+class Process(Program):
+    """A program in `host`'s namespace."""
 
-    def __init__(self, host, args, log, env=None, ready=None):
-        self.host, self.args, self.log_path, self.env, self.ready = host, [str(a) for a in args], log, env, ready
-        self.start()
-
-    def start(self):
-        self.log = open(self.log_path, "a")
-        self.process = subprocess.Popen([*within(self.host), *self.args], stdout=self.log, stderr=subprocess.STDOUT, env=self.env or ENV)
-        if self.ready:
-            deadline = time.time() + 120
-            while not self.ready():
-                assert self.process.poll() is None, f"{self.args[0]} in {self.host} exited: " + Path(self.log_path).read_text()[-3000:]
-                assert time.time() < deadline, f"{self.args[0]} in {self.host} did not become ready"
-                time.sleep(0.2)
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.log.close()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if not self.log.closed:
-            self.log.close()
-        with open(RUN_LOG, "a", errors="replace") as run_log:
-            run_log.write(Path(self.log_path).read_text(errors="replace"))
-
-
-def answers(url, path="/readyz", headers=None):
-    def check():
-        try:
-            return requests.get(url + path, timeout=1, headers=headers or {}).status_code == 200
-        except requests.RequestException:
-            return False
-    return check
+    def __init__(self, host, args, log, ready=None):
+        super().__init__(args, log, ready=ready, wrap=within(host))
 
 
 def start_postgres(root):

@@ -4,14 +4,12 @@ checks the key and records every answer (engine `external:<name>`, replay not gu
 answers are llama-server's own, compared with what it says when asked directly."""
 import json
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import ROOT, Server, free_port, pedigree, secret
+from conftest import ROOT, Program, Server, answers, free_port, pedigree, secret
 from test_access import create_key
 
 LLAMA_SERVER = ROOT / ".deps/llama/bin/llama-server"
@@ -21,35 +19,20 @@ RECORD = """query($id: ID!) { inference(id: $id) { status error artifactMD5 engi
   engineFacts { build external worker } modelRevision { commit { sha } datasets { path md5 } parameters { key value } } } }"""
 
 
-class LlamaServer:
+class LlamaServer(Program):
     """llama-server on loopback over a GGUF file, with its Prometheus metrics on."""
 
     def __init__(self, model, log):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log, "w")
-        self.process = subprocess.Popen([str(LLAMA_SERVER), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port), "-t", "1",
-                                         "-c", "2048", "-np", "2", "--metrics"], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while True:
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert self.process.poll() is None and time.time() < deadline, Path(log).read_text()
-            time.sleep(0.2)
+        super().__init__([LLAMA_SERVER, "-m", model, "--host", "127.0.0.1", "--port", self.port, "-t", "1", "-c", "2048", "-np", "2",
+                          "--metrics"], log, ready=answers(self.url, "/health"))
 
     def prompt_tokens(self):
         """llama-server's own count of prompt tokens it processed."""
         text = requests.get(self.url + "/metrics", timeout=5).text
         return float(re.search(r"^llamacpp:prompt_tokens_total (\S+)$", text, re.M).group(1))
 
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-        self.log.close()
 
 
 def artifact_file(demo, spec):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, RUN_LOG, Server, free_port, pedigree, secret, wait_until_ready
+from conftest import BIN, Program, Server, answers, free_port, pedigree, secret
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result usage { completionTokens }
   modelRevision { artifact { md5 } } } }"""
@@ -24,33 +24,14 @@ REPLAY = "mutation($id: ID!) { replay(id: $id) { identical sameEngine replay { i
 STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id } } }"
 
 
-class Worker:
+class Worker(Program):
     def __init__(self, demo, token_file, *extra, port=None):
         self.cache = tempfile.mkdtemp(prefix="pedigree-worker-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [BIN, "worker", "--port", str(self.port), "--cache", self.cache, "--dvc-config", str(Path(demo) / ".dvc/config"),
-                     "--slots", "4", *(["--worker-token-file", str(token_file)] if token_file else []), *extra]
-        self.start()
-
-    def start(self):
-        self.log = open(Path(self.cache) / "worker.log", "a")
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until_ready(self.process, self.url, self.log.name, "worker")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.log.close()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-        if not self.log.closed:
-            self.log.close()
-        with open(RUN_LOG, "a", errors="replace") as run_log:
-            run_log.write(Path(self.log.name).read_text(errors="replace"))
+        super().__init__([BIN, "worker", "--port", self.port, "--cache", self.cache, "--dvc-config", Path(demo) / ".dvc/config", "--slots", "4",
+                          *(["--worker-token-file", token_file] if token_file else []), *extra],
+                         Path(self.cache) / "worker.log", ready=answers(self.url))
 
 
 def preferred(md5, urls):
