@@ -289,10 +289,20 @@ def failed_since(c, created):
     return c.sql(f"SELECT error FROM inference WHERE status = 'failed' AND created_at >= to_timestamp({created})")
 
 
+def stream_failures(c, url):
+    """The gateway's count of streams broken on the worker at `url` (/metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    text = requests.get(c.url + "/metrics", headers={"Authorization": f"Bearer {c.admin}"}, timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "pedigree_worker_stream_failures_total" and sample.labels.get("worker") == url)
+
+
 def fault(c, inflict, heal, recovery=20):
     """Four streams on worker 1, then `inflict`: each ends with WORKER_UNAVAILABLE and is recorded
-    failed; smollm2 is answered by worker 2 within 5 s; after `heal`, worker 1 is used again."""
+    failed (and counted in /metrics); smollm2 is answered by worker 2 within 5 s; after `heal`,
+    worker 1 is used again."""
     started = time.time()
+    broken = stream_failures(c, c.w1_url)
     outcomes, threads = start_streams(c)
     assert not any("error" in o for o in outcomes), outcomes
     inflict()
@@ -306,6 +316,7 @@ def fault(c, inflict, heal, recovery=20):
     assert [o.get("error") for o in outcomes] == ["WORKER_UNAVAILABLE"] * 4, outcomes
     failed = failed_since(c, started)
     assert len(failed) == 4 and all(error.startswith("WORKER_UNAVAILABLE") for (error,) in failed), failed
+    assert stream_failures(c, c.w1_url) == broken + 4
     heal()
     healed = time.time()
     deadline = healed + recovery

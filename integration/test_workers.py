@@ -140,6 +140,11 @@ def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
         time.sleep(1.5)
         loaded = {(m["md5"], m["worker"]) for m in gateway.data("{ loadedModels { md5 worker slots } }")["loadedModels"]}
         assert loaded == {(md5[name], expected[name]) for name in md5}, loaded
+        # /metrics: each worker up, and the models each holds with its slots (from their reports).
+        from test_metrics import scrape, value
+        samples = scrape(gateway)
+        assert [value(samples, "pedigree_worker_up", worker=url) for url in urls] == [1, 1]
+        assert {name: value(samples, "pedigree_worker_model_slots", worker=expected[name], md5=md5[name]) for name in md5} == {name: 4 for name in md5}
         # Replay from the gateway: the same worker, the same tokens.
         replay = gateway.data(REPLAY, {"id": ids["smollm2-135m"][0]})["replay"]
         assert replay["identical"] and replay["sameEngine"]
@@ -152,6 +157,10 @@ def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
         moved = infer("smollm2-135m", 100)
         assert time.time() - started < 5
         assert gateway.data(RECORD, {"id": moved["id"]})["inference"]["engineFacts"]["worker"] == other.url
+        deadline = time.time() + 5
+        while value(scrape(gateway), "pedigree_worker_up", worker=doomed.url) != 0:
+            assert time.time() < deadline, "pedigree_worker_up still says the killed worker is up"
+            time.sleep(0.2)
         # Back after a restart on the same port: the next health poll brings it back.
         doomed.start()
         deadline = time.time() + 10

@@ -97,6 +97,22 @@ final class ServerMetrics: Sendable {
             set("pedigree_model_slots_active", labels, "Slots generating now, by loaded model.", Double(model.activeSlots))
             set("pedigree_model_memory_bytes", labels, "Bytes of weights, by loaded model.", Double(model.memoryBytes))
         }
+        // A gateway's workers, as it last saw them.
+        for member in services.workers?.snapshot ?? [] {
+            let worker = [("worker", member.url)]
+            set("pedigree_worker_up", worker, "Whether each inference worker is taking work (1) or down or draining (0).", member.healthy ? 1 : 0)
+            set("pedigree_worker_failures_total", worker, "Failed polls and requests, by inference worker.", Double(member.failures))
+            for model in member.status?.models ?? [] {
+                let labels = worker + [("md5", model.md5)]
+                set("pedigree_worker_model_slots", labels, "Slots of each model on each inference worker (its last report).", Double(model.slots))
+                set(
+                    "pedigree_worker_model_slots_active", labels, "Slots generating now, by model and inference worker (its last report).",
+                    Double(model.activeSlots))
+                set(
+                    "pedigree_worker_model_queue_depth", labels, "Requests waiting for a slot, by model and inference worker (its last report).",
+                    Double(model.queueDepth))
+            }
+        }
         for quantile in [0.5, 0.99] {
             if let seconds = services.recorder.writeQuantile(quantile) {
                 set(

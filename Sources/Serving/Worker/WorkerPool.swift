@@ -5,6 +5,7 @@ import Foundation
 public import Inference
 public import Lineage
 public import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
@@ -188,6 +189,7 @@ public final class WorkerPool: GenerationBackend, Service {
                 case .failure(let error):
                     guard let passed = passOn(error, url) else { return continuation.finish(throwing: error) }
                     lastError = passed
+                    Self.count(.spills, url, code: error.code)
                     continue  // full, leaving, or refusing our token: the next-ranked worker
                 }
                 var parser = EventStreamParser()
@@ -206,6 +208,7 @@ public final class WorkerPool: GenerationBackend, Service {
                             let code = ErrorCode(rawValue: code) ?? .internalError
                             if !streamed, code == .overloaded || code == .shuttingDown {
                                 lastError = ServingError(code, message)
+                                Self.count(.spills, url, code: code)
                                 throw SpillToNext()
                             }
                             return continuation.finish(throwing: ServingError(code, message))
@@ -221,17 +224,33 @@ public final class WorkerPool: GenerationBackend, Service {
                 if Task.isCancelled { return running.endCancelled(continuation, text: text, seed: seed) }
                 markFailed(url, "\(error)")
                 if streamed {
+                    Self.count(.streamFailures, url)
                     return continuation.finish(throwing: ServingError(.workerUnavailable, "the inference worker failed during the generation"))
                 }
                 lastError = ServingError(.workerUnavailable, "no inference worker could run the generation")
                 if retried { break }
                 retried = true
+                Self.count(.retries, url)
             }
         }
         continuation.finish(throwing: lastError)
     }
 
     private struct SpillToNext: Error {}
+
+    /// What the routing counts, by worker (`/metrics`).
+    enum Count: String {
+        /// Requests a worker refused as full or leaving (or refusing the token), sent to the next one.
+        case spills = "pedigree_worker_spills_total"
+        /// Requests that failed on a worker before streaming anything, tried once more elsewhere.
+        case retries = "pedigree_worker_retries_total"
+        /// Streams a worker broke after sending tokens (ended with `WORKER_UNAVAILABLE`).
+        case streamFailures = "pedigree_worker_stream_failures_total"
+    }
+
+    static func count(_ count: Count, _ url: String, code: ErrorCode? = nil) {
+        Counter(label: count.rawValue, dimensions: [("worker", url)] + (code.map { [("code", $0.rawValue)] } ?? [])).increment()
+    }
 
     /// The wire form of `revision`'s weights.
     static func artifact(of revision: ModelLineage) throws -> WorkerWire.Artifact {
