@@ -106,9 +106,6 @@ public final class ExternalBackends: GenerationBackend {
         client.shutdown { _ in }
     }
 
-    /// The backend bound to `revision`'s weights, if one is.
-    public func declaration(for revision: ModelLineage) -> Declaration? { byMD5[revision.artifact.md5]?.declaration }
-
     public func engineFacts(for revision: ModelLineage) -> EngineFacts {
         byMD5[revision.artifact.md5].map { .external($0.declaration.name) } ?? fallback.engineFacts(for: revision)
     }
