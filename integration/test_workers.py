@@ -413,3 +413,44 @@ def test_a_gateway_drain_past_its_deadline_ends_the_workers_generations(demo, to
             gateway.process.kill()
         gateway.stop()
         worker.stop()
+
+
+def test_a_full_worker_spills_to_the_next_ranked_one(demo, token_file):
+    """Bounded load: workers of one slot and no queue; while smollm2's first-ranked worker
+    generates, the next request is refused there (OVERLOADED) and runs on the other worker."""
+    from test_metrics import scrape, value
+    workers = [Worker(demo, token_file, "--slots", "1", "--queue", "0"), Worker(demo, token_file, "--slots", "1", "--queue", "0")]
+    urls = [w.url for w in workers]
+    gateway = Server(demo, *[arg for url in urls for arg in ("--worker", url)], "--worker-token-file", str(token_file))
+    try:
+        md5 = gateway.data('{ modelRevision(id: "smollm2-135m") { artifact { md5 } } }')["modelRevision"]["artifact"]["md5"]
+        first = preferred(md5, urls)
+        gateway.data('mutation { loadModel(id: "smollm2-135m") { md5 } }')
+        outcome = {}
+
+        def stream():
+            with requests.post(gateway.url + "/graphql", stream=True, headers={"Accept": "text/event-stream"}, timeout=120,
+                               json={"query": STREAM, "variables": {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Once upon a time",
+                                                                              "sampling": {"temperature": 0, "maxTokens": 60}}}}) as r:
+                for line in r.iter_lines(decode_unicode=True):
+                    if line.startswith("data:") and line[5:].strip():
+                        event = json.loads(line[5:])["data"]["inferStream"]
+                        outcome["tokens"] = outcome.get("tokens", 0) + (event["token"] is not None)
+                        if event["payload"]:
+                            outcome["id"] = event["payload"]["id"]
+
+        reader = threading.Thread(target=stream)
+        reader.start()
+        deadline = time.time() + 60
+        while outcome.get("tokens", 0) < 1:
+            assert time.time() < deadline, "the first stream did not start"
+            time.sleep(0.02)
+        second = gateway.data(INFER, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Hello", "sampling": {"maxTokens": 3}}})["infer"]
+        reader.join(timeout=120)
+        assert gateway.data(RECORD, {"id": outcome["id"]})["inference"]["engineFacts"]["worker"] == first
+        assert gateway.data(RECORD, {"id": second["id"]})["inference"]["engineFacts"]["worker"] != first
+        assert value(scrape(gateway), "pedigree_worker_spills_total", worker=first, code="OVERLOADED") >= 1
+    finally:
+        gateway.stop()
+        for worker in workers:
+            worker.stop()
