@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 public import Hummingbird
+import Inference
 import Ledger
 import Logging
 
@@ -38,7 +39,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
             "request",
             metadata: [
                 "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",
-                "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+                "ms": "\(elapsed.milliseconds)",
             ])
         return response
     }

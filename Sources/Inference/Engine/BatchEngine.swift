@@ -266,7 +266,8 @@ final class DecodeLoop: @unchecked Sendable {
                 for job in cancelled {
                     let summary = GenerationSummary(
                         text: "", finishReason: .cancelled, promptTokens: job.tokens, completionTokens: [], seed: job.request.sampling.seed,
-                        timeToFirstTokenMs: 0, totalMs: Self.milliseconds(job.submitted, .now), queuedMs: Self.milliseconds(job.submitted, .now))
+                        timeToFirstTokenMs: 0, totalMs: (ContinuousClock.now - job.submitted).milliseconds,
+                        queuedMs: (ContinuousClock.now - job.submitted).milliseconds)
                     job.continuation.yield(.finished(summary))
                     job.continuation.finish()
                 }
@@ -476,8 +477,8 @@ final class DecodeLoop: @unchecked Sendable {
         var summary = GenerationSummary(
             text: slot.assembler.text, finishReason: reason, promptTokens: job.tokens, completionTokens: slot.generated,
             seed: job.request.sampling.seed,
-            timeToFirstTokenMs: Self.milliseconds(job.submitted, slot.firstToken ?? now),
-            totalMs: Self.milliseconds(job.submitted, now), queuedMs: Self.milliseconds(job.submitted, slot.started))
+            timeToFirstTokenMs: ((slot.firstToken ?? now) - job.submitted).milliseconds,
+            totalMs: (now - job.submitted).milliseconds, queuedMs: (slot.started - job.submitted).milliseconds)
         summary.cachedPromptTokens = slot.reused
         summary.engine = facts
         release(slot)
@@ -497,8 +498,9 @@ final class DecodeLoop: @unchecked Sendable {
         inbox.state.withLock { $0.active -= 1 }
     }
 
-    private static func milliseconds(_ from: ContinuousClock.Instant, _ to: ContinuousClock.Instant) -> Double {
-        let duration = to - from
-        return Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-    }
+}
+
+extension Duration {
+    /// The duration in milliseconds (the unit of the timings in a `GenerationSummary`).
+    public var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

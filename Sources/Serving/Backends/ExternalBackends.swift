@@ -83,10 +83,10 @@ public final class ExternalBackends: GenerationBackend {
             }
             var authorization: String?
             if let path = declaration.apiKeyFile {
-                guard let data = FileManager.default.contents(atPath: path), let key = String(data: data, encoding: .utf8) else {
+                guard let key = ServingConfiguration.trimmedText(ofFile: path) else {
                     throw ConfigurationError("external-backends: \(declaration.name): api-key-file \(path) cannot be read")
                 }
-                authorization = "Bearer " + key.trimmingCharacters(in: .whitespacesAndNewlines)
+                authorization = "Bearer " + key
             }
             byMD5[declaration.md5] = Backend(declaration: declaration, authorization: authorization)
         }
@@ -219,13 +219,10 @@ public final class ExternalBackends: GenerationBackend {
                 }
                 guard let finish else { throw ServingError(.workerUnavailable, "external backend '\(name)' ended its answer without finishing it") }
                 let now = ContinuousClock.now
-                func milliseconds(_ duration: Duration) -> Double {
-                    Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
-                }
                 // Without reported usage, each streamed piece counts as one token (as llama-server and vLLM stream them).
                 let summary = GenerationSummary.external(
                     text: text, finishReason: finish, usage: usage ?? .init(promptTokens: 0, completionTokens: pieces), seed: seed,
-                    timeToFirstTokenMs: milliseconds((firstToken ?? now) - started), totalMs: milliseconds(now - started), engine: .external(name))
+                    timeToFirstTokenMs: ((firstToken ?? now) - started).milliseconds, totalMs: (now - started).milliseconds, engine: .external(name))
                 continuation.yield(.finished(summary))
                 continuation.finish()
             } catch {

@@ -1,7 +1,7 @@
 public import Inference
 public import Lineage
 
-/// Where generations run: in this process, or on inference workers.
+/// Where generations run: in this process, on inference workers, or on external backends.
 public protocol GenerationBackend: Sendable {
     /// Starts a generation of `request` on the weights of `revision`; with `engine`, only on an
     /// engine that reproduces those facts where there is a choice (workers).

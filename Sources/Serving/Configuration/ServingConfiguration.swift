@@ -115,9 +115,14 @@ public struct ServingConfiguration: Sendable {
     /// nil when none is configured.
     public func workerToken() throws -> String? {
         guard let path = workerTokenFile else { return nil }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read")
-        }
+        guard let token = Self.trimmedText(ofFile: path) else { throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read") }
+        return token
+    }
+
+    /// A secret file's UTF-8 text without surrounding white space (a token, an API key); nil when
+    /// it cannot be read.
+    public static func trimmedText(ofFile path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return nil }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -90,11 +90,7 @@ public final class WorkerPool: GenerationBackend, Service {
     /// The models the healthy workers last reported holding, each with its worker.
     public var loadedModels: [ModelManager.Status] {
         snapshot.filter(\.healthy).flatMap { member in
-            (member.status?.models ?? []).map { model in
-                ModelManager.Status(
-                    md5: model.md5, revisions: [], memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
-                    queueDepth: model.queueDepth, lastUsed: Date(), worker: member.url)
-            }
+            (member.status?.models ?? []).map { ModelManager.Status($0, on: member.url, revisions: []) }
         }
     }
 
@@ -312,9 +308,7 @@ public final class WorkerPool: GenerationBackend, Service {
             }
             switch outcome {
             case .success(let model):
-                return ModelManager.Status(
-                    md5: model.md5, revisions: [revision.id], memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
-                    queueDepth: model.queueDepth, lastUsed: Date(), worker: url)
+                return ModelManager.Status(model, on: url, revisions: [revision.id])
             case .failure(let error):
                 guard let passed = passOn(error, url) else { throw error }
                 lastError = passed

@@ -84,11 +84,7 @@ public struct WorkerServices: Sendable {
         let source = try source(artifact)
         let models = self.models
         return Self.withHeartbeat(every: heartbeat) { continuation in
-            let status = try await models.load(source)
-            continuation.yield(
-                .init(
-                    md5: status.md5, memoryBytes: status.memoryBytes, slots: status.slots, activeSlots: status.activeSlots,
-                    queueDepth: status.queueDepth))
+            continuation.yield(WorkerWire.Status.Model(try await models.load(source)))
         }
     }
 
@@ -172,9 +168,7 @@ public struct WorkerServices: Sendable {
         let used = loaded.reduce(Int64(0)) { $0 + $1.memoryBytes }
         return WorkerWire.Status(
             engine: models.engineFacts,
-            models: loaded.map {
-                .init(md5: $0.md5, memoryBytes: $0.memoryBytes, slots: $0.slots, activeSlots: $0.activeSlots, queueDepth: $0.queueDepth)
-            },
+            models: loaded.map(WorkerWire.Status.Model.init),
             memoryFree: configuration.models.memoryBudget.map { max(0, Int64(clamping: $0) - used) }, maxModels: configuration.models.maxModels,
             draining: state.phase != .serving)
     }

@@ -163,3 +163,20 @@ extension WorkerWire.Event {
         }
     }
 }
+
+extension WorkerWire.Status.Model {
+    /// A loaded model as a worker reports it.
+    public init(_ status: ModelManager.Status) {
+        self.init(
+            md5: status.md5, memoryBytes: status.memoryBytes, slots: status.slots, activeSlots: status.activeSlots, queueDepth: status.queueDepth)
+    }
+}
+
+extension ModelManager.Status {
+    /// A model `worker` reported holding, as the gateway shows it (`loadedModels`, `loadModel`).
+    init(_ model: WorkerWire.Status.Model, on worker: String, revisions: [String]) {
+        self.init(
+            md5: model.md5, revisions: revisions, memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
+            queueDepth: model.queueDepth, lastUsed: Date(), worker: worker)
+    }
+}
