@@ -248,12 +248,17 @@ def test_health_and_graphiql_need_no_key_and_metrics_need_one(keyed):
     assert requests.get(server.url + "/readyz", timeout=10).status_code == 200
     assert requests.get(server.url + "/graphql", headers={"Accept": "text/html"}, timeout=10).status_code == 200
     assert requests.get(server.url + "/metrics", timeout=10).status_code == 401
-    metrics = requests.get(server.url + "/metrics", headers=headers(keys["read"]), timeout=10).text
-    assert 'pedigree_key_requests_total{key="alice"}' in metrics
-    assert 'pedigree_graphql_errors_total{code="FORBIDDEN"}' in metrics
-    for key in keys.values():
-        if key:
-            assert key not in metrics
+    # Series by key name only for scrapes that may see every caller (audit, admin).
+    for role in ("read", "infer"):
+        metrics = requests.get(server.url + "/metrics", headers=headers(keys[role]), timeout=10).text
+        assert 'pedigree_graphql_errors_total{code="FORBIDDEN"}' in metrics
+        assert "pedigree_key_" not in metrics and "alice" not in metrics, role
+    for role in ("audit", "admin"):
+        metrics = requests.get(server.url + "/metrics", headers=headers(keys[role]), timeout=10).text
+        assert 'pedigree_key_requests_total{key="alice"}' in metrics
+        for key in keys.values():
+            if key:
+                assert key not in metrics
 
 
 # The safe default.
@@ -314,7 +319,7 @@ def test_past_the_request_quota_the_retry_time_works(demo, make_server):
     time.sleep(int(rest.headers["Retry-After"]))
     assert post(server, key, "{ models { name } }").status_code == 200
     # Another key is not affected; the counters are per key name.
-    other = create_key(server.cache, "calm", "read")
+    other = create_key(server.cache, "calm", "audit")
     assert post(server, other, "{ models { name } }").status_code == 200
     metrics = requests.get(server.url + "/metrics", headers=headers(other), timeout=10).text
     limited_count = [line for line in metrics.splitlines() if line.startswith('pedigree_key_rate_limited_total{key="burst"}')]
@@ -354,7 +359,8 @@ def test_generation_quotas_concurrency_and_tokens(demo, make_server):
     assert "errors" not in first, first
     refused = post(server, thrifty, INFER, infer_input()).json()
     assert error_codes(refused) == ["RATE_LIMITED"] and refused["errors"][0]["extensions"]["retryAfterSeconds"] >= 15
-    metrics = requests.get(server.url + "/metrics", headers=headers(thrifty), timeout=10).text
+    auditor = create_key(server.cache, "auditor", "audit")
+    metrics = requests.get(server.url + "/metrics", headers=headers(auditor), timeout=10).text
     assert 'pedigree_key_generated_tokens_total{key="thrifty"} 8.0' in metrics
 
 

@@ -12,10 +12,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_ready(url, path="/readyz"):
+def wait_ready(url, path="/readyz", verify=True):
     for _ in range(600):
         try:
-            if requests.get(url + path, timeout=1).ok:
+            if requests.get(url + path, timeout=1, verify=verify).ok:
                 return
         except requests.ConnectionError:
             pass
@@ -23,7 +23,7 @@ def wait_ready(url, path="/readyz"):
     raise RuntimeError(f"{url} did not start")
 
 
-def serve(binary, repo, cache, *extra):
+def serve(binary, repo, cache, *extra, verify=True):
     """`pedigree serve` on a free port, ready; returns (process, url). `PEDIGREE_BENCH_SERVE_ARGS`
     adds flags to every server (e.g. `--otlp-endpoint http://127.0.0.1:4318`, to measure with
     tracing on)."""
@@ -33,6 +33,6 @@ def serve(binary, repo, cache, *extra):
     port = free_port()
     process = subprocess.Popen([binary, "serve", "--repo", str(repo), "--cache", str(cache), "--port", str(port), *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url)
+    url = f"{'https' if '--tls-certificate' in extra else 'http'}://127.0.0.1:{port}"
+    wait_ready(url, verify=verify)
     return process, url

@@ -5,9 +5,11 @@ server's own median.
 auth_overhead: an API key checked and its request quota counted (a key with quotas so high they
   never refuse) against an open server (loopback, no keys).
 metrics_overhead: metrics recorded (the default) against `--metrics false`.
-tracing_overhead: traces exported over OTLP/HTTP (to a receiver this script runs) against none."""
+tracing_overhead: traces exported over OTLP/HTTP (to a receiver this script runs) against none.
+tls_overhead: HTTPS (TLS 1.3, a kept-alive connection, the handshake not counted) against HTTP."""
 import http.client
 import json
+import ssl
 import statistics
 import subprocess
 import sys
@@ -22,7 +24,10 @@ body = json.dumps({"query": "{ __typename }"}).encode()
 JSON = {"Content-Type": "application/json"}
 
 
-def connection(url):
+def connection(url, ca=None):
+    if url.startswith("https://"):
+        host, port = url.removeprefix("https://").split(":")
+        return http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
     host, port = url.removeprefix("http://").split(":")
     return http.client.HTTPConnection(host, int(port))
 
@@ -37,9 +42,9 @@ def once(conn, headers):
     return elapsed
 
 
-def compare(name, plain, plain_headers, measured, measured_headers):
+def compare(name, plain, plain_headers, measured, measured_headers, ca=None):
     """Alternates the request between the two servers; prints the difference of the medians."""
-    a, b = connection(plain), connection(measured)
+    a, b = connection(plain), connection(measured, ca)
     for _ in range(200):  # warm both
         once(a, plain_headers)
         once(b, measured_headers)
@@ -86,6 +91,14 @@ try:
     compare("auth_overhead", servers["open"], JSON, servers["keyed"], {**JSON, "Authorization": f"Bearer {key}"})
     compare("metrics_overhead", servers["quiet"], JSON, servers["open"], JSON)
     compare("tracing_overhead", servers["open"], JSON, servers["traced"], JSON)
+    folder = tempfile.mkdtemp()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", f"{folder}/tls.key",
+                    "-out", f"{folder}/tls.crt"], check=True, capture_output=True)
+    process, tls = serve(binary, repo, tempfile.mkdtemp(), "--tls-certificate", f"{folder}/tls.crt", "--tls-key", f"{folder}/tls.key",
+                         verify=f"{folder}/tls.crt")
+    processes.append(process)
+    compare("tls_overhead", servers["open"], JSON, tls, JSON, ca=f"{folder}/tls.crt")
 finally:
     for process in processes:
         process.terminate()

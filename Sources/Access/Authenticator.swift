@@ -109,7 +109,7 @@ public final class Authenticator: Sendable {
             guard let key = APIKey(parsing: text) else { return .failure(.unauthenticated("malformed API key")) }
             guard let record = snapshot.keys[key.id], record.matches(key) else { return .failure(.unauthenticated("unknown API key")) }
             guard record.isActive else { return .failure(.unauthenticated("revoked API key")) }
-            return .success(Principal(name: record.name, role: record.role, meter: owner.meter(for: record)))
+            return .success(Principal(name: record.name, keyID: record.id, role: record.role, meter: owner.meter(for: record)))
         }
     }
 }

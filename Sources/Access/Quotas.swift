@@ -25,9 +25,9 @@ public struct QuotaLimits: Sendable, Codable, Equatable {
     public var isUnlimited: Bool { requestsPerMinute == nil && tokensPerMinute == nil && concurrentGenerations == nil }
 }
 
-/// A token bucket: holds up to `capacity`, refilled at `capacity` per minute. Tokens may be
-/// charged after the fact (generated tokens are known only at the end), leaving the bucket in
-/// debt; it admits again once refilled above zero.
+/// A token bucket: holds up to `capacity`, refilled at `capacity` per minute. A generation
+/// reserves its most tokens when it starts, possibly leaving the bucket in debt (it admits again
+/// once refilled above zero), and what it did not use is given back when it ends.
 struct TokenBucket {
     let capacity: Double
     var level: Double
@@ -62,9 +62,10 @@ struct TokenBucket {
         return level > 0 ? nil : Self.seconds((1 - level) / perNanosecond)
     }
 
+    /// Takes `amount` (a negative amount gives back, up to the capacity).
     mutating func charge(_ amount: Double, now: UInt64) {
         refill(now)
-        level -= amount
+        level = min(capacity, level - amount)
     }
 
     private static func seconds(_ nanoseconds: Double) -> Int {
@@ -138,8 +139,10 @@ public final class KeyMeter: Sendable {
     }
 
     /// Starts a generation: within the concurrent-generations quota and with tokens left this
-    /// minute. The lease must be ended (with the tokens generated) exactly once.
-    public func beginGeneration(now: UInt64 = Clock.now) throws(AccessError) -> GenerationLease {
+    /// minute, of which `reserving` (its most tokens) are taken now, so concurrent generations
+    /// cannot all start on the same tokens. The lease must be ended (with the tokens generated)
+    /// exactly once; the unused part of the reservation is given back then.
+    public func beginGeneration(reserving reserved: Int = 0, now: UInt64 = Clock.now) throws(AccessError) -> GenerationLease {
         let refusal: AccessError? = state.withLock { state in
             if let limit = state.limits.concurrentGenerations, state.running >= limit {
                 state.counts.rateLimited += 1
@@ -150,17 +153,18 @@ public final class KeyMeter: Sendable {
                 return .rateLimited("over this key's generated tokens per minute; retry in \(wait) s", retryAfter: wait)
             }
             state.running += 1
+            state.tokens?.charge(Double(max(0, reserved)), now: now)
             return nil
         }
         if let refusal { throw refusal }
-        return GenerationLease(meter: self)
+        return GenerationLease(meter: self, reserved: max(0, reserved))
     }
 
-    fileprivate func end(tokens: Int, now: UInt64 = Clock.now) {
+    fileprivate func end(tokens: Int, reserved: Int, now: UInt64 = Clock.now) {
         state.withLock { state in
             state.running -= 1
             state.counts.generatedTokens += Int64(tokens)
-            state.tokens?.charge(Double(tokens), now: now)
+            state.tokens?.charge(Double(tokens - reserved), now: now)
         }
     }
 
@@ -177,14 +181,18 @@ public final class KeyMeter: Sendable {
 /// A running generation's place in its key's quota: ended once, with the tokens it generated.
 public final class GenerationLease: Sendable {
     private let meter: KeyMeter
+    private let reserved: Int
     private let ended = Atomic<Bool>(false)
 
-    init(meter: KeyMeter) { self.meter = meter }
+    init(meter: KeyMeter, reserved: Int) {
+        self.meter = meter
+        self.reserved = reserved
+    }
 
     public func end(tokens: Int) {
         guard !ended.exchange(true, ordering: .relaxed) else { return }
-        meter.end(tokens: tokens)
+        meter.end(tokens: tokens, reserved: reserved)
     }
 
-    deinit { if !ended.load(ordering: .relaxed) { meter.end(tokens: 0) } }
+    deinit { if !ended.load(ordering: .relaxed) { meter.end(tokens: 0, reserved: reserved) } }
 }

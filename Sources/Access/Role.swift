@@ -28,7 +28,7 @@ public enum Permission: String, Sendable, CaseIterable {
     case readLineage
     /// Run a generation.
     case generate
-    /// Read (and replay) the inferences recorded under one's own key name.
+    /// Read (and replay) the inferences recorded under one's own key (by its id, not its name).
     case readOwnInferences
     /// Read every recorded inference.
     case readAllInferences
@@ -41,28 +41,32 @@ public enum Permission: String, Sendable, CaseIterable {
 /// Who is asking: a key's name and role, or the open server's anonymous caller (loopback, no
 /// keys) who may do everything.
 public struct Principal: Sendable {
-    /// The key's name (the ledger's `caller`); nil on an open server.
+    /// The key's name (the ledger's `caller`, a label); nil on an open server.
     public let name: String?
+    /// The key's id (the ledger's `callerKey`: what owns a record); nil on an open server.
+    public let keyID: String?
     public let role: Role
     /// The key's quota counters; nil: no quota.
     public let meter: KeyMeter?
 
-    public init(name: String?, role: Role, meter: KeyMeter?) {
+    public init(name: String?, keyID: String?, role: Role, meter: KeyMeter?) {
         self.name = name
+        self.keyID = keyID
         self.role = role
         self.meter = meter
     }
 
     /// The caller of a server that runs without authentication.
-    public static let open = Principal(name: nil, role: .admin, meter: nil)
+    public static let open = Principal(name: nil, keyID: nil, role: .admin, meter: nil)
 
     public func permits(_ permission: Permission) -> Bool { role.permits(permission) }
 
-    /// Whether a record made under `caller` may be read (and replayed, with `replay`) by this
-    /// principal: every record for audit and admin, one's own for infer.
-    public func mayRead(recordBy caller: String?, replay: Bool = false) -> Bool {
+    /// Whether a record made with the key `callerKey` (its id) may be read (and replayed, with
+    /// `replay`) by this principal: every record for audit and admin, one's own for infer. Names
+    /// are labels: a new key that takes a revoked key's name reads none of its records.
+    public func mayRead(recordByKey callerKey: String?, replay: Bool = false) -> Bool {
         if permits(replay ? .replayAny : .readAllInferences) { return true }
-        guard permits(.readOwnInferences), let name else { return false }
-        return caller == name
+        guard permits(.readOwnInferences), let keyID, let callerKey else { return false }
+        return callerKey == keyID
     }
 }

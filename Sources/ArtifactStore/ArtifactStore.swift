@@ -89,7 +89,7 @@ public final class ArtifactStore: Sendable {
             defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
             let remote = try remotes.remote(named: remoteOverride ?? location.remote, config: try config())
             if id.isDirectory {
-                root = try await fetchDirectory(id, from: remote, progress: progress)
+                root = try await fetchDirectory(id, size: location.size, from: remote, progress: progress)
             } else {
                 root = try await cache.fetch(id, size: location.size, from: remote, progress: progress)
             }
@@ -120,10 +120,17 @@ public final class ArtifactStore: Sendable {
 
     /// A directory out: the manifest, then its files in parallel, then a tree of hard links
     /// assembled in a temporary folder and renamed into place.
-    private func fetchDirectory(_ id: ObjectID, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> String {
+    /// `size` is the directory's recorded size: no file in it may be larger.
+    private func fetchDirectory(_ id: ObjectID, size: Int64?, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> String {
         let tree = cache.treePath(of: id)
         await cache.pin([id])
-        let manifestPath = try await cache.fetch(id, size: nil, from: remote, progress: progress)
+        let manifestPath: String
+        do {
+            manifestPath = try await cache.fetch(id, size: DirectoryManifest.maxBytes, exact: false, from: remote, progress: progress)
+        } catch {
+            await cache.unpin([id])
+            throw error
+        }
         let manifest: DirectoryManifest
         do {
             manifest = try DirectoryManifest(data: try Data(contentsOf: URL(fileURLWithPath: manifestPath)), object: id.md5)
@@ -144,7 +151,7 @@ public final class ArtifactStore: Sendable {
         }
         await cache.pin(members)
         do {
-            paths = try await fetchAll(members, from: remote, progress: progress)
+            paths = try await fetchAll(members, eachAtMost: size, from: remote, progress: progress)
         } catch {
             await cache.unpin(members + [id])
             throw error
@@ -177,11 +184,13 @@ public final class ArtifactStore: Sendable {
     }
 
     /// Fetches objects in parallel (the cache bounds how many download at once), in order.
-    private func fetchAll(_ ids: [ObjectID], from remote: any ObjectRemote, progress: TransferProgress?) async throws -> [String] {
+    private func fetchAll(_ ids: [ObjectID], eachAtMost limit: Int64?, from remote: any ObjectRemote, progress: TransferProgress?) async throws
+        -> [String]
+    {
         let cache = self.cache
         return try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (offset, member) in ids.enumerated() {
-                group.addTask { (offset, try await cache.fetch(member, size: nil, from: remote, progress: progress)) }
+                group.addTask { (offset, try await cache.fetch(member, size: limit, exact: false, from: remote, progress: progress)) }
             }
             var paths: [Int: String] = [:]
             for try await (offset, path) in group { paths[offset] = path }

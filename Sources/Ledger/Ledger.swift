@@ -62,8 +62,13 @@ public struct InferenceFilter: Sendable, Hashable {
     public var since: Date?
     public var until: Date?
     public var caller: String?
+    /// The owning key's id (`InferenceRecord.callerKey`).
+    public var callerKey: String?
 
-    public init(model: String? = nil, revision: String? = nil, since: Date? = nil, until: Date? = nil, caller: String? = nil) {
+    public init(
+        model: String? = nil, revision: String? = nil, since: Date? = nil, until: Date? = nil, caller: String? = nil, callerKey: String? = nil
+    ) {
+        self.callerKey = callerKey
         self.model = model
         self.revision = revision
         self.since = since

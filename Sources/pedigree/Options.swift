@@ -223,6 +223,12 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
     @Flag(help: "Serve a non-loopback address without API keys (anyone who reaches the port may do everything; logged as a warning).")
     var insecureNoAuth = false
 
+    @Option(help: "TLS: the listener's certificate chain (PEM); HTTPS and WSS on the port, reloaded when the file changes.")
+    var tlsCertificate: String?
+
+    @Option(help: "TLS: the private key (PEM) of --tls-certificate.")
+    var tlsKey: String?
+
     @Option(
         name: .customLong("allowed-origin"),
         help: "A browser origin (https://host:port) besides the server's own that may call it (repeat for several).")
@@ -268,6 +274,8 @@ struct ServerOptions: ParsableArguments, ConfigurationFlags {
         flags.add(.metrics, metrics)
         flags.add(.otlpEndpoint, otlpEndpoint)
         if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
+        flags.add(.tlsCertificate, tlsCertificate)
+        flags.add(.tlsKey, tlsKey)
         flags.add(.allowedOrigins, list: allowedOrigins)
         flags.add(.keyRequestsPerMinute, keyRequestsPerMinute)
         flags.add(.keyTokensPerMinute, keyTokensPerMinute)

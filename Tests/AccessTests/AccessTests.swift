@@ -31,11 +31,13 @@ import Testing
         #expect(Role.audit.permits(.readAllInferences) && Role.audit.permits(.replayAny))
         #expect(!Role.audit.permits(.generate) && !Role.audit.permits(.administer))
         #expect(Permission.allCases.allSatisfy { Role.admin.permits($0) })
-        let infer = Principal(name: "alice", role: .infer, meter: nil)
-        #expect(infer.mayRead(recordBy: "alice") && !infer.mayRead(recordBy: "bob") && !infer.mayRead(recordBy: nil))
-        #expect(infer.mayRead(recordBy: "alice", replay: true))
-        #expect(Principal(name: "x", role: .audit, meter: nil).mayRead(recordBy: "bob", replay: true))
-        #expect(!Principal(name: "r", role: .read, meter: nil).mayRead(recordBy: "r"))
+        // Records belong to a key id; the name is a label that a later key may reuse.
+        let infer = Principal(name: "alice", keyID: "k1", role: .infer, meter: nil)
+        #expect(infer.mayRead(recordByKey: "k1") && !infer.mayRead(recordByKey: "k2") && !infer.mayRead(recordByKey: nil))
+        #expect(infer.mayRead(recordByKey: "k1", replay: true))
+        #expect(!Principal(name: "alice", keyID: "k2", role: .infer, meter: nil).mayRead(recordByKey: "k1"))
+        #expect(Principal(name: "x", keyID: "k3", role: .audit, meter: nil).mayRead(recordByKey: "k1", replay: true))
+        #expect(!Principal(name: "r", keyID: "k4", role: .read, meter: nil).mayRead(recordByKey: "k4"))
     }
 
     @Test func theKeysFileKeepsDigestsAndRevokes() throws {

@@ -48,8 +48,20 @@ struct ObjectCacheTests {
         let path = try await cache.fetch(id, size: 13, from: LocalRemote(name: "local", root: fixture.remoteRoot))
         #expect(FileManager.default.contents(atPath: path) == Data("hello weights".utf8))
         let permissions = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
-        #expect(permissions?.intValue == 0o444)
+        #expect(permissions?.intValue == 0o400)
         #expect(await cache.contains(id))
+    }
+
+    @Test func aRemoteThatSendsMoreThanTheRecordedSizeIsCutOff() async throws {
+        let fixture = try Fixture()
+        let id = try fixture.push(Data(repeating: 7, count: 3 << 20))
+        let cache = try ObjectCache(root: fixture.cacheRoot)
+        await #expect(throws: ArtifactError.oversized(object: id.md5, limit: 1024)) {
+            try await cache.fetch(id, size: 1024, from: LocalRemote(name: "local", root: fixture.remoteRoot))
+        }
+        #expect(await !cache.contains(id))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.cacheRoot.appendingPathComponent("objects/tmp").path)
+        #expect(leftovers.isEmpty)
     }
 
     @Test func concurrentRequestsShareOneDownload() async throws {

@@ -89,7 +89,7 @@ public struct AccessMiddleware: RouterMiddleware {
     /// view's sign-in page and stylesheet.
     static func isOpen(_ request: Request) -> Bool {
         switch request.uri.path {
-        case "/healthz", "/readyz", "/hooks/git", "/ui/login", "/ui/assets/ui.css": return true
+        case "/healthz", "/readyz", "/hooks/git", "/ui/login", "/ui/logout", "/ui/assets/ui.css": return true
         case "/graphql":
             return request.method == .get && request.uri.query == nil && request.headers[.upgrade] == nil
                 && (request.headers[.accept] ?? "").contains("text/html")
@@ -152,7 +152,9 @@ public struct AccessMiddleware: RouterMiddleware {
 /// OpenAI's error object, shared by the routes and the gate.
 enum OpenAIError {
     static func body(code: ErrorCode, message: String) -> Data {
-        let object: [String: Any] = ["error": ["message": message, "type": code.rawValue.lowercased(), "code": code.rawValue]]
+        let object: [String: Any] = [
+            "error": ["message": Redaction.urlCredentials(in: message), "type": code.rawValue.lowercased(), "code": code.rawValue]
+        ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }
 }

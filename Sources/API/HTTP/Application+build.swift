@@ -18,11 +18,19 @@ public func buildApplication(services: Services, logger: Logger) throws -> some 
     let webSocket = GraphQLWebSocket(
         endpoint: endpoint, access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins), logger: logger)
     let configuration = services.configuration
+    // The idle timeout closes connections that send nothing between requests or stall
+    // inside a request's head; a stalled body is bounded by `RequestBody`.
+    var server = pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { request, _, _ in webSocket.shouldUpgrade(request) }
+    if let files = configuration.tls {
+        server = try ListenerTLS(files, logger: logger).server(server)
+    } else if !configuration.listensOnLoopbackOnly {
+        logger.warning(
+            "listening beyond loopback without TLS: keys, prompts and answers cross the network in clear (set tls-certificate and tls-key)",
+            metadata: ["host": "\(configuration.host)"])
+    }
     return Application(
         router: router,
-        // The idle timeout closes connections that send nothing between requests or stall
-        // inside a request's head; a stalled body is bounded by `RequestBody`.
-        server: pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { request, _, _ in webSocket.shouldUpgrade(request) },
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree"),
         logger: logger
     )
@@ -35,6 +43,7 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
     let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    if services.configuration.tls != nil { router.add(middleware: StrictTransportSecurity()) }
     // One trace per request, continuing the client's W3C traceparent (a no-op unless tracing is on).
     router.add(middleware: TracingMiddleware())
     router.add(middleware: AccessMiddleware(access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins)))
@@ -56,9 +65,11 @@ public func buildRouter(services: Services, logger: Logger) throws -> (Router<Pe
             return text(.serviceUnavailable, "repository not ready\n")
         }
     }
-    router.get("metrics") { _, _ -> Response in
+    router.get("metrics") { _, context -> Response in
         metrics.countRequest("metrics")
-        return text(.ok, await metrics.render(services), contentType: "text/plain; version=0.0.4")
+        // Per-key series name every key: only for scrapes that may see every caller.
+        let perKey = context.principal.permits(.readAllInferences)
+        return text(.ok, await metrics.render(services, perKey: perKey), contentType: "text/plain; version=0.0.4")
     }
     router.post("hooks/git") { request, context -> Response in
         metrics.countRequest("hooks/git")
@@ -185,4 +196,14 @@ private func json(_ answer: (status: Int, body: Data)) -> Response {
         headers: [.contentType: "application/json; charset=utf-8"],
         body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
     )
+}
+
+/// Over TLS, every answer tells browsers to use HTTPS for this host from now on (HSTS).
+struct StrictTransportSecurity: RouterMiddleware {
+    typealias Context = PedigreeRequestContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.strictTransportSecurity] = "max-age=31536000"
+        return response
+    }
 }

@@ -93,7 +93,7 @@ public struct GraphQLEndpoint: Sendable {
 
     /// The HTTP status and JSON body for a request. Request errors (unparsable, invalid, too
     /// complex) are 4xx; a query that ran is 200 even when some fields failed, with their errors
-    /// listed. A query runs for at most `request-timeout`.
+    /// listed. A query runs for at most `request-timeout`, a mutation `mutation-timeout`.
     public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: Int, body: Data) {
         let document: Document
         switch prepare(request, by: caller) {
@@ -114,7 +114,8 @@ public struct GraphQLEndpoint: Sendable {
                     variableValues: request.variables ?? [:], operationName: request.operationName)
             }
             if operation == .mutation {
-                result = try await run()
+                let timeout = services.configuration.mutationTimeout
+                result = try await withDeadline(timeout, "the mutation ran past the mutation timeout (\(timeout))", run)
             } else {
                 let timeout = services.configuration.requestTimeout
                 result = try await withDeadline(timeout, "the query ran past the request timeout (\(timeout))", run)
@@ -276,7 +277,8 @@ public struct GraphQLEndpoint: Sendable {
         }
         metrics.countError(code.rawValue)
         extensions["code"] = .string(code.rawValue)
-        return GraphQLError(message: message, locations: error.locations, path: error.path, extensions: extensions)
+        return GraphQLError(
+            message: Redaction.urlCredentials(in: message), locations: error.locations, path: error.path, extensions: extensions)
     }
 
     /// A request that cannot run: the code's HTTP status unless the protocol names another.
@@ -284,7 +286,8 @@ public struct GraphQLEndpoint: Sendable {
         metrics.countError(code.rawValue)
         var extensions: [String: Map] = ["code": .string(code.rawValue)]
         if let retryAfter { extensions["retryAfterSeconds"] = .number(Number(retryAfter)) }
-        return encode(status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: message, extensions: extensions)]))
+        return encode(
+            status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: Redaction.urlCredentials(in: message), extensions: extensions)]))
     }
 
     func encode(_ status: Int, _ result: GraphQLResult) -> (status: Int, body: Data) {

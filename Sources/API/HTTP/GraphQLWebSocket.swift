@@ -60,6 +60,11 @@ struct GraphQLWebSocket: Sendable {
             try await outbound.close(.init(codeNumber: 4408), reason: "Connection initialisation timeout")
         }
         defer { watchdog.cancel() }
+        // The key presented at `connection_init` is checked again before every operation and every
+        // second while the socket is open: a revoked key (or one whose role changed) ends it.
+        var presented: String?
+        var keyWatch: Task<Void, any Error>?
+        defer { keyWatch?.cancel() }
         for try await message in inbound.messages(maxSize: 1 << 20) {
             guard case .text(let text) = message,
                 let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
@@ -77,12 +82,8 @@ struct GraphQLWebSocket: Sendable {
                 // The key: in the payload (`Authorization` / `authorization`, with or without
                 // `Bearer `), else the upgrade request's header.
                 let payload = object["payload"] as? [String: Any]
-                let presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
-                let keys = access.current()
-                let authenticated =
-                    presented.map { $0.lowercased().hasPrefix("bearer ") ? keys.authenticate(authorization: $0) : keys.authenticate(key: $0) }
-                    ?? keys.authenticate(key: nil)
-                switch authenticated {
+                presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
+                switch authenticate(presented) {
                 case .success(let principal):
                     caller = RequestInfo(principal: principal, requestID: requestID)
                 case .failure(let error):
@@ -93,6 +94,16 @@ struct GraphQLWebSocket: Sendable {
                 }
                 acknowledged = true
                 initialised.store(true, ordering: .relaxed)
+                keyWatch = Task { [presented, role = caller.principal.role, access, logger] in
+                    while true {
+                        try await Task.sleep(for: .seconds(1))
+                        if Self.stillValid(access, presented, role: role) { continue }
+                        running.cancelAll()
+                        logger.info("websocket closed: its key was revoked or changed", metadata: ["request_id": "\(requestID)"])
+                        try await outbound.close(.init(codeNumber: 4403), reason: "Forbidden")
+                        return
+                    }
+                }
                 try await outbound.write(.text(#"{"type":"connection_ack"}"#))
             case "ping":
                 try await outbound.write(.text(#"{"type":"pong"}"#))
@@ -108,6 +119,11 @@ struct GraphQLWebSocket: Sendable {
                     let request = try? JSONDecoder().decode(GraphQLEndpoint.Request.self, from: payloadData)
                 else {
                     try await outbound.close(.init(codeNumber: 4400), reason: "Invalid subscribe message")
+                    return
+                }
+                guard Self.stillValid(access, presented, role: caller.principal.role) else {
+                    running.cancelAll()
+                    try await outbound.close(.init(codeNumber: 4403), reason: "Forbidden")
                     return
                 }
                 if running.contains(id) {
@@ -130,7 +146,7 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.write(.text(Self.errorMessage(id: Self.quoted(id), answer: refusal.body)))
                     continue
                 }
-                running.start(id) { [endpoint, caller] in
+                running.start(id) { [endpoint, caller = caller.nextOperation()] in
                     // Counted until its last message is written, so a drain never closes the
                     // socket under a subscription that is finishing.
                     await endpoint.services.state.streaming {
@@ -166,6 +182,23 @@ struct GraphQLWebSocket: Sendable {
         } catch {
             // The socket is gone or the subscription was completed by the client: nothing to send.
         }
+    }
+
+    /// The principal of a key as presented at `connection_init` (`Bearer …` or the bare key).
+    private func authenticate(_ presented: String?) -> Result<Principal, AccessError> {
+        Self.authenticate(access, presented)
+    }
+
+    private static func authenticate(_ access: Authenticator, _ presented: String?) -> Result<Principal, AccessError> {
+        let keys = access.current()
+        guard let presented else { return keys.authenticate(key: nil) }
+        return presented.lowercased().hasPrefix("bearer ") ? keys.authenticate(authorization: presented) : keys.authenticate(key: presented)
+    }
+
+    /// Whether the key a socket was opened with still authenticates, with the same role.
+    static func stillValid(_ access: Authenticator, _ presented: String?, role: Role) -> Bool {
+        guard case .success(let principal) = authenticate(access, presented) else { return false }
+        return principal.role == role
     }
 
     static func retryAfter(_ error: AccessError) -> Int? {

@@ -54,8 +54,9 @@ final class ServerMetrics: Sendable {
         return made
     }
 
-    /// The exposition text with the services' states brought up to date.
-    func render(_ services: Services) async -> String {
+    /// The exposition text with the services' states brought up to date; without `perKey`, the
+    /// families labelled by API key (`pedigree_key_*`) are left out.
+    func render(_ services: Services, perKey: Bool = true) async -> String {
         let registry = telemetry.registry
         let cache = services.artifacts.store.cache
         let usage = await cache.usage
@@ -138,8 +139,14 @@ final class ServerMetrics: Sendable {
             }
             previous = next
         }
-        return telemetry.render()
+        let text = telemetry.render()
+        guard !perKey else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { line in !Self.perKeyPrefixes.contains { line.hasPrefix($0) } }
+            .joined(separator: "\n")
     }
+
+    private static let perKeyPrefixes = ["pedigree_key_", "# HELP pedigree_key_", "# TYPE pedigree_key_"]
 
     /// Brings a counter kept elsewhere (a service's own count) to `value`.
     private func total(_ name: String, _ help: String, _ value: Int64) {

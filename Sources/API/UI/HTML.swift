@@ -46,7 +46,7 @@ enum HTML {
             <link rel="icon" href="data:,">
             </head>
             <body>
-            <header><a class="brand" href="/ui/">Pedigree</a> <nav>\(trail)</nav> <a class="aside" href="/graphql">GraphiQL</a></header>
+            <header><a class="brand" href="/ui/">Pedigree</a> <nav>\(trail)</nav> <a class="aside" href="/graphql">GraphiQL</a> <form class="aside" method="post" action="/ui/logout"><button type="submit">Sign out</button></form></header>
             <main>
             \(body)
             </main>

@@ -44,6 +44,11 @@ struct WebView: Sendable {
         }
         router.get("ui/login") { _, _ -> Response in Self.html(.ok, Self.loginPage(message: nil)) }
         router.post("ui/login") { request, _ -> Response in await login(request) }
+        router.post("ui/logout") { _, _ -> Response in
+            var response = Self.redirect("/ui/login")
+            response.headers[.setCookie] = Self.cookieHeader(value: "", maxAge: 0, secure: services.configuration.tls != nil)
+            return response
+        }
     }
 
     // MARK: Pages
@@ -183,7 +188,7 @@ struct WebView: Sendable {
             throw ServingError(.notFound, "no inference \(id) in the ledger")
         }
         let model = record.model
-        let replayable = context.principal.mayRead(recordBy: record.caller, replay: true) && !record.inputIsDigest && !record.inputIsExcerpt
+        let replayable = context.principal.mayRead(recordByKey: record.callerKey, replay: true) && !record.inputIsDigest && !record.inputIsExcerpt
         let facts: [(String, String)] = [
             ("id", "<code id=\"inference-id\">\(HTML.escape(record.id))</code>"),
             ("at", HTML.escape(ISO8601DateFormatter().string(from: record.createdAt))),
@@ -248,8 +253,17 @@ struct WebView: Sendable {
             return Self.html(.unauthorized, Self.loginPage(message: "That key is not valid."))
         }
         var response = Self.redirect("/ui/")
-        response.headers[.setCookie] = "\(Self.cookie)=\(key); Path=/ui; HttpOnly; SameSite=Strict"
+        response.headers[.setCookie] = Self.cookieHeader(value: key, maxAge: Self.cookieLifetime, secure: services.configuration.tls != nil)
         return response
+    }
+
+    /// A signed-in browser keeps its key this long (then signs in again).
+    static let cookieLifetime = 12 * 3600
+
+    /// The key's cookie: for these pages only, not for scripts, not sent cross-site, and over TLS
+    /// only when the listener is TLS.
+    static func cookieHeader(value: String, maxAge: Int, secure: Bool) -> String {
+        "\(cookie)=\(value); Path=/ui; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
     }
 
     // MARK: Plumbing

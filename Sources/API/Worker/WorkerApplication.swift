@@ -11,20 +11,19 @@ public import Serving
 public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> some ApplicationProtocol {
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: WorkerGate(services: services))
     let state = services.state
     router.get("healthz") { _, _ -> String in "ok\n" }
     router.get("readyz") { _, _ -> Response in
         state.phase == .serving ? plain(.ok, "ready\n") : plain(.serviceUnavailable, "shutting down\n")
     }
     router.get(RouterPath(WorkerWire.statusPath)) { request, _ -> Response in
-        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let body = (try? encoder.encode(await services.status())) ?? Data("{}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
     router.post(RouterPath(WorkerWire.generatePath)) { request, context -> Response in
-        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
         guard let wire = await decode(WorkerWire.GenerateRequest.self, request, services) else {
             return failure(ServingError(.badUserInput, "the body is not a generation request"))
         }
@@ -46,7 +45,6 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         }
     }
     router.post(RouterPath(WorkerWire.loadPath)) { request, context -> Response in
-        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
         guard let wire = await decode(WorkerWire.LoadRequest.self, request, services) else {
             return failure(ServingError(.badUserInput, "the body is not a load request"))
         }
@@ -57,7 +55,6 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         }
     }
     router.post(RouterPath(WorkerWire.unloadPath)) { request, _ -> Response in
-        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
         guard let wire = await decode(WorkerWire.UnloadRequest.self, request, services) else {
             return failure(ServingError(.badUserInput, "the body is not an unload request"))
         }
@@ -76,6 +73,37 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
         server: pedigreeServer(idleTimeout: configuration.httpIdleTimeout) { _, _, _ in .dontUpgrade },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pedigree-worker"),
         logger: logger)
+}
+
+/// What a worker answers before any route: health to anyone; everything else only to a gateway.
+/// Browsers never talk to a worker, so a request with `Origin` is refused, a POST must be JSON
+/// (what a cross-site form cannot send without a preflight), the token is checked, and a worker
+/// without a token answers loopback names only (DNS rebinding, as `AccessMiddleware`).
+struct WorkerGate: RouterMiddleware {
+    typealias Context = PedigreeRequestContext
+    let services: WorkerServices
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        switch request.uri.path {
+        case "/healthz", "/readyz": return try await next(request, context)
+        default: break
+        }
+        if let origin = request.headers[.origin] {
+            return failure(ServingError(.forbidden, "origin \(origin): a worker answers its gateway, not browsers"))
+        }
+        if !services.requiresToken, services.configuration.listensOnLoopbackOnly,
+            !OriginPolicy(allowed: []).allowsOpenAccess(host: request.head.authority)
+        {
+            return failure(
+                ServingError(.forbidden, "host \(request.head.authority ?? ""): this worker runs without a token and answers loopback names only"))
+        }
+        if request.method == .post, !isJSON(request.headers[.contentType]) {
+            var response = failure(ServingError(.badUserInput, "a worker takes Content-Type: application/json"))
+            response.status = .unsupportedMediaType
+            return response
+        }
+        return try await next(request, context)
+    }
 }
 
 /// The body of `request` as `T`; nil when it is not one.

@@ -19,9 +19,15 @@ public final class ObjectSink {
     private var hasher: ObjectHasher
     private(set) var bytesWritten: Int64 = 0
     private let onProgress: (Int64) -> Void
+    private let object: ObjectID
+    /// The most bytes the object may have (its recorded size); a remote that sends more is cut
+    /// off before the excess reaches the disk.
+    private let limit: Int64?
 
-    init(path: String, object: ObjectID, onProgress: @escaping (Int64) -> Void) throws {
+    init(path: String, object: ObjectID, limit: Int64? = nil, onProgress: @escaping (Int64) -> Void) throws {
         self.path = path
+        self.object = object
+        self.limit = limit
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw ArtifactError.configuration("cannot create a file in the cache: \(String(cString: strerror(errno)))") }
         hasher = ObjectHasher(object)
@@ -34,6 +40,7 @@ public final class ObjectSink {
     /// into one buffer so the file sees few large writes.
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         guard !chunk.isEmpty else { return }
+        if let limit, bytesWritten + Int64(chunk.count) > limit { throw ArtifactError.oversized(object: object.md5, limit: limit) }
         hasher.update(chunk)
         if pending.count + chunk.count > Self.bufferSize { try flush() }
         if chunk.count >= Self.bufferSize {
@@ -78,9 +85,9 @@ public final class ObjectSink {
         return hasher.finalize()
     }
 
-    /// Makes the verified file read-only and moves it to `destination` atomically.
+    /// Makes the verified file read-only (for its owner only) and moves it to `destination` atomically.
     func commit(to destination: String) throws {
-        chmod(path, 0o444)
+        chmod(path, 0o400)
         guard rename(path, destination) == 0 else {
             throw ArtifactError.configuration("cannot move an object into the cache: \(String(cString: strerror(errno)))")
         }

@@ -5,6 +5,9 @@ public enum ArtifactError: Error, Sendable, Equatable, CustomStringConvertible {
     case unavailable(remote: String, reason: String)
     /// The bytes received do not hash to the md5 DVC recorded; nothing was cached.
     case integrity(object: String, expected: String, actual: String)
+    /// The remote sent more bytes than the size recorded for the object (or the bound of its
+    /// kind): the transfer was stopped there and nothing was cached.
+    case oversized(object: String, limit: Int64)
     /// A `.dir` manifest that is not valid JSON or names a path outside its folder.
     case unsafeManifest(object: String, reason: String)
     /// The repository's DVC configuration does not say where to fetch from.
@@ -15,6 +18,8 @@ public enum ArtifactError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unavailable(let remote, let reason): "remote '\(remote)': \(reason)"
         case .integrity(let object, let expected, let actual):
             "object \(object) failed verification: expected md5 \(expected), received \(actual); nothing was cached"
+        case .oversized(let object, let limit):
+            "object \(object) is larger than the \(limit) bytes recorded for it: the transfer was stopped; nothing was cached"
         case .unsafeManifest(let object, let reason): "directory manifest \(object) rejected: \(reason)"
         case .configuration(let message): message
         }

@@ -17,10 +17,11 @@ enum HTTPTransport {
     static let maxRedirects = 5
 
     /// GETs `url` and streams a 200 body into `sink`. `describe` turns an error body into a
-    /// short reason (S3 sends XML with a code and message). Redirects are followed up to 5 times;
-    /// with `credentialed` headers only to the same scheme, host and port.
+    /// short reason (S3 sends XML with a code and message). Redirects are followed up to 5 times,
+    /// to the same scheme, host and port, or (without `credentialed` headers) to one of
+    /// `redirectOrigins`: a remote does not choose where else the server connects.
     static func get(
-        _ url: String, headers: HTTPHeaders, credentialed: Bool, into sink: ObjectSink,
+        _ url: String, headers: HTTPHeaders, credentialed: Bool, redirectOrigins: Set<String> = [], into sink: ObjectSink,
         describe: @Sendable (Int, Data) -> String = { status, _ in "HTTP \(status)" }
     ) async throws {
         var url = url
@@ -39,9 +40,15 @@ enum HTTPTransport {
             guard redirects < maxRedirects, let next = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString else {
                 throw RemoteFailure(.refused, "too many redirects or a bad Location")
             }
-            if credentialed, RemoteFactory.origin(next) != RemoteFactory.origin(url) {
-                throw RemoteFailure(
-                    .refused, "redirected to \(RemoteFactory.origin(next) ?? "another host"): credentials are not sent to another host")
+            let target = RemoteFactory.origin(next)
+            if target != RemoteFactory.origin(url) {
+                if credentialed {
+                    throw RemoteFailure(.refused, "redirected to \(target ?? "another host"): credentials are not sent to another host")
+                }
+                guard let target, redirectOrigins.contains(target) else {
+                    throw RemoteFailure(
+                        .refused, "redirected to \(target ?? "another host"), which is not listed in remote-endpoints: not followed")
+                }
             }
             redirects += 1
             url = next

@@ -9,9 +9,9 @@ public struct RemoteFactory: Sendable {
     public let dvcFolder: String?
     public let environment: [String: String]
     public let home: String
-    /// Endpoints (`scheme://host[:port]`) the operator's configuration allows the operator's
-    /// credentials to be sent to, besides AWS itself and endpoints the operator set
-    /// (`.dvc/config.local`, `AWS_ENDPOINT_URL`).
+    /// Endpoints (`scheme://host[:port]`) the operator allows a repository's committed
+    /// `.dvc/config` to name (`remote-endpoints`), besides AWS itself; endpoints the operator set
+    /// (`.dvc/config.local`, `AWS_ENDPOINT_URL`) need no listing. Redirects may also lead there.
     public let trustedEndpoints: Set<String>
 
     public init(
@@ -33,15 +33,21 @@ public struct RemoteFactory: Sendable {
         return "\(scheme)://\(host)" + (port.map { ":\($0)" } ?? "")
     }
 
-    /// Refuses to send the operator's credentials to `url` when the repository's committed
-    /// `.dvc/config` chose it and the operator's configuration does not list it: a pushed commit
-    /// must not be able to send them to a host of its choice.
+    /// Refuses to connect to `url` when the repository's committed `.dvc/config` chose it and the
+    /// operator's configuration does not list it: a pushed commit must not be able to make the
+    /// server connect to a host of its choice (one on the internal network), with or without the
+    /// operator's credentials.
     func checkEndpoint(_ url: String, remote: String, fromRepository: Bool) throws {
-        guard fromRepository, let origin = Self.origin(url), !trustedEndpoints.contains(origin) else { return }
+        guard fromRepository else { return }
+        guard let origin = Self.origin(url) else {
+            throw ArtifactError.unavailable(remote: remote, reason: "the repository's .dvc/config names an endpoint that is not a URL")
+        }
+        guard !trustedEndpoints.contains(origin) else { return }
         throw ArtifactError.unavailable(
             remote: remote,
             reason: "the repository's .dvc/config sends this remote to \(origin), which the configuration does not list in remote-endpoints: "
-                + "the operator's credentials are not sent there (add it to remote-endpoints, or set it in .dvc/config.local)")
+                + "nothing is fetched from there and the operator's credentials are not sent there "
+                + "(add it to remote-endpoints, or set the remote in .dvc/config.local)")
     }
 
     /// The remote named `name` (or the default one when nil) in `config`.
@@ -56,19 +62,18 @@ public struct RemoteFactory: Sendable {
         switch scheme {
         case "s3":
             let remote = try S3Remote(name: chosen, url: url, options: options, environment: environment, home: home)
-            // AWS's own endpoints are where the credentials belong; a custom one must come from the
-            // operator unless the repository's config carries its own keys.
-            if remote.signer != nil, remote.customEndpoint, !remote.usesRepositoryKeys(config, chosen) {
+            // AWS's own endpoints are public; a custom one must come from the operator (or be listed).
+            if remote.customEndpoint {
                 let fromRepository = options["endpointurl"] != nil && !config.isLocal("endpointurl", of: chosen)
                 try checkEndpoint(remote.endpoint, remote: chosen, fromRepository: fromRepository)
             }
-            return remote
+            return remote.allowingRedirects(to: trustedEndpoints)
         case "http", "https":
             let basic = options["auth"]?.lowercased() == "basic"
-            if basic, config.isLocal("password", of: chosen) || config.isLocal("user", of: chosen) {
-                try checkEndpoint(url, remote: chosen, fromRepository: !config.isLocal("url", of: chosen))
-            }
-            return HTTPRemote(name: chosen, url: url, user: basic ? options["user"] : nil, password: basic ? options["password"] : nil)
+            try checkEndpoint(url, remote: chosen, fromRepository: !config.isLocal("url", of: chosen))
+            return HTTPRemote(
+                name: chosen, url: url, user: basic ? options["user"] : nil, password: basic ? options["password"] : nil,
+                redirectOrigins: trustedEndpoints)
         case "file":
             guard let path = URL(string: url)?.path, !path.isEmpty else {
                 throw ArtifactError.configuration("DVC remote '\(chosen)': '\(url)' is not a file URL")

@@ -17,6 +17,15 @@ public struct S3Remote: ObjectRemote {
     let customEndpoint: Bool
     /// Nil: unsigned requests (`allow_anonymous_login`).
     let signer: S3Signer?
+    /// Other origins a redirect may lead to (without credentials).
+    private(set) var redirectOrigins: Set<String> = []
+
+    /// This remote, allowed to follow unsigned redirects to `origins`.
+    func allowingRedirects(to origins: Set<String>) -> S3Remote {
+        var copy = self
+        copy.redirectOrigins = origins
+        return copy
+    }
 
     /// - Parameters:
     ///   - url: `s3://bucket/prefix`.
@@ -55,14 +64,6 @@ public struct S3Remote: ObjectRemote {
         }
     }
 
-    /// Whether the remote signs with keys the committed `.dvc/config` itself carries (the
-    /// repository's own credentials, not the operator's).
-    func usesRepositoryKeys(_ config: DVCConfig, _ name: String) -> Bool {
-        let options = config.remotes[name] ?? [:]
-        return options["access_key_id"] != nil && options["secret_access_key"] != nil
-            && !["access_key_id", "secret_access_key", "session_token"].contains { config.isLocal($0, of: name) }
-    }
-
     public func read(_ key: String, into sink: ObjectSink) async throws {
         let objectKey = prefix.isEmpty ? key : prefix + "/" + key
         let encodedKey = objectKey.split(separator: "/").map(S3Signer.encodeSegment).joined(separator: "/")
@@ -71,7 +72,8 @@ public struct S3Remote: ObjectRemote {
         if let signer {
             for (name, value) in signer.sign(method: "GET", host: host, path: path) { headers.add(name: name, value: value) }
         }
-        try await HTTPTransport.get(endpoint + path, headers: headers, credentialed: signer != nil, into: sink) { status, body in
+        try await HTTPTransport.get(endpoint + path, headers: headers, credentialed: signer != nil, redirectOrigins: redirectOrigins, into: sink) {
+            status, body in
             let (code, message) = Self.errorDetails(body)
             return "HTTP \(status) \(code ?? "") for \(key)\(message.map { ": " + $0 } ?? "")"
         }

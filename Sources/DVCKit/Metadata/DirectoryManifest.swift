@@ -11,12 +11,18 @@ public struct DirectoryManifest: Sendable {
         }
     }
     public let entries: [Entry]
+    /// The largest manifest read (its download stops there), and the most files one may list.
+    public static let maxBytes: Int64 = 128 << 20
+    public static let maxEntries = 1_000_000
 
     /// Parses and checks a manifest: every relpath must stay inside the directory (no `..`, no
     /// absolute path, no empty segment), since each becomes a file name under the cache.
     public init(data: Data, object: String) throws(DVCError) {
         guard let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
             throw DVCError(.malformed, file: object, "not a JSON list of {md5, relpath}")
+        }
+        guard list.count <= Self.maxEntries else {
+            throw DVCError(.malformed, file: object, "lists \(list.count) files, more than the \(Self.maxEntries) a manifest may")
         }
         var seen = Set<String>()
         var entries: [Entry] = []

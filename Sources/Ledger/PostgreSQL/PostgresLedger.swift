@@ -131,6 +131,10 @@ public final class PostgresLedger: InferenceLedger {
         ),
         ("v2: request ids", ["ALTER TABLE inference ADD COLUMN request_id text"]),
         ("v3: trace ids", ["ALTER TABLE inference ADD COLUMN trace_id text"]),
+        (
+            "v4: caller key ids",
+            ["ALTER TABLE inference ADD COLUMN caller_key text", "CREATE INDEX inference_caller_key ON inference (caller_key, id)"]
+        ),
     ]
 
     private func migrate() async throws {
@@ -154,12 +158,12 @@ public final class PostgresLedger: InferenceLedger {
             """
             INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
               sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-              ttft_ms, total_ms, request_id, trace_id)
+              ttft_ms, total_ms, request_id, trace_id, caller_key)
             VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
               \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
               \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
               \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
-              \(record.requestID), \(record.traceID))
+              \(record.requestID), \(record.traceID), \(record.callerKey))
             """, logger: logger)
     }
 
@@ -177,6 +181,7 @@ public final class PostgresLedger: InferenceLedger {
             WHERE (\(filter.model)::text IS NULL OR model = \(filter.model))
               AND (\(filter.revision)::text IS NULL OR revision = \(filter.revision))
               AND (\(filter.caller)::text IS NULL OR caller = \(filter.caller))
+              AND (\(filter.callerKey)::text IS NULL OR caller_key = \(filter.callerKey))
               AND (\(filter.since)::timestamptz IS NULL OR created_at >= \(filter.since))
               AND (\(filter.until)::timestamptz IS NULL OR created_at < \(filter.until))
               AND (\(after)::text IS NULL OR id < \(after))
@@ -245,7 +250,8 @@ public final class PostgresLedger: InferenceLedger {
                     completionTokens: try cells["completion_tokens"].decode(Int.self),
                     completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
                     timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
-                    requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self)))
+                    requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self),
+                    callerKey: try cells["caller_key"].decode(String?.self)))
         }
         return records
     }

@@ -17,8 +17,11 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     /// Sortable id (`RecordID`): time first, then randomness.
     public var id: String
     public var createdAt: Date
-    /// API key id when authentication is on; nil otherwise.
+    /// The API key's name when authentication is on (a label); nil otherwise.
     public var caller: String?
+    /// The API key's id: what owns the record (nil without authentication, and in records made
+    /// before ids were kept: those are read by audit and admin keys only).
+    public var callerKey: String?
     public var status: RecordStatus
     /// Why a failed request failed.
     public var error: String?
@@ -56,8 +59,9 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
         id: String, createdAt: Date, caller: String?, status: RecordStatus, error: String?, model: String, revision: String, commit: String,
         artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
-        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil
+        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil, callerKey: String? = nil
     ) {
+        self.callerKey = callerKey
         self.id = id
         self.createdAt = createdAt
         self.caller = caller

@@ -96,6 +96,10 @@ public final class SQLiteLedger: InferenceLedger {
         migrator.registerMigration("v3: trace ids") { db in
             try db.alter(table: "inference") { table in table.add(column: "traceID", .text) }
         }
+        migrator.registerMigration("v4: caller key ids") { db in
+            try db.alter(table: "inference") { table in table.add(column: "callerKey", .text) }
+            try db.create(index: "inference_caller_key", on: "inference", columns: ["callerKey", "id"])
+        }
         return migrator
     }
 
@@ -118,6 +122,7 @@ public final class SQLiteLedger: InferenceLedger {
         add("model = ?", filter.model)
         add("revision = ?", filter.revision)
         add("caller = ?", filter.caller)
+        add("callerKey = ?", filter.callerKey)
         add("createdAt >= ?", filter.since)
         add("createdAt < ?", filter.until)
         add("id < ?", after)
@@ -176,7 +181,8 @@ public final class SQLiteLedger: InferenceLedger {
             inputKind: InputKind(rawValue: row["inputKind"] ?? "") ?? .prompt,
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
-            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"])
+            timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"],
+            callerKey: row["callerKey"])
     }
 }
 
@@ -187,14 +193,14 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs, requestID, traceID)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
                 record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
-                record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID,
+                record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID, record.callerKey,
             ])
     }
 }

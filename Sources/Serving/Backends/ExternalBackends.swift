@@ -192,7 +192,10 @@ public final class ExternalBackends: GenerationBackend {
                 }
                 var lines = LineSplitter()
                 reading: for try await chunk in response.body {
-                    for line in lines.feed(chunk) where line.hasPrefix("data:") {
+                    guard let fed = lines.feed(chunk) else {
+                        throw ServingError(.workerUnavailable, "external backend '\(name)' sent a line longer than \(LineSplitter.maxLine) bytes")
+                    }
+                    for line in fed where line.hasPrefix("data:") {
                         let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
                         if payload == "[DONE]" { break reading }
                         guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else {
@@ -219,9 +222,13 @@ public final class ExternalBackends: GenerationBackend {
                 }
                 guard let finish else { throw ServingError(.workerUnavailable, "external backend '\(name)' ended its answer without finishing it") }
                 let now = ContinuousClock.now
-                // Without reported usage, each streamed piece counts as one token (as llama-server and vLLM stream them).
+                // Each streamed piece counts as one token (as llama-server and vLLM stream them): a
+                // backend's report is taken only when it is not lower (the key's quota is charged
+                // with it).
+                let counted = GenerationSummary.ReportedUsage(
+                    promptTokens: usage?.promptTokens ?? 0, completionTokens: max(usage?.completionTokens ?? 0, pieces))
                 let summary = GenerationSummary.external(
-                    text: text, finishReason: finish, usage: usage ?? .init(promptTokens: 0, completionTokens: pieces), seed: seed,
+                    text: text, finishReason: finish, usage: counted, seed: seed,
                     timeToFirstTokenMs: ((firstToken ?? now) - started).milliseconds, totalMs: (now - started).milliseconds, engine: .external(name))
                 continuation.yield(.finished(summary))
                 continuation.finish()
@@ -250,9 +257,12 @@ public final class ExternalBackends: GenerationBackend {
 
 /// Splits a byte stream into lines (`\n` or `\r\n`), keeping an unfinished line for the next chunk.
 struct LineSplitter {
+    /// The longest line kept: a peer that sends more without a line end is not buffered on.
+    static let maxLine = 1 << 20
     private var pending: [UInt8] = []
 
-    mutating func feed(_ buffer: ByteBuffer) -> [String] {
+    /// The lines `buffer` completes; nil when the unfinished line grew past `maxLine`.
+    mutating func feed(_ buffer: ByteBuffer) -> [String]? {
         pending.append(contentsOf: buffer.readableBytesView)
         var lines: [String] = []
         var start = 0
@@ -263,6 +273,6 @@ struct LineSplitter {
             start = index + 1
         }
         pending.removeFirst(start)
-        return lines
+        return pending.count > Self.maxLine ? nil : lines
     }
 }

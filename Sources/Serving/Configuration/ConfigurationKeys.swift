@@ -46,6 +46,8 @@ extension ConfigurationKey {
     public static let websocketMaxSubscriptions = Self("websocket-max-subscriptions", .integer(1...10_000))
     public static let httpIdleTimeout = Self("http-idle-timeout", .seconds(1...3_600))
     public static let requestTimeout = Self("request-timeout", .seconds(1...3_600))
+    public static let mutationTimeout = Self("mutation-timeout", .seconds(1...86_400))
+    public static let maxGenerationsPerRequest = Self("max-generations-per-request", .integer(1...1_000))
     public static let graphqlMaxDepth = Self("graphql-max-depth", .integer(2...256))
     public static let graphqlMaxFields = Self("graphql-max-fields", .integer(1...100_000))
     public static let graphqlMaxCost = Self("graphql-max-cost", .integer(1...Int(Int32.max)))
@@ -53,6 +55,8 @@ extension ConfigurationKey {
     public static let otlpEndpoint = Self("otlp-endpoint", .text)
     public static let keysFile = Self("keys-file", .text)
     public static let insecureNoAuth = Self("insecure-no-auth", .boolean)
+    public static let tlsCertificate = Self("tls-certificate", .text)
+    public static let tlsKey = Self("tls-key", .text)
     public static let allowedOrigins = Self("allowed-origins", .list)
     public static let keyRequestsPerMinute = Self("key-requests-per-minute", .integer(1...10_000_000))
     public static let keyTokensPerMinute = Self("key-tokens-per-minute", .integer(1...1_000_000_000))
@@ -96,8 +100,9 @@ extension ConfigurationKey {
     /// Every key, in the order `config check` prints them.
     public static let all: [ConfigurationKey] = [
         repo, cache, host, port, refreshInterval, refreshTimeout, webhookSecret, drainTimeout, websocketInitTimeout, websocketMaxSubscriptions,
-        httpIdleTimeout, requestTimeout, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics, otlpEndpoint, keysFile, insecureNoAuth,
-        allowedOrigins,
+        httpIdleTimeout, requestTimeout, mutationTimeout, maxGenerationsPerRequest, graphqlMaxDepth, graphqlMaxFields, graphqlMaxCost, metrics,
+        otlpEndpoint, keysFile, insecureNoAuth,
+        tlsCertificate, tlsKey, allowedOrigins,
         keyRequestsPerMinute, keyTokensPerMinute, keyConcurrentGenerations, graphiqlAssets, cacheBudget, jobs, verifyCache, remote, remoteEndpoints,
         workerTokenFile, dvcConfig, workers, workersDNS, externalBackends,
         slots,

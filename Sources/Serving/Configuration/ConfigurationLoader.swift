@@ -118,6 +118,8 @@ public enum ConfigurationLoader {
         if let value = try values.integer(.websocketMaxSubscriptions) { serving.websocketMaxSubscriptions = value }
         if let seconds = try values.seconds(.httpIdleTimeout) { serving.httpIdleTimeout = .seconds(seconds) }
         if let seconds = try values.seconds(.requestTimeout) { serving.requestTimeout = .seconds(seconds) }
+        if let seconds = try values.seconds(.mutationTimeout) { serving.mutationTimeout = .seconds(seconds) }
+        if let value = try values.integer(.maxGenerationsPerRequest) { serving.maxGenerationsPerRequest = value }
         if let value = try values.integer(.graphqlMaxDepth) { serving.graphqlMaxDepth = value }
         if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
         if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
@@ -125,6 +127,13 @@ public enum ConfigurationLoader {
         serving.otlpEndpoint = try values.text(.otlpEndpoint).flatMap { $0.isEmpty ? nil : $0 }
         serving.keysFile = try values.text(.keysFile).map { URL(fileURLWithPath: $0) }
         if let value = try values.boolean(.insecureNoAuth) { serving.insecureNoAuth = value }
+        let tlsCertificate = try values.text(.tlsCertificate).flatMap { $0.isEmpty ? nil : $0 }
+        let tlsKey = try values.text(.tlsKey).flatMap { $0.isEmpty ? nil : $0 }
+        switch (tlsCertificate, tlsKey) {
+        case (let certificate?, let key?): serving.tls = .init(certificate: certificate, key: key)
+        case (nil, nil): serving.tls = nil
+        default: throw ConfigurationError("tls-certificate and tls-key go together: set both, or neither")
+        }
         serving.allowedOrigins = try (values.lists[ConfigurationKey.allowedOrigins.name] ?? []).map { origin in
             guard let normalized = OriginPolicy.normalize(origin) else {
                 throw ConfigurationError("allowed-origins: '\(origin)' is not an origin such as https://app.example.com:8443")

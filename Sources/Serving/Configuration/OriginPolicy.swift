@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Which browser origins may call the server: its own (the `Origin` names the host the request
 /// was sent to) and those the configuration lists (`allowed-origins`). A request without `Origin`
 /// did not come from a cross-site page and is not judged here.
@@ -35,19 +41,65 @@ public struct OriginPolicy: Sendable {
 
     /// Whether a `Host` header may reach a server that runs without keys: a loopback name, or the
     /// host of a listed origin. Anything else is how a page on another site reaches a loopback
-    /// server through DNS rebinding (its own name, resolved to 127.0.0.1).
+    /// server through DNS rebinding (its own name, resolved to 127.0.0.1). No `Host` at all
+    /// (HTTP/1.0 from a local tool) is not something a browser sends, and passes.
     public func allowsOpenAccess(host: String?) -> Bool {
-        guard let host = host?.lowercased(), !host.isEmpty else { return true }
-        let name: Substring
-        if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
-            name = host[host.startIndex...end]
-        } else {
-            name = host.split(separator: ":", maxSplits: 1).first ?? ""
-        }
-        if name == "localhost" || name == "[::1]" || name.hasPrefix("127.") { return true }
+        guard let host, !host.isEmpty else { return true }
+        guard let name = Self.hostName(ofAuthority: host) else { return false }
+        if Self.isLoopback(name) { return true }
         return allowed.contains { origin in
-            origin.split(separator: "/").last.map { $0 == host || $0.split(separator: ":").first == name } ?? false
+            guard let authority = origin.split(separator: "/").last.map(String.init) else { return false }
+            return Self.hostName(ofAuthority: authority) == name
         }
+    }
+
+    /// The host name of an authority (`name`, `name:port`, `[v6]`, `[v6]:port`) in lower case;
+    /// nil when it is not one (two colons outside brackets, a port that is not digits).
+    public static func hostName(ofAuthority authority: String) -> String? {
+        let text = authority.lowercased()
+        let name: Substring
+        let rest: Substring
+        if text.hasPrefix("[") {
+            guard let end = text.firstIndex(of: "]") else { return nil }
+            name = text[text.startIndex...end]
+            rest = text[text.index(after: end)...]
+        } else {
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            name = parts[0]
+            rest = parts.count > 1 ? text[text.index(before: parts[1].startIndex)...] : ""
+        }
+        if !rest.isEmpty {
+            guard rest.first == ":", rest.count > 1, rest.count <= 6, rest.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        }
+        guard !name.isEmpty, !name.contains(":") || name.hasPrefix("[") else { return nil }
+        return String(name)
+    }
+
+    /// Whether `name` (a host name as `hostName(ofAuthority:)` gives it, or a listen address)
+    /// names this machine's loopback and nothing else: `localhost`, `::1` (bracketed or not), or a
+    /// dotted-quad IPv4 literal in 127.0.0.0/8 written the one canonical way. Names that merely
+    /// begin like one (`127.evil.example`, `localhost.evil.example`), other spellings of an
+    /// address (`0x7f.1`, `2130706433`, `127.000.0.1`) and a trailing dot are not.
+    public static func isLoopback(_ name: String) -> Bool {
+        let name = name.lowercased()
+        if name == "localhost" { return true }
+        if name == "::1" || name == "[::1]" { return true }
+        if name.hasPrefix("[") && name.hasSuffix("]") || name.contains(":") {
+            let inner = name.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, inner, &address) == 1 else { return false }
+            return withUnsafeBytes(of: &address) { bytes in bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1 }
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return false }
+        var octets: [Int] = []
+        for part in parts {
+            guard (1...3).contains(part.count), part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                part == "0" || part.first != "0", let value = Int(part), value <= 255
+            else { return false }
+            octets.append(value)
+        }
+        return octets[0] == 127
     }
 
     /// Whether `origin` is one the configuration lists (such origins get CORS headers).

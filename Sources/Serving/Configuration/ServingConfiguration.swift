@@ -21,6 +21,18 @@ public struct ServingConfiguration: Sendable {
     // HTTP
     public var host = "127.0.0.1"
     public var port = 8080
+    /// TLS on the listener (HTTPS and WSS on `port`); nil: plain HTTP.
+    public var tls: TLSFiles?
+
+    /// The PEM files of the listener's certificate chain and private key (read again when they change).
+    public struct TLSFiles: Sendable, Equatable {
+        public var certificate: String
+        public var key: String
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
     /// Running generations finish up to this long after SIGTERM, then are cancelled.
     public var drainTimeout: Duration = .seconds(30)
     /// A WebSocket that sends no `connection_init` within this long is closed (4408).
@@ -30,9 +42,15 @@ public struct ServingConfiguration: Sendable {
     /// A connection that sends nothing for this long (between requests, or inside a request's
     /// head or body) is closed.
     public var httpIdleTimeout: Duration = .seconds(60)
-    /// The longest a GraphQL query runs (mutations are bounded by their own work: a download, a
-    /// generation's `generationTimeout`).
+    /// The longest a GraphQL query runs.
     public var requestTimeout: Duration = .seconds(30)
+    /// The longest a GraphQL mutation runs, all its fields together (downloads, generations,
+    /// replays).
+    public var mutationTimeout: Duration = .seconds(900)
+    /// The most generations one request (an HTTP request, a WebSocket operation) may start:
+    /// aliased `infer`s, `replayMany`'s sample. Each after the first also counts against the
+    /// key's requests per minute.
+    public var maxGenerationsPerRequest = 16
     /// GraphQL documents over these are refused with QUERY_TOO_COMPLEX before they run.
     public var graphqlMaxDepth = 16
     public var graphqlMaxFields = 500
@@ -128,8 +146,7 @@ public struct ServingConfiguration: Sendable {
 
     /// Whether the listen address is a loopback one (only then may a server run without keys).
     public var listensOnLoopbackOnly: Bool {
-        let host = host.lowercased()
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        OriginPolicy.isLoopback(host)
     }
 
     /// The PostgreSQL password from `ledger-password-file`, else `PGPASSWORD`; nil when neither.

@@ -45,8 +45,14 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     }
 
     /// The code and the message to show for an error thrown by a service. Internal failures get a
-    /// generic message (details go to the log only), so no filesystem path or secret leaks.
+    /// generic message (details go to the log only), so no filesystem path or secret leaks; every
+    /// message is redacted (credentials in URLs) before it is shown or recorded.
     public static func classify(_ error: any Error) -> (code: ErrorCode, message: String) {
+        let (code, message) = unredacted(error)
+        return (code, Redaction.urlCredentials(in: message))
+    }
+
+    private static func unredacted(_ error: any Error) -> (code: ErrorCode, message: String) {
         switch error {
         case let error as LineageError:
             switch error {
@@ -54,7 +60,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             case .ambiguous: return (.ambiguousRevision, error.description)
             case .invalidRevision: return (.invalidRevision, error.description)
             case .metadata: return (.metadataError, error.description)
-            case .git(let git): return classify(git)
+            case .git(let git): return unredacted(git)
             }
         case let error as GitError:
             return error.kind == .notFound ? (.notFound, "not found in the repository") : (.internalError, "internal error reading the repository")
@@ -62,7 +68,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             return (.metadataError, "invalid DVC metadata in \(error.description)")
         case let error as ArtifactError:
             switch error {
-            case .integrity: return (.integrityError, error.description)
+            case .integrity, .oversized: return (.integrityError, error.description)
             case .unavailable, .unsafeManifest, .configuration: return (.artifactUnavailable, error.description)
             }
         case let error as InferenceError:

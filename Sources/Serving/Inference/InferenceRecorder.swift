@@ -67,7 +67,7 @@ public final class InferenceRecorder: Sendable {
     /// A recorded inference if `principal` may read it (replay it, with `replay`): an `infer`
     /// key reads its own only, and another's is as absent as an unknown id.
     public func record(id: String, readableBy principal: Principal, replay: Bool = false) async throws -> InferenceRecord? {
-        guard let record = try await record(id: id), principal.mayRead(recordBy: record.caller, replay: replay) else { return nil }
+        guard let record = try await record(id: id), principal.mayRead(recordByKey: record.callerKey, replay: replay) else { return nil }
         return record
     }
 
@@ -75,14 +75,14 @@ public final class InferenceRecorder: Sendable {
     /// them whatever the filter says of callers, and FORBIDDEN when it names another (or may read none).
     public func scoped(_ filter: InferenceFilter, for principal: Principal) throws(AccessError) -> InferenceFilter {
         guard !principal.permits(.readAllInferences) else { return filter }
-        guard principal.permits(.readOwnInferences), let name = principal.name else {
+        guard principal.permits(.readOwnInferences), let name = principal.name, let keyID = principal.keyID else {
             throw AccessError.forbidden("this key may not read recorded inferences")
         }
         if let asked = filter.caller, asked != name {
             throw AccessError.forbidden("a key with role \(principal.role.rawValue) reads its own inferences only (caller: \"\(name)\")")
         }
         var scoped = filter
-        scoped.caller = name
+        scoped.callerKey = keyID
         return scoped
     }
 
@@ -174,7 +174,7 @@ public final class InferenceRecorder: Sendable {
             promptTokens: summary.promptTokenCount, completionTokens: summary.completionTokenCount,
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
-            requestID: draft.caller.requestID, traceID: draft.context.otelTraceID)
+            requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey)
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

@@ -12,10 +12,15 @@ import Tracing
 public struct RequestInfo: Sendable {
     /// The authenticated caller (an API key's name); nil while authentication is off.
     public var caller: String?
+    /// The API key's id (what owns the records made); nil while authentication is off.
+    public var callerKey: String?
     /// The HTTP request's id (`X-Request-Id`); nil from the CLI.
     public var requestID: String?
     /// What the caller may do, and its quotas.
     public var principal: Principal
+    /// The generations this request has started (an HTTP request, one WebSocket operation);
+    /// nil from the CLI, which has no request quota.
+    public var generations: RequestGenerations?
 
     public init(caller: String? = nil, requestID: String? = nil) {
         self.caller = caller
@@ -26,9 +31,28 @@ public struct RequestInfo: Sendable {
     /// A request made with a key (or on an open server): recorded under the key's name.
     public init(principal: Principal, requestID: String?) {
         self.caller = principal.name
+        self.callerKey = principal.keyID
         self.requestID = requestID
         self.principal = principal
+        self.generations = RequestGenerations()
     }
+
+    /// The same caller for another operation (a WebSocket's next subscription): its own count
+    /// of generations.
+    public func nextOperation() -> RequestInfo {
+        var next = self
+        if next.generations != nil { next.generations = RequestGenerations() }
+        return next
+    }
+}
+
+/// How many generations one request has started: each after the first counts against the key's
+/// requests per minute, and no request starts more than `max-generations-per-request`.
+public final class RequestGenerations: Sendable {
+    private let started = Atomic<Int>(0)
+    public init() {}
+    /// Counts one more; its number (from 1).
+    func next() -> Int { started.wrappingAdd(1, ordering: .relaxed).newValue }
 }
 
 /// One answer: what `InferencePayload` shows.
@@ -55,12 +79,15 @@ public final class InferenceService: Sendable {
     let logger: Logger
     /// Generations started and not yet recorded.
     private let running = Atomic<Int>(0)
+    /// The most generations one request may start (`max-generations-per-request`); nil: no bound.
+    let maxGenerationsPerRequest: Int?
 
     public init(
         lineage: LineageService, artifacts: RevisionArtifacts, models: ModelManager, backend: (any GenerationBackend)? = nil,
         recorder: InferenceRecorder,
-        state: ServingState, logger: Logger = Logger(label: "pedigree.inference")
+        state: ServingState, maxGenerationsPerRequest: Int? = nil, logger: Logger = Logger(label: "pedigree.inference")
     ) {
+        self.maxGenerationsPerRequest = maxGenerationsPerRequest
         self.lineage = lineage
         self.artifacts = artifacts
         self.models = models
@@ -89,8 +116,16 @@ public final class InferenceService: Sendable {
         -> AsyncThrowingStream<Event, any Error>
     {
         try state.admit()
-        // The key's quotas: tokens left this minute and generations at once.
-        let lease = try caller.principal.meter?.beginGeneration()
+        if let generations = caller.generations {
+            let number = generations.next()
+            if let limit = maxGenerationsPerRequest, number > limit {
+                throw ServingError(.badUserInput, "one request may start at most \(limit) generations (max-generations-per-request)")
+            }
+            // The request was counted once when it arrived: each further generation counts again.
+            if number > 1 { try caller.principal.meter?.admitRequest() }
+        }
+        // The key's quotas: tokens left this minute (its most tokens reserved now) and generations at once.
+        let lease = try caller.principal.meter?.beginGeneration(reserving: request.sampling.maxTokens)
         var requestLogger = self.logger
         requestLogger[metadataKey: "request_id"] = caller.requestID.map { .string($0) }
         let logger = requestLogger
@@ -239,6 +274,9 @@ public final class InferenceService: Sendable {
     {
         guard let ledger = recorder.ledger else { throw ServingError(.badUserInput, "the ledger is off") }
         guard (1...1000).contains(sample) else { throw ServingError(.badUserInput, "sample must be between 1 and 1000") }
+        if caller.generations != nil, let limit = maxGenerationsPerRequest, sample > limit {
+            throw ServingError(.badUserInput, "one request may start at most \(limit) generations (max-generations-per-request); sample is \(sample)")
+        }
         let records = try await ledger.inferences(filter, first: sample, after: nil).records
         var items: [ReplayBatch.Item] = []
         for record in records {

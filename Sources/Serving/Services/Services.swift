@@ -34,6 +34,7 @@ public struct Services: Sendable {
     public static func open(
         _ configuration: ServingConfiguration, fetch: Bool = true, telemetry: Telemetry = Telemetry(), logger: Logger
     ) throws -> Services {
+        PrivateFiles.narrow(PrivateFiles.kept(by: configuration), logger: logger)
         let lineage = try openLineage(configuration, fetch: fetch, logger: logger)
         let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
         let models = ModelManager(configuration: configuration.models, logger: logger)
@@ -46,7 +47,8 @@ public struct Services: Sendable {
         let backend = try openBackend(
             configuration, local: workers ?? LocalBackend(models: models, artifacts: artifacts), models: models, logger: logger)
         let inference = InferenceService(
-            lineage: lineage, artifacts: artifacts, models: models, backend: backend, recorder: recorder, state: state, logger: logger)
+            lineage: lineage, artifacts: artifacts, models: models, backend: backend, recorder: recorder, state: state,
+            maxGenerationsPerRequest: configuration.maxGenerationsPerRequest, logger: logger)
         return Services(
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder,
             inference: inference,

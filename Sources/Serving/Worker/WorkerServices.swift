@@ -24,6 +24,7 @@ public struct WorkerServices: Sendable {
     public let logger: Logger
 
     public static func open(_ configuration: ServingConfiguration, token: String?, dvcConfig: DVCConfig, logger: Logger) throws -> WorkerServices {
+        PrivateFiles.narrow([configuration.cache.path, configuration.cache.appendingPathComponent("objects").path], logger: logger)
         let cache = try ObjectCache(
             root: configuration.cache, budget: configuration.cacheBudget, maxConcurrentDownloads: max(1, configuration.jobs),
             verify: configuration.verifyCache, logger: logger)
@@ -33,6 +34,9 @@ public struct WorkerServices: Sendable {
             configuration: configuration, store: store, models: ModelManager(configuration: configuration.models, logger: logger),
             state: ServingState(), dvcConfig: dvcConfig, tokenDigest: token.map { Array(SHA256.hash(data: Data($0.utf8))) }, logger: logger)
     }
+
+    /// Whether requests must carry the shared token.
+    public var requiresToken: Bool { tokenDigest != nil }
 
     /// Whether an `Authorization` header carries the shared token (compared as digests, in
     /// constant time).
