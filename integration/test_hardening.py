@@ -116,6 +116,18 @@ def test_revoking_a_key_ends_its_open_websocket(keyed):
                     seen.append(json.loads(message.data)["type"])
     code, seconds, seen = asyncio.run(talk())
     assert code == 4403 and seconds < 5 and set(seen) <= {"next"}, (code, seconds, seen[-3:])
+    # Over SSE (and any other edge) the generation itself asks again: a revoked key's stream ends.
+    sse_key = create_key(server.cache, "sse-user", "infer")
+    variables = {"input": {"modelRevisionID": "smollm2-135m", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
+                           "sampling": {"temperature": 0, "seed": 3, "maxTokens": 1000}}}
+    with requests.post(server.url + "/graphql", json={"query": STREAM, "variables": variables}, stream=True, timeout=120,
+                       headers={**headers(sse_key), "Accept": "text/event-stream"}) as response:
+        lines = response.iter_lines(decode_unicode=True)
+        assert any(line.startswith("data:") for line in lines)
+        pedigree("keys", "revoke", "sse-user", "--cache", server.cache)
+        revoked_at = time.monotonic()
+        rest = list(lines)
+    assert time.monotonic() - revoked_at < 5 and any("UNAUTHENTICATED" in line for line in rest), rest[-3:]
     # The generation was cancelled and recorded as such, not run to its 1000 tokens.
     admin = create_key(server.cache, "socket-admin", "admin")
     nodes = post(server, admin, '{ inferences(filter: { caller: "socket-user" }) { edges { node { status usage { completionTokens } } } } }').json()
@@ -162,6 +174,31 @@ def test_a_download_stops_at_the_recorded_size(demo, tmp_path, make_server, obje
     healthy(server)
 
 
+def test_the_files_of_a_directory_stop_at_its_recorded_size(demo, tmp_path, make_server, object_server):
+    import hashlib
+    member = "ffeeddccbbaa99887766554433221100"
+    manifest = json.dumps([{"md5": member, "relpath": "model.gguf"}]).encode()
+    manifest_md5 = hashlib.md5(manifest).hexdigest()
+    root = tmp_path / "remote"
+    for name, write in ((manifest_md5 + ".dir", lambda f: f.write(manifest)), (member, lambda f: f.truncate(96 << 20))):
+        path = root / "files" / "md5" / name[:2] / name[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            write(f)
+    remote = object_server(root)
+    repo = tmp_path / "repo"
+    run("git", "clone", "-q", str(demo), str(repo))
+    run("dvc", "remote", "add", "--local", "-d", "web", remote.url, cwd=repo)
+    commit_weights(repo, manifest_md5 + ".dir", 1024, "A small directory, a big file in it")
+    server = make_server(repo)
+    body = server.gql(PULL, {"id": "tiny-llama"})
+    assert error_codes(body) == ["INTEGRITY_ERROR"] and "larger than the 1024 bytes" in body["errors"][0]["message"], body
+    time.sleep(0.5)
+    assert remote.sent < 16 << 20, remote.sent
+    assert not [p for p in Path(server.cache, "objects", "tmp").rglob("*") if p.is_file()]
+    healthy(server)
+
+
 # 4. The repository does not choose where the server connects.
 
 def test_a_committed_remote_url_is_not_fetched_unless_allowed(demo, tmp_path, make_server):
@@ -195,6 +232,20 @@ def test_a_committed_remote_url_is_not_fetched_unless_allowed(demo, tmp_path, ma
         assert error_codes(listed.gql(PULL, {"id": "tiny-llama"})) == ["ARTIFACT_UNAVAILABLE"]
         assert elsewhere.requests, "a redirect to a listed endpoint is followed"
         healthy(listed)
+
+        # An S3 remote's region (or bucket) becomes part of AWS's host name: one that would
+        # point elsewhere (`x@host:port/`) is refused, and the operator's keys go nowhere.
+        before = len(listener.requests)
+        aws = tmp_path / "aws"
+        run("git", "clone", "-q", str(demo), str(aws))
+        host = listener.url.removeprefix("http://")
+        (aws / ".dvc" / "config").write_text(
+            f"[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://bucket/prefix\n    region = x@{host}/\n    use_ssl = false\n")
+        commit_weights(aws, "00112233445566778899aabbccddeeff", 1024, "Our region")
+        keys = {"AWS_ACCESS_KEY_ID": "AKIAOPERATORKEY00001", "AWS_SECRET_ACCESS_KEY": secret("operator-secret-" + os.urandom(6).hex())}
+        body = make_server(aws, env=keys).gql(PULL, {"id": "tiny-llama"})
+        assert error_codes(body) == ["ARTIFACT_UNAVAILABLE"] and "not an AWS region" in body["errors"][0]["message"], body
+        assert len(listener.requests) == before
     finally:
         for server in (listener, elsewhere, redirector):
             server.stop()
@@ -203,7 +254,8 @@ def test_a_committed_remote_url_is_not_fetched_unless_allowed(demo, tmp_path, ma
 # 5. Errors carry no credentials.
 
 def test_error_answers_and_ledger_records_carry_no_credentials(demo, tmp_path, make_server):
-    password = secret("remote-pw-" + os.urandom(8).hex())
+    # Characters URLs would encode, as DVC takes them: a comma, a parenthesis, a quote.
+    password = secret("remote-pw,)'" + os.urandom(8).hex())
     repo = tmp_path / "repo"
     run("git", "clone", "-q", str(demo), str(repo))
     config = repo / ".dvc" / "config"
@@ -428,6 +480,7 @@ def tls_server(demo, tmp_path_factory):
     live_cert, live_key = folder / "tls.crt", folder / "tls.key"
     live_cert.write_bytes(cert.read_bytes())
     live_key.write_bytes(key.read_bytes())
+    os.chmod(live_key, 0o644)
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     ca = folder / "ca.crt"
@@ -467,6 +520,8 @@ def test_the_openai_sdk_and_a_websocket_client_connect_over_tls(tls_server):
                 return json.loads((await ws.receive(timeout=30)).data)
     first = asyncio.run(talk())
     assert first["type"] == "next" and first["payload"]["data"]["models"]
+    # The server's key, left readable by others, was narrowed at start.
+    assert mode(server.files[1]) == 0o600
     # HSTS on every answer; the web view's cookie is Secure (and expires).
     response = requests.get(server.url + "/healthz", verify=str(server.ca), timeout=10)
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -504,3 +559,73 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_server):
         time.sleep(0.2)
     assert server.process.poll() is None
     assert requests.get(server.url + "/healthz", verify=str(server.ca), timeout=10).status_code == 200
+
+
+# Also found: an external backend's stream and usage.
+
+class FakeBackend:
+    """An OpenAI-compatible backend that misbehaves as `mode` says: `long-line` streams one piece,
+    then 2 MiB without a line end; `under-report` streams five pieces and reports one token."""
+
+    def __init__(self):
+        import http.server
+        self.mode = "under-report"
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+
+                def event(payload):
+                    self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                piece = {"choices": [{"index": 0, "text": "x", "finish_reason": None}]}
+                try:
+                    if backend.mode == "long-line":
+                        event(piece)
+                        self.wfile.write(b"data: " + b"y" * (2 << 20))
+                        return
+                    for _ in range(5):
+                        event(piece)
+                    event({"choices": [{"index": 0, "text": "", "finish_reason": "length"}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_an_external_backend_cannot_flood_a_line_or_under_report_tokens(demo, make_server):
+    md5 = json.loads(pedigree("lineage", "tiny-llama", "--json", "--repo", str(demo)).stdout)["artifact"]["md5"]
+    backend = FakeBackend()
+    try:
+        server = make_server(demo, "--external-backend", f"name=fake url={backend.url} md5={md5}")
+        key = create_key(server.cache, "external-user", "infer", "--tokens-per-minute", "1000")
+        auditor = create_key(server.cache, "external-auditor", "audit")
+        answer = post(server, key, "mutation($input: InferenceInput!) { infer(input: $input) { usage { completionTokens } } }",
+                      {"input": {**TINY["input"], "sampling": {"temperature": 0, "maxTokens": 5}}}).json()
+        assert answer["data"]["infer"]["usage"]["completionTokens"] == 5, answer
+        metrics = requests.get(server.url + "/metrics", headers=headers(auditor), timeout=10).text
+        assert 'pedigree_key_generated_tokens_total{key="external-user"} 5.0' in metrics
+        backend.mode = "long-line"
+        flooded = post(server, key, INFER, TINY).json()
+        assert error_codes(flooded) == ["WORKER_UNAVAILABLE"] and "longer than" in flooded["errors"][0]["message"], flooded
+        healthy(server)
+    finally:
+        backend.stop()

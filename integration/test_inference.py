@@ -170,6 +170,7 @@ STREAM = """subscription($input: InferenceInput!) { inferStream(input: $input) {
 def sse_events(response):
     """(event, data) pairs of a text/event-stream response, as they arrive."""
     event, data = None, []
+    response.encoding = "utf-8"  # what server-sent events are, whatever the Content-Type says
     for line in response.iter_lines(decode_unicode=True):
         if line.startswith("event:"):
             event = line[6:].strip()

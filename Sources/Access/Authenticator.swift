@@ -100,28 +100,40 @@ public final class Authenticator: Sendable {
             return authenticate(key: String(trimmed.dropFirst(7).drop { $0 == " " }))
         }
 
+        /// Whether key `id` is still active with `role` (not revoked, not changed).
+        func isActive(id: String, role: Role) -> Bool {
+            guard snapshot.problem == nil, let record = snapshot.keys[id] else { return false }
+            return record.isActive && record.role == role
+        }
+
         /// The principal of a key as sent (`nil`: none sent).
         public func authenticate(key text: String?) -> Result<Principal, AccessError> {
-            guard isEnabled else { return .success(.open) }
+            guard isEnabled else {
+                return .success(Principal(name: nil, keyID: nil, role: .admin, meter: nil) { [owner] in !owner.current().isEnabled })
+            }
             guard let text, !text.isEmpty else {
                 return .failure(.unauthenticated("this server requires an API key (Authorization: Bearer <key>)"))
             }
             guard let key = APIKey(parsing: text) else { return .failure(.unauthenticated("malformed API key")) }
             guard let record = snapshot.keys[key.id], record.matches(key) else { return .failure(.unauthenticated("unknown API key")) }
             guard record.isActive else { return .failure(.unauthenticated("revoked API key")) }
-            return .success(Principal(name: record.name, keyID: record.id, role: record.role, meter: owner.meter(for: record)))
+            return .success(
+                Principal(name: record.name, keyID: record.id, role: record.role, meter: owner.meter(for: record)) {
+                    [owner, id = record.id, role = record.role] in owner.current().isActive(id: id, role: role)
+                })
         }
     }
 }
 
-/// What identifies one version of a file without reading it.
-struct FileStamp: Equatable {
+/// What identifies one version of a file without reading it: its modification time, size and
+/// inode (a file replaced by a rename has a new inode). Nil when the file is not there.
+public struct FileStamp: Equatable, Sendable {
     let seconds: Int
     let nanoseconds: Int
     let size: Int64
     let inode: UInt64
 
-    init?(path: String) {
+    public init?(path: String) {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         #if canImport(Darwin)

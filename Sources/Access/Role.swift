@@ -48,13 +48,21 @@ public struct Principal: Sendable {
     public let role: Role
     /// The key's quota counters; nil: no quota.
     public let meter: KeyMeter?
+    private let validity: @Sendable () -> Bool
 
-    public init(name: String?, keyID: String?, role: Role, meter: KeyMeter?) {
+    /// - Parameter stillValid: whether the key still authenticates with this role (it was not
+    ///   revoked or changed since); asked by work that outlives its request's first check.
+    public init(name: String?, keyID: String?, role: Role, meter: KeyMeter?, stillValid: @escaping @Sendable () -> Bool = { true }) {
         self.name = name
         self.keyID = keyID
         self.role = role
         self.meter = meter
+        validity = stillValid
     }
+
+    /// Whether what this principal started may go on: its key was not revoked and its role not
+    /// changed (an open server's caller: keys have not been turned on since).
+    public var isStillValid: Bool { validity() }
 
     /// The caller of a server that runs without authentication.
     public static let open = Principal(name: nil, keyID: nil, role: .admin, meter: nil)

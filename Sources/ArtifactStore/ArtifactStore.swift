@@ -24,7 +24,8 @@ import Synchronization
 /// manifest), where the artifact lies inside it, and the remote the out names.
 public struct ArtifactLocation: Sendable, Hashable {
     public let object: ObjectID
-    /// The out's size in bytes when DVC recorded it (checked while streaming a file).
+    /// The out's size in bytes when DVC recorded it: a file's download stops there, a directory's
+    /// files together may not exceed it.
     public let size: Int64?
     /// The artifact's path relative to a directory out; nil when the out is the artifact.
     public let pathInOut: String?
@@ -120,7 +121,8 @@ public final class ArtifactStore: Sendable {
 
     /// A directory out: the manifest, then its files in parallel, then a tree of hard links
     /// assembled in a temporary folder and renamed into place.
-    /// `size` is the directory's recorded size: no file in it may be larger.
+    /// `size` is the directory's recorded size: its files together may not be larger (with none
+    /// recorded, the cache's budget bounds them).
     private func fetchDirectory(_ id: ObjectID, size: Int64?, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> String {
         let tree = cache.treePath(of: id)
         await cache.pin([id])
@@ -151,7 +153,7 @@ public final class ArtifactStore: Sendable {
         }
         await cache.pin(members)
         do {
-            paths = try await fetchAll(members, eachAtMost: size, from: remote, progress: progress)
+            paths = try await fetchAll(members, within: (size ?? cache.budget).map(ByteBudget.init(limit:)), from: remote, progress: progress)
         } catch {
             await cache.unpin(members + [id])
             throw error
@@ -184,13 +186,13 @@ public final class ArtifactStore: Sendable {
     }
 
     /// Fetches objects in parallel (the cache bounds how many download at once), in order.
-    private func fetchAll(_ ids: [ObjectID], eachAtMost limit: Int64?, from remote: any ObjectRemote, progress: TransferProgress?) async throws
+    private func fetchAll(_ ids: [ObjectID], within shared: ByteBudget?, from remote: any ObjectRemote, progress: TransferProgress?) async throws
         -> [String]
     {
         let cache = self.cache
         return try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (offset, member) in ids.enumerated() {
-                group.addTask { (offset, try await cache.fetch(member, size: limit, exact: false, from: remote, progress: progress)) }
+                group.addTask { (offset, try await cache.fetch(member, size: nil, exact: false, shared: shared, from: remote, progress: progress)) }
             }
             var paths: [Int: String] = [:]
             for try await (offset, path) in group { paths[offset] = path }

@@ -14,6 +14,12 @@ struct RedactionTests {
         #expect(Redaction.urlCredentials(in: plain) == plain)
         #expect(Redaction.urlCredentials(in: "no urls here") == "no urls here")
         #expect(Redaction.urlCredentials(in: "://@") == "://<redacted>@")
+        // Passwords with characters RFC 3986 would have encoded, as DVC and Git take them.
+        for password in ["pa,ss)w0rd", "s3cr,et)tok'en", "a\"b<c>d\\e", "p@ss"] {
+            let text = "the scheme of 'sftp://deploy:\(password)@files.example.com/store' is not supported"
+            let redacted = Redaction.urlCredentials(in: text)
+            #expect(!redacted.contains(password) && redacted.contains("sftp://deploy:<redacted>@files.example.com/store"), "\(redacted)")
+        }
     }
 
     /// Collects what reaches the handler behind the redaction.

@@ -202,7 +202,13 @@ private func json(_ answer: (status: Int, body: Data)) -> Response {
 struct StrictTransportSecurity: RouterMiddleware {
     typealias Context = PedigreeRequestContext
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Routing's own answers (404, 405) too.
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.strictTransportSecurity] = "max-age=31536000"
         return response
     }

@@ -62,7 +62,6 @@ struct GraphQLWebSocket: Sendable {
         defer { watchdog.cancel() }
         // The key presented at `connection_init` is checked again before every operation and every
         // second while the socket is open: a revoked key (or one whose role changed) ends it.
-        var presented: String?
         var keyWatch: Task<Void, any Error>?
         defer { keyWatch?.cancel() }
         for try await message in inbound.messages(maxSize: 1 << 20) {
@@ -82,7 +81,7 @@ struct GraphQLWebSocket: Sendable {
                 // The key: in the payload (`Authorization` / `authorization`, with or without
                 // `Bearer `), else the upgrade request's header.
                 let payload = object["payload"] as? [String: Any]
-                presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
+                let presented = (payload?["Authorization"] ?? payload?["authorization"]) as? String ?? authorization
                 switch authenticate(presented) {
                 case .success(let principal):
                     caller = RequestInfo(principal: principal, requestID: requestID)
@@ -94,10 +93,10 @@ struct GraphQLWebSocket: Sendable {
                 }
                 acknowledged = true
                 initialised.store(true, ordering: .relaxed)
-                keyWatch = Task { [presented, role = caller.principal.role, access, logger] in
+                keyWatch = Task { [principal = caller.principal, logger] in
                     while true {
                         try await Task.sleep(for: .seconds(1))
-                        if Self.stillValid(access, presented, role: role) { continue }
+                        if principal.isStillValid { continue }
                         running.cancelAll()
                         logger.info("websocket closed: its key was revoked or changed", metadata: ["request_id": "\(requestID)"])
                         try await outbound.close(.init(codeNumber: 4403), reason: "Forbidden")
@@ -121,7 +120,7 @@ struct GraphQLWebSocket: Sendable {
                     try await outbound.close(.init(codeNumber: 4400), reason: "Invalid subscribe message")
                     return
                 }
-                guard Self.stillValid(access, presented, role: caller.principal.role) else {
+                guard caller.principal.isStillValid else {
                     running.cancelAll()
                     try await outbound.close(.init(codeNumber: 4403), reason: "Forbidden")
                     return
@@ -186,19 +185,9 @@ struct GraphQLWebSocket: Sendable {
 
     /// The principal of a key as presented at `connection_init` (`Bearer …` or the bare key).
     private func authenticate(_ presented: String?) -> Result<Principal, AccessError> {
-        Self.authenticate(access, presented)
-    }
-
-    private static func authenticate(_ access: Authenticator, _ presented: String?) -> Result<Principal, AccessError> {
         let keys = access.current()
         guard let presented else { return keys.authenticate(key: nil) }
         return presented.lowercased().hasPrefix("bearer ") ? keys.authenticate(authorization: presented) : keys.authenticate(key: presented)
-    }
-
-    /// Whether the key a socket was opened with still authenticates, with the same role.
-    static func stillValid(_ access: Authenticator, _ presented: String?, role: Role) -> Bool {
-        guard case .success(let principal) = authenticate(access, presented) else { return false }
-        return principal.role == role
     }
 
     static func retryAfter(_ error: AccessError) -> Int? {

@@ -1,3 +1,4 @@
+import Access
 import Foundation
 import HummingbirdCore
 import HummingbirdTLS
@@ -6,12 +7,6 @@ import NIOCore
 import NIOSSL
 import Serving
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// TLS on the listener: the certificate chain and key of `tls-certificate` / `tls-key`, read at
 /// start (a server whose files cannot be used does not start) and read again at the first
@@ -22,7 +17,7 @@ final class ListenerTLS: Sendable {
     struct Pair {
         var chain: [NIOSSLCertificate]
         var key: NIOSSLPrivateKey
-        var stamps: [FileIdentity?]
+        var stamps: [FileStamp?]
     }
     let files: ServingConfiguration.TLSFiles
     private let pair: Mutex<Pair>
@@ -35,7 +30,7 @@ final class ListenerTLS: Sendable {
     }
 
     private static func load(_ files: ServingConfiguration.TLSFiles) throws -> Pair {
-        let stamps = [FileIdentity(files.certificate), FileIdentity(files.key)]
+        let stamps = [FileStamp(path: files.certificate), FileStamp(path: files.key)]
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(files.certificate)
             guard !chain.isEmpty else { throw ServingError(.badUserInput, "tls-certificate \(files.certificate) holds no certificate") }
@@ -50,7 +45,7 @@ final class ListenerTLS: Sendable {
 
     /// The pair to serve now, read again when a file changed since it was read.
     func current() -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
-        let stamps = [FileIdentity(files.certificate), FileIdentity(files.key)]
+        let stamps = [FileStamp(path: files.certificate), FileStamp(path: files.key)]
         let held = pair.withLock { $0 }
         guard held.stamps != stamps else { return (held.chain, held.key) }
         do {
@@ -85,27 +80,5 @@ final class ListenerTLS: Sendable {
     /// `base` behind TLS.
     func server(_ base: HTTPServerBuilder) throws -> HTTPServerBuilder {
         try .tls(base, tlsConfiguration: configuration())
-    }
-}
-
-/// What tells one version of a file from another without reading it: inode, size, modification time.
-struct FileIdentity: Equatable {
-    let inode: UInt64
-    let size: Int64
-    let seconds: Int
-    let nanoseconds: Int
-
-    init?(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        #if canImport(Darwin)
-            seconds = Int(info.st_mtimespec.tv_sec)
-            nanoseconds = Int(info.st_mtimespec.tv_nsec)
-        #else
-            seconds = Int(info.st_mtim.tv_sec)
-            nanoseconds = Int(info.st_mtim.tv_nsec)
-        #endif
     }
 }

@@ -32,7 +32,8 @@ enum HTML {
     }
 
     /// A whole page: the shared head (stylesheet, no script), a header with the way back, `body`.
-    static func page(title: String, crumbs: [(String, String?)], body: String) -> String {
+    /// A whole page; `signOut` adds the sign-out button (for a signed-in key).
+    static func page(signOut: Bool = false, title: String, crumbs: [(String, String?)], body: String) -> String {
         let trail = crumbs.map { label, link in link.map { "<a href=\"\($0)\">\(escape(label))</a>" } ?? "<span>\(escape(label))</span>" }
             .joined(separator: " <span class=\"sep\">/</span> ")
         return """
@@ -46,7 +47,7 @@ enum HTML {
             <link rel="icon" href="data:,">
             </head>
             <body>
-            <header><a class="brand" href="/ui/">Pedigree</a> <nav>\(trail)</nav> <a class="aside" href="/graphql">GraphiQL</a> <form class="aside" method="post" action="/ui/logout"><button type="submit">Sign out</button></form></header>
+            <header><a class="brand" href="/ui/">Pedigree</a> <nav>\(trail)</nav> <a class="aside" href="/graphql">GraphiQL</a>\(signOut ? #" <form class="aside" method="post" action="/ui/logout"><button type="submit">Sign out</button></form>"# : "")</header>
             <main>
             \(body)
             </main>

@@ -71,6 +71,7 @@ struct WebView: Sendable {
         }
         let head = try await offload { try lineage.head() }
         return HTML.page(
+            signOut: context.principal.name != nil,
             title: "Models", crumbs: [("models", nil)],
             body: """
                 <h1>Models</h1>
@@ -107,6 +108,7 @@ struct WebView: Sendable {
             ]
         }
         return HTML.page(
+            signOut: context.principal.name != nil,
             title: name, crumbs: [("models", "/ui/"), (name, nil)],
             body: """
                 <h1>\(HTML.escape(name))</h1>
@@ -152,6 +154,7 @@ struct WebView: Sendable {
         }
         let commit = revision.commit
         return HTML.page(
+            signOut: context.principal.name != nil,
             title: revision.id, crumbs: [("models", "/ui/"), (name, "/ui/models/\(HTML.segment(name))"), (String(commit.sha.prefix(12)), nil)],
             body: """
                 <h1>\(HTML.escape(name)) <code class="rev">@\(HTML.escape(commit.sha))</code></h1>
@@ -201,6 +204,7 @@ struct WebView: Sendable {
             ("engine", "<code>\(HTML.escape(record.engine))</code>"), ("request id", HTML.escape(record.requestID ?? "—")),
         ]
         return HTML.page(
+            signOut: context.principal.name != nil,
             title: "Inference \(id)",
             crumbs: [
                 ("models", "/ui/"), (model, "/ui/models/\(HTML.segment(model))"),
@@ -228,6 +232,7 @@ struct WebView: Sendable {
             ? "<p class=\"verdict identical\" id=\"verdict\">Identical: the same \(replay.replay.summary.completionTokenCount) tokens.</p>"
             : "<p class=\"verdict different\" id=\"verdict\">Different: the tokens first differ at position \(replay.firstDifference ?? 0).</p>"
         return HTML.page(
+            signOut: context.principal.name != nil,
             title: "Replay of \(id)",
             crumbs: [
                 ("models", "/ui/"), (original.model, "/ui/models/\(HTML.segment(original.model))"), (id, "/ui/inferences/\(HTML.segment(id))"),

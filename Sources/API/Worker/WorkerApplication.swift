@@ -102,6 +102,7 @@ struct WorkerGate: RouterMiddleware {
             response.status = .unsupportedMediaType
             return response
         }
+        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
         return try await next(request, context)
     }
 }

@@ -129,26 +129,31 @@ public actor ObjectCache {
 
     /// The path of `id` in the cache, downloading it from `remote` first when missing. Concurrent
     /// calls for one object share one download. `size` is the size recorded for the object (or,
-    /// with `exact` false, the most it may have): a remote that sends more is cut off there.
+    /// with `exact` false, the most it may have): a remote that sends more is cut off there; with
+    /// no size, the cache's budget bounds it. `shared` bounds a group of downloads together.
     public func fetch(
-        _ id: ObjectID, size: Int64?, exact: Bool = true, from remote: any ObjectRemote, progress: TransferProgress? = nil
+        _ id: ObjectID, size: Int64?, exact: Bool = true, shared: ByteBudget? = nil, from remote: any ObjectRemote,
+        progress: TransferProgress? = nil
     ) async throws -> String {
         if let cached = cachedPath(of: id) { return cached }
         let key = id.cacheKey
         if let flight = flights[key] { return try await flight.value }
         if exact { progress?.expect(size ?? 0) }
-        let flight = Task { try await self.download(id, limit: size, from: remote, progress: progress) }
+        let flight = Task { try await self.download(id, limit: size ?? budget, shared: shared, from: remote, progress: progress) }
         flights[key] = flight
         defer { flights[key] = nil }
         return try await flight.value
     }
 
-    private func download(_ id: ObjectID, limit: Int64?, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> String {
+    private func download(_ id: ObjectID, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, progress: TransferProgress?)
+        async throws -> String
+    {
         await acquirePermit()
         defer { releasePermit() }
         let destination = path(of: id)
         let size = try await Self.transfer(
-            id, limit: limit, from: remote, to: destination, temporaryFolder: temporaryPath, retry: retry, progress: progress, logger: logger)
+            id, limit: limit, shared: shared, from: remote, to: destination, temporaryFolder: temporaryPath, retry: retry, progress: progress,
+            logger: logger)
         downloads += 1
         downloadedBytes += size
         progress?.objectDone()
@@ -162,12 +167,13 @@ public actor ObjectCache {
     /// Streams one object into a temporary file, verifies it and renames it into place; off the
     /// actor, so downloads of different objects run in parallel.
     private nonisolated static func transfer(
-        _ id: ObjectID, limit: Int64?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String, retry: RetryPolicy,
-        progress: TransferProgress?, logger: Logger
+        _ id: ObjectID, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String,
+        retry: RetryPolicy, progress: TransferProgress?, logger: Logger
     ) async throws -> Int64 {
         do {
             return try await attempt(
-                id, limit: limit, from: remote, to: destination, temporaryFolder: temporaryFolder, retry: retry, progress: progress, logger: logger)
+                id, limit: limit, shared: shared, from: remote, to: destination, temporaryFolder: temporaryFolder, retry: retry, progress: progress,
+                logger: logger)
         } catch let failure as RemoteFailure {
             let what = failure.kind == .notFound ? "object \(id.md5) is missing (\(failure.reason))" : failure.reason
             throw ArtifactError.unavailable(remote: remote.name, reason: what)
@@ -175,11 +181,13 @@ public actor ObjectCache {
     }
 
     private nonisolated static func attempt(
-        _ id: ObjectID, limit: Int64?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String, retry: RetryPolicy,
-        progress: TransferProgress?, logger: Logger
+        _ id: ObjectID, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String,
+        retry: RetryPolicy, progress: TransferProgress?, logger: Logger
     ) async throws -> Int64 {
         try await retry.run { () async throws -> Int64 in
-            let sink = try ObjectSink(path: "\(temporaryFolder)/\(UUID().uuidString).part", object: id, limit: limit) { progress?.receive($0) }
+            let sink = try ObjectSink(path: "\(temporaryFolder)/\(UUID().uuidString).part", object: id, limit: limit, shared: shared) {
+                progress?.receive($0)
+            }
             do {
                 try await remote.read(id.remoteKey, into: sink)
                 let actual = try sink.finish()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -23,11 +24,14 @@ public final class ObjectSink {
     /// The most bytes the object may have (its recorded size); a remote that sends more is cut
     /// off before the excess reaches the disk.
     private let limit: Int64?
+    /// What a group of downloads may write together (a directory's recorded size).
+    private let shared: ByteBudget?
 
-    init(path: String, object: ObjectID, limit: Int64? = nil, onProgress: @escaping (Int64) -> Void) throws {
+    init(path: String, object: ObjectID, limit: Int64? = nil, shared: ByteBudget? = nil, onProgress: @escaping (Int64) -> Void) throws {
         self.path = path
         self.object = object
         self.limit = limit
+        self.shared = shared
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw ArtifactError.configuration("cannot create a file in the cache: \(String(cString: strerror(errno)))") }
         hasher = ObjectHasher(object)
@@ -41,6 +45,7 @@ public final class ObjectSink {
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         guard !chunk.isEmpty else { return }
         if let limit, bytesWritten + Int64(chunk.count) > limit { throw ArtifactError.oversized(object: object.md5, limit: limit) }
+        if let shared, !shared.take(Int64(chunk.count)) { throw ArtifactError.oversized(object: object.md5, limit: shared.limit) }
         hasher.update(chunk)
         if pending.count + chunk.count > Self.bufferSize { try flush() }
         if chunk.count >= Self.bufferSize {
@@ -93,5 +98,27 @@ public final class ObjectSink {
         }
     }
 
-    func discard() { unlink(path) }
+    func discard() {
+        unlink(path)
+        shared?.giveBack(bytesWritten)
+    }
+}
+
+/// Bytes a group of downloads may write together: the files of a directory, bounded by the
+/// directory's recorded size. Each write takes its share; a transfer that fails gives its bytes
+/// back (a retry may take them again).
+public final class ByteBudget: Sendable {
+    public let limit: Int64
+    private let used = Atomic<Int64>(0)
+
+    public init(limit: Int64) { self.limit = limit }
+
+    /// Takes `count` bytes if they fit.
+    func take(_ count: Int64) -> Bool {
+        if used.wrappingAdd(count, ordering: .relaxed).newValue <= limit { return true }
+        used.wrappingSubtract(count, ordering: .relaxed)
+        return false
+    }
+
+    func giveBack(_ count: Int64) { used.wrappingSubtract(count, ordering: .relaxed) }
 }

@@ -34,10 +34,18 @@ public struct S3Remote: ObjectRemote {
         guard let components = URLComponents(string: url), components.scheme == "s3", let bucket = components.host, !bucket.isEmpty else {
             throw ArtifactError.configuration("remote '\(name)': '\(url)' is not an s3://bucket/prefix URL")
         }
+        // Both become part of a host name: a bucket or region that is not one (`x@host/`) would
+        // choose where the request goes.
+        guard Self.isHostName(bucket, extra: "._-ABCDEFGHIJKLMNOPQRSTUVWXYZ") else {
+            throw ArtifactError.configuration("remote '\(name)': '\(bucket)' is not an S3 bucket name")
+        }
         self.name = name
         self.bucket = bucket
         prefix = components.path.split(separator: "/").joined(separator: "/")
         let (credentials, region) = AWSCredentials.resolve(options: options, environment: environment, home: home)
+        guard Self.isHostName(region, extra: "-") else {
+            throw ArtifactError.configuration("remote '\(name)': '\(region)' is not an AWS region")
+        }
         if let credentials {
             signer = S3Signer(credentials: credentials, region: region)
         } else if options["allow_anonymous_login"]?.lowercased() == "true" {
@@ -62,6 +70,13 @@ public struct S3Remote: ObjectRemote {
             host = pathStyle ? "s3.\(region).amazonaws.com" : "\(bucket).s3.\(region).amazonaws.com"
             endpoint = "\(scheme)://\(host)"
         }
+    }
+
+    /// Whether `text` may stand in a host name: lower-case letters, digits and the characters of
+    /// `extra`, 1 to 255 bytes (no `@ / : # ?`, which would change where a request goes).
+    static func isHostName(_ text: String, extra: String) -> Bool {
+        (1...255).contains(text.utf8.count)
+            && text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || extra.unicodeScalars.contains($0) }
     }
 
     public func read(_ key: String, into sink: ObjectSink) async throws {

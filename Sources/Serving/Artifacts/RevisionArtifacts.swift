@@ -11,7 +11,8 @@ extension ArtifactLocation {
     public init(_ artifact: ArtifactInfo) throws {
         let object = try ObjectID(md5: artifact.md5, scheme: ObjectID.Scheme(hashName: artifact.hashName))
         let inside = artifact.path == artifact.outPath ? nil : String(artifact.path.dropFirst(artifact.outPath.count + 1))
-        self.init(object: object, size: object.isDirectory ? nil : artifact.size, pathInOut: inside, remote: artifact.remote)
+        // A size of 0 is what lineage reports when DVC recorded none.
+        self.init(object: object, size: artifact.size > 0 ? artifact.size : nil, pathInOut: inside, remote: artifact.remote)
     }
 }
 

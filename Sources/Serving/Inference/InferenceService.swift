@@ -168,6 +168,8 @@ public final class InferenceService: Sendable {
                 // Tokens so far, charged to the key's quota when the generation ends.
                 var pieces = 0
                 var spanEnded = false
+                // The key is asked again while the generation runs: revoking it ends the generation.
+                var nextKeyCheck = ContinuousClock.now + .seconds(1)
                 defer {
                     lease?.end(tokens: pieces)
                     if !spanEnded { span.end() }
@@ -176,6 +178,12 @@ public final class InferenceService: Sendable {
                     for try await event in generation {
                         switch event {
                         case .token(let piece):
+                            if ContinuousClock.now >= nextKeyCheck {
+                                nextKeyCheck = .now + .seconds(1)
+                                guard caller.principal.isStillValid else {
+                                    throw AccessError.unauthenticated("the API key was revoked or changed during the generation")
+                                }
+                            }
                             if pieces == 0 { span.addEvent("gen_ai.first_token") }
                             text += piece
                             pieces += 1

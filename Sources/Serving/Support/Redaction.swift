@@ -42,10 +42,13 @@ public enum Redaction {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// Bytes that end a URL's authority in running text: `/ ? #`, white space, quotes, brackets.
+    /// Bytes that end a URL's authority in running text: `/ ? #` and white space. Not quotes,
+    /// brackets or commas: a password may hold them (DVC and Git take them unencoded), and
+    /// stopping there would show the rest of it; a span that runs on past the URL is redacted too
+    /// far, never too little.
     private static func isAuthorityEnd(_ byte: UInt8) -> Bool {
         switch byte {
-        case 0x2F, 0x3F, 0x23, 0x20, 0x09, 0x0A, 0x0D, 0x22, 0x27, 0x3C, 0x3E, 0x29, 0x2C, 0x5C: true
+        case 0x2F, 0x3F, 0x23, 0x20, 0x09, 0x0A, 0x0D: true
         default: false
         }
     }

@@ -52,7 +52,7 @@ public enum WorkerWire {
 
         public func location() throws -> ArtifactLocation {
             let object = try ObjectID(md5: md5, scheme: ObjectID.Scheme(hashName: hashName))
-            return ArtifactLocation(object: object, size: object.isDirectory ? nil : size, pathInOut: pathInOut, remote: remote)
+            return ArtifactLocation(object: object, size: size > 0 ? size : nil, pathInOut: pathInOut, remote: remote)
         }
     }
 
