@@ -5,7 +5,7 @@ import json
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import error_codes
+from support.tools import error_codes
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id } }"
 STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id } } }"
@@ -46,6 +46,8 @@ def test_every_metric_exists_and_moves_with_traffic(demo, make_server):
     server.data('mutation { pull(id: "smollm2-135m") { downloadedBytes } }')
     server.data('mutation { pull(id: "smollm2-135m") { downloadedBytes } }')
     server.data("mutation { refresh { head } }")
+    bad = requests.post(server.url + "/v1/completions", data="not json", headers={"Content-Type": "application/json"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "BAD_USER_INPUT"
     after = scrape(server)
 
     # GenAI (OpenTelemetry names), by model name: two generations, each with its tokens.
@@ -63,6 +65,10 @@ def test_every_metric_exists_and_moves_with_traffic(demo, make_server):
     # Rejections and errors by code.
     assert value(after, "pedigree_inferences_rejected_total", code="BAD_USER_INPUT") == 1
     assert value(after, "pedigree_graphql_errors_total", code="BAD_USER_INPUT") >= 1
+    # Answers that are only an error, by their route group's format and code; requests by route template.
+    errors = {"format": "openAI", "code": "BAD_USER_INPUT"}
+    assert value(after, "pedigree_http_error_answers_total", **errors) - value(before, "pedigree_http_error_answers_total", **errors) == 1
+    assert value(after, "pedigree_http_requests_total", route="v1/completions") - value(before, "pedigree_http_requests_total", route="v1/completions") == 1
     # Models: loaded, slots, queue, loads and their duration.
     assert value(after, "pedigree_models_loaded") >= 1 and value(after, "pedigree_models_loaded_bytes") > 0
     assert value(after, "pedigree_model_slots", model="tiny-llama") >= 1

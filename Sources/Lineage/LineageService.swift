@@ -7,7 +7,9 @@ import Synchronization
 /// Answers lineage questions about one repository. Safe to call from many tasks at once.
 public final class LineageService: Sendable {
     public let repository: GitRepository
-    public let reader: MetadataReader
+    let reader: MetadataReader
+    /// Blobs read from Git since start (the rest came from the cache), for `/metrics`.
+    public var blobReads: Int { reader.blobReads }
     private let logger: Logger
     private let snapshots = BoundedCache<String, RepositorySnapshot>(capacity: 512)
     private let lineages = BoundedCache<String, ModelLineage>(capacity: 2048)

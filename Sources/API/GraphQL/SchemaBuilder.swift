@@ -82,8 +82,8 @@ public enum SchemaBuilder {
                     try await loader.lineage(args["id"].string ?? "")
                 },
                 "repository": resolve { (_: Void, _, loader) in try await loader.read { try RepositoryStatus($0) } },
-                "transfers": resolve { (_: Void, _, loader) in loader.artifacts.store.transfers },
-                "loadedModels": resolve { (_: Void, _, loader) in await loader.models.loaded + (loader.services.workers?.loadedModels ?? []) },
+                "transfers": resolve { (_: Void, _, loader) in loader.artifacts.transfers },
+                "loadedModels": resolve { (_: Void, _, loader) in await loader.inference.loadedModels() },
                 "inference": resolve { (_: Void, args, loader) in try await loader.record(args["id"].string ?? "") },
                 "compare": resolve { (_: Void, args, loader) in
                     let a = args["a"].string ?? ""

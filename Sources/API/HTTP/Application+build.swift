@@ -36,117 +36,43 @@ public func buildApplication(services: Services, logger: Logger) throws -> some 
     )
 }
 
-/// The routes: GraphQL over HTTP, GraphiQL, health, metrics, the Git webhook and the OpenAI
-/// routes. Every route only translates: the answers come from the services.
+/// The routes, grouped by concern, each group answering its errors in its own format behind the
+/// same gate: operations (health, readiness, metrics) and the webhook as text, GraphQL and
+/// GraphiQL, the OpenAI routes, the web view. Every route only translates: the answers come from
+/// the services.
 public func buildRouter(services: Services, logger: Logger) throws -> (Router<PedigreeRequestContext>, GraphQLEndpoint) {
     let metrics = ServerMetrics(telemetry: services.telemetry)
     let endpoint = try GraphQLEndpoint(schema: try SchemaBuilder.build(), services: services, metrics: metrics, logger: logger)
+    let origins = OriginPolicy(allowed: services.configuration.allowedOrigins)
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     if services.configuration.tls != nil { router.add(middleware: StrictTransportSecurity()) }
+    router.add(middleware: RequestMetrics(metrics: metrics))
     // One trace per request, continuing the client's W3C traceparent (a no-op unless tracing is on).
     router.add(middleware: TracingMiddleware())
-    router.add(middleware: AccessMiddleware(access: services.access, origins: OriginPolicy(allowed: services.configuration.allowedOrigins)))
-    let lineage = services.lineage
-    let state = services.state
-    let graphiql = GraphiQL(assets: services.configuration.graphiqlAssets)
-
-    router.get("healthz") { _, _ -> String in
-        metrics.countRequest("healthz")
-        return "ok\n"
-    }
-    router.get("readyz") { _, _ -> Response in
-        metrics.countRequest("readyz")
-        guard state.phase == .serving else { return text(.serviceUnavailable, "shutting down\n") }
-        do {
-            _ = try lineage.head()
-            return text(.ok, "ready\n")
-        } catch {
-            return text(.serviceUnavailable, "repository not ready\n")
-        }
-    }
-    router.get("metrics") { _, context -> Response in
-        metrics.countRequest("metrics")
-        // Per-key series name every key: only for scrapes that may see every caller.
-        let perKey = context.principal.permits(.readAllInferences)
-        return text(.ok, await metrics.render(services, perKey: perKey), contentType: "text/plain; version=0.0.4")
-    }
-    router.post("hooks/git") { request, context -> Response in
-        metrics.countRequest("hooks/git")
-        guard let secret = services.configuration.webhookSecret else {
-            return text(.notFound, "the Git webhook is off: set webhook-secret\n")
-        }
-        let body: ByteBuffer
-        do throws(RequestBody.Failure) {
-            body = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
-        } catch {
-            let answer = RequestBody.answer(error)
-            return text(HTTPResponse.Status(code: answer.status), answer.message + "\n")
-        }
-        guard GitWebhook(secret: secret).verify(request.headers, body: Data(body.readableBytesView)) else {
-            context.logger.warning("webhook refused: bad or missing signature")
-            return text(.unauthorized, "bad or missing signature\n")
-        }
-        do {
-            try await services.refresher.refresh()
-            return text(.ok, "refreshed \((try? lineage.head()) ?? "")\n")
-        } catch {
-            return text(.badGateway, "refresh failed: \(ErrorCode.classify(error).message)\n")
-        }
-    }
-    router.post("graphql") { request, context -> Response in
-        metrics.countRequest("graphql")
-        // JSON only: a form or text/plain body is what a cross-site page can send without a
-        // preflight, so it is refused before it is read.
-        guard isJSON(request.headers[.contentType]) else {
-            return json(endpoint.failure(.badUserInput, "POST /graphql needs Content-Type: application/json", status: 415))
-        }
-        let buffer: ByteBuffer
-        do throws(RequestBody.Failure) {
-            buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
-        } catch {
-            let answer = RequestBody.answer(error)
-            return json(endpoint.failure(.badUserInput, answer.message, status: answer.status))
-        }
-        let decoded: GraphQLEndpoint.Request
-        do {
-            decoded = try JSONDecoder().decode(GraphQLEndpoint.Request.self, from: Data(buffer.readableBytesView))
-        } catch {
-            return json(endpoint.failure(.badUserInput, "body must be JSON: {\"query\": …, \"variables\": {…}}"))
-        }
-        if (request.headers[.accept] ?? "").contains("text/event-stream") {
-            switch await endpoint.stream(decoded, by: context.caller) {
-            case .failure(let status, let body): return json((status, body))
-            case .results(let results): return serverSentEvents(untilClosed(results, context.channel))
-            }
-        }
-        return json(await endpoint.execute(decoded, by: context.caller))
-    }
-    router.get("graphql") { request, context -> Response in
-        metrics.countRequest("graphql")
-        let parameters = formDecoded(request.uri.query ?? "")
-        let query = parameters["query"]
-        let accept = request.headers[.accept] ?? ""
-        if query == nil, accept.contains("text/html") {
-            return graphiql.page()
-        }
-        var variables: [String: Map]?
-        if let raw = parameters["variables"], !raw.isEmpty {
-            guard let parsed = try? JSONDecoder().decode([String: Map].self, from: Data(raw.utf8)) else {
-                return json(endpoint.failure(.badUserInput, "variables must be a JSON object"))
-            }
-            variables = parsed
-        }
-        let decoded = GraphQLEndpoint.Request(query: query, variables: variables, operationName: parameters["operationName"])
-        return json(await endpoint.execute(decoded, by: context.caller, allowMutations: false))
-    }
-    router.get("graphiql/:file") { _, context -> Response in
-        metrics.countRequest("graphiql")
-        return graphiql.file(context.parameters.get("file") ?? "")
-    }
-    OpenAIRoutes(services: services, metrics: metrics, logger: logger).add(to: router)
-    WebView(services: services, metrics: metrics).add(to: router)
+    // Routing's own answers (404) and refused preflights, outside every group.
+    router.add(middleware: ErrorRendering(.plainText, metrics: metrics))
+    router.add(middleware: Preflight(origins: origins))
+    let groups = RouteGroups(router: router, gate: AccessMiddleware(access: services.access, origins: origins), metrics: metrics)
+    OperationsRoutes(services: services, metrics: metrics).add(to: groups.group(.plainText))
+    WebhookRoutes(services: services).add(to: groups.group(.plainText))
+    GraphQLRoutes(endpoint: endpoint, services: services).add(to: groups.group(.graphQL))
+    OpenAIRoutes(services: services, logger: logger).add(to: groups.group(.openAI))
+    WebView(services: services).add(to: groups.group(.html))
     return (router, endpoint)
+}
+
+/// Makes the route groups of one router: each renders its errors in its format and puts every
+/// request through the same gate (`AccessMiddleware`) first. Routes are added through groups
+/// only, so none can be reached around the gate.
+struct RouteGroups {
+    let router: Router<PedigreeRequestContext>
+    let gate: AccessMiddleware
+    let metrics: ServerMetrics?
+
+    func group(_ format: ErrorFormat) -> RouterGroup<PedigreeRequestContext> {
+        router.group().add(middleware: ErrorRendering(format, metrics: metrics)).add(middleware: gate)
+    }
 }
 
 /// GraphQL over SSE: each result as a `next` event, then `complete`. The stream ends when the
@@ -186,16 +112,9 @@ func formDecoded(_ query: String) -> [String: String] {
     return result
 }
 
-private func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
+/// A text answer.
+func text(_ status: HTTPResponse.Status, _ body: String, contentType: String = "text/plain; charset=utf-8") -> Response {
     Response(status: status, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
-}
-
-private func json(_ answer: (status: Int, body: Data)) -> Response {
-    Response(
-        status: HTTPResponse.Status(code: answer.status),
-        headers: [.contentType: "application/json; charset=utf-8"],
-        body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
-    )
 }
 
 /// Over TLS, every answer tells browsers to use HTTPS for this host from now on (HSTS).

@@ -2,6 +2,7 @@ import Access
 public import Foundation
 public import GraphQL
 import GraphQLLimits
+public import HTTPTypes
 import Lineage
 import Logging
 public import Serving
@@ -47,7 +48,7 @@ public struct GraphQLEndpoint: Sendable {
     /// A request's document, parsed, within the limits and validated; or the answer refusing it.
     enum Prepared {
         case document(Document)
-        case refused(status: Int, body: Data)
+        case refused(status: HTTPResponse.Status, body: Data)
     }
 
     /// Checks a request before anything runs: a query is there, within `maxQueryLength`, nested
@@ -78,23 +79,23 @@ public struct GraphQLEndpoint: Sendable {
                 }
                 return .document(document)
             case .failure(let errors):
-                return refused(encode(400, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })))
+                return refused(encode(.badRequest, GraphQLResult(errors: errors.errors.map { relabel($0, requestID: caller.requestID) })))
             }
         } catch let error as QueryTooComplex {
             return refused(failure(.queryTooComplex, error.message))
         } catch let error as GraphQLError {
-            return refused(encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])))
+            return refused(encode(.badRequest, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])))
         } catch {
             return refused(failure(.badUserInput, "\(error)"))
         }
     }
 
-    private func refused(_ answer: (status: Int, body: Data)) -> Prepared { .refused(status: answer.status, body: answer.body) }
+    private func refused(_ answer: (status: HTTPResponse.Status, body: Data)) -> Prepared { .refused(status: answer.status, body: answer.body) }
 
     /// The HTTP status and JSON body for a request. Request errors (unparsable, invalid, too
     /// complex) are 4xx; a query that ran is 200 even when some fields failed, with their errors
     /// listed. A query runs for at most `request-timeout`, a mutation `mutation-timeout`.
-    public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: Int, body: Data) {
+    public func execute(_ request: Request, by caller: RequestInfo, allowMutations: Bool = true) async -> (status: HTTPResponse.Status, body: Data) {
         let document: Document
         switch prepare(request, by: caller) {
         case .refused(let status, let body): return (status, body)
@@ -102,7 +103,7 @@ public struct GraphQLEndpoint: Sendable {
         }
         let operation = Self.operation(document, operationName: request.operationName)
         if !allowMutations, operation == .mutation {
-            return failure(.badUserInput, "mutations must be sent with POST", status: 405)
+            return failure(.badUserInput, "mutations must be sent with POST", status: .methodNotAllowed)
         }
         let result: GraphQLResult
         do {
@@ -123,7 +124,7 @@ public struct GraphQLEndpoint: Sendable {
         } catch let error as ServingError {
             return failure(error.code, error.message)
         } catch let error as GraphQLError {
-            return encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)]))
+            return encode(.badRequest, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)]))
         } catch {
             return failure(.badUserInput, "\(error)")
         }
@@ -132,7 +133,7 @@ public struct GraphQLEndpoint: Sendable {
         // errors carry no path); a request that ran is 200 even when a failed non-null root
         // field left `data` null (ARTIFACT_UNAVAILABLE is no fault of the request's shape).
         let executed = result.data != nil || errors.contains { !$0.path.elements.isEmpty }
-        let status = !executed && !errors.isEmpty ? 400 : 200
+        let status: HTTPResponse.Status = !executed && !errors.isEmpty ? .badRequest : .ok
         return encode(status, GraphQLResult(data: result.data, errors: errors))
     }
 
@@ -140,7 +141,7 @@ public struct GraphQLEndpoint: Sendable {
     /// run), or results to send as server-sent events (one for a query or mutation, one per event
     /// for a subscription).
     public enum StreamAnswer: Sendable {
-        case failure(status: Int, body: Data)
+        case failure(status: HTTPResponse.Status, body: Data)
         case results(AsyncThrowingStream<Data, any Error>)
     }
 
@@ -153,7 +154,7 @@ public struct GraphQLEndpoint: Sendable {
         }
         guard Self.operation(document, operationName: request.operationName) == .subscription else {
             let answer = await execute(request, by: caller)
-            guard answer.status == 200 else { return .failure(status: answer.status, body: answer.body) }
+            guard answer.status == .ok else { return .failure(status: answer.status, body: answer.body) }
             return .results(
                 AsyncThrowingStream {
                     $0.yield(answer.body)
@@ -170,16 +171,16 @@ public struct GraphQLEndpoint: Sendable {
                 schema: schema, request: request.query ?? "", context: RequestLoader(services: services, caller: caller),
                 variableValues: request.variables ?? [:], operationName: request.operationName, validationRules: [])
         } catch let error as GraphQLError {
-            return .failure(status: 400, body: encode(400, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)
+            return .failure(status: .badRequest, body: encode(.badRequest, GraphQLResult(errors: [relabel(error, requestID: caller.requestID)])).body)
         } catch {
-            return .failure(status: 400, body: failure(.badUserInput, "\(error)").body)
+            return .failure(status: .badRequest, body: failure(.badUserInput, "\(error)").body)
         }
         switch subscribed {
         case .failure(let errors):
             let relabelled = errors.errors.map { relabel($0, requestID: caller.requestID) }
             let executed = relabelled.contains { !$0.path.elements.isEmpty }
-            let body = encode(executed ? 200 : 400, GraphQLResult(errors: relabelled)).body
-            if !executed { return .failure(status: 400, body: body) }
+            let body = encode(executed ? .ok : .badRequest, GraphQLResult(errors: relabelled)).body
+            if !executed { return .failure(status: .badRequest, body: body) }
             return .results(
                 AsyncThrowingStream {
                     $0.yield(body)
@@ -194,7 +195,7 @@ public struct GraphQLEndpoint: Sendable {
                             for try await result in results {
                                 continuation.yield(
                                     endpoint.encode(
-                                        200,
+                                        .ok,
                                         GraphQLResult(
                                             data: result.data, errors: result.errors.map { endpoint.relabel($0, requestID: caller.requestID) })
                                     ).body)
@@ -202,7 +203,7 @@ public struct GraphQLEndpoint: Sendable {
                         } catch {
                             let error = error as? GraphQLError ?? GraphQLError(error)
                             continuation.yield(
-                                endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(error, requestID: caller.requestID)])).body)
+                                endpoint.encode(.ok, GraphQLResult(errors: [endpoint.relabel(error, requestID: caller.requestID)])).body)
                         }
                         continuation.finish()
                     }
@@ -222,7 +223,7 @@ public struct GraphQLEndpoint: Sendable {
         } catch {
             // The subscription could not start: a request error (graphql-transport-ws answers
             // `error`), with the status of its code.
-            let status = ErrorCode.classify(error).code.httpStatus
+            let status = ErrorCode.classify(error).code.status
             return .failure(
                 status: status,
                 body: encode(
@@ -243,7 +244,7 @@ public struct GraphQLEndpoint: Sendable {
                         schema: endpoint.schema, documentAST: document, rootValue: event, context: loader,
                         variableValues: request.variables ?? [:], operationName: request.operationName)
                     let errors = result.errors.map { endpoint.relabel($0, requestID: caller.requestID) }
-                    return endpoint.encode(200, GraphQLResult(data: result.data, errors: errors)).body
+                    return endpoint.encode(.ok, GraphQLResult(data: result.data, errors: errors)).body
                 } catch is CancellationError {
                     return nil
                 } catch {
@@ -251,7 +252,7 @@ public struct GraphQLEndpoint: Sendable {
                     let failed =
                         error as? GraphQLError
                         ?? GraphQLError(message: "\(error)", path: IndexPath([IndexPathValue.key(plan.responseName)]), originalError: error)
-                    return endpoint.encode(200, GraphQLResult(errors: [endpoint.relabel(failed, requestID: caller.requestID)])).body
+                    return endpoint.encode(.ok, GraphQLResult(errors: [endpoint.relabel(failed, requestID: caller.requestID)])).body
                 }
             }))
     }
@@ -281,16 +282,17 @@ public struct GraphQLEndpoint: Sendable {
             message: Redaction.urlCredentials(in: message), locations: error.locations, path: error.path, extensions: extensions)
     }
 
-    /// A request that cannot run: the code's HTTP status unless the protocol names another.
-    func failure(_ code: ErrorCode, _ message: String, status: Int? = nil, retryAfter: Int? = nil) -> (status: Int, body: Data) {
+    /// A request that cannot run: the code's HTTP status unless the protocol names another, the
+    /// body as every GraphQL error answer is written (`ErrorFormat.graphQL`).
+    func failure(_ code: ErrorCode, _ message: String, status: HTTPResponse.Status? = nil, retryAfter: Int? = nil) -> (
+        status: HTTPResponse.Status, body: Data
+    ) {
         metrics.countError(code.rawValue)
-        var extensions: [String: Map] = ["code": .string(code.rawValue)]
-        if let retryAfter { extensions["retryAfterSeconds"] = .number(Number(retryAfter)) }
-        return encode(
-            status ?? code.httpStatus, GraphQLResult(errors: [GraphQLError(message: Redaction.urlCredentials(in: message), extensions: extensions)]))
+        let error = EdgeError(code, message, status: status, retryAfter: retryAfter)
+        return (error.status, ErrorFormat.graphQLBody(error))
     }
 
-    func encode(_ status: Int, _ result: GraphQLResult) -> (status: Int, body: Data) {
+    func encode(_ status: HTTPResponse.Status, _ result: GraphQLResult) -> (status: HTTPResponse.Status, body: Data) {
         // GraphQLJSONEncoder keeps fields in query order, as the spec requires.
         let data = (try? GraphQLJSONEncoder().encode(result)) ?? Data(#"{"errors":[{"message":"encoding failed"}]}"#.utf8)
         return (status, data)

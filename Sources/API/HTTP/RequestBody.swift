@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -35,11 +36,11 @@ enum RequestBody {
     }
 
     /// The status and message of a failure.
-    static func answer(_ failure: Failure) -> (status: Int, message: String) {
+    static func answer(_ failure: Failure) -> (status: HTTPResponse.Status, message: String) {
         switch failure {
-        case .tooLarge: (413, "request body over 1 MiB")
-        case .tooSlow: (408, "request body not received in time")
-        case .incomplete: (400, "request body incomplete")
+        case .tooLarge: (.contentTooLarge, "request body over 1 MiB")
+        case .tooSlow: (.requestTimeout, "request body not received in time")
+        case .incomplete: (.badRequest, "request body incomplete")
         }
     }
 }

@@ -32,9 +32,6 @@ public struct RequestIDMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = id
         let elapsed = ContinuousClock.now - start
-        // By route template (`/ui/revisions/{id}`), never by path: the label set stays bounded.
-        ServerMetrics.recordRequest(
-            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code, duration: elapsed)
         context.logger.info(
             "request",
             metadata: [
@@ -57,5 +54,26 @@ public struct RequestIDMiddleware: RouterMiddleware {
             })
         else { return nil }
         return text
+    }
+}
+
+/// Request counts (`pedigree_http_requests_total`) and durations (`http.server.request.duration`)
+/// by route template (`ui/revisions/:id`), never by path, so the label set stays bounded; requests
+/// no route took are `unmatched`.
+struct RequestMetrics: RouterMiddleware {
+    typealias Context = PedigreeRequestContext
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var status = HTTPResponse.Status.internalServerError
+        defer {
+            let template = context.endpointPath.map { String($0.drop { $0 == "/" }) }
+            let route = template.flatMap { $0.isEmpty || $0 == "NotFound" ? nil : $0 } ?? "unmatched"
+            metrics.recordRequest(route: route, method: request.method.rawValue, status: status.code, duration: ContinuousClock.now - start)
+        }
+        let response = try await next(request, context)
+        status = response.status
+        return response
     }
 }

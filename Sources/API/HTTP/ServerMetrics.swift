@@ -26,30 +26,39 @@ final class ServerMetrics: Sendable {
 
     init(telemetry: Telemetry) { self.telemetry = telemetry }
 
-    func countRequest(_ route: String) { counter("pedigree_http_requests_total", "route", route).increment() }
+    /// An error in a GraphQL answer (a field's, or the whole request's).
+    func countError(_ code: String) { counter("pedigree_graphql_errors_total", [("code", code)]).increment() }
 
-    func countError(_ code: String) { counter("pedigree_graphql_errors_total", "code", code).increment() }
+    /// An answer that is only an error, by the format its route group writes and its code.
+    func countErrorAnswer(format: ErrorFormat, code: ErrorCode) {
+        counter("pedigree_http_error_answers_total", [("format", format.rawValue), ("code", code.rawValue)]).increment()
+    }
 
-    /// One HTTP request: its duration by route template (never by path), method and status.
-    static func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+    /// One HTTP request: counted, and its duration recorded, by route template (never by path),
+    /// method and status.
+    func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        counter("pedigree_http_requests_total", [("route", route)]).increment()
         let key = route + " " + method + " " + String(status)
         let timer =
             requestTimers.withLock { $0[key] }
             ?? {
                 let made = Metrics.Timer(
                     label: MetricName.httpDuration,
-                    dimensions: [("http.route", route), ("http.request.method", method), ("http.response.status_code", String(status))])
+                    dimensions: [
+                        ("http.route", route == "unmatched" ? route : "/" + route), ("http.request.method", method),
+                        ("http.response.status_code", String(status)),
+                    ])
                 requestTimers.withLock { $0[key] = made }
                 return made
             }()
         timer.record(duration: duration)
     }
-    private static let requestTimers = Mutex<[String: Metrics.Timer]>([:])
+    private let requestTimers = Mutex<[String: Metrics.Timer]>([:])
 
-    private func counter(_ label: String, _ dimension: String, _ value: String) -> Metrics.Counter {
-        let key = label + " " + value
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = label + " " + dimensions.map { $0.0 + "=" + $0.1 }.joined(separator: ",")
         if let existing = counters.withLock({ $0[key] }) { return existing }
-        let made = Metrics.Counter(label: label, dimensions: [(dimension, value)])
+        let made = Metrics.Counter(label: label, dimensions: dimensions)
         counters.withLock { $0[key] = made }
         return made
     }
@@ -58,39 +67,37 @@ final class ServerMetrics: Sendable {
     /// families labelled by API key (`pedigree_key_*`) are left out.
     func render(_ services: Services, perKey: Bool = true) async -> String {
         let registry = telemetry.registry
-        let cache = services.artifacts.store.cache
-        let usage = await cache.usage
+        let artifacts = await services.artifacts.figures()
         let counts = services.recorder.counts
         let refreshAge = services.refresher.lastSuccess.map { Date().timeIntervalSince($0) } ?? -1
-        let lookups = services.artifacts.store.lookups
-        let hitRatio = lookups.hits + lookups.misses == 0 ? 0 : Double(lookups.hits) / Double(lookups.hits + lookups.misses)
-        total("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(services.lineage.reader.blobReads))
-        total("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes.", Int64(await cache.downloads))
-        total("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes.", await cache.downloadedBytes)
+        total("pedigree_git_blob_reads_total", "Blobs read from Git (the rest came from the cache).", Int64(services.lineage.blobReads))
+        total("pedigree_artifact_downloads_total", "Objects downloaded from DVC remotes.", Int64(artifacts.downloads))
+        total("pedigree_artifact_download_bytes_total", "Bytes downloaded from DVC remotes.", artifacts.downloadedBytes)
         total("pedigree_ledger_records_total", "Inferences recorded in the ledger.", counts.records)
         total("pedigree_ledger_write_failures_total", "Ledger writes that failed (answers went out, with a warning).", counts.failures)
         total("pedigree_refresh_failures_total", "Fetches of the Git remote that failed.", services.refresher.failures)
         let gauges: [(String, String, Double)] = [
-            ("pedigree_cache_objects", "Objects in the artifact cache.", Double(usage.objects)),
-            ("pedigree_cache_bytes", "Bytes in the artifact cache.", Double(usage.bytes)),
+            ("pedigree_cache_objects", "Objects in the artifact cache.", Double(artifacts.cachedObjects)),
+            ("pedigree_cache_bytes", "Bytes in the artifact cache.", Double(artifacts.cachedBytes)),
             (
                 "pedigree_artifact_cache_hit_ratio", "Artifact fetches answered from the cache, of all fetches since start (0 before the first).",
-                hitRatio
+                artifacts.hitRatio
             ),
             ("pedigree_inferences_running", "Generations running now.", Double(services.inference.runningCount)),
             ("pedigree_refresh_age_seconds", "Seconds since the last successful fetch of the Git remote (-1: none yet).", refreshAge),
         ]
         for (name, help, value) in gauges { registry.makeGauge(name: name, help: help).set(value) }
 
-        let loaded = await services.models.loaded
+        // Where generations run: this process's models, or a gateway's workers' (their own series below).
+        let loaded = await services.inference.loadedModels()
         var current: [String: (String, [(String, String)], String, Double)] = [:]
         func set(_ name: String, _ labels: [(String, String)], _ help: String, _ value: Double) {
             current[name + "|" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")] = (name, labels, help, value)
         }
-        registry.makeGauge(name: "pedigree_models_loaded", help: "Models loaded now.").set(Double(loaded.count))
-        registry.makeGauge(name: "pedigree_models_loaded_bytes", help: "Bytes of weights loaded now.").set(
+        registry.makeGauge(name: "pedigree_models_loaded", help: "Models loaded now (on a gateway: on its workers).").set(Double(loaded.count))
+        registry.makeGauge(name: "pedigree_models_loaded_bytes", help: "Bytes of weights loaded now (on a gateway: on its workers).").set(
             Double(loaded.reduce(0) { $0 + $1.memoryBytes }))
-        for model in loaded {
+        for model in loaded where model.worker == nil {
             let name = model.revisions.first.map { String($0.split(separator: "@").first ?? "") } ?? ""
             let labels = [("model", name), ("md5", model.md5)]
             set("pedigree_model_queue_depth", labels, "Requests waiting for a slot, by loaded model.", Double(model.queueDepth))

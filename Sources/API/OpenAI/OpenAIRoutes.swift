@@ -18,7 +18,6 @@ import Tracing
 /// and the answer's id in `id` and `X-Pedigree-Inference-Id`.
 struct OpenAIRoutes: Sendable {
     let services: Services
-    let metrics: ServerMetrics
     let logger: Logger
 
     /// Request fields both endpoints share (OpenAI's names).
@@ -70,34 +69,27 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    func add(to router: Router<PedigreeRequestContext>) {
-        router.get("v1/models") { _, context -> Response in
-            metrics.countRequest("v1/models")
-            do {
-                try permit(.readLineage, context)
-                let service = services.lineage
-                let models = try await offload {
-                    try service.models().map { model in (model.name, try? service.lineage(model.name)) }
-                }
-                let data = models.map { name, revision -> [String: Any] in
-                    [
-                        "id": name, "object": "model", "owned_by": "pedigree",
-                        "created": Int(revision?.commit.author.date.timeIntervalSince1970 ?? 0),
-                        "revision": revision?.id ?? NSNull(),
-                    ]
-                }
-                return jsonObject(.ok, ["object": "list", "data": data])
-            } catch {
-                return failure(error, context.logger)
+    func add(to group: RouterGroup<PedigreeRequestContext>) {
+        group.get("v1/models") { _, context -> Response in
+            try permit(.readLineage, context)
+            let service = services.lineage
+            let models = try await offload {
+                try service.models().map { model in (model.name, try? service.lineage(model.name)) }
             }
+            let data = models.map { name, revision -> [String: Any] in
+                [
+                    "id": name, "object": "model", "owned_by": "pedigree",
+                    "created": Int(revision?.commit.author.date.timeIntervalSince1970 ?? 0),
+                    "revision": revision?.id ?? NSNull(),
+                ]
+            }
+            return jsonObject(.ok, ["object": "list", "data": data])
         }
-        router.post("v1/completions") { request, context -> Response in
-            metrics.countRequest("v1/completions")
-            return await handle(request, chat: false, context: context)
+        group.post("v1/completions") { request, context -> Response in
+            try await handle(request, chat: false, context: context)
         }
-        router.post("v1/chat/completions") { request, context -> Response in
-            metrics.countRequest("v1/chat/completions")
-            return await handle(request, chat: true, context: context)
+        group.post("v1/chat/completions") { request, context -> Response in
+            try await handle(request, chat: true, context: context)
         }
     }
 
@@ -108,40 +100,24 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async -> Response {
-        do throws(AccessError) {
-            try permit(.generate, context)
-        } catch {
-            return failure(error, context.logger)
-        }
-        let body: Body
-        do {
-            let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
-            body = try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
-        } catch let error as RequestBody.Failure {
-            let answer = RequestBody.answer(error)
-            return failure(ServingError(.badUserInput, answer.message), context.logger, status: answer.status)
-        } catch {
-            return failure(ServingError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request"), context.logger)
+    private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async throws -> Response {
+        try permit(.generate, context)
+        let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
+            throw EdgeError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request")
         }
         let input: GenerationRequest.Input
         if chat {
-            guard let messages = body.messages else { return failure(ServingError(.badUserInput, "messages is required"), context.logger) }
+            guard let messages = body.messages else { throw EdgeError(.badUserInput, "messages is required") }
             input = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
         } else {
-            guard let prompt = body.prompt else { return failure(ServingError(.badUserInput, "prompt is required"), context.logger) }
+            guard let prompt = body.prompt else { throw EdgeError(.badUserInput, "prompt is required") }
             input = .prompt(prompt)
         }
         let id = RecordID.make()
-        let started: AsyncThrowingStream<InferenceService.Event, any Error>
-        let revision: ModelLineage
-        do {
-            revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
-            started = try await services.inference.start(
-                GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
-        } catch {
-            return failure(error, context.logger)
-        }
+        let revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
+        let started = try await services.inference.start(
+            GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
         let created = Int(Date().timeIntervalSince1970)
         let headers: HTTPFields = [
             .contentType: body.stream == true ? "text/event-stream" : "application/json",
@@ -159,20 +135,16 @@ struct OpenAIRoutes: Sendable {
             return choice
         }
         guard body.stream == true else {
-            do {
-                var answer: InferenceAnswer?
-                for try await event in started { if case .payload(let done) = event { answer = done } }
-                guard let summary = answer?.summary else { throw CancellationError() }
-                return jsonObject(
-                    .ok,
-                    [
-                        "id": id, "object": object, "created": created, "model": revision.id,
-                        "choices": [choice(text: summary.text, finish: summary.finishReason.rawValue, delta: false)],
-                        "usage": usage(summary), "system_fingerprint": "pedigree-seed-\(summary.seed)",
-                    ], headers: headers)
-            } catch {
-                return failure(error, context.logger)
-            }
+            var answer: InferenceAnswer?
+            for try await event in started { if case .payload(let done) = event { answer = done } }
+            guard let summary = answer?.summary else { throw CancellationError() }
+            return jsonObject(
+                .ok,
+                [
+                    "id": id, "object": object, "created": created, "model": revision.id,
+                    "choices": [choice(text: summary.text, finish: summary.finishReason.rawValue, delta: false)],
+                    "usage": usage(summary), "system_fingerprint": "pedigree-seed-\(summary.seed)",
+                ], headers: headers)
         }
         let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
         let events = untilClosed(started, context.channel)
@@ -202,7 +174,8 @@ struct OpenAIRoutes: Sendable {
                         }
                     }
                 } catch let error as InferenceError {
-                    try await send(["error": ["message": error.description, "code": ErrorCode.classify(error).code.rawValue]])
+                    let (code, message) = ErrorCode.classify(error)
+                    try await send(["error": ["message": message, "code": code.rawValue]])
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)
@@ -215,18 +188,6 @@ struct OpenAIRoutes: Sendable {
             "total_tokens": summary.promptTokenCount + summary.completionTokenCount,
             "prompt_tokens_details": ["cached_tokens": summary.cachedPromptTokens],
         ]
-    }
-
-    /// OpenAI's error shape, with the status that fits the code.
-    private func failure(_ error: any Error, _ logger: Logger, status: Int? = nil) -> Response {
-        let (code, message) = ErrorCode.classify(error)
-        metrics.countError(code.rawValue)
-        if code == .internalError { logger.error("OpenAI route failed", metadata: ["error": "\(error)"]) }
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if case .rateLimited(_, let retryAfter) = error as? AccessError { headers[.retryAfter] = "\(retryAfter)" }
-        return Response(
-            status: HTTPResponse.Status(code: status ?? code.httpStatus), headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: OpenAIError.body(code: code, message: message))))
     }
 
     private func jsonObject(_ status: HTTPResponse.Status, _ value: [String: Any], headers: HTTPFields = [:]) -> Response {

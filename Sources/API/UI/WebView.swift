@@ -18,24 +18,23 @@ import Serving
 /// SameSite=Strict), which only these pages accept.
 struct WebView: Sendable {
     let services: Services
-    let metrics: ServerMetrics
 
     static let cookie = "pedigree_key"
 
-    func add(to router: Router<PedigreeRequestContext>) {
+    func add(to router: RouterGroup<PedigreeRequestContext>) {
         // `/ui` and `/ui/` (Hummingbird matches both).
-        router.get("ui") { _, context in await page(context) { try await models(context) } }
+        router.get("ui") { _, context in try await page(context) { try await models(context) } }
         router.get("ui/models/:name") { _, context in
-            await page(context) { try await model(context.parameters.get("name") ?? "", context) }
+            try await page(context) { try await model(context.parameters.get("name") ?? "", context) }
         }
         router.get("ui/revisions/:id") { _, context in
-            await page(context) { try await revision(context.parameters.get("id") ?? "", context) }
+            try await page(context) { try await revision(context.parameters.get("id") ?? "", context) }
         }
         router.get("ui/inferences/:id") { _, context in
-            await page(context) { try await inference(context.parameters.get("id") ?? "", context) }
+            try await page(context) { try await inference(context.parameters.get("id") ?? "", context) }
         }
         router.post("ui/inferences/:id/replay") { _, context in
-            await page(context) { try await replay(context.parameters.get("id") ?? "", context) }
+            try await page(context) { try await replay(context.parameters.get("id") ?? "", context) }
         }
         router.get("ui/assets/ui.css") { _, _ -> Response in
             Response(
@@ -181,13 +180,16 @@ struct WebView: Sendable {
 
     /// The newest inferences of a revision this principal may see; nil when it may see none.
     private func recentInferences(_ revision: String, _ principal: Principal) async throws -> [InferenceRecord]? {
-        guard let ledger = services.recorder.ledger else { return nil }
-        guard let filter = try? services.recorder.scoped(InferenceFilter(revision: revision), for: principal) else { return nil }
-        return try await ledger.inferences(filter, first: 20, after: nil).records
+        guard services.recorder.isEnabled else { return nil }
+        do {
+            return try await services.recorder.inferences(InferenceFilter(revision: revision), first: 20, readableBy: principal).records
+        } catch is AccessError {
+            return nil
+        }
     }
 
     private func inference(_ id: String, _ context: PedigreeRequestContext) async throws -> String {
-        guard services.recorder.ledger != nil, let record = try await services.recorder.record(id: id, readableBy: context.principal) else {
+        guard services.recorder.isEnabled, let record = try await services.recorder.record(id: id, readableBy: context.principal) else {
             throw ServingError(.notFound, "no inference \(id) in the ledger")
         }
         let model = record.model
@@ -273,21 +275,10 @@ struct WebView: Sendable {
 
     // MARK: Plumbing
 
-    /// Runs a page; a failure becomes an HTML page with the code's status.
-    private func page(_ context: PedigreeRequestContext, _ body: () async throws -> String) async -> Response {
-        metrics.countRequest("ui")
-        do {
-            return Self.html(.ok, try await body())
-        } catch {
-            let (code, message) = ErrorCode.classify(error)
-            metrics.countError(code.rawValue)
-            if code == .internalError { context.logger.error("web view failed", metadata: ["error": "\(error)"]) }
-            return Self.html(
-                HTTPResponse.Status(code: code.httpStatus),
-                HTML.page(
-                    title: code.rawValue, crumbs: [("models", "/ui/")],
-                    body: "<h1>\(HTML.escape(code.rawValue))</h1><p class=\"error\">\(HTML.escape(message))</p>"))
-        }
+    /// Runs a page; a failure is thrown to the group's `ErrorRendering` (an HTML page with the
+    /// code's status).
+    private func page(_ context: PedigreeRequestContext, _ body: () async throws -> String) async throws -> Response {
+        Self.html(.ok, try await body())
     }
 
     static let contentSecurityPolicy =

@@ -11,6 +11,7 @@ public import Serving
 public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> some ApplicationProtocol {
     let router = Router(context: PedigreeRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ErrorRendering(.worker, metrics: nil))
     router.add(middleware: WorkerGate(services: services))
     let state = services.state
     router.get("healthz") { _, _ -> String in "ok\n" }
@@ -25,14 +26,14 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
     }
     router.post(RouterPath(WorkerWire.generatePath)) { request, context -> Response in
         guard let wire = await decode(WorkerWire.GenerateRequest.self, request, services) else {
-            return failure(ServingError(.badUserInput, "the body is not a generation request"))
+            throw EdgeError(.badUserInput, "the body is not a generation request")
         }
         let prepared: WorkerServices.Prepared
         do {
             prepared = try services.prepare(wire)
         } catch {
             logger.info("worker generation refused", metadata: ["request_id": "\(context.requestID)", "error": "\(error)"])
-            return failure(error)
+            throw error
         }
         // The answer starts at once; loading, queueing and generating follow as events, with a
         // heartbeat comment every second. Closing the connection (the gateway's client left, or
@@ -46,26 +47,18 @@ public func buildWorkerApplication(services: WorkerServices, logger: Logger) -> 
     }
     router.post(RouterPath(WorkerWire.loadPath)) { request, context -> Response in
         guard let wire = await decode(WorkerWire.LoadRequest.self, request, services) else {
-            return failure(ServingError(.badUserInput, "the body is not a load request"))
+            throw EdgeError(.badUserInput, "the body is not a load request")
         }
-        do {
-            return eventStream(untilClosed(try services.load(wire.artifact), context.channel), state) { .loaded($0) }
-        } catch {
-            return failure(error)
-        }
+        return eventStream(untilClosed(try services.load(wire.artifact), context.channel), state) { .loaded($0) }
     }
     router.post(RouterPath(WorkerWire.unloadPath)) { request, _ -> Response in
         guard let wire = await decode(WorkerWire.UnloadRequest.self, request, services) else {
-            return failure(ServingError(.badUserInput, "the body is not an unload request"))
+            throw EdgeError(.badUserInput, "the body is not an unload request")
         }
-        do {
-            let unloaded = try await services.unload(md5: wire.md5)
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(["unloaded": unloaded])) ?? Data())))
-        } catch {
-            return failure(error)
-        }
+        let unloaded = try await services.unload(md5: wire.md5)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(["unloaded": unloaded])) ?? Data())))
     }
     let configuration = services.configuration
     return Application(
@@ -89,20 +82,19 @@ struct WorkerGate: RouterMiddleware {
         default: break
         }
         if let origin = request.headers[.origin] {
-            return failure(ServingError(.forbidden, "origin \(origin): a worker answers its gateway, not browsers"))
+            throw EdgeError(.forbidden, "origin \(origin): a worker answers its gateway, not browsers")
         }
         if !services.requiresToken, services.configuration.listensOnLoopbackOnly,
             !OriginPolicy(allowed: []).allowsOpenAccess(host: request.head.authority)
         {
-            return failure(
-                ServingError(.forbidden, "host \(request.head.authority ?? ""): this worker runs without a token and answers loopback names only"))
+            throw EdgeError(.forbidden, "host \(request.head.authority ?? ""): this worker runs without a token and answers loopback names only")
         }
         if request.method == .post, !isJSON(request.headers[.contentType]) {
-            var response = failure(ServingError(.badUserInput, "a worker takes Content-Type: application/json"))
-            response.status = .unsupportedMediaType
-            return response
+            throw EdgeError(.badUserInput, "a worker takes Content-Type: application/json", status: .unsupportedMediaType)
         }
-        guard services.admits(authorization: request.headers[.authorization]) else { return refusal() }
+        guard services.admits(authorization: request.headers[.authorization]) else {
+            throw EdgeError(.unauthenticated, "this worker answers its gateway only (Authorization: Bearer <worker token>)")
+        }
         return try await next(request, context)
     }
 }
@@ -137,19 +129,4 @@ private func eventStream<Element: Sendable>(
 
 private func plain(_ status: HTTPResponse.Status, _ body: String) -> Response {
     Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
-}
-
-private func refusal() -> Response {
-    var response = failure(ServingError(.unauthenticated, "this worker answers its gateway only (Authorization: Bearer <worker token>)"))
-    response.headers[.wwwAuthenticate] = "Bearer"
-    return response
-}
-
-/// `{"code": …, "message": …}` with the status the code has.
-private func failure(_ error: any Error) -> Response {
-    let (code, message) = ErrorCode.classify(error)
-    let body = (try? JSONEncoder().encode(["code": code.rawValue, "message": message])) ?? Data()
-    return Response(
-        status: HTTPResponse.Status(code: code.httpStatus), headers: [.contentType: "application/json"],
-        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
 }

@@ -66,7 +66,7 @@ public actor ModelManager {
         public var prefillChunk: Int = 64
         /// Off by default: on this llama.cpp's CPU backend, flash attention is faster for short
         /// contexts but much slower for a prompt chunk of fewer than 64 tokens or a decode step
-        /// deep in the context (measured: README), which the prefix cache relies on.
+        /// deep in the context (measured: docs/inference-and-replay.md), which the prefix cache relies on.
         public var flashAttention = false
         /// Bytes of saved prompt prefixes per loaded model (invariant mode); 0: off.
         public var prefixCacheBytes: Int = 256 << 20

@@ -20,13 +20,39 @@ extension ArtifactLocation {
 /// configuration (the repository's at the revision's commit). It holds both services it was
 /// handed; neither knows the other.
 public struct RevisionArtifacts: Sendable {
-    public let lineage: LineageService
-    public let store: ArtifactStore
+    let lineage: LineageService
+    let store: ArtifactStore
 
     public init(lineage: LineageService, store: ArtifactStore) {
         self.lineage = lineage
         self.store = store
     }
+
+    /// The figures of the artifact store that `/metrics` shows: downloads since start, the cache's
+    /// contents now, and cache lookups by result.
+    public struct Figures: Sendable {
+        public let downloads: Int
+        public let downloadedBytes: Int64
+        public let cachedObjects: Int
+        public let cachedBytes: Int64
+        public let hits: Int64
+        public let misses: Int64
+        /// Fetches answered from the cache, of all fetches since start (0 before the first).
+        public var hitRatio: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
+    }
+
+    /// The store's figures now.
+    public func figures() async -> Figures {
+        let cache = store.cache
+        let usage = await cache.usage
+        let lookups = store.lookups
+        return Figures(
+            downloads: await cache.downloads, downloadedBytes: await cache.downloadedBytes, cachedObjects: usage.objects, cachedBytes: usage.bytes,
+            hits: lookups.hits, misses: lookups.misses)
+    }
+
+    /// Pulls running now, with their progress.
+    public var transfers: [TransferProgress] { store.transfers }
 
     /// What a pull produced.
     public struct Pulled: Sendable {

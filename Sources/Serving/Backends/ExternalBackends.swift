@@ -125,6 +125,9 @@ public final class ExternalBackends: GenerationBackend {
         await fallback.stopGenerating()
     }
 
+    /// The fallback's: an external backend's weights are its own business.
+    public func loadedModels() async -> [ModelManager.Status] { await fallback.loadedModels() }
+
     private static func loadsItsOwn(_ declaration: Declaration) -> ServingError {
         ServingError(.badUserInput, "these weights are served by the external backend '\(declaration.name)', which loads its own")
     }

@@ -16,6 +16,8 @@ public protocol GenerationBackend: Sendable {
     func unload(_ revision: ModelLineage) async throws -> Bool
     /// Ends every running generation now with finish reason `cancelled` (a drain past its deadline).
     func stopGenerating() async
+    /// The weights loaded where generations run: this process's, or what the workers last reported.
+    func loadedModels() async -> [ModelManager.Status]
 }
 
 /// In this process: the model manager, with weights from the artifact store.
@@ -31,6 +33,8 @@ struct LocalBackend: GenerationBackend {
     }
 
     func engineFacts(for revision: ModelLineage) -> EngineFacts { models.engineFacts }
+
+    func loadedModels() async -> [ModelManager.Status] { await models.loaded }
 
     func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
         try await models.load(artifacts.modelSource(revision))

@@ -2,6 +2,7 @@ import Access
 import ArtifactStore
 import DVCKit
 import GitStore
+public import HTTPTypes
 import Inference
 import Ledger
 import Lineage
@@ -30,17 +31,32 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case internalError = "INTERNAL"
 
     /// The HTTP status of an answer that is only this error.
-    public var httpStatus: Int {
+    public var status: HTTPResponse.Status {
         switch self {
-        case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: 400
-        case .unauthenticated: 401
-        case .forbidden: 403
-        case .rateLimited: 429
-        case .notFound: 404
-        case .internalError, .modelLoadFailed, .metadataError: 500
-        case .artifactUnavailable, .integrityError, .workerUnavailable: 502
-        case .overloaded, .shuttingDown: 503
-        case .deadlineExceeded: 504
+        case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: .badRequest
+        case .unauthenticated: .unauthorized
+        case .forbidden: .forbidden
+        case .rateLimited: .tooManyRequests
+        case .notFound: .notFound
+        case .internalError, .modelLoadFailed, .metadataError: .internalServerError
+        case .artifactUnavailable, .integrityError, .workerUnavailable: .badGateway
+        case .overloaded, .shuttingDown: .serviceUnavailable
+        case .deadlineExceeded: .gatewayTimeout
+        }
+    }
+
+    /// The code an answer of `status` means, for errors that carry only a status (routing's own
+    /// 404 and 405, a body too large).
+    public init(status: HTTPResponse.Status) {
+        switch status {
+        case .unauthorized: self = .unauthenticated
+        case .forbidden: self = .forbidden
+        case .notFound: self = .notFound
+        case .tooManyRequests: self = .rateLimited
+        case .serviceUnavailable: self = .overloaded
+        case .gatewayTimeout: self = .deadlineExceeded
+        case .badGateway: self = .workerUnavailable
+        default: self = status.kind == .clientError ? .badUserInput : .internalError
         }
     }
 

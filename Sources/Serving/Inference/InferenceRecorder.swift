@@ -14,7 +14,8 @@ import Tracing
 /// write) and privacy setting (text or digests), and keeps the figures `/metrics` shows. This is
 /// the ledger's edge: enums become the record's text here.
 public final class InferenceRecorder: Sendable {
-    public let ledger: (any InferenceLedger)?
+    /// The store; internal: the edges read through `record(id:readableBy:)` and `inferences`.
+    let ledger: (any InferenceLedger)?
     let policy: LedgerFailurePolicy
     /// False: prompts, outputs and token ids are stored as keyed digests (privacy setting).
     let storeText: Bool
@@ -71,9 +72,26 @@ public final class InferenceRecorder: Sendable {
         return record
     }
 
+    /// Whether inferences are recorded (`ledger` is not `off`).
+    public var isEnabled: Bool { ledger != nil }
+
+    /// The most records one page holds.
+    public static let pageSizes = 1...1000
+
+    /// A page of the records matching `filter` that `principal` may read, newest first, after the
+    /// cursor `after`. `BAD_USER_INPUT` when the ledger is off or `first` is outside
+    /// `pageSizes`; `FORBIDDEN` when the filter names callers the principal may not read.
+    public func inferences(_ filter: InferenceFilter, first: Int, after: String? = nil, readableBy principal: Principal) async throws -> (
+        records: [InferenceRecord], hasMore: Bool
+    ) {
+        guard let ledger else { throw ServingError(.badUserInput, "the ledger is off") }
+        guard Self.pageSizes.contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 1000") }
+        return try await ledger.inferences(try scoped(filter, for: principal), first: first, after: after)
+    }
+
     /// `filter` narrowed to what `principal` may read: a key that reads only its own records gets
     /// them whatever the filter says of callers, and FORBIDDEN when it names another (or may read none).
-    public func scoped(_ filter: InferenceFilter, for principal: Principal) throws(AccessError) -> InferenceFilter {
+    func scoped(_ filter: InferenceFilter, for principal: Principal) throws(AccessError) -> InferenceFilter {
         guard !principal.permits(.readAllInferences) else { return filter }
         guard principal.permits(.readOwnInferences), let name = principal.name, let keyID = principal.keyID else {
             throw AccessError.forbidden("this key may not read recorded inferences")

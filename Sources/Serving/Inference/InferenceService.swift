@@ -276,16 +276,21 @@ public final class InferenceService: Sendable {
         public var failed: Int { items.filter { if case .failure = $0.outcome { true } else { false } }.count }
     }
 
+    /// The weights loaded where generations run, one list: this process's models, or on a
+    /// gateway those its healthy workers last reported, each with its worker (a gateway loads
+    /// nothing itself: `loadModel` and the preload list act on the workers).
+    public func loadedModels() async -> [ModelManager.Status] { await backend.loadedModels() }
+
     /// Replays the newest `sample` records matching `filter` against `revision`, one at a time.
     public func replayMany(_ filter: InferenceFilter, against revision: ModelLineage, sample: Int, by caller: RequestInfo) async throws
         -> ReplayBatch
     {
-        guard let ledger = recorder.ledger else { throw ServingError(.badUserInput, "the ledger is off") }
-        guard (1...1000).contains(sample) else { throw ServingError(.badUserInput, "sample must be between 1 and 1000") }
+        guard recorder.isEnabled else { throw ServingError(.badUserInput, "the ledger is off") }
+        guard InferenceRecorder.pageSizes.contains(sample) else { throw ServingError(.badUserInput, "sample must be between 1 and 1000") }
         if caller.generations != nil, let limit = maxGenerationsPerRequest, sample > limit {
             throw ServingError(.badUserInput, "one request may start at most \(limit) generations (max-generations-per-request); sample is \(sample)")
         }
-        let records = try await ledger.inferences(filter, first: sample, after: nil).records
+        let records = try await recorder.inferences(filter, first: sample, readableBy: caller.principal).records
         var items: [ReplayBatch.Item] = []
         for record in records {
             do {

@@ -88,7 +88,9 @@ public final class WorkerPool: GenerationBackend, Service {
     public var snapshot: [Member] { members.withLock { Array($0.values) }.sorted { $0.url < $1.url } }
 
     /// The models the healthy workers last reported holding, each with its worker.
-    public var loadedModels: [ModelManager.Status] {
+    public func loadedModels() async -> [ModelManager.Status] { reportedModels }
+
+    private var reportedModels: [ModelManager.Status] {
         snapshot.filter(\.healthy).flatMap { member in
             (member.status?.models ?? []).map { ModelManager.Status($0, on: member.url, revisions: []) }
         }

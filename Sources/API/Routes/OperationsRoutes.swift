@@ -1,0 +1,32 @@
+import Access
+import Hummingbird
+import Lineage
+import Serving
+
+/// What operators and their probes read: `GET /healthz` (the process answers), `GET /readyz`
+/// (serving, and the repository readable) and `GET /metrics` (Prometheus text; series by API key
+/// only for scrapes that may see every caller).
+struct OperationsRoutes: Sendable {
+    let services: Services
+    let metrics: ServerMetrics
+
+    func add(to group: RouterGroup<PedigreeRequestContext>) {
+        let lineage = services.lineage
+        let state = services.state
+        group.get("healthz") { _, _ -> String in "ok\n" }
+        group.get("readyz") { _, _ -> Response in
+            guard state.phase == .serving else { return text(.serviceUnavailable, "shutting down\n") }
+            do {
+                _ = try lineage.head()
+                return text(.ok, "ready\n")
+            } catch {
+                return text(.serviceUnavailable, "repository not ready\n")
+            }
+        }
+        group.get("metrics") { _, context -> Response in
+            // Per-key series name every key: only for scrapes that may see every caller.
+            let perKey = context.principal.permits(.readAllInferences)
+            return text(.ok, await metrics.render(services, perKey: perKey), contentType: "text/plain; version=0.0.4")
+        }
+    }
+}
