@@ -9,7 +9,9 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Server, error_codes, pedigree, secret
+from support.processes import Server
+from support.secrets import secret
+from support.tools import BIN, error_codes, pedigree
 
 SPEC = "smollm2-135m"
 SAMPLING = {"temperature": 0, "maxTokens": 2, "seed": 1}
@@ -280,11 +282,8 @@ def test_insecure_no_auth_serves_openly_with_a_warning(demo, make_server):
 def test_a_public_address_with_a_key_requires_it(demo, tmp_path):
     cache = tmp_path / "cache"
     key = create_key(cache, "ops", "read")
-    server = Server.__new__(Server)
-    server.repo, server.cache, server.env = demo, str(cache), None
-    server.log = open(tmp_path / "server.log", "w")
+    server = Server(demo, "--host", "0.0.0.0", cache=cache, log=tmp_path / "server.log")
     try:
-        server.launch("--host", "0.0.0.0")
         assert post(server, None, "{ models { name } }").status_code == 401
         assert post(server, key, "{ models { name } }").status_code == 200
     finally:

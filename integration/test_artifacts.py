@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, ENV, Moto, clone_with_remote, error_codes, free_port, md5_file, pedigree, run
+from support.processes import Moto
+from support.tools import BIN, ENV, clone_with_remote, error_codes, free_port, md5_file, pedigree, run
 
 QUERY_REVISIONS = "{ models { name path revisions { id commit { sha } artifact { md5 size } } } }"
 PULL = 'mutation($id: ID!) { pull(id: $id) { downloadedObjects downloadedBytes cached modelRevision { id artifact { md5 cached } } } }'

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, clone_with_remote, md5_file, pedigree
+from support.tools import BIN, clone_with_remote, md5_file, pedigree
 
 LINEAGE = """query($id: ID!) { modelRevision(id: $id) { id commit { sha message author } artifact { path md5 size }
   pipeline { name cmd } datasets { path md5 size commit { sha } } parameters { file key value } code { path md5 } } }"""

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, VENV_BIN, Moto, Program, answers, clone_with_remote, pedigree, run, secret
+from support.processes import Moto, Program, answers
+from support.secrets import secret
+from support.tools import BIN, VENV_BIN, clone_with_remote, pedigree, run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
                                 reason="the multi-host test needs root and iproute2 (ip netns): it did not run")

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, Program, Server, answers, free_port, pedigree, secret
+from support.processes import Program, Server, answers
+from support.secrets import secret
+from support.tools import ROOT, free_port, pedigree
 from test_access import create_key
 
 LLAMA_SERVER = ROOT / ".deps/llama/bin/llama-server"

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, Listener, Program, Server, answers, error_codes, free_port, md5_file, pedigree, run, secret
+from support.http_servers import Listener
+from support.processes import Program, Server, answers
+from support.secrets import secret
+from support.tools import BIN, error_codes, free_port, md5_file, pedigree, run
 from test_access import INFER, STREAM, create_key, headers, infer_input, post
 
 PULL = "mutation($id: ID!) { pull(id: $id) { cached } }"

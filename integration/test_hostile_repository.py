@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Server, error_codes, run
+from support.processes import Server
+from support.tools import error_codes, run
 
 INFER = 'mutation($id: ID!) { infer(input: {modelRevisionID: $id, prompt: "Hi", sampling: {maxTokens: 2}}) { id result } }'
 LINEAGE = "query($id: ID!) { modelRevision(id: $id) { id artifact { md5 } parameters { key value } } }"

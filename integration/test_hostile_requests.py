@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from conftest import error_codes
+from support.tools import error_codes
 
 INFER = 'mutation { infer(input: {modelRevisionID: "tiny-llama", prompt: "ok", sampling: {maxTokens: 1}}) { id } }'
 

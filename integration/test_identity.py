@@ -5,14 +5,15 @@ after a restart each is replayed alone (one slot, no prefix cache): every run's 
 the replays'. With the prefix cache on, requests that
 share a prefix reuse its memory (checked: cachedPromptTokens > 0) and still match the replays,
 which computed everything. The mixed mode (prompts share calls with generating tokens, as
-llama-server) is what this replaces: 59/64 at 8 concurrent when measured (README)."""
+llama-server) is what this replaces: 59/64 at 8 concurrent when measured (docs/inference-and-replay.md)."""
 import concurrent.futures
 import json
 import random
 
 import requests
 
-from conftest import Server, pedigree
+from support.processes import Server
+from support.tools import pedigree
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id usage { promptTokens } timings { cachedPromptTokens } } }"
 REPLAY = """mutation($id: ID!) { replay(id: $id) { identical firstDifference sameEngine

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, Server, error_codes, pedigree
+from support.processes import Server
+from support.tools import ROOT, error_codes, pedigree
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) {
   id result finishReason seed usage { promptTokens completionTokens }

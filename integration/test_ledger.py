@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, Server, error_codes, free_port
+from support.processes import Server
+from support.tools import BIN, error_codes, free_port
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) {
   id result seed modelRevision { id commit { sha } artifact { md5 } datasets { path md5 } parameters { file key value } } } }"""

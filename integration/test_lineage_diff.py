@@ -7,7 +7,8 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ENV, Server, pedigree, run
+from support.processes import Server
+from support.tools import ENV, pedigree, run
 
 COMPARE = """query($a: ID!, $b: ID!) { compare(a: $a, b: $b) {
   a { id commit { sha } artifact { md5 size } } b { id commit { sha } artifact { md5 size } }

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from conftest import run
+from support.tools import run
 
 LINEAGE = """
 query($name: String!) { model(name: $name) { name path versions stages

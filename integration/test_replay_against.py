@@ -4,7 +4,8 @@ token ids both records hold in the ledger export."""
 import json
 import subprocess
 
-from conftest import BIN, Server, pedigree
+from support.processes import Server
+from support.tools import BIN, pedigree
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id } }"
 REPLAY = "mutation($id: ID!, $against: ID) { replay(id: $id, against: $against) { identical firstDifference replay { id modelRevision { id } } } }"

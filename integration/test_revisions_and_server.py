@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ENV, error_codes, run
+from support.processes import Server
+from support.tools import ENV, error_codes, run
 
 REV = 'query($id: ID!) { modelRevision(id: $id) { id commit { sha } artifact { md5 } } }'
 
@@ -137,7 +138,7 @@ def test_32_concurrent_lineage_queries(server, demo):
              "tiny-llama@v1.0.0", "tiny-llama@v1.1.0", "tiny-llama#prod", "tiny-llama@main"] * 4
     query = 'query($id: ID!) { modelRevision(id: $id) { id artifact { md5 } parameters { key value } datasets { md5 } } }'
     expected = {spec: server.data(query, {"id": spec}) for spec in set(specs)}
-    fresh = __import__("conftest").Server(demo)  # cold caches, so the concurrent requests really compute
+    fresh = Server(demo)  # cold caches, so the concurrent requests really compute
     try:
         with ThreadPoolExecutor(max_workers=32) as pool:
             answers = list(pool.map(lambda spec: (spec, fresh.data(query, {"id": spec})), specs))

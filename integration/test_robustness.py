@@ -2,7 +2,7 @@
 and the server goes on serving."""
 import requests
 
-from conftest import error_codes
+from support.tools import error_codes
 
 QUERY = "query($id: ID!) { modelRevision(id: $id) { id } }"
 

@@ -9,7 +9,10 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BIN, ENV, GitHTTPServer, Listener, Server, error_codes, pedigree, run, secret
+from support.http_servers import GitHTTPServer, Listener
+from support.processes import Server
+from support.secrets import secret
+from support.tools import BIN, ENV, error_codes, pedigree, run
 
 PULL = "mutation($id: ID!) { pull(id: $id) { cached } }"
 AWS = {

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, ENV, ROOT, Server, run
+from support.processes import Server
+from support.tools import BIN, ENV, ROOT, run
 
 SIGNALLED = []
 STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id finishReason } } }"

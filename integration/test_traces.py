@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from conftest import Server
+from support.processes import Server
 
 
 class OTLPReceiver:

@@ -8,8 +8,10 @@ import subprocess
 import pytest
 import requests
 
-from browser import Browser, chromium_path
-from conftest import ENV, Server, pedigree, secret
+from support.browser import Browser, chromium_path
+from support.processes import Server
+from support.secrets import secret
+from support.tools import ENV, pedigree
 
 LINEAGE = """query($id: ID!) { modelRevision(id: $id) { id commit { sha message } pipeline { name }
   datasets { path md5 size } parameters { file key value } artifact { md5 } } }"""

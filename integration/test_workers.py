@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BIN, Program, Server, answers, free_port, pedigree, secret
+from support.processes import Program, Server, answers
+from support.secrets import secret
+from support.tools import BIN, free_port, pedigree
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result usage { completionTokens }
   modelRevision { artifact { md5 } } } }"""

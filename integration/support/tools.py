@@ -1,0 +1,53 @@
+"""Paths, the environment the real tools run in, and small helpers every test module uses."""
+import hashlib
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("PEDIGREE_BIN", str(ROOT / ".build/debug/pedigree"))
+VENV_BIN = ROOT / ".venv/bin"
+ENV = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "GTO_NO_ANALYTICS": "1"}
+
+
+def run(*args, cwd=None, check=True):
+    """Runs a tool (git, dvc, gto, …) with the pinned tools first on PATH; returns its stdout."""
+    return subprocess.run(args, cwd=cwd, env=ENV, check=check, capture_output=True, text=True).stdout
+
+
+def pedigree(*args, check=True, timeout=300, env=None):
+    """Runs the CLI; returns the CompletedProcess (stdout, stderr, returncode)."""
+    result = subprocess.run([BIN, *args], env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"pedigree {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def error_codes(body):
+    """The `extensions.code` of each error of a GraphQL answer."""
+    return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
+
+
+def md5_file(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def clone_with_remote(source, target, remote_name, url, **options):
+    """A clone of `source` whose `.dvc/config.local` makes `remote_name` (at `url`) the default
+    remote, as a user would with `dvc remote add --local -d`. config.local applies to every commit."""
+    run("git", "clone", "-q", str(source), str(target))
+    run("dvc", "remote", "add", "--local", "-d", remote_name, url, cwd=target)
+    for key, value in options.items():
+        run("dvc", "remote", "modify", "--local", remote_name, key, value, cwd=target)
+    return target
