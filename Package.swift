@@ -222,7 +222,9 @@ let package = Package(
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServingTests", dependencies: ["Inference", "Serving"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServingTests", dependencies: ["Inference", "Ledger", "Serving", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "GitStore", "DVCKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from support.processes import Server
 from support.tools import BIN, ENV, ROOT, run
@@ -259,12 +261,81 @@ def test_config_check_redacts_secrets(tmp_path):
     assert values["repo"][0] == "https://bot:<redacted>@example.invalid/models.git"
 
 
-def test_example_configuration_documents_every_key():
-    example = (ROOT / "pedigree.example.yaml").read_text()
-    keys = [line.partition(": ")[0] for line in config_check().stdout.splitlines()]
-    for key in keys:
-        assert f"\n# {key}:" in example or f"\n{key}:" in example, key
-    assert config_check(str(ROOT / "pedigree.example.yaml")).returncode == 0
+def config_table():
+    """The key table, as `pedigree config keys` prints it."""
+    return json.loads(run([BIN, "config", "keys"]).stdout)
+
+
+def test_help_environment_check_and_example_list_exactly_the_tables_keys(tmp_path):
+    table = config_table()
+    names = [key["name"] for key in table]
+    assert len(set(names)) == len(names) > 50
+
+    # config check: every key of the table, in its order, each at its default.
+    defaults = effective(config_check().stdout)
+    assert list(defaults) == names and all(source == "default" for _, source in defaults.values())
+
+    # Each command's help lists exactly the flags of the keys its groups give it; together, all of them.
+    listed = set()
+    for command in sorted({path for key in table for path in key["commands"]}):
+        shown = run([BIN, *command.split(), "--help"]).stdout
+        assert "[<configuration flags>]" in shown, command
+        section = shown.split("\nCONFIGURATION:\n", 1)[1]
+        flags = re.findall(r"^  (--[a-z0-9-]+) ", section, re.M)
+        assert flags == [key["flag"] for key in table if command in key["commands"]], command
+        listed |= set(flags)
+    assert listed == {key["flag"] for key in table}
+
+    # The example file is the generated one, names every key once (set or commented out), and with
+    # every line uncommented it sets every key.
+    example = run([BIN, "config", "example"]).stdout
+    assert example == (ROOT / "pedigree.example.yaml").read_text()
+    for name in names:
+        assert len(re.findall(rf"^(# )?{re.escape(name)}:", example, re.M)) == 1, name
+    lines, uncomment = [], False
+    for line in example.splitlines():
+        match = re.match(r"^# ([a-z0-9-]+):", line)
+        if match and match.group(1) in names:
+            line, uncomment = line[2:], True
+        elif uncomment and line.startswith("#   - "):
+            line = line[2:]
+        else:
+            uncomment = False
+        lines.append(line)
+    full = tmp_path / "every-key.yaml"
+    full.write_text("\n".join(lines) + "\n")
+    values = yaml.safe_load(full.read_text())
+    assert sorted(values) == sorted(names)
+    from_file = effective(config_check(str(full)).stdout)
+    assert all(source == f"file {full}" for _, source in from_file.values()), from_file
+
+    # Every key's variable sets it; every key's flag sets it.
+    text = {name: ",".join(map(str, value)) if isinstance(value, list) else
+            (str(value).lower() if isinstance(value, bool) else str(value)) for name, value in values.items()}
+    variables = {key["environment"]: text[key["name"]] for key in table}
+    from_environment = effective(config_check(env=variables).stdout)
+    assert {name: source for name, (_, source) in from_environment.items()} == \
+        {key["name"]: f"environment {key['environment']}" for key in table}
+    flags = []
+    for key in table:
+        items = values[key["name"]] if isinstance(values[key["name"]], list) else [text[key["name"]]]
+        flags += [f"{key['flag']}={item}" for item in items]
+    from_flags = effective(config_check(*flags).stdout)
+    assert {name: source for name, (_, source) in from_flags.items()} == {key["name"]: f"flag {key['flag']}" for key in table}
+    assert from_flags["workers"][0] == text["workers"] and from_flags["slots"][0] == text["slots"]
+
+
+def test_configuration_flags_belong_to_their_commands():
+    # A flag of another command's group is refused by name, with where else it can be set.
+    refused = subprocess.run([BIN, "keys", "list", "--slots", "3"], env=ENV, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--slots is not an option of `pedigree keys list`" in refused.stderr
+    assert "PEDIGREE_SLOTS" in refused.stderr
+    missing = subprocess.run([BIN, "config", "check", "--port"], env=ENV, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "--port needs a value" in missing.stderr
+    # A bare boolean flag is true; one followed by a boolean word takes it; `--` ends the flags.
+    values = effective(config_check("--verify-cache", "--metrics", "false", "--worker", "http://a:1", "--worker", "http://b:2").stdout)
+    assert values["verify-cache"] == ("true", "flag --verify-cache") and values["metrics"] == ("false", "flag --metrics")
+    assert values["workers"] == ("http://a:1,http://b:2", "flag --worker")
 
 
 # MARK: logging

@@ -5,7 +5,9 @@ import Logging
 import Serving
 
 /// `pedigree diff A B`: what changed between two revisions of a model (the GraphQL `compare`).
-struct Diff: AsyncParsableCommand {
+struct Diff: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common]
+
     static let configuration = CommandConfiguration(
         abstract: "Show what changed between two revisions of a model: commits, datasets, parameters, code, stages, artifact.")
 
@@ -21,7 +23,7 @@ struct Diff: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let service = try orExit { try Services.openLineage(loaded.serving, logger: Logger(label: "pedigree")) }
         let diff = try orExit { try service.compare(a, b) }
         if json {

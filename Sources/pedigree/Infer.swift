@@ -5,7 +5,9 @@ import Lineage
 import Logging
 import Serving
 
-struct Infer: AsyncParsableCommand {
+struct Infer: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .artifacts, .inference, .ledger]
+
     static let configuration = CommandConfiguration(
         abstract: "Generate with a model revision; tokens stream to standard output as they come.")
 
@@ -34,9 +36,6 @@ struct Infer: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var common: CommonOptions
-    @OptionGroup var artifacts: ArtifactOptions
-    @OptionGroup var inference: InferenceOptions
-    @OptionGroup var ledger: LedgerOptions
 
     func run() async throws {
         let input: GenerationRequest.Input
@@ -45,7 +44,7 @@ struct Infer: AsyncParsableCommand {
         case (nil, let message?): input = .messages([ChatMessage(role: "user", content: message)])
         default: throw ValidationError("give exactly one of --prompt and --message")
         }
-        let loaded = try await loadConfiguration(common, [artifacts, inference, ledger], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
         let revision = try orExit { try services.lineage.lineage(spec) }
         let sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens, stop: stop)

@@ -10,7 +10,9 @@ struct Keys: AsyncParsableCommand {
         abstract: "Create, list and revoke API keys (the keys file keeps only their SHA-256 digests).",
         subcommands: [Create.self, List.self, Revoke.self])
 
-    struct Create: AsyncParsableCommand {
+    struct Create: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .access]
+
         static let configuration = CommandConfiguration(
             abstract: "Create a key; the key is printed once, as the last line, and kept nowhere.")
 
@@ -30,7 +32,6 @@ struct Keys: AsyncParsableCommand {
         var concurrentGenerations: Int?
 
         @OptionGroup var common: CommonOptions
-        @OptionGroup var access: AccessOptions
 
         func run() async throws {
             guard let role = Role(rawValue: role) else {
@@ -41,7 +42,7 @@ struct Keys: AsyncParsableCommand {
             ] {
                 if let value, value < 1 { throw ValidationError("--\(flag) must be at least 1") }
             }
-            let file = try await keysFile(common, access)
+            let file = try await keysFile(common)
             let (record, key) = try orExit {
                 try file.create(
                     name: name, role: role,
@@ -54,17 +55,18 @@ struct Keys: AsyncParsableCommand {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .access]
+
         static let configuration = CommandConfiguration(abstract: "List the keys (names, roles, quotas; never the keys).")
 
         @Flag(help: "Print JSON.")
         var json = false
 
         @OptionGroup var common: CommonOptions
-        @OptionGroup var access: AccessOptions
 
         func run() async throws {
-            let file = try await keysFile(common, access)
+            let file = try await keysFile(common)
             let keys = try orExit { try file.load() }
             if json {
                 print(try encodeJSON(keys.map(KeyRow.init)))
@@ -84,17 +86,18 @@ struct Keys: AsyncParsableCommand {
         }
     }
 
-    struct Revoke: AsyncParsableCommand {
+    struct Revoke: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .access]
+
         static let configuration = CommandConfiguration(abstract: "Revoke a key by name or id; a running server refuses it at once.")
 
         @Argument(help: "The key's name or id.")
         var key: String
 
         @OptionGroup var common: CommonOptions
-        @OptionGroup var access: AccessOptions
 
         func run() async throws {
-            let file = try await keysFile(common, access)
+            let file = try await keysFile(common)
             let record = try orExit { try file.revoke(key) }
             print("revoked key \(record.id) '\(record.name)'")
         }
@@ -120,8 +123,8 @@ private struct KeyRow: Encodable {
 }
 
 /// The keys file the configuration names (`keys-file`, else `<cache>/keys.json`).
-private func keysFile(_ common: CommonOptions, _ access: AccessOptions) async throws -> KeyFile {
-    try await loadConfiguration(common, [access], requireRepo: false, quiet: true).serving.keys
+private func keysFile(_ common: CommonOptions) async throws -> KeyFile {
+    try await loadConfiguration(common, requireRepo: false, quiet: true).serving.keys
 }
 
 /// Columns padded to their widest cell.

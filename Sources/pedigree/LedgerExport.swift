@@ -8,7 +8,9 @@ struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger", abstract: "Work with the inference ledger.", subcommands: [Export.self])
 
-    struct Export: AsyncParsableCommand {
+    struct Export: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
+
         static let configuration = CommandConfiguration(abstract: "Print recorded inferences as JSON lines, oldest first (for audits).")
 
         @Option(help: "From this ISO-8601 time (inclusive).")
@@ -21,7 +23,6 @@ struct LedgerCommand: AsyncParsableCommand {
         var format = "jsonl"
 
         @OptionGroup var common: CommonOptions
-        @OptionGroup var ledger: LedgerOptions
 
         func run() async throws {
             guard format == "jsonl" else { throw ValidationError("--format: jsonl") }
@@ -32,7 +33,7 @@ struct LedgerCommand: AsyncParsableCommand {
                 }
                 return parsed
             }
-            let loaded = try await loadConfiguration(common, [ledger], requireRepo: false, quiet: true)
+            let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
             let opened = try orExit {
                 try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
             }

@@ -4,7 +4,9 @@ import Lineage
 import Logging
 import Serving
 
-struct LineageCommand: AsyncParsableCommand {
+struct LineageCommand: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common]
+
     static let configuration = CommandConfiguration(
         commandName: "lineage", abstract: "Show where a model revision came from.")
 
@@ -17,7 +19,7 @@ struct LineageCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let service = try orExit { try Services.openLineage(loaded.serving, logger: Logger(label: "pedigree")) }
         let lineage = try orExit { try service.lineage(spec) }
         if json {

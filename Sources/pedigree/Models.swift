@@ -3,7 +3,9 @@ import Lineage
 import Logging
 import Serving
 
-struct Models: AsyncParsableCommand {
+struct Models: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common]
+
     static let configuration = CommandConfiguration(abstract: "List the models on the default branch.")
 
     @OptionGroup var common: CommonOptions
@@ -12,7 +14,7 @@ struct Models: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let service = try orExit { try Services.openLineage(loaded.serving, logger: Logger(label: "pedigree")) }
         let models = try orExit { try service.models() }
         if json {

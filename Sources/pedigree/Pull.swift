@@ -5,7 +5,9 @@ import Lineage
 import Logging
 import Serving
 
-struct Pull: AsyncParsableCommand {
+struct Pull: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .artifacts]
+
     static let configuration = CommandConfiguration(
         abstract: "Fetch model revisions' artifacts from their DVC remote into the cache; print each cached file's path, in order.")
 
@@ -14,15 +16,8 @@ struct Pull: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @OptionGroup var artifacts: ArtifactOptions
-
-    @Option(help: "Fetch from this DVC remote instead of the one the repository names.")
-    var remote: String?
-
     func run() async throws {
-        var flags = FlagValues()
-        flags.add(.remote, remote)
-        let loaded = try await loadConfiguration(common, [artifacts, flags], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let logger = Logger(label: "pedigree")
         let service = try orExit { try Services.openLineage(loaded.serving, logger: logger) }
         let store = try orExit { try Services.openArtifacts(loaded.serving, lineage: service, logger: logger) }
@@ -54,5 +49,3 @@ struct Pull: AsyncParsableCommand {
         }
     }
 }
-
-extension FlagValues: ConfigurationFlags {}

@@ -6,7 +6,9 @@ import Lineage
 import Logging
 import Serving
 
-struct Replay: AsyncParsableCommand {
+struct Replay: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .artifacts, .inference, .ledger]
+
     static let configuration = CommandConfiguration(
         abstract: "Run a recorded inference again (its revision, weights, input and sampling) and say whether the output is identical;"
             + " with --against, on another revision; without an id, the newest recorded inferences (--model, --since, --sample).")
@@ -33,9 +35,6 @@ struct Replay: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var common: CommonOptions
-    @OptionGroup var artifacts: ArtifactOptions
-    @OptionGroup var inference: InferenceOptions
-    @OptionGroup var ledger: LedgerOptions
 
     func validate() throws {
         if id == nil, against == nil { throw ValidationError("give an inference id, or --against REV for a batch") }
@@ -45,7 +44,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [artifacts, inference, ledger], quiet: true)
+        let loaded = try await loadConfiguration(common, quiet: true)
         let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
         let revision = try against.map { spec in try orExit { try services.lineage.lineage(spec) } }
         let caller = RequestInfo(caller: "replay")

@@ -8,19 +8,16 @@ import Logging
 import ServiceLifecycle
 import Serving
 
-struct Serve: AsyncParsableCommand {
+struct Serve: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .server, .artifacts, .inference, .ledger, .access]
+
     static let configuration = CommandConfiguration(
         abstract: "Serve GraphQL, GraphiQL, the OpenAI-compatible routes and health checks over HTTP; drain on SIGTERM.")
 
     @OptionGroup var common: CommonOptions
-    @OptionGroup var server: ServerOptions
-    @OptionGroup var artifacts: ArtifactOptions
-    @OptionGroup var inference: InferenceOptions
-    @OptionGroup var ledger: LedgerOptions
-    @OptionGroup var access: AccessOptions
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [server, artifacts, inference, ledger, access])
+        let loaded = try await loadConfiguration(common)
         let logger = Logger(label: "pedigree")
         try checkAccess(loaded.serving, logger: logger)
         // swift-metrics reports into the registry /metrics renders (off: nothing is recorded).

@@ -7,17 +7,16 @@ import Logging
 import ServiceLifecycle
 import Serving
 
-struct Worker: AsyncParsableCommand {
+struct Worker: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .worker, .artifacts, .inference]
+
     static let configuration = CommandConfiguration(
         abstract: "Serve models to a gateway: the inference engine and a verified artifact cache, no Git mirror (see WorkerWire).")
 
     @OptionGroup var common: CommonOptions
-    @OptionGroup var server: WorkerServerOptions
-    @OptionGroup var artifacts: ArtifactOptions
-    @OptionGroup var inference: InferenceOptions
 
     func run() async throws {
-        let loaded = try await loadConfiguration(common, [server, artifacts, inference], requireRepo: false)
+        let loaded = try await loadConfiguration(common, requireRepo: false)
         let configuration = loaded.serving
         let logger = Logger(label: "pedigree.worker")
         let token = try readToken(configuration)
@@ -69,37 +68,5 @@ struct Worker: AsyncParsableCommand {
     private func refuse(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
         return ExitCode(2)
-    }
-}
-
-/// Where a worker listens and whom it answers.
-struct WorkerServerOptions: ParsableArguments, ConfigurationFlags {
-    @Option(help: "Address to listen on (default 127.0.0.1).")
-    var host: String?
-
-    @Option(help: "Port to listen on (default: $PEDIGREE_PORT or 8080).")
-    var port: Int?
-
-    @Option(help: "A file holding the token the gateway sends (at least 16 characters); required beyond loopback.")
-    var workerTokenFile: String?
-
-    @Option(help: "The DVC remotes to fetch from, in .dvc/config syntax (the operator's file: its endpoints and credentials are trusted).")
-    var dvcConfig: String?
-
-    @Option(help: "Seconds running generations may take to finish after SIGTERM before they are cancelled (default 30).")
-    var drainTimeout: String?
-
-    @Flag(help: "Serve a non-loopback address without a token (anyone who reaches the port may generate).")
-    var insecureNoAuth = false
-
-    var values: [String: [String]] {
-        var flags = FlagValues()
-        flags.add(.host, host)
-        flags.add(.port, port)
-        flags.add(.workerTokenFile, workerTokenFile)
-        flags.add(.dvcConfig, dvcConfig)
-        flags.add(.drainTimeout, drainTimeout)
-        if insecureNoAuth { flags.add(.insecureNoAuth, "true") }
-        return flags.values
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 import Inference
-import Serving
+import Ledger
+import Logging
 import Testing
+
+@testable import Serving
 
 @Suite struct ConfigurationLoaderTests {
     private func file(_ text: String) throws -> String {
@@ -23,7 +26,7 @@ import Testing
         #expect(loaded.serving.preload == ["a@main", "b#prod"])
         #expect(loaded.serving.ledgerStoreText == false)
         #expect(loaded.serving.models.queueLimit == 16)  // default
-        let sources = Dictionary(uniqueKeysWithValues: loaded.entries.map { ($0.key.name, $0.source) })
+        let sources = Dictionary(uniqueKeysWithValues: loaded.entries.map { ($0.key.name, $0.source.description) })
         #expect(sources["port"] == "flag --port")
         #expect(sources["slots"] == "environment PEDIGREE_SLOTS")
         #expect(sources["keep-alive"] == "file \(path)")
@@ -64,7 +67,49 @@ import Testing
         #expect(Redaction.urlCredentials(in: "/srv/repo") == "/srv/repo")
     }
 
+    @Test func everyDefaultAndExampleReadsBackAsItIsShown() throws {
+        for key in ConfigurationKey.all {
+            var settings = ConfigurationSettings.defaults
+            if let shown = key.read(settings) {
+                try key.write(&settings, shown)
+                #expect(key.read(settings) == shown, "\(key.name)")
+            }
+            if !key.example.isEmpty {
+                var settings = ConfigurationSettings.defaults
+                try key.write(&settings, key.example)
+                #expect(key.read(settings) == key.example, "\(key.name)")
+            }
+            // A key without a plain default shows an example in the file; every key has a flag somewhere.
+            #expect(key.hasPlainDefault || !key.example.isEmpty, "\(key.name)")
+            #expect(!key.groups.isEmpty, "\(key.name)")
+        }
+        #expect(Set(ConfigurationKey.all.map(\.flag)).count == ConfigurationKey.all.count)
+        #expect(Set(ConfigurationKey.all.map(\.environmentName)).count == ConfigurationKey.all.count)
+    }
+
+    @Test func choicesDecodeIntoTheirEnumerations() async throws {
+        let loaded = try await ConfigurationLoader.load(
+            flags: ["decode-mode": ["mixed"], "ledger-failure": ["fail"], "log-format": ["json"], "log-level": ["debug"]], file: nil,
+            environment: ["PEDIGREE_LEDGER_TEXT": "hash"], requireRepo: false)
+        #expect(loaded.serving.models.decodeMode == .mixed)
+        #expect(loaded.serving.ledgerFailure == .fail)
+        #expect(loaded.serving.ledgerText == .hash)
+        #expect(loaded.logFormat == .json)
+        #expect(loaded.logLevel == .debug)
+    }
+
+    /// `pedigree.example.yaml` is what `pedigree config example` writes from the table.
+    @Test func theCommittedExampleIsTheGeneratedOne() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try String(contentsOf: root.appendingPathComponent("pedigree.example.yaml"), encoding: .utf8)
+        #expect(committed == ConfigurationKey.exampleFile(), "run: .build/debug/pedigree config example > pedigree.example.yaml")
+    }
+
     @Test func sizes() {
+        #expect(ByteSize.exact(256 << 20) == "256M")
+        #expect(ByteSize.exact(1536 << 10) == "1536K")
+        #expect(ByteSize.exact(100) == "100")
+        #expect(ByteSize.exact(0) == "0")
         #expect(ByteSize.parse("20G") == 20 << 30)
         #expect(ByteSize.parse("500MiB") == 500 << 20)
         #expect(ByteSize.parse("123") == 123)

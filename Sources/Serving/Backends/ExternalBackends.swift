@@ -55,6 +55,12 @@ public final class ExternalBackends: GenerationBackend {
             self.model = fields["model"].flatMap { $0.isEmpty ? nil : $0 }
             self.apiKeyFile = fields["api-key-file"].flatMap { $0.isEmpty ? nil : $0 }
         }
+
+        /// The declaration as it is written (what `init(parsing:)` reads).
+        public var text: String {
+            (["name=\(name)", "url=\(url)", "md5=\(md5)"] + [model.map { "model=\($0)" }, apiKeyFile.map { "api-key-file=\($0)" }].compactMap { $0 })
+                .joined(separator: " ")
+        }
     }
 
     private struct Backend: Sendable {

@@ -18,16 +18,39 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 /// its value and where it came from (`config check` prints them).
 public struct LoadedConfiguration: Sendable {
     public var serving: ServingConfiguration
-    public var logFormat: String
+    public var logFormat: LogFormat
     public var logLevel: Logger.Level
-    /// Every key in table order: its effective value as text (nil: unset) and its source.
-    public var entries: [(key: ConfigurationKey, value: String?, source: String)]
+    /// Every key in table order: its value as given (or the default; nil: unset) and its source.
+    public var entries: [Entry]
+
+    public struct Entry: Sendable {
+        public var key: ConfigurationKey
+        public var value: [String]?
+        public var source: Source
+    }
+
+    /// Where a key's value came from.
+    public enum Source: Sendable, Equatable, CustomStringConvertible {
+        case flag(String)
+        case environment(String)
+        case file(String)
+        case `default`
+
+        public var description: String {
+            switch self {
+            case .flag(let flag): "flag --\(flag)"
+            case .environment(let name): "environment \(name)"
+            case .file(let path): "file \(path)"
+            case .default: "default"
+            }
+        }
+    }
 
     /// `key: value  # source` lines, secrets redacted (and any password inside a URL).
     public func rendered() -> String {
         entries.map { entry in
             let shown: String
-            if let value = entry.value {
+            if let value = entry.value?.joined(separator: ",") {
                 shown = entry.key.secret ? Redaction.mark : Redaction.urlCredentials(in: value)
             } else {
                 shown = "~"
@@ -35,13 +58,13 @@ public struct LoadedConfiguration: Sendable {
             return "\(entry.key.name): \(shown)  # \(entry.source)"
         }.joined(separator: "\n")
     }
-
 }
 
 /// Reads the configuration through swift-configuration's provider hierarchy: flags (parsed by
 /// the command) > `PEDIGREE_*` environment variables > the YAML file (`--config`) > defaults.
-/// Every key is checked where it enters: an unknown key in the file, a value of the wrong shape
-/// or type, or one out of range is an error naming the key and its source.
+/// Every key of the table (`ConfigurationKey.all`) is decoded straight into its typed setting
+/// where it enters: an unknown key in the file, a value of the wrong shape or type, or one out of
+/// range is an error naming the key and its source.
 public enum ConfigurationLoader {
     /// - Parameters:
     ///   - flags: values given as flags, by key name (a repeated flag gives several).
@@ -76,111 +99,60 @@ public enum ConfigurationLoader {
         }
         let reader = ConfigReader(providers: providers)
 
-        var values = Values()
-        var entries: [(key: ConfigurationKey, value: String?, source: String)] = []
+        var settings = ConfigurationSettings.defaults
+        var entries: [LoadedConfiguration.Entry] = []
         for key in ConfigurationKey.all {
-            let source: String
+            let source: LoadedConfiguration.Source
             if flags[key.name] != nil {
-                source = "flag --\(key.name)"
+                source = .flag(key.flag)
             } else if environment[key.environmentName] != nil {
-                source = "environment \(key.environmentName)"
+                source = .environment(key.environmentName)
             } else if let file, fileKeys?.contains(key.name) == true {
-                source = "file \(file)"
+                source = .file(file)
             } else {
-                source = "default"
+                source = .default
             }
             let configKey = ConfigKey(key.name)
-            if key.kind == .list {
-                let list = reader.stringArray(forKey: configKey, isSecret: key.secret)?.filter { !$0.isEmpty }
-                values.lists[key.name] = list
-                entries.append((key, list.map { $0.joined(separator: ",") }, source))
-            } else {
-                let text = reader.string(forKey: configKey, isSecret: key.secret)
-                if let text { values.texts[key.name] = (text, source) }
-                entries.append((key, text, source))
+            let raw: [String]? =
+                key.kind == .list
+                ? reader.stringArray(forKey: configKey, isSecret: key.secret)
+                : reader.string(forKey: configKey, isSecret: key.secret).map { [$0] }
+            if let raw {
+                do {
+                    try key.write(&settings, raw)
+                } catch let problem as ConfigurationProblem {
+                    throw ConfigurationError("\(key.name): \(problem.message) (from \(source))")
+                } catch let error as ConfigurationError {
+                    throw ConfigurationError("\(error.message) (from \(source))")
+                }
             }
+            entries.append(
+                .init(key: key, value: raw.map { key.kind == .list ? $0.filter { !$0.isEmpty } : $0 } ?? key.read(settings), source: source))
         }
 
-        let cache = try values.text(.cache).map { URL(fileURLWithPath: $0) } ?? defaultCache(environment)
-        var repo = try values.text(.repo)
+        let cache = settings.cache.map { URL(fileURLWithPath: $0) } ?? defaultCache(environment)
+        var repo = settings.repo
         if repo == nil { repo = try? onlyMirror(in: cache) }
         if requireRepo, repo == nil {
             throw ConfigurationError("repo: name the repository (--repo, PEDIGREE_REPO or repo: in the file); \(mirrorsDescription(cache))")
         }
-        var serving = ServingConfiguration(repo: repo ?? "", cache: cache)
-        if let host = try values.text(.host) { serving.host = host }
-        if let port = try values.integer(.port) { serving.port = port }
-        if let seconds = try values.seconds(.refreshInterval) { serving.refreshInterval = .seconds(seconds) }
-        if let seconds = try values.seconds(.refreshTimeout) { serving.refreshTimeout = .seconds(seconds) }
-        serving.webhookSecret = try values.text(.webhookSecret).flatMap { $0.isEmpty ? nil : $0 }
-        if let seconds = try values.seconds(.drainTimeout) { serving.drainTimeout = .seconds(seconds) }
-        if let seconds = try values.seconds(.websocketInitTimeout) { serving.websocketInitTimeout = .seconds(seconds) }
-        if let value = try values.integer(.websocketMaxSubscriptions) { serving.websocketMaxSubscriptions = value }
-        if let seconds = try values.seconds(.httpIdleTimeout) { serving.httpIdleTimeout = .seconds(seconds) }
-        if let seconds = try values.seconds(.requestTimeout) { serving.requestTimeout = .seconds(seconds) }
-        if let seconds = try values.seconds(.mutationTimeout) { serving.mutationTimeout = .seconds(seconds) }
-        if let value = try values.integer(.maxGenerationsPerRequest) { serving.maxGenerationsPerRequest = value }
-        if let value = try values.integer(.graphqlMaxDepth) { serving.graphqlMaxDepth = value }
-        if let value = try values.integer(.graphqlMaxFields) { serving.graphqlMaxFields = value }
-        if let value = try values.integer(.graphqlMaxCost) { serving.graphqlMaxCost = value }
-        if let value = try values.boolean(.metrics) { serving.metrics = value }
-        serving.otlpEndpoint = try values.text(.otlpEndpoint).flatMap { $0.isEmpty ? nil : $0 }
-        serving.keysFile = try values.text(.keysFile).map { URL(fileURLWithPath: $0) }
-        if let value = try values.boolean(.insecureNoAuth) { serving.insecureNoAuth = value }
-        let tlsCertificate = try values.text(.tlsCertificate).flatMap { $0.isEmpty ? nil : $0 }
-        let tlsKey = try values.text(.tlsKey).flatMap { $0.isEmpty ? nil : $0 }
-        switch (tlsCertificate, tlsKey) {
+        // The repository and cache as found, where no source named them.
+        for index in entries.indices where entries[index].value == nil {
+            switch entries[index].key.name {
+            case "repo": entries[index].value = repo.map { [$0] }
+            case "cache": entries[index].value = [cache.path]
+            default: break
+            }
+        }
+        var serving = settings.serving
+        serving.repo = repo ?? ""
+        serving.cache = cache
+        switch (settings.tlsCertificate, settings.tlsKey) {
         case (let certificate?, let key?): serving.tls = .init(certificate: certificate, key: key)
         case (nil, nil): serving.tls = nil
         default: throw ConfigurationError("tls-certificate and tls-key go together: set both, or neither")
         }
-        serving.allowedOrigins = try (values.lists[ConfigurationKey.allowedOrigins.name] ?? []).map { origin in
-            guard let normalized = OriginPolicy.normalize(origin) else {
-                throw ConfigurationError("allowed-origins: '\(origin)' is not an origin such as https://app.example.com:8443")
-            }
-            return normalized
-        }
-        serving.keyLimits = QuotaLimits(
-            requestsPerMinute: try values.integer(.keyRequestsPerMinute), tokensPerMinute: try values.integer(.keyTokensPerMinute),
-            concurrentGenerations: try values.integer(.keyConcurrentGenerations))
-        serving.graphiqlAssets = try values.text(.graphiqlAssets)
-        serving.cacheBudget = try values.size(.cacheBudget)
-        if let jobs = try values.integer(.jobs) { serving.jobs = jobs }
-        if let verify = try values.boolean(.verifyCache) { serving.verifyCache = verify }
-        serving.remote = try values.text(.remote)
-        serving.remoteEndpoints = values.lists[ConfigurationKey.remoteEndpoints.name] ?? []
-        serving.workerTokenFile = try values.text(.workerTokenFile)
-        serving.dvcConfig = try values.text(.dvcConfig)
-        serving.workers = values.lists[ConfigurationKey.workers.name] ?? []
-        serving.workersDNS = try values.text(.workersDNS)
-        if let dns = serving.workersDNS, WorkerPool.hostAndPort(dns) == nil {
-            throw ConfigurationError("workers-dns: HOST:PORT (a DNS name and the workers' port), not '\(dns)'")
-        }
-        serving.externalBackends = try (values.lists[ConfigurationKey.externalBackends.name] ?? []).map(ExternalBackends.Declaration.init(parsing:))
-        if let value = try values.integer(.slots) { serving.models.slots = value }
-        if let value = try values.integer(.queue) { serving.models.queueLimit = value }
-        if let value = try values.integer(.contextPerSlot) { serving.models.contextPerSlot = value }
-        if let value = try values.integer(.maxModels) { serving.models.maxModels = value }
-        serving.models.memoryBudget = try values.size(.memoryBudget).map { UInt64($0) }
-        if let value = try values.integer(.maxTokensLimit) { serving.models.maxTokensLimit = value }
-        if let value = try values.integer(.maxPromptBytes) { serving.models.maxPromptBytes = value }
-        if let seconds = try values.seconds(.generationTimeout) { serving.models.generationTimeout = .seconds(seconds) }
-        if let value = try values.seconds(.keepAlive) { serving.models.keepAlive = value > 0 ? .seconds(value) : nil }
-        if let value = try values.integer(.threads) { serving.models.threads = value }
-        if let value = try values.choice(.decodeMode) { serving.models.decodeMode = value == "mixed" ? .mixed : .invariant }
-        if let value = try values.integer(.prefillChunk) { serving.models.prefillChunk = value }
-        if let value = try values.boolean(.flashAttention) { serving.models.flashAttention = value }
-        if let value = try values.size(.prefixCache) { serving.models.prefixCacheBytes = Int(clamping: value) }
-        serving.preload = values.lists[ConfigurationKey.preload.name] ?? []
-        serving.ledger = try values.text(.ledger)
-        if let value = try values.choice(.ledgerFailure) { serving.ledgerFailure = value == "fail" ? .fail : .warn }
-        serving.ledgerPasswordFile = try values.text(.ledgerPasswordFile)
-        if let value = try values.choice(.ledgerText) { serving.ledgerStoreText = value == "store" }
-        serving.ledgerSaltFile = try values.text(.ledgerSaltFile)
-        if let value = try values.integer(.ledgerRetentionDays) { serving.ledgerRetentionDays = value }
-        if let value = try values.integer(.ledgerMaxRows) { serving.ledgerMaxRows = value }
-        let level = try values.choice(.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return LoadedConfiguration(serving: serving, logFormat: try values.choice(.logFormat) ?? "text", logLevel: level, entries: entries)
+        return LoadedConfiguration(serving: serving, logFormat: settings.logFormat, logLevel: settings.logLevel, entries: entries)
     }
 
     /// The keys a YAML file sets (nested mappings as dotted names), nil when it holds no document;
@@ -250,66 +222,6 @@ public enum ConfigurationLoader {
             ? "none is mirrored in \(cache.path)"
             : "several are mirrored in \(cache.path): \(sources.map { Redaction.urlCredentials(in: $0) }.joined(separator: ", "))"
     }
-
-    /// Raw values by key, with their sources, parsed on demand with the key's checks.
-    struct Values {
-        var texts: [String: (text: String, source: String)] = [:]
-        var lists: [String: [String]] = [:]
-
-        func text(_ key: ConfigurationKey) throws -> String? { texts[key.name]?.text }
-
-        private func fail(_ key: ConfigurationKey, _ problem: String) -> ConfigurationError {
-            ConfigurationError("\(key.name): \(problem) (from \(texts[key.name]?.source ?? "default"))")
-        }
-
-        func integer(_ key: ConfigurationKey) throws -> Int? {
-            guard let raw = texts[key.name]?.text.trimmingCharacters(in: .whitespaces) else { return nil }
-            guard let value = Int(raw) else { throw fail(key, "'\(raw)' is not an integer") }
-            if case .integer(let range) = key.kind, !range.contains(value) {
-                throw fail(key, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
-            }
-            return value
-        }
-
-        func seconds(_ key: ConfigurationKey) throws -> Int? {
-            guard let raw = texts[key.name]?.text.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
-            let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-            let value: Int?
-            if let unit = raw.last, let scale = units[unit], let number = Int(raw.dropLast()) {
-                value = number.multipliedReportingOverflow(by: scale).overflow ? nil : number * scale
-            } else {
-                value = Int(raw)
-            }
-            guard let value else { throw fail(key, "'\(raw)' is not a duration such as 30, 30s, 5m or 2h") }
-            if case .seconds(let range) = key.kind, !range.contains(value) {
-                throw fail(key, "\(value) seconds is out of range \(range.lowerBound)...\(range.upperBound)")
-            }
-            return value
-        }
-
-        func size(_ key: ConfigurationKey) throws -> Int64? {
-            guard let raw = texts[key.name]?.text.trimmingCharacters(in: .whitespaces) else { return nil }
-            guard let bytes = ByteSize.parse(raw) else { throw fail(key, "'\(raw)' is not a size such as 500M or 20G") }
-            return bytes
-        }
-
-        func boolean(_ key: ConfigurationKey) throws -> Bool? {
-            guard let raw = texts[key.name]?.text.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
-            switch raw {
-            case "true", "yes", "1", "on": return true
-            case "false", "no", "0", "off": return false
-            default: throw fail(key, "'\(raw)' is not true or false")
-            }
-        }
-
-        func choice(_ key: ConfigurationKey) throws -> String? {
-            guard let raw = texts[key.name]?.text.trimmingCharacters(in: .whitespaces) else { return nil }
-            if case .choice(let options) = key.kind, !options.contains(raw) {
-                throw fail(key, "'\(raw)' is not one of \(options.joined(separator: ", "))")
-            }
-            return raw
-        }
-    }
 }
 
 /// Sizes as people write and read them.
@@ -324,6 +236,15 @@ public enum ByteSize {
             unit += 1
         }
         return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
+    }
+
+    /// The size in the largest unit that divides it exactly (`256M`, `1536K`, `100`): what
+    /// `parse` reads back to the same number.
+    public static func exact(_ bytes: Int64) -> String {
+        for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where bytes != 0 && bytes % (Int64(1) << shift) == 0 {
+            return "\(bytes >> shift)\(unit)"
+        }
+        return String(bytes)
     }
 
     /// `123`, `500K`, `500M`, `20G`, `1T` (powers of 1024; `KiB`/`KB` spellings too); nil when

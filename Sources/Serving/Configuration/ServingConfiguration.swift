@@ -3,6 +3,14 @@ public import Foundation
 public import Inference
 public import Ledger
 
+/// How the ledger keeps prompts and outputs.
+public enum LedgerTextPolicy: String, Sendable, CaseIterable {
+    /// As text (replayable).
+    case store
+    /// As HMAC-SHA256 digests with the deployment's salt (not replayable).
+    case hash
+}
+
 /// Every knob of a Pedigree server, as plain values. The executable fills it from flags,
 /// `PEDIGREE_*` variables and a YAML file (`ConfigurationLoader`); the services are built from it
 /// once (`Services.open`).
@@ -112,8 +120,10 @@ public struct ServingConfiguration: Sendable {
     public var ledgerFailure = LedgerFailurePolicy.warn
     /// A file holding the PostgreSQL password (used when the URL has none; else `PGPASSWORD`).
     public var ledgerPasswordFile: String?
-    /// Store prompts and outputs as text (true) or as keyed digests (HMAC-SHA256 with the salt).
-    public var ledgerStoreText = true
+    /// Store prompts and outputs as text or as keyed digests (HMAC-SHA256 with the salt).
+    public var ledgerText = LedgerTextPolicy.store
+    /// Whether prompts and outputs are stored as text.
+    public var ledgerStoreText: Bool { ledgerText == .store }
     /// The salt of those digests; nil: `<cache>/ledger-salt`, made when missing.
     public var ledgerSaltFile: String?
     /// Records older than this many days, and beyond the newest `ledgerMaxRows`, are deleted

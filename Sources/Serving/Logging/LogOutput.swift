@@ -2,6 +2,14 @@ public import Foundation
 public import Logging
 import Synchronization
 
+/// How log lines are written.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// swift-log's stream handler.
+    case text
+    /// One JSON object per line.
+    case json
+}
+
 /// The process's log output, chosen once at start: `text` (swift-log's stream handler) or `json`
 /// (one JSON object per line: time, level, label, message and every metadata value, so a
 /// request's lines can be found by `request_id`).
@@ -9,7 +17,7 @@ public enum LogOutput {
     private static let bootstrapped = Mutex(false)
 
     /// Bootstraps `LoggingSystem` (once per process; later calls do nothing).
-    public static func bootstrap(format: String, level: Logger.Level) {
+    public static func bootstrap(format: LogFormat, level: Logger.Level) {
         let first = bootstrapped.withLock { done in
             defer { done = true }
             return !done
@@ -19,7 +27,7 @@ public enum LogOutput {
         LoggingSystem.bootstrap(
             { label, provider in
                 var handler: any LogHandler =
-                    format == "json"
+                    format == .json
                     ? JSONLogHandler(label: label, metadataProvider: provider)
                     : StreamLogHandler.standardError(label: label, metadataProvider: provider)
                 handler.logLevel = level
