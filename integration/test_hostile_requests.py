@@ -261,7 +261,8 @@ def test_a_socket_runs_a_bounded_number_of_subscriptions(demo, make_server, tmp_
 
 def test_a_generation_past_its_timeout_ends_cancelled_and_recorded(demo, make_server, tmp_path):
     server = make_server(demo, *config(tmp_path, "generation-timeout: 1\n"))
-    query = """mutation { infer(input: {modelRevisionID: "smollm2-135m", prompt: "Count to one thousand:",
+    # Greedy counting goes on to maxTokens (about 10 s here): only the timeout ends it sooner.
+    query = """mutation { infer(input: {modelRevisionID: "smollm2-135m", prompt: "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
         sampling: {maxTokens: 1024, temperature: 0}}) { id finishReason usage { completionTokens } } }"""
     server.data('mutation { loadModel(id: "smollm2-135m") { md5 } }')
     started = time.time()

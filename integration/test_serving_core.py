@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from support.processes import Server
-from support.tools import BIN, ENV, ROOT, run
+from support.tools import BIN, ENV, ROOT, pedigree, run
 
 SIGNALLED = []
 STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id finishReason } } }"
@@ -248,6 +248,19 @@ def test_bad_configuration_names_the_key(tmp_path, content, env, flags, message)
     assert served.returncode == 2 and message in served.stderr, served.stderr
 
 
+def test_configuration_errors_hold_no_secret(tmp_path):
+    path = tmp_path / "pedigree.yaml"
+    for content, secret in (("webhook-secret: YAMLSEC21: x\n", "YAMLSEC21"),
+                            ("ledger: postgres://u:YAMLPW22@h/db\nledger: off\n", "YAMLPW22")):
+        path.write_text(content)
+        result = config_check(str(path), check=False)
+        assert result.returncode == 2 and "not valid YAML" in result.stderr and secret not in result.stderr, result.stderr
+    for flags, secret in ((["--external-backend", "http://e:EPW6@h"], "EPW6"), (["--workers-dns", "http://u:DNSPW@h"], "DNSPW"),
+                          (["--allowed-origin", "http://u:ORIGPW@h"], "ORIGPW")):
+        result = config_check(*flags, check=False)
+        assert result.returncode == 2 and secret not in result.stderr and "<redacted>" in result.stderr, result.stderr
+
+
 def test_config_check_redacts_secrets(tmp_path):
     path = tmp_path / "pedigree.yaml"
     path.write_text("webhook-secret: hunter2-webhook\nledger: postgres://pedigree:s3cret-pw@127.0.0.1:5432/ledger\n"
@@ -263,7 +276,7 @@ def test_config_check_redacts_secrets(tmp_path):
 
 def config_table():
     """The key table, as `pedigree config keys` prints it."""
-    return json.loads(run([BIN, "config", "keys"]).stdout)
+    return json.loads(pedigree("config", "keys").stdout)
 
 
 def test_help_environment_check_and_example_list_exactly_the_tables_keys(tmp_path):
@@ -278,7 +291,7 @@ def test_help_environment_check_and_example_list_exactly_the_tables_keys(tmp_pat
     # Each command's help lists exactly the flags of the keys its groups give it; together, all of them.
     listed = set()
     for command in sorted({path for key in table for path in key["commands"]}):
-        shown = run([BIN, *command.split(), "--help"]).stdout
+        shown = pedigree(*command.split(), "--help").stdout
         assert "[<configuration flags>]" in shown, command
         section = shown.split("\nCONFIGURATION:\n", 1)[1]
         flags = re.findall(r"^  (--[a-z0-9-]+) ", section, re.M)
@@ -288,7 +301,7 @@ def test_help_environment_check_and_example_list_exactly_the_tables_keys(tmp_pat
 
     # The example file is the generated one, names every key once (set or commented out), and with
     # every line uncommented it sets every key.
-    example = run([BIN, "config", "example"]).stdout
+    example = pedigree("config", "example").stdout
     assert example == (ROOT / "pedigree.example.yaml").read_text()
     for name in names:
         assert len(re.findall(rf"^(# )?{re.escape(name)}:", example, re.M)) == 1, name

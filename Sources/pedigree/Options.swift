@@ -55,8 +55,9 @@ enum ConfigurationArguments {
             if name.count < body.count {
                 value = String(body.dropFirst(name.count + 1))
             } else if key.kind == .boolean {
-                // A bare boolean flag means true; a following true/false (yes, no, 1, 0, on, off) is its value.
-                if index < arguments.count, ConfigurationKey.booleanValue(arguments[index]) != nil {
+                // A bare boolean flag means true; a following `true` or `false` is its value (not
+                // yes, 1 or on: those may be a positional argument).
+                if index < arguments.count, ["true", "false"].contains(arguments[index].lowercased()) {
                     value = arguments[index]
                     index += 1
                 } else {

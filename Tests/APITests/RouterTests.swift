@@ -161,6 +161,21 @@ import Testing
             try await client.execute(uri: "/hooks/git", method: .post, body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .notFound && String(buffer: response.body).contains("webhook-secret"))
             }
+            // A subscription sent as a plain request is told how to ask for a stream (it never ran as a query).
+            let subscription = ByteBuffer(
+                string: #"{"query": "subscription { inferStream(input: {modelRevisionID: \"x\", prompt: \"y\"}) { token } }"}"#)
+            try await client.execute(uri: "/graphql", method: .post, headers: Self.jsonType, body: subscription) { response in
+                let code = try Self.graphQLCode(response.body)
+                #expect(response.status == .badRequest && code == "BAD_USER_INPUT")
+                #expect(String(buffer: response.body).contains("event-stream"))
+            }
+            // Probes that ask with HEAD; GraphiQL's missing page names no folder of the server's.
+            try await client.execute(uri: "/healthz", method: .head) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .head) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/graphql", method: .get, headers: [.accept: "text/html"]) { response in
+                #expect(response.status == .serviceUnavailable || response.status == .ok)
+                #expect(!String(buffer: response.body).contains(FileManager.default.currentDirectoryPath))
+            }
         }
     }
 }

@@ -105,6 +105,9 @@ public struct GraphQLEndpoint: Sendable {
         if !allowMutations, operation == .mutation {
             return failure(.badUserInput, "mutations must be sent with POST", status: .methodNotAllowed)
         }
+        if operation == .subscription {
+            return failure(.badUserInput, "a subscription needs a stream: POST with Accept: text/event-stream, or a WebSocket (graphql-transport-ws)")
+        }
         let result: GraphQLResult
         do {
             let schema = self.schema

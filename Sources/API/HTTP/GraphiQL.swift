@@ -25,10 +25,11 @@ struct GraphiQL: Sendable {
         folder = URL(fileURLWithPath: assets ?? FileManager.default.currentDirectoryPath + "/.deps/graphiql")
     }
 
-    /// The page, or a page saying how to install the files when they are missing.
+    /// The page, or a page saying how to install the files when they are missing (not naming
+    /// the folder: a server's paths are no business of whoever asks).
     func page() -> Response {
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("graphiql.min.js").path) else {
-            return html(.serviceUnavailable, Self.missing.replacingOccurrences(of: "FOLDER", with: folder.path))
+            return html(.serviceUnavailable, Self.missing)
         }
         return html(.ok, Self.page)
     }
@@ -110,7 +111,8 @@ struct GraphiQL: Sendable {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>Pedigree GraphiQL</title></head>
         <body><h1>GraphiQL is not installed</h1>
-        <p>Its files are not in FOLDER. Run <code>script/bootstrap</code> (it installs them under
+        <p>Its files are not in the <code>graphiql-assets</code> folder (<code>pedigree config check</code>
+        names it). Run <code>script/bootstrap</code> (it installs them under
         <code>.deps/graphiql</code>), or set <code>graphiql-assets</code> to a folder holding
         graphiql.min.js, graphiql.min.css, react.production.min.js and react-dom.production.min.js.</p>
         <p>GraphQL itself answers at POST /graphql.</p></body></html>

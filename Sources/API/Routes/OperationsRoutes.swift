@@ -3,7 +3,7 @@ import Hummingbird
 import Lineage
 import Serving
 
-/// What operators and their probes read: `GET /healthz` (the process answers), `GET /readyz`
+/// What operators and their probes read: `GET /healthz` (and HEAD) (the process answers), `GET /readyz`
 /// (serving, and the repository readable) and `GET /metrics` (Prometheus text; series by API key
 /// only for scrapes that may see every caller).
 struct OperationsRoutes: Sendable {
@@ -13,8 +13,7 @@ struct OperationsRoutes: Sendable {
     func add(to group: RouterGroup<PedigreeRequestContext>) {
         let lineage = services.lineage
         let state = services.state
-        group.get("healthz") { _, _ -> String in "ok\n" }
-        group.get("readyz") { _, _ -> Response in
+        @Sendable func ready() -> Response {
             guard state.phase == .serving else { return text(.serviceUnavailable, "shutting down\n") }
             do {
                 _ = try lineage.head()
@@ -23,6 +22,11 @@ struct OperationsRoutes: Sendable {
                 return text(.serviceUnavailable, "repository not ready\n")
             }
         }
+        group.get("healthz") { _, _ -> String in "ok\n" }
+        group.get("readyz") { _, _ in ready() }
+        // Probes that ask with HEAD get the same status, without a body.
+        group.head("healthz") { _, _ in Response(status: .ok) }
+        group.head("readyz") { _, _ in Response(status: ready().status) }
         group.get("metrics") { _, context -> Response in
             // Per-key series name every key: only for scrapes that may see every caller.
             let perKey = context.principal.permits(.readAllInferences)

@@ -7,11 +7,18 @@ public import Logging
 import SystemPackage
 import Yams
 
-/// A configuration that cannot be used: names the key and where the value came from.
+/// A configuration that cannot be used: names the key and where the value came from. The
+/// message never holds a credential: a password inside a URL is redacted, and a parser's error
+/// is kept to its first line (the position and the problem, not the line of the file, which may
+/// hold a secret).
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = Redaction.urlCredentials(in: message) }
     public var description: String { message }
+
+    static func firstLine(of error: any Error) -> String {
+        String(describing: error).split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "unreadable"
+    }
 }
 
 /// The effective configuration of a command: the services' values, logging, and for every key
@@ -50,7 +57,7 @@ public struct LoadedConfiguration: Sendable {
     public func rendered() -> String {
         entries.map { entry in
             let shown: String
-            if let value = entry.value?.joined(separator: ",") {
+            if let value = entry.value?.joined(separator: ","), !value.isEmpty {
                 shown = entry.key.secret ? Redaction.mark : Redaction.urlCredentials(in: value)
             } else {
                 shown = "~"
@@ -94,7 +101,7 @@ public enum ConfigurationLoader {
             do {
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
             } catch {
-                throw ConfigurationError("\(file): \(error)")
+                throw ConfigurationError("\(file): \(ConfigurationError.firstLine(of: error))")
             }
         }
         let reader = ConfigReader(providers: providers)
@@ -163,7 +170,7 @@ public enum ConfigurationLoader {
         do {
             node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))
         } catch {
-            throw ConfigurationError("\(path): not valid YAML: \(error)")
+            throw ConfigurationError("\(path): not valid YAML: \(ConfigurationError.firstLine(of: error))")
         }
         guard let node else { return nil }
         guard case .mapping(let mapping) = node else { throw ConfigurationError("\(path): the top level must be a mapping of keys to values") }
