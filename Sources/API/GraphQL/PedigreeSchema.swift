@@ -317,7 +317,12 @@ public enum PedigreeSchema {
           """The artifact md5 the instance is keyed by (revisions with the same weights share it)."""
           md5: String!
           revisions: [String!]!
+
+          """Every byte the model holds, all devices together: what llama.cpp allocated (weights, KV cache, compute buffers) and the saved prompt prefixes."""
           memoryBytes: Long!
+
+          """The same by device: host memory first, then each GPU."""
+          memory: [DeviceMemory!]!
           slots: Int!
           activeSlots: Int!
           queueDepth: Int!
@@ -325,6 +330,23 @@ public enum PedigreeSchema {
 
           """The inference worker holding it (as it last reported; revisions are then not known); null in this process."""
           worker: String
+        }
+
+        """A loaded model's memory on one device, as llama.cpp allocated it."""
+        type DeviceMemory {
+          """`host` (every buffer in host memory), or a GPU's name (`CUDA0`)."""
+          device: String!
+
+          """What the device is (a GPU's model); empty for host memory."""
+          description: String!
+          gpu: Boolean!
+          weightsBytes: Long!
+
+          """The KV cache and other per-sequence state."""
+          contextBytes: Long!
+          computeBytes: Long!
+          prefixCacheBytes: Long!
+          totalBytes: Long!
         }
 
         type PullPayload {

@@ -270,12 +270,23 @@ public enum SchemaBuilder {
                 "md5": field { (model: ModelManager.Status) in model.md5 },
                 "revisions": field { (model: ModelManager.Status) in model.revisions },
                 "memoryBytes": field { (model: ModelManager.Status) in model.memoryBytes },
+                "memory": field { (model: ModelManager.Status) in model.memory.devices },
                 "slots": field { (model: ModelManager.Status) in model.slots },
                 "activeSlots": field { (model: ModelManager.Status) in model.activeSlots },
                 "queueDepth": field { (model: ModelManager.Status) in model.queueDepth },
                 "worker": field { (model: ModelManager.Status) in model.worker },
                 "lastUsedAt": field { (model: ModelManager.Status) in Signature(name: "", email: "", date: model.lastUsed, offsetMinutes: 0).iso8601
                 },
+            ],
+            "DeviceMemory": [
+                "device": field { (device: ModelMemory.Device) in device.name },
+                "description": field { (device: ModelMemory.Device) in device.description },
+                "gpu": field { (device: ModelMemory.Device) in device.isGPU },
+                "weightsBytes": field { (device: ModelMemory.Device) in device.weights },
+                "contextBytes": field { (device: ModelMemory.Device) in device.context },
+                "computeBytes": field { (device: ModelMemory.Device) in device.compute },
+                "prefixCacheBytes": field { (device: ModelMemory.Device) in device.prefixCache },
+                "totalBytes": field { (device: ModelMemory.Device) in device.total },
             ],
             "Transfer": [
                 "id": field { (transfer: TransferProgress) in transfer.label },

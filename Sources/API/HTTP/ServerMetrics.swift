@@ -95,7 +95,9 @@ final class ServerMetrics: Sendable {
             current[name + "|" + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")] = (name, labels, help, value)
         }
         registry.makeGauge(name: "pedigree_models_loaded", help: "Models loaded now (on a gateway: on its workers).").set(Double(loaded.count))
-        registry.makeGauge(name: "pedigree_models_loaded_bytes", help: "Bytes of weights loaded now (on a gateway: on its workers).").set(
+        registry.makeGauge(
+            name: "pedigree_models_loaded_bytes", help: "Bytes the loaded models hold, every device together (on a gateway: on its workers)."
+        ).set(
             Double(loaded.reduce(0) { $0 + $1.memoryBytes }))
         for model in loaded where model.worker == nil {
             let name = model.revisions.first.map { String($0.split(separator: "@").first ?? "") } ?? ""
@@ -103,7 +105,15 @@ final class ServerMetrics: Sendable {
             set("pedigree_model_queue_depth", labels, "Requests waiting for a slot, by loaded model.", Double(model.queueDepth))
             set("pedigree_model_slots", labels, "Slots (sequences decoded together), by loaded model.", Double(model.slots))
             set("pedigree_model_slots_active", labels, "Slots generating now, by loaded model.", Double(model.activeSlots))
-            set("pedigree_model_memory_bytes", labels, "Bytes of weights, by loaded model.", Double(model.memoryBytes))
+            for device in model.memory.devices {
+                for (part, bytes) in [
+                    ("weights", device.weights), ("context", device.context), ("compute", device.compute), ("prefix_cache", device.prefixCache),
+                ] {
+                    set(
+                        "pedigree_model_memory_bytes", labels + [("device", device.name), ("part", part)],
+                        "Bytes a loaded model holds, by device and part (weights, context: the KV cache, compute, prefix_cache).", Double(bytes))
+                }
+            }
         }
         // A gateway's workers, as it last saw them.
         for member in services.workers?.snapshot ?? [] {

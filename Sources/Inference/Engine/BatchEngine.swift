@@ -31,9 +31,19 @@ final class BatchEngine: Sendable {
         /// Asked of llama.cpp, which caps it at the context size.
         static let batch = 2048
 
+        /// The batch and ubatch asked of llama.cpp. The invariant mode never decodes more than a
+        /// prompt chunk, or one token of every slot, in one call: a ubatch of that size holds
+        /// every call, and its compute buffers are what such calls use (a 512-token ubatch's would
+        /// be allocated for nothing: about 90 MB for a 135M model with 4 slots of 2048 tokens).
+        /// The mixed mode fills batches as llama-server does.
+        var requestedBatch: Int { mode == .invariant ? max(prefillChunk, slots) : Self.batch }
+        var requestedUbatch: Int { mode == .invariant ? max(prefillChunk, slots) : Self.ubatch }
+
         /// What decides whether an engine of this configuration reproduces an answer.
-        func facts(batch: Int = Self.batch, ubatch: Int = Self.ubatch) -> EngineFacts {
-            EngineFacts(
+        func facts(batch: Int? = nil, ubatch: Int? = nil) -> EngineFacts {
+            let batch = batch ?? requestedBatch
+            let ubatch = ubatch ?? requestedUbatch
+            return EngineFacts(
                 build: EngineFacts.libraryBuild, cpu: LlamaBackend.systemInfo.trimmingCharacters(in: .whitespaces), threads: threads,
                 batch: batch, ubatch: ubatch, prefillChunk: mode == .invariant ? prefillChunk : 0, flashAttention: flashAttention,
                 mode: mode, prefixCache: mode == .invariant && prefixCacheBytes > 0)
@@ -46,14 +56,53 @@ final class BatchEngine: Sendable {
     let facts: EngineFacts
     private let inbox: Inbox
 
+    /// What llama.cpp allocated for this engine (weights, KV cache, compute buffers), by device.
+    let allocated: ModelMemory
+    /// Bytes of prompt prefixes the loop holds now (written by the loop thread).
+    private let prefixBytes = ByteGauge()
+
     init(model: LlamaModel, configuration: Configuration) throws {
         self.model = model
         self.configuration = configuration
+        let parameters = Self.contextParameters(configuration)
+        guard let context = llama_init_from_model(model.pointer, parameters) else {
+            throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")
+        }
+        allocated = ModelMemory.read(context: context)
+        let facts = configuration.facts(batch: Int(llama_n_batch(context)), ubatch: Int(llama_n_ubatch(context)))
+        self.facts = facts
+        let inbox = Inbox()
+        self.inbox = inbox
+        let prefixBytes = self.prefixBytes
+        let loop = DecodeLoop(
+            model: model, context: ContextHandle(context), inbox: inbox, configuration: configuration, facts: facts,
+            reportPrefixBytes: { prefixBytes.bytes.store($0, ordering: .relaxed) })
+        let thread = Thread { loop.run() }
+        thread.name = "pedigree-decode"
+        thread.start()
+    }
+
+    /// What an engine of `configuration` over the model at `path` would allocate, from a dry run
+    /// that allocates nothing (the prefix cache not included: it grows as prompts are saved).
+    static func projectedMemory(of model: LlamaModel, configuration: Configuration) throws -> ModelMemory {
+        let parameters = Self.contextParameters(configuration)
+        guard let context = llama_init_from_model(model.pointer, parameters) else {
+            throw InferenceError.loadFailed("llama.cpp could not plan a context of \(parameters.n_ctx) tokens")
+        }
+        defer { llama_free(context) }
+        return ModelMemory.read(context: context)
+    }
+
+    /// Everything the engine holds now: what llama.cpp allocated and the saved prefixes.
+    var memory: ModelMemory { allocated.addingPrefixCache(Int64(prefixBytes.bytes.load(ordering: .relaxed))) }
+
+    /// The context every engine of `configuration` gets (the real one and the dry run's).
+    private static func contextParameters(_ configuration: Configuration) -> llama_context_params {
         var parameters = llama_context_default_params()
         parameters.n_seq_max = UInt32(configuration.slots)
         parameters.n_ctx = UInt32(configuration.slots * configuration.contextPerSlot)
-        parameters.n_batch = UInt32(Configuration.batch)
-        parameters.n_ubatch = UInt32(Configuration.ubatch)
+        parameters.n_batch = UInt32(configuration.requestedBatch)
+        parameters.n_ubatch = UInt32(configuration.requestedUbatch)
         parameters.n_threads = Int32(configuration.threads)
         parameters.n_threads_batch = Int32(configuration.threads)
         parameters.flash_attn_type = configuration.flashAttention ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -61,17 +110,7 @@ final class BatchEngine: Sendable {
         // laid out the same whatever else runs.
         parameters.kv_unified = false
         parameters.no_perf = true
-        guard let context = llama_init_from_model(model.pointer, parameters) else {
-            throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")
-        }
-        let facts = configuration.facts(batch: Int(llama_n_batch(context)), ubatch: Int(llama_n_ubatch(context)))
-        self.facts = facts
-        let inbox = Inbox()
-        self.inbox = inbox
-        let loop = DecodeLoop(model: model, context: ContextHandle(context), inbox: inbox, configuration: configuration, facts: facts)
-        let thread = Thread { loop.run() }
-        thread.name = "pedigree-decode"
-        thread.start()
+        return parameters
     }
 
     /// Requests running and waiting.
@@ -192,6 +231,11 @@ final class Signal: @unchecked Sendable {
     }
 }
 
+/// A byte count one thread writes and others read.
+final class ByteGauge: Sendable {
+    let bytes = Atomic<Int>(0)
+}
+
 /// The context pointer, owned by the decode loop thread (created on another thread, then handed
 /// over and never touched elsewhere).
 struct ContextHandle: @unchecked Sendable {
@@ -230,9 +274,15 @@ final class DecodeLoop: @unchecked Sendable {
     private let batchCapacity: Int32
     private var prefixes: PrefixCache
     private let facts: EngineFacts
+    /// Told the prefix cache's bytes whenever they change.
+    private let reportPrefixBytes: @Sendable (Int) -> Void
 
-    init(model: LlamaModel, context: ContextHandle, inbox: Inbox, configuration: BatchEngine.Configuration, facts: EngineFacts) {
+    init(
+        model: LlamaModel, context: ContextHandle, inbox: Inbox, configuration: BatchEngine.Configuration, facts: EngineFacts,
+        reportPrefixBytes: @escaping @Sendable (Int) -> Void
+    ) {
         self.facts = facts
+        self.reportPrefixBytes = reportPrefixBytes
         self.model = model
         self.context = context.pointer
         self.inbox = inbox
@@ -400,6 +450,7 @@ final class DecodeLoop: @unchecked Sendable {
         }
         guard written == size else { return }
         prefixes.insert(tokens: Array(slot.job.tokens[..<boundary]), state: state)
+        reportPrefixBytes(prefixes.bytes)
     }
 
     /// Starts a new slot from the longest saved prefix of its prompt, if any.

@@ -20,6 +20,39 @@ enum LlamaBackend {
     /// The library's build and features, recorded with every inference (read once: it does not
     /// change while the process runs, and every answer used to build the string again).
     static let systemInfo: String = String(cString: llama_print_system_info())
+
+    /// A GPU's free and total bytes as its driver reports them, by ggml device name (`CUDA0`);
+    /// nil when there is no such device.
+    static func deviceMemory(_ name: String) -> (free: Int64, total: Int64)? {
+        ensureInitialised()
+        guard let device = ggml_backend_dev_by_name(name) else { return nil }
+        var free = 0
+        var total = 0
+        ggml_backend_dev_memory(device, &free, &total)
+        return (Int64(free), Int64(total))
+    }
+}
+
+/// The host's memory as a process here may use it.
+public enum HostMemory {
+    /// The cgroup's memory limit where one is set (a container's), else the machine's memory.
+    public static let total: UInt64 = {
+        let machine = meminfo("MemTotal") ?? 8 << 30
+        let limits = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"].compactMap { path in
+            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        return min(machine, limits.min() ?? machine)
+    }()
+
+    /// A `/proc/meminfo` figure in bytes.
+    static func meminfo(_ field: String) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let parts = line.split(separator: " ")
+            if parts.count >= 2, let kib = UInt64(parts[1]) { return kib * 1024 }
+        }
+        return nil
+    }
 }
 
 /// llama.cpp's warnings and errors, through the process's log system (so a JSON log stays JSON).

@@ -15,7 +15,9 @@ final class LlamaModel: @unchecked Sendable {
 
     /// Loads `path`. A file that is not GGUF, is truncated or declares what it does not hold fails
     /// with `loadFailed` instead of reaching llama.cpp's asserts: `GGUFHeader` checks it first.
-    init(path: String) throws {
+    /// A dry run reads the metadata only and allocates nothing: a context made over it tells what
+    /// the real load would allocate (`ModelMemory.read`), and it cannot generate.
+    init(path: String, dryRun: Bool = false) throws {
         LlamaBackend.ensureInitialised()
         do {
             _ = try GGUFHeader(path: path)
@@ -23,7 +25,8 @@ final class LlamaModel: @unchecked Sendable {
             throw InferenceError.loadFailed("invalid GGUF: \(error.description)")
         }
         var parameters = llama_model_default_params()
-        parameters.load_mode = LLAMA_LOAD_MODE_MMAP
+        parameters.load_mode = dryRun ? LLAMA_LOAD_MODE_NONE : LLAMA_LOAD_MODE_MMAP
+        parameters.no_alloc = dryRun
         parameters.n_gpu_layers = 999  // all layers on the GPU when llama.cpp was built with one; ignored on CPU
         guard let model = llama_model_load_from_file(path, parameters) else {
             throw InferenceError.loadFailed("llama.cpp rejected the file (truncated or unsupported)")

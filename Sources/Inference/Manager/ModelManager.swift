@@ -44,8 +44,12 @@ public actor ModelManager {
     public struct Configuration: Sendable {
         /// Models loaded at once.
         public var maxModels: Int = 2
-        /// Bytes of weights loaded at once; nil for no limit.
+        /// Bytes of host memory the loaded models may hold together (weights, KV caches, compute
+        /// buffers, prefix caches); nil: `defaultHostBudget` (a share of the machine's memory).
         public var memoryBudget: UInt64?
+        /// Bytes of each GPU's memory the loaded models may hold; nil: 90% of what the driver
+        /// reports.
+        public var gpuMemoryBudget: UInt64?
         /// Requests decoded together per model (continuous batching), and how many may wait.
         public var slots: Int = 4
         public var queueLimit: Int = 16
@@ -85,7 +89,10 @@ public actor ModelManager {
     public struct Status: Sendable {
         public let md5: String
         public let revisions: [String]
+        /// Everything the model holds, all devices together (`memory.total`).
         public let memoryBytes: Int64
+        /// By device, as llama.cpp allocated it (and the saved prefixes).
+        public let memory: ModelMemory
         public let slots: Int
         public let activeSlots: Int
         public let queueDepth: Int
@@ -94,11 +101,13 @@ public actor ModelManager {
         public var worker: String?
 
         public init(
-            md5: String, revisions: [String], memoryBytes: Int64, slots: Int, activeSlots: Int, queueDepth: Int, lastUsed: Date, worker: String? = nil
+            md5: String, revisions: [String], memory: ModelMemory, slots: Int, activeSlots: Int, queueDepth: Int, lastUsed: Date,
+            worker: String? = nil
         ) {
             self.md5 = md5
             self.revisions = revisions
-            self.memoryBytes = memoryBytes
+            self.memory = memory
+            self.memoryBytes = memory.total
             self.slots = slots
             self.activeSlots = activeSlots
             self.queueDepth = queueDepth
@@ -119,6 +128,9 @@ public actor ModelManager {
     private struct Entry {
         var instance: Instance?
         var loading: Task<Instance, any Error>?
+        /// What the load will hold once admitted (the dry run's figures and the prefix cache's
+        /// budget); nil while the weights are still being fetched.
+        var reserved: ModelMemory?
         var revisions: Set<String>
         var lastUsed: ContinuousClock.Instant
         var lastUsedDate: Date
@@ -198,15 +210,16 @@ public actor ModelManager {
         let load = instance.engine.load
         let entry = entries[md5]
         return Status(
-            md5: md5, revisions: (entry?.revisions ?? []).sorted(), memoryBytes: Int64(instance.engine.model.sizeBytes),
+            md5: md5, revisions: (entry?.revisions ?? []).sorted(), memory: instance.engine.memory,
             slots: instance.engine.configuration.slots, activeSlots: load.active, queueDepth: load.queued, lastUsed: entry?.lastUsedDate ?? Date())
     }
 
+    /// The loaded instance of `source`, loading it when absent: fetch the weights, plan the load
+    /// (a dry run that allocates nothing), admit it against the budgets (evicting idle models
+    /// when needed), then load. The entry exists from the start, so concurrent requests wait for
+    /// the same load, and its reservation counts against the budgets from its admission on.
     private func instance(for source: ModelSource) async throws -> Instance {
         let md5 = source.md5
-        if let existing = try await existing(md5, revision: source.revision) { return existing }
-        try await makeRoom(for: source.sizeBytes)
-        // Making room suspended this call: another one may have started the same load meanwhile.
         if let existing = try await existing(md5, revision: source.revision) { return existing }
         let configuration = self.configuration
         let loading = Task { () async throws -> Instance in
@@ -215,7 +228,12 @@ public actor ModelManager {
                 let started = ContinuousClock.now
                 let engine = try await withSpan("load") { span in
                     span.attributes["pedigree.artifact.md5"] = md5
-                    return try await Self.loadOffThread(path: weights.path, configuration: configuration)
+                    let planned = try await Self.offThread { try Self.plan(path: weights.path, configuration: configuration) }
+                    try await self.admit(md5, reserving: planned)
+                    return try await Self.offThread {
+                        let model = try LlamaModel(path: weights.path)
+                        return try BatchEngine(model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext))
+                    }
                 }
                 Timer(label: "pedigree.model.load.duration").record(duration: ContinuousClock.now - started)
                 Counter(label: "pedigree_model_loads_total").increment()
@@ -230,13 +248,27 @@ public actor ModelManager {
             let instance = try await loading.value
             entries[md5]?.instance = instance
             entries[md5]?.loading = nil
-            logger.info("model loaded", metadata: ["md5": "\(md5)", "revision": "\(source.revision)", "bytes": "\(instance.engine.model.sizeBytes)"])
+            logger.info(
+                "model loaded",
+                metadata: [
+                    "md5": "\(md5)", "revision": "\(source.revision)", "bytes": "\(instance.engine.memory.total)",
+                    "memory": "\(instance.engine.memory)",
+                ])
             return instance
         } catch {
             entries[md5] = nil
             Counter(label: "pedigree_model_load_failures_total").increment()
             throw error
         }
+    }
+
+    /// What loading the weights at `path` will hold: llama.cpp's dry run of the same load, and
+    /// the prefix cache at its budget (it may grow to it).
+    private static func plan(path: String, configuration: Configuration) throws -> ModelMemory {
+        let model = try LlamaModel(path: path, dryRun: true)
+        let engine = configuration.engineConfiguration(trainedContext: model.trainedContext)
+        let prefixBudget = engine.mode == .invariant ? Int64(engine.prefixCacheBytes) : 0
+        return try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(prefixBudget)
     }
 
     /// The loaded (or loading) instance of `md5`, marked as used by `revision`; nil when absent.
@@ -251,40 +283,83 @@ public actor ModelManager {
     }
 
     /// llama.cpp loads synchronously; do it on a thread of its own, not on the cooperative pool.
-    private static func loadOffThread(path: String, configuration: Configuration) async throws -> BatchEngine {
+    private static func offThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(
-                    with: Result {
-                        let model = try LlamaModel(path: path)
-                        return try BatchEngine(model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext))
-                    })
-            }
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
             thread.start()
         }
     }
 
-    /// Evicts idle models, least recently used first, until one more fits the count limit.
-    /// The memory budget counts the loaded models and the incoming one; weights larger than the
-    /// whole budget fail at once.
-    private func makeRoom(for incoming: UInt64) async throws {
-        if let budget = configuration.memoryBudget, incoming > budget {
-            throw InferenceError.loadFailed("the weights (\(incoming) bytes) are larger than the memory budget (\(budget) bytes)")
+    /// What one model reserves on each device: a loaded one what llama.cpp allocated and its
+    /// prefix cache's budget; one being loaded what its plan said (nothing while its weights are
+    /// still being fetched).
+    private func reservation(_ entry: Entry) -> ModelMemory? {
+        guard let instance = entry.instance else { return entry.reserved }
+        let engine = instance.engine.configuration
+        return instance.engine.allocated.addingPrefixCache(engine.mode == .invariant ? Int64(engine.prefixCacheBytes) : 0)
+    }
+
+    /// The budget of each device the plan uses.
+    private func budgets(for plan: ModelMemory) -> [(device: ModelMemory.Device, budget: Int64)] {
+        plan.devices.map { device in
+            if device.name == ModelMemory.host {
+                return (device, Int64(clamping: configuration.memoryBudget ?? Self.defaultHostBudget))
+            }
+            let budget =
+                configuration.gpuMemoryBudget.map { Int64(clamping: $0) }
+                ?? (LlamaBackend.deviceMemory(device.name).map { $0.total / 10 * 9 } ?? .max)
+            return (device, budget)
         }
-        func loadedBytes() -> UInt64 { entries.values.compactMap(\.instance).reduce(0) { $0 + $1.engine.model.sizeBytes } }
-        while entries.count >= configuration.maxModels || (configuration.memoryBudget.map { loadedBytes() + incoming > $0 } ?? false) {
+    }
+
+    /// Admits the load of `md5` holding `plan`: evicts idle models, least recently used first,
+    /// until the count limit and every device's budget have room, counting the models loaded and
+    /// those being loaded. A plan larger than a whole budget fails at once (`loadFailed`); when
+    /// only busy models are left to evict it fails at once too (`overloaded`), naming the bytes.
+    private func admit(_ md5: String, reserving plan: ModelMemory) async throws {
+        let budgets = budgets(for: plan)
+        for (device, budget) in budgets where device.total > budget {
+            throw InferenceError.loadFailed(
+                "the model needs \(Self.describe(device)) of \(device.name) memory; the \(device.name) memory budget is \(ModelMemory.describe(budget))"
+            )
+        }
+        func used(on device: String) -> Int64 {
+            entries.filter { $0.key != md5 }.values.compactMap(reservation).reduce(0) { $0 + $1.bytes(on: device) }
+        }
+        func short() -> (device: ModelMemory.Device, budget: Int64)? {
+            budgets.first { used(on: $0.device.name) + $0.device.total > $0.budget }
+        }
+        while entries.count - 1 >= configuration.maxModels || short() != nil {
             let idle = entries.filter { _, entry in
                 guard let instance = entry.instance else { return false }
                 let load = instance.engine.load
                 return load.active + load.queued == 0
             }
             guard let victim = idle.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
-                throw InferenceError.overloaded("\(entries.count) models are loaded and busy: retry later")
+                if let (device, budget) = short() {
+                    let free = max(0, budget - used(on: device.name))
+                    throw InferenceError.overloaded(
+                        "the model needs \(ModelMemory.describe(device.total)) of \(device.name) memory and \(ModelMemory.describe(free)) of the \(ModelMemory.describe(budget)) budget is free; the other models are busy or loading: retry later"
+                    )
+                }
+                throw InferenceError.overloaded("\(entries.count - 1) models are loaded and busy: retry later")
             }
             Counter(label: "pedigree_model_evictions_total", dimensions: [("reason", "room")]).increment()
             await drop(victim)
         }
+        // Unloading suspended this call; the entry may have gone (a failed or cancelled load).
+        guard entries[md5] != nil else { throw CancellationError() }
+        entries[md5]?.reserved = plan
     }
+
+    /// `1.2 GiB (weights 96.6 MiB, context 188.0 MiB, compute 20.1 MiB, prefix cache 256.0 MiB)`.
+    private static func describe(_ device: ModelMemory.Device) -> String {
+        "\(ModelMemory.describe(device.total)) (weights \(ModelMemory.describe(device.weights)), context \(ModelMemory.describe(device.context)), compute \(ModelMemory.describe(device.compute)), prefix cache \(ModelMemory.describe(device.prefixCache)))"
+    }
+
+    /// Three quarters of the host's memory: the cgroup's limit where there is one, else the
+    /// machine's.
+    public static let defaultHostBudget: UInt64 = HostMemory.total / 4 * 3
 
     private func drop(_ md5: String) async {
         guard let instance = entries.removeValue(forKey: md5)?.instance else { return }

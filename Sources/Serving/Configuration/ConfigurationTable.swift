@@ -199,8 +199,17 @@ extension ConfigurationKey {
         .key("max-models", \.serving.models.maxModels, .integer(1...64), .inference, [.inference], help: "Models loaded at once."),
         .key(
             "memory-budget", \.serving.models.memoryBudget, ConfigurationCodec.size.map({ UInt64($0) }, back: { Int64(clamping: $0) }).optional,
-            .inference, [.inference], defaultNote: "no limit", example: ["8G"],
-            help: "Bytes of weights loaded at once (e.g. 8G); least recently used idle models are unloaded."),
+            .inference, [.inference], defaultNote: "three quarters of the host's memory (the cgroup's limit where one is set)", example: ["8G"],
+            help:
+                "Bytes of host memory the loaded models may hold together: weights, KV caches, compute buffers and prefix caches, as llama.cpp allocates them.",
+            details:
+                "A load is planned first (a dry run that allocates nothing) and admitted only if it fits beside the models loaded and loading; least recently used idle models are unloaded to make room, and when only busy ones are left the load is refused at once, naming the bytes needed and free."
+        ),
+        .key(
+            "gpu-memory-budget", \.serving.models.gpuMemoryBudget,
+            ConfigurationCodec.size.map({ UInt64($0) }, back: { Int64(clamping: $0) }).optional,
+            .inference, [.inference], defaultNote: "90% of each GPU's memory as its driver reports it", example: ["70G"],
+            help: "Bytes of each GPU's memory the loaded models may hold together (the same admission as memory-budget, per GPU)."),
         .key(
             "max-tokens-limit", \.serving.models.maxTokensLimit, .integer(1...1_000_000), .inference, [.inference],
             help: "Largest maxTokens a request may ask for."),

@@ -99,13 +99,16 @@ public enum WorkerWire {
         public struct Model: Codable, Sendable, Equatable {
             public var md5: String
             public var memoryBytes: Int64
+            /// By device (absent from a worker of an older build: then all of it counts as host memory).
+            public var memory: ModelMemory?
             public var slots: Int
             public var activeSlots: Int
             public var queueDepth: Int
 
-            public init(md5: String, memoryBytes: Int64, slots: Int, activeSlots: Int, queueDepth: Int) {
+            public init(md5: String, memory: ModelMemory, slots: Int, activeSlots: Int, queueDepth: Int) {
                 self.md5 = md5
-                self.memoryBytes = memoryBytes
+                self.memoryBytes = memory.total
+                self.memory = memory
                 self.slots = slots
                 self.activeSlots = activeSlots
                 self.queueDepth = queueDepth
@@ -168,7 +171,7 @@ extension WorkerWire.Status.Model {
     /// A loaded model as a worker reports it.
     public init(_ status: ModelManager.Status) {
         self.init(
-            md5: status.md5, memoryBytes: status.memoryBytes, slots: status.slots, activeSlots: status.activeSlots, queueDepth: status.queueDepth)
+            md5: status.md5, memory: status.memory, slots: status.slots, activeSlots: status.activeSlots, queueDepth: status.queueDepth)
     }
 }
 
@@ -176,7 +179,9 @@ extension ModelManager.Status {
     /// A model `worker` reported holding, as the gateway shows it (`loadedModels`, `loadModel`).
     init(_ model: WorkerWire.Status.Model, on worker: String, revisions: [String]) {
         self.init(
-            md5: model.md5, revisions: revisions, memoryBytes: model.memoryBytes, slots: model.slots, activeSlots: model.activeSlots,
+            md5: model.md5, revisions: revisions,
+            memory: model.memory ?? ModelMemory(devices: [.init(name: ModelMemory.host, weights: model.memoryBytes)]), slots: model.slots,
+            activeSlots: model.activeSlots,
             queueDepth: model.queueDepth, lastUsed: Date(), worker: worker)
     }
 }
