@@ -39,8 +39,13 @@ def text_of(browser, selector):
 
 def test_every_page_type_shows_the_repository(served, browser, demo, tmp_path):
     server = served
+    loaded = server.data('mutation { loadModel(id: "tiny-llama") { md5 memory { device totalBytes } } }')["loadModel"]
     browser.goto(server.url + "/ui/")
     assert sorted(text_of(browser, "#models tbody tr td:first-child a")) == ["smollm2-135m", "tiny-llama"]
+    # The loaded model's memory, by device, as loadedModels reports it.
+    [row] = [r for r in browser.evaluate("Array.from(document.querySelectorAll('#loaded tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent))")
+             if loaded["md5"].startswith(r[0])]
+    assert row[3] == "host" == loaded["memory"][0]["device"] and row[2] == "this process", row
     browser.screenshot(tmp_path / "models.png")
 
     browser.goto(server.url + "/ui/models/smollm2-135m")

@@ -39,10 +39,18 @@ import Testing
         let md5 = (0..<100).map { String(format: "%032x", $0) }.first { WorkerPool.rank($0, urls)[0] == urls[0] } ?? ""
         #expect(pool.candidates(md5, size: 100) == urls)
         // Loaded there, every slot busy and requests queued: the other one first.
-        _ = pool.update(urls[0], status: Self.status(models: [.init(md5: md5, memory: ModelMemory(devices: [.init(name: ModelMemory.host, weights: 100)]), slots: 4, activeSlots: 4, queueDepth: 2)]))
+        _ = pool.update(
+            urls[0],
+            status: Self.status(models: [
+                .init(md5: md5, memory: ModelMemory(devices: [.init(name: ModelMemory.host, weights: 100)]), slots: 4, activeSlots: 4, queueDepth: 2)
+            ]))
         #expect(pool.candidates(md5, size: 100) == [urls[1], urls[0]])
         // Loaded with a free slot: back first.
-        _ = pool.update(urls[0], status: Self.status(models: [.init(md5: md5, memory: ModelMemory(devices: [.init(name: ModelMemory.host, weights: 100)]), slots: 4, activeSlots: 3, queueDepth: 0)]))
+        _ = pool.update(
+            urls[0],
+            status: Self.status(models: [
+                .init(md5: md5, memory: ModelMemory(devices: [.init(name: ModelMemory.host, weights: 100)]), slots: 4, activeSlots: 3, queueDepth: 0)
+            ]))
         #expect(pool.candidates(md5, size: 100) == urls)
         // Not loaded and too little free memory: last.
         _ = pool.update(urls[0], status: Self.status(memoryFree: 50))

@@ -69,6 +69,24 @@ struct WebView: Sendable {
             }
         }
         let head = try await offload { try lineage.head() }
+        // What is loaded, by device, as llama.cpp allocated it.
+        let loaded = await services.inference.loadedModels().flatMap { model in
+            model.memory.devices.map { device -> [String] in
+                [
+                    "<code>\(HTML.escape(String(model.md5.prefix(12))))</code>", HTML.escape(model.revisions.joined(separator: ", ")),
+                    HTML.escape(model.worker ?? "this process"),
+                    HTML.escape(device.description.isEmpty ? device.name : "\(device.name) (\(device.description))"),
+                    HTML.size(device.weights), HTML.size(device.context), HTML.size(device.compute), HTML.size(device.prefixCache),
+                    HTML.size(device.total), "\(model.activeSlots)/\(model.slots)",
+                ]
+            }
+        }
+        let loadedTable =
+            loaded.isEmpty
+            ? "<p class=\"meta\">No model is loaded.</p>"
+            : HTML.table(
+                ["weights md5", "revisions", "where", "device", "weights", "context", "compute", "prefix cache", "total", "slots busy"], loaded,
+                id: "loaded")
         return HTML.page(
             signOut: context.principal.name != nil,
             title: "Models", crumbs: [("models", nil)],
@@ -76,6 +94,8 @@ struct WebView: Sendable {
                 <h1>Models</h1>
                 <p class="meta">Default branch at <code>\(HTML.escape(String(head.prefix(12))))</code> · \(rows.count) models</p>
                 \(HTML.table(["model", "description", "latest revision", "date", "versions", "stages"], rows, id: "models"))
+                <h2>Loaded</h2>
+                \(loadedTable)
                 """)
     }
 

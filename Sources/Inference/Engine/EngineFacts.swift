@@ -81,7 +81,9 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// fact must be equal but the prefix cache (it reuses exactly what would be computed), the
     /// worker, and `batch` (llama.cpp caps it at a model's context, so it differs between models
     /// of one engine; it only bounds how many tokens one call may take, and the invariant mode's
-    /// calls are a chunk or one token per sequence).
+    /// calls are a chunk or one token per sequence), and in the invariant mode `ubatch` too (it
+    /// is at least the largest call, which llama.cpp then never splits: 512 in earlier builds,
+    /// the largest call itself since the compute buffers were sized to it).
     /// An external backend's answers are never expected to be reproduced (its engine is unknown).
     public func reproduces(_ other: EngineFacts) -> Bool {
         guard external == nil, other.external == nil else { return false }
@@ -89,7 +91,10 @@ public struct EngineFacts: Sendable, Codable, Hashable {
             var facts = facts
             facts.prefixCache = false
             facts.worker = nil
-            if facts.mode == .invariant { facts.batch = 0 }
+            if facts.mode == .invariant {
+                facts.batch = 0
+                facts.ubatch = 0
+            }
             return facts
         }
         return essential(self) == essential(other)
