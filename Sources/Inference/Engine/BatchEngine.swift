@@ -27,6 +27,9 @@ final class BatchEngine: Sendable {
         /// Bytes of saved prompt prefixes (invariant mode); 0 turns the prefix cache off.
         var prefixCacheBytes: Int = 0
 
+        /// What the prefix cache may grow to: its bytes in the invariant mode, none in the mixed.
+        var prefixCacheBudget: Int { mode == .invariant ? prefixCacheBytes : 0 }
+
         static let ubatch = 512
         /// Asked of llama.cpp, which caps it at the context size.
         static let batch = 2048
@@ -46,7 +49,7 @@ final class BatchEngine: Sendable {
             return EngineFacts(
                 build: EngineFacts.libraryBuild, cpu: LlamaBackend.systemInfo.trimmingCharacters(in: .whitespaces), threads: threads,
                 batch: batch, ubatch: ubatch, prefillChunk: mode == .invariant ? prefillChunk : 0, flashAttention: flashAttention,
-                mode: mode, prefixCache: mode == .invariant && prefixCacheBytes > 0)
+                mode: mode, prefixCache: prefixCacheBudget > 0)
         }
     }
 
@@ -290,7 +293,7 @@ final class DecodeLoop: @unchecked Sendable {
         freeSequences = (0..<Int32(configuration.slots)).reversed()
         batchCapacity = Int32(llama_n_batch(context.pointer))
         prefixes = PrefixCache(
-            budget: configuration.mode == .invariant ? configuration.prefixCacheBytes : 0, chunk: max(1, configuration.prefillChunk))
+            budget: configuration.prefixCacheBudget, chunk: max(1, configuration.prefillChunk))
     }
 
     func run() {

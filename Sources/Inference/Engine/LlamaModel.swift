@@ -7,8 +7,6 @@ import Foundation
 final class LlamaModel: @unchecked Sendable {
     let pointer: OpaquePointer
     let vocab: OpaquePointer
-    /// Bytes of weights (what the model holds in memory, mapped or not).
-    let sizeBytes: UInt64
     let trainedContext: Int
     let vocabularySize: Int32
     let chatTemplate: String?
@@ -33,7 +31,6 @@ final class LlamaModel: @unchecked Sendable {
         }
         pointer = model
         vocab = llama_model_get_vocab(model)
-        sizeBytes = llama_model_size(model)
         trainedContext = Int(llama_model_n_ctx_train(model))
         vocabularySize = llama_vocab_n_tokens(vocab)
         chatTemplate = llama_model_chat_template(model, nil).map { String(cString: $0) }

@@ -92,7 +92,8 @@ extension ModelMemory: CustomStringConvertible {
         devices.map { "\($0.name) \(Self.describe($0.total))" }.joined(separator: ", ")
     }
 
-    static func describe(_ bytes: Int64) -> String {
+    /// `512 B`, `13.8 MiB`: powers of 1024, one decimal.
+    public static func describe(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

@@ -21,14 +21,11 @@ public struct Weights: Sendable {
 public struct ModelSource: Sendable {
     public let md5: String
     public let revision: String
-    /// The weights' size in bytes as recorded (counted against the memory budget before loading).
-    public let sizeBytes: UInt64
     public let weights: @Sendable () async throws -> Weights
 
-    public init(md5: String, revision: String, sizeBytes: UInt64, weights: @escaping @Sendable () async throws -> Weights) {
+    public init(md5: String, revision: String, weights: @escaping @Sendable () async throws -> Weights) {
         self.md5 = md5
         self.revision = revision
-        self.sizeBytes = sizeBytes
         self.weights = weights
     }
 }
@@ -267,8 +264,7 @@ public actor ModelManager {
     private static func plan(path: String, configuration: Configuration) throws -> ModelMemory {
         let model = try LlamaModel(path: path, dryRun: true)
         let engine = configuration.engineConfiguration(trainedContext: model.trainedContext)
-        let prefixBudget = engine.mode == .invariant ? Int64(engine.prefixCacheBytes) : 0
-        return try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(prefixBudget)
+        return try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(Int64(engine.prefixCacheBudget))
     }
 
     /// The loaded (or loading) instance of `md5`, marked as used by `revision`; nil when absent.
@@ -295,8 +291,7 @@ public actor ModelManager {
     /// still being fetched).
     private func reservation(_ entry: Entry) -> ModelMemory? {
         guard let instance = entry.instance else { return entry.reserved }
-        let engine = instance.engine.configuration
-        return instance.engine.allocated.addingPrefixCache(engine.mode == .invariant ? Int64(engine.prefixCacheBytes) : 0)
+        return instance.engine.allocated.addingPrefixCache(Int64(instance.engine.configuration.prefixCacheBudget))
     }
 
     /// The budget of each device the plan uses.

@@ -80,7 +80,7 @@ public struct RevisionArtifacts: Sendable {
     /// How the model manager gets a revision's weights: fetched, then pinned in the cache until
     /// the model is unloaded.
     public func modelSource(_ revision: ModelLineage) -> ModelSource {
-        ModelSource(md5: revision.artifact.md5, revision: revision.id, sizeBytes: UInt64(clamping: max(0, revision.artifact.size))) { [self] in
+        ModelSource(md5: revision.artifact.md5, revision: revision.id) { [self] in
             let location = try ArtifactLocation(revision.artifact)
             let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
             let cache = store.cache

@@ -87,11 +87,6 @@ public struct ConfigurationKey: Sendable, Hashable, CustomStringConvertible {
         defaultNote ?? read(.defaults).map { $0.joined(separator: ",") }
     }
 
-    /// A boolean as written (`true`, `no`, `1`, `off`…); nil: not a boolean.
-    public static func booleanValue(_ text: String) -> Bool? {
-        ConfigurationCodec<Bool>.booleanWords[text.lowercased()]
-    }
-
     /// Whether the default is a plain value (set, uncommented, in the example file).
     var hasPlainDefault: Bool { defaultNote == nil && read(.defaults) != nil }
 

@@ -233,17 +233,8 @@ public enum ConfigurationLoader {
 
 /// Sizes as people write and read them.
 public enum ByteSize {
-    /// `512 B`, `13.8 MiB`: powers of 1024, one decimal.
-    public static func describe(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f", value) + " " + units[unit]
-    }
+    /// `512 B`, `13.8 MiB`: powers of 1024, one decimal (as `ModelMemory` writes them).
+    public static func describe(_ bytes: Int64) -> String { ModelMemory.describe(bytes) }
 
     /// The size in the largest unit that divides it exactly (`256M`, `1536K`, `100`): what
     /// `parse` reads back to the same number.

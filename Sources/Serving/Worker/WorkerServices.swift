@@ -72,7 +72,7 @@ public struct WorkerServices: Sendable {
         let store = self.store
         let config = self.dvcConfig
         let md5 = artifact.md5
-        return ModelSource(md5: md5, revision: "md5:\(md5)", sizeBytes: UInt64(clamping: max(0, artifact.size))) {
+        return ModelSource(md5: md5, revision: "md5:\(md5)") {
             let path = try await store.fetch(location, config: { config }, progress: TransferProgress(label: "md5:\(md5)"))
             await store.cache.pin([location.object])
             return Weights(path: path) { await store.cache.unpin([location.object]) }
