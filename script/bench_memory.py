@@ -1,6 +1,7 @@
-"""memory_<model>: what a loaded model reports (`loadedModels { memoryBytes }`: weights, KV cache,
-compute buffers and saved prefixes, as llama.cpp allocated them) over the resident memory the
-load and one short generation added to the process (VmRSS from /proc, before and after), each
+"""memory_reported_vs_resident, one line per model (named in the comment line before it): what
+a loaded model reports (`loadedModels { memoryBytes }`: weights, KV cache, compute buffers and
+saved prefixes, as llama.cpp allocated them) over the resident memory the load and one short
+generation added to the process (VmRSS from /proc, before and after), each
 model in a fresh server. Goal 0.9–1.1."""
 import re
 import sys
@@ -33,8 +34,8 @@ for spec in MODELS:
             {"id": spec})
         grown = resident(process.pid) - before
         [model] = gql(url, "{ loadedModels { memoryBytes } }")["loadedModels"]
-        name = re.sub(r"[^a-z0-9]+", "_", spec.lower()).strip("_")
-        print(f"BENCH memory_{name} {model['memoryBytes'] / grown:.3f} ratio reported={model['memoryBytes']} resident={grown}")
+        print(f"# {spec}: reported {model['memoryBytes']} bytes, resident growth {grown} bytes")
+        print(f"BENCH memory_reported_vs_resident {model['memoryBytes'] / grown:.3f} ratio")
     finally:
         process.terminate()
         process.wait(timeout=30)
