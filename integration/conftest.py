@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support import secrets
+from support import models, secrets
 from support.http_servers import ObjectServer
 from support.processes import Server
 from support.secrets import secret
@@ -38,6 +38,21 @@ def demo():
         subprocess.run([str(ROOT / "script/demo-repo"), str(repo)], env=ENV, check=True, capture_output=True)
         stamp.write_text(want)
     return repo
+
+
+@pytest.fixture(scope="session")
+def quantized():
+    """The demo's SmolLM2 requantized to Q8_0, Q4_0, Q4_K_M and Q6_K and a random K-quant llama
+    (support.models), in a Git+DVC repository cached in .quantized-test/ (rebuilt when the
+    helpers or llama.cpp changed)."""
+    folder = ROOT / ".quantized-test"
+    stamp = folder / "built.sha"
+    want = hashlib.sha256(b"".join(path.read_bytes() for path in (
+        ROOT / "integration/support/models.py", ROOT / "script/gpu_model.py", ROOT / ".deps/llama/.built"))).hexdigest()
+    if not (stamp.exists() and stamp.read_text() == want):
+        models.quantized_repository(folder)
+        stamp.write_text(want)
+    return folder / "repo"
 
 
 @pytest.fixture(scope="session")

@@ -3,38 +3,21 @@ the same llama.cpp) declared with the artifact md5 it serves. Pedigree still res
 checks the key and records every answer (engine `external:<name>`, replay not guaranteed); the
 answers are llama-server's own, compared with what it says when asked directly."""
 import json
-import re
 from pathlib import Path
 
 import pytest
 import requests
 
-from support.processes import Program, Server, answers
+from support.llama import LLAMA_SERVER, LlamaServer
+from support.processes import Server
 from support.secrets import secret
-from support.tools import ROOT, free_port, pedigree
+from support.tools import pedigree
 from test_access import create_key
 
-LLAMA_SERVER = ROOT / ".deps/llama/bin/llama-server"
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result finishReason usage { promptTokens completionTokens }
   modelRevision { artifact { md5 } } } }"""
 RECORD = """query($id: ID!) { inference(id: $id) { status error artifactMD5 engine usage { completionTokens }
   engineFacts { build external worker } modelRevision { commit { sha } datasets { path md5 } parameters { key value } } } }"""
-
-
-class LlamaServer(Program):
-    """llama-server on loopback over a GGUF file, with its Prometheus metrics on."""
-
-    def __init__(self, model, log):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__([LLAMA_SERVER, "-m", model, "--host", "127.0.0.1", "--port", self.port, "-t", "1", "-c", "2048", "-np", "2",
-                          "--metrics"], log, ready=answers(self.url, "/health"))
-
-    def prompt_tokens(self):
-        """llama-server's own count of prompt tokens it processed."""
-        text = requests.get(self.url + "/metrics", timeout=5).text
-        return float(re.search(r"^llamacpp:prompt_tokens_total (\S+)$", text, re.M).group(1))
-
 
 
 def artifact_file(demo, spec):

@@ -8,30 +8,16 @@ which computed everything. The mixed mode (prompts share calls with generating t
 llama-server) is what this replaces: 59/64 at 8 concurrent when measured (docs/inference-and-replay.md)."""
 import concurrent.futures
 import json
-import random
 
 import requests
 
 from support.processes import Server
 from support.tools import pedigree
+from support.workloads import identity_jobs
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id usage { promptTokens } timings { cachedPromptTokens } } }"
 REPLAY = """mutation($id: ID!) { replay(id: $id) { identical firstDifference sameEngine
   original { engineFacts { mode prefillChunk flashAttention prefixCache threads build } } replay { id timings { cachedPromptTokens } } } }"""
-
-
-def jobs():
-    words = ("the model was trained on a small corpus of chat messages and evaluated on held out prompts about science "
-             "history and code").split()
-    rng = random.Random(7)
-    prefix = " ".join(rng.choice(words) for _ in range(70))
-    made = []
-    for index in range(64):
-        body = " ".join(rng.choice(words) for _ in range(rng.randint(20, 90)))
-        prompt = f"{prefix} {body}" if index % 3 == 0 else body
-        sampling = {"temperature": 0} if index % 2 == 0 else {"temperature": 0.9, "seed": 1000 + index}
-        made.append((prompt, {**sampling, "maxTokens": rng.choice([4, 8, 16, 24])}))
-    return made
 
 
 RUNS = [(4, "0"), (8, "0"), (16, "0"), (4, "256M"), (8, "256M"), (16, "256M")]
@@ -55,7 +41,7 @@ def test_answers_do_not_depend_on_their_neighbours(demo):
                 return body["data"]["infer"]
 
             with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-                answers = list(pool.map(send, jobs()))
+                answers = list(pool.map(send, identity_jobs()))
             counts = [a["usage"]["promptTokens"] for a in answers]
             assert min(counts) >= 20 and max(counts) <= 200, counts
             cached = [a["timings"]["cachedPromptTokens"] for a in answers]

@@ -6,12 +6,15 @@ import re
 import threading
 import time
 
+import pytest
 import requests
 
+from support.models import QUANTIZATIONS
 from support.processes import Server
 from support.tools import error_codes
 
-LOADED = "{ loadedModels { md5 revisions memoryBytes memory { device gpu weightsBytes contextBytes computeBytes prefixCacheBytes totalBytes } } }"
+LOADED = """{ loadedModels { md5 revisions memoryBytes memory { device gpu weightsBytes contextBytes computeBytes prefixCacheBytes
+  metadataBytes totalBytes } } }"""
 LOAD = 'mutation($id: ID!) { loadModel(id: $id) { md5 memoryBytes } }'
 SMALL = ["smollm2-135m@v1.0.0", "smollm2-135m@v1.1.0"]
 TINY = ["tiny-llama@v1.0.0", "tiny-llama@v1.1.0", "tiny-llama@main"]
@@ -31,30 +34,56 @@ def load(server, spec):
     return server.gql(LOAD, {"id": spec})
 
 
+PROMPT = "the model was trained on a small corpus " * 10
+
+
 def generate(server, spec, tokens, prompt="Once upon a time"):
     return server.gql('mutation($input: InferenceInput!) { infer(input: $input) { id usage { completionTokens } } }',
                       {"input": {"modelRevisionID": spec, "prompt": prompt, "sampling": {"maxTokens": tokens, "temperature": 0}}})
 
 
-def test_reported_memory_is_what_the_process_grew_by(demo):
-    server = Server(demo, "--slots", "4", "--prefix-cache", "0")
+# Each test model, and a model of the same repository loaded and unloaded first: the process has
+# run a load, a generation and an unload (code paged in, ledger open, threads made) before the
+# measurement, so what it grows by is the model's.
+MEASURED = [("demo", "smollm2-135m@v1.0.0", "tiny-llama@v1.0.0"), ("demo", "tiny-llama@v1.1.0", "tiny-llama@v1.0.0")] + [
+    ("quantized", name, "smollm2-q6-k" if name == "smollm2-q8-0" else "smollm2-q8-0") for name in QUANTIZATIONS]
+
+
+@pytest.mark.parametrize("repository,spec,first", MEASURED, ids=[spec for _, spec, _ in MEASURED])
+def test_reported_memory_is_what_the_process_grew_by(request, repository, spec, first):
+    server = Server(request.getfixturevalue(repository), "--slots", "4", "--prefix-cache", "0")
     try:
+        assert "errors" not in generate(server, first, 8, PROMPT)
+        assert server.data('mutation($id: ID!) { unloadModel(id: $id) }', {"id": first})["unloadModel"]
+        time.sleep(0.5)
         before = resident_bytes(server.process.pid)
-        body = load(server, "smollm2-135m@v1.0.0")
+        body = load(server, spec)
         assert "errors" not in body, body
-        # One generation touches the weights, the KV cache's pages were cleared at load, and the
-        # compute buffers are used.
-        assert "errors" not in generate(server, "smollm2-135m@v1.0.0", 4), "generation failed"
+        # A 70-token prompt (a whole 64-token chunk) and a few tokens: the compute buffers used,
+        # the KV cache's pages cleared at load.
+        assert "errors" not in generate(server, spec, 8, PROMPT), "generation failed"
         grown = resident_bytes(server.process.pid) - before
         [model] = loaded(server).values()
         [host] = model["memory"]
         assert host["device"] == "host" and not host["gpu"]
-        assert host["totalBytes"] == model["memoryBytes"] == host["weightsBytes"] + host["contextBytes"] + host["computeBytes"] + host["prefixCacheBytes"]
-        # The KV cache of 4 slots × 2048 tokens is twice the weights: counting weights only was a third of the truth.
-        assert host["contextBytes"] > host["weightsBytes"] > 50 << 20, host
+        assert host["totalBytes"] == model["memoryBytes"] == sum(host[part] for part in (
+            "weightsBytes", "contextBytes", "computeBytes", "prefixCacheBytes", "metadataBytes"))
+        # The vocabulary (SmolLM2's 49,152 tokens and their merges, LLaMA 2's 32,000) is held outside llama.cpp's buffers.
+        assert host["metadataBytes"] > 2 << 20, host
         ratio = model["memoryBytes"] / grown
-        print(f"reported {model['memoryBytes']} bytes, resident grew {grown} bytes: ratio {ratio:.3f}; {host}")
+        print(f"{spec}: reported {model['memoryBytes']} bytes, resident grew {grown} bytes: ratio {ratio:.3f}; {host}")
         assert 0.9 <= ratio <= 1.1, (model["memoryBytes"], grown, host)
+    finally:
+        server.stop()
+
+
+def test_the_kv_cache_dominates_smollm2s_memory(demo):
+    """4 slots × 2048 tokens of KV cache are twice the weights: counting weights only was a third of the truth."""
+    server = Server(demo, "--slots", "4", "--prefix-cache", "0")
+    try:
+        assert "errors" not in load(server, SMALL[0])
+        [host] = list(loaded(server).values())[0]["memory"]
+        assert host["contextBytes"] > host["weightsBytes"] > 50 << 20, host
     finally:
         server.stop()
 

@@ -19,6 +19,48 @@ import Testing
         #expect(!EngineFacts.external("vllm").reproduces(.external("vllm")))
     }
 
+    @Test func whatALoadDecidedIsComparedWhereBothKnowIt() {
+        var loaded = Self.facts()
+        loaded.gpuLayers = 0
+        loaded.repack = false
+        loaded.batchInvariant = true
+        // An engine's configured facts (no model yet) route a replay to it.
+        #expect(Self.facts().reproduces(loaded) && loaded.reproduces(Self.facts()))
+        var repacked = loaded
+        repacked.repack = true
+        #expect(!repacked.reproduces(loaded))
+        var offloaded = loaded
+        offloaded.gpuLayers = 31
+        #expect(!offloaded.reproduces(loaded))
+        // batchInvariant follows from the rest: never compared, but a replay is guaranteed only with it.
+        var varying = loaded
+        varying.batchInvariant = false
+        #expect(varying.reproduces(loaded) && !varying.guarantees(loaded) && loaded.guarantees(varying))
+        var tiled = loaded
+        tiled.tiledMatmul = true
+        #expect(!tiled.reproduces(loaded))
+        #expect(!EngineFacts.external("vllm").guarantees(.external("vllm")))
+    }
+
+    @Test func aModelsPlacementIsInItsFacts() {
+        let configuration = BatchEngine.Configuration(slots: 4, contextPerSlot: 2048, queueLimit: 16, threads: 2)
+        var placement = Placement()
+        placement.repack = false
+        placement.batchInvariant = true
+        let facts = configuration.facts(placement: placement)
+        #expect(facts.repack == false && facts.gpuLayers == 0 && facts.batchInvariant == true && facts.devices == [])
+        var mixed = configuration
+        mixed.mode = .mixed
+        #expect(mixed.facts(placement: placement).batchInvariant == false)
+        #expect(configuration.facts().batchInvariant == nil)
+    }
+
+    @Test func gpuLayersReadAsConfigured() {
+        #expect(GPULayers("all") == .all && GPULayers("AUTO") == .auto && GPULayers("12") == .count(12))
+        #expect(GPULayers("-1") == nil && GPULayers("many") == nil)
+        #expect(GPULayers.count(7).description == "7")
+    }
+
     @Test func theConfiguredFactsAreTheEnginesOwn() {
         var configuration = BatchEngine.Configuration(slots: 4, contextPerSlot: 2048, queueLimit: 16, threads: 2)
         #expect(configuration.facts().ubatch == 64 && configuration.facts().batch == 64)

@@ -110,7 +110,16 @@ class Browser:
         return self.evaluate("document.documentElement.outerHTML")
 
     def screenshot(self, path):
-        data = self.loop.run_until_complete(self._call("Page.captureScreenshot", format="png", captureBeyondViewport=True))["data"]
+        """A PNG of the page. Chromium refuses one while a layout has no width yet (seen once in a
+        full run, just after a script changed the page): asked again after a moment."""
+        for attempt in range(5):
+            try:
+                data = self.loop.run_until_complete(self._call("Page.captureScreenshot", format="png", captureBeyondViewport=True))["data"]
+                break
+            except RuntimeError as error:
+                if "0 width" not in str(error) or attempt == 4:
+                    raise
+                self.loop.run_until_complete(self._wait_for("__none__", 0.2))
         Path(path).write_bytes(base64.b64decode(data))
         return path
 

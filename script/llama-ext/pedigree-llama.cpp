@@ -1,10 +1,15 @@
 // See pedigree-llama.h.
 #include "pedigree-llama.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
+#include "ggml-alloc.h"
 #include "ggml-backend.h"
+#include "ggml.h"
 #include "llama-ext.h"
 
 static void copy_text(char * destination, size_t size, const char * source) {
@@ -21,6 +26,8 @@ extern "C" int32_t pedigree_memory_breakdown(const struct llama_context * ctx, p
             copy_text(entry.buffer_type, sizeof(entry.buffer_type), ggml_backend_buft_name(buft));
             entry.is_host = ggml_backend_buft_is_host(buft) ? 1 : 0;
             if (ggml_backend_dev_t device = ggml_backend_buft_get_device(buft)) {
+                // Repacked weights (CPU_REPACK) are not laid out for plain reads, but they are in host memory.
+                if (ggml_backend_dev_type(device) == GGML_BACKEND_DEVICE_TYPE_CPU) entry.is_host = 1;
                 copy_text(entry.device, sizeof(entry.device), ggml_backend_dev_name(device));
                 copy_text(entry.description, sizeof(entry.description), ggml_backend_dev_description(device));
                 const enum ggml_backend_dev_type type = ggml_backend_dev_type(device);
@@ -34,3 +41,127 @@ extern "C" int32_t pedigree_memory_breakdown(const struct llama_context * ctx, p
     }
     return index;
 }
+
+// See pedigree-llama.h. Weights of `rows` × `width` and activations of up to `max_columns`
+// columns, both from a fixed pseudo-random sequence; the weights quantized by ggml itself.
+namespace {
+
+struct Probe {
+    ggml_backend_t backend = nullptr;
+    ggml_backend_buffer_type_t weights_type = nullptr;
+    ggml_backend_buffer_type_t activations_type = nullptr;
+    ~Probe() {
+        if (backend) ggml_backend_free(backend);
+    }
+};
+
+std::vector<float> random_values(size_t count, uint32_t seed) {
+    std::vector<float> values(count);
+    uint32_t state = seed;
+    for (auto & value : values) {
+        state = state * 1664525u + 1013904223u;
+        value = (float)((state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+    return values;
+}
+
+// The product of the weights and the first `columns` columns of `activations`, or empty on failure.
+std::vector<float> multiply(Probe & probe, ggml_type type, const std::vector<uint8_t> & weights, int64_t width, int64_t rows,
+                            const std::vector<float> & activations, int64_t columns) {
+    ggml_init_params params = {3 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true};
+    ggml_context * weights_context = ggml_init(params);
+    ggml_context * context = ggml_init(params);
+    std::vector<float> result;
+    ggml_backend_buffer_t weights_buffer = nullptr;
+    ggml_backend_buffer_t buffer = nullptr;
+    if (weights_context && context) {
+        ggml_tensor * w = ggml_new_tensor_2d(weights_context, type, width, rows);
+        ggml_tensor * x = ggml_new_tensor_2d(context, GGML_TYPE_F32, width, columns);
+        ggml_tensor * y = ggml_mul_mat(context, w, x);
+        weights_buffer = ggml_backend_alloc_ctx_tensors_from_buft(weights_context, probe.weights_type);
+        buffer = ggml_backend_alloc_ctx_tensors_from_buft(context, probe.activations_type);
+        // A repacking buffer type leaves `extra` empty for a type it does not repack: setting
+        // such a tensor would dereference it.
+        const bool repacking = std::strcmp(ggml_backend_buft_name(probe.weights_type), "CPU_REPACK") == 0;
+        if (weights_buffer && buffer && !(repacking && w->extra == nullptr)) {
+            ggml_backend_tensor_set(w, weights.data(), 0, weights.size());
+            ggml_backend_tensor_set(x, activations.data(), 0, sizeof(float) * width * columns);
+            ggml_cgraph * graph = ggml_new_graph(context);
+            ggml_build_forward_expand(graph, y);
+            if (ggml_backend_graph_compute(probe.backend, graph) == GGML_STATUS_SUCCESS) {
+                result.resize(rows * columns);
+                ggml_backend_tensor_get(y, result.data(), 0, sizeof(float) * result.size());
+            }
+        }
+    }
+    if (buffer) ggml_backend_buffer_free(buffer);
+    if (weights_buffer) ggml_backend_buffer_free(weights_buffer);
+    if (context) ggml_free(context);
+    if (weights_context) ggml_free(weights_context);
+    return result;
+}
+
+}  // namespace
+
+extern "C" int32_t pedigree_matmul_invariance(const char * device_name, const char * buffer_type, int32_t type, int32_t threads,
+                                              int32_t max_columns) {
+    if (type < 0 || type >= GGML_TYPE_COUNT || max_columns < 2) return -1;
+    const ggml_type weight_type = (ggml_type)type;
+    switch (weight_type) {
+        // Not weight types: what activations are quantized to, integers, doubles.
+        case GGML_TYPE_Q8_1: case GGML_TYPE_Q8_K: case GGML_TYPE_I8: case GGML_TYPE_I16: case GGML_TYPE_I32: case GGML_TYPE_I64:
+        case GGML_TYPE_F64:
+            return -1;
+        default:
+            break;
+    }
+    if (ggml_get_type_traits(weight_type)->blck_size == 0 || ggml_quantize_requires_imatrix(weight_type)) return -1;
+    ggml_backend_dev_t device = ggml_backend_dev_by_name(device_name ? device_name : "CPU");
+    if (!device) return -1;
+    Probe probe;
+    probe.backend = ggml_backend_dev_init(device, nullptr);
+    if (!probe.backend) return -1;
+    probe.activations_type = ggml_backend_dev_buffer_type(device);
+    probe.weights_type = probe.activations_type;
+    ggml_backend_reg_t registry = ggml_backend_dev_backend_reg(device);
+    if (buffer_type && *buffer_type) {
+        probe.weights_type = nullptr;
+        auto extra = (ggml_backend_dev_get_extra_bufts_t)ggml_backend_reg_get_proc_address(registry, "ggml_backend_dev_get_extra_bufts");
+        for (ggml_backend_buffer_type_t * types = extra ? extra(device) : nullptr; types && *types; ++types) {
+            if (std::strcmp(ggml_backend_buft_name(*types), buffer_type) == 0) probe.weights_type = *types;
+        }
+        if (!probe.weights_type) return -1;
+    }
+    if (auto set_threads = (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(registry, "ggml_backend_set_n_threads")) {
+        set_threads(probe.backend, threads > 0 ? threads : 1);
+    }
+    // Wide enough for every block size (256), rows a multiple of every repacked interleave (8).
+    const int64_t width = 1024, rows = 64;
+    const std::vector<float> values = random_values(width * rows, 7);
+    std::vector<uint8_t> weights(ggml_row_size(weight_type, width) * rows);
+    ggml_quantize_chunk(weight_type, values.data(), weights.data(), 0, rows, width, nullptr);
+    const std::vector<float> activations = random_values(width * max_columns, 11);
+
+    // Each column alone, then 2…max_columns together.
+    std::vector<std::vector<float>> alone(max_columns);
+    for (int64_t column = 0; column < max_columns; ++column) {
+        std::vector<float> one(activations.begin() + column * width, activations.begin() + (column + 1) * width);
+        alone[column] = multiply(probe, weight_type, weights, width, rows, one, 1);
+        if (alone[column].size() != (size_t)rows) return -1;
+    }
+    for (int64_t columns = 2; columns <= max_columns; ++columns) {
+        const std::vector<float> together = multiply(probe, weight_type, weights, width, rows, activations, columns);
+        if (together.size() != (size_t)(rows * columns)) return -1;
+        for (int64_t column = 0; column < columns; ++column) {
+            if (std::memcmp(together.data() + column * rows, alone[column].data(), sizeof(float) * rows) != 0) return 0;
+        }
+    }
+    return 1;
+}
+
+extern "C" uint64_t pedigree_heap_in_use(void) {
+    const struct mallinfo2 info = mallinfo2();
+    return (uint64_t)info.uordblks + (uint64_t)info.hblkhd;
+}
+
+extern "C" void pedigree_heap_trim(void) { malloc_trim(0); }

@@ -17,7 +17,7 @@ typedef struct pedigree_buffer_memory {
     char buffer_type[64];   // ggml's name of the buffer type: CPU, CPU_Mapped, CPU_REPACK, CUDA0, CUDA_Host…
     char device[64];        // the device's name (CPU, CUDA0), empty when the type names none
     char description[128];  // the device's description (a GPU's model), empty when none
-    int32_t is_host;        // 1: the bytes are in host memory
+    int32_t is_host;        // 1: the bytes are in host memory (a CPU device's, repacked weights too)
     int32_t is_gpu;         // 1: the device is a GPU (discrete or integrated)
     uint64_t model;
     uint64_t context;
@@ -27,6 +27,26 @@ typedef struct pedigree_buffer_memory {
 // Writes up to `capacity` entries to `out`; returns how many buffer types there are (call again
 // with more room when it is larger than `capacity`).
 int32_t pedigree_memory_breakdown(const struct llama_context * ctx, pedigree_buffer_memory * out, int32_t capacity);
+
+// Whether a matrix product with weights of ggml type `type`, held in `buffer_type` of `device`,
+// gives every column of its result the same bits however many columns share the call (1 to
+// `max_columns`, each compared with the column computed alone), on `threads` threads: the
+// kernels a backend picks by batch size (one row: a dot product; several: a tiled GEMM, or a
+// repacked layout's GEMM for groups of four rows and a GEMV for the rest) may sum in another
+// order. `device` is a ggml device name (CPU, CUDA0); `buffer_type` NULL or empty means the
+// device's own buffer type, else an extra buffer type of the device by name (CPU_REPACK).
+// Returns 1 when every column matched, 0 when one did not, -1 when it cannot be measured (no
+// such device or buffer type, a type that cannot be quantized without an importance matrix, or
+// one that buffer type does not hold: CPU_REPACK repacks only some types).
+// Bytes the C allocator has handed out and not had back, all threads' arenas together (glibc's
+// mallinfo2: in-use chunks and mapped blocks): read before and after a load, what it kept.
+uint64_t pedigree_heap_in_use(void);
+
+// Gives the pages the allocator holds free back to the system, in every arena (glibc's
+// malloc_trim): after a dry run, whose vocabulary and metadata were freed on a thread of its own.
+void pedigree_heap_trim(void);
+
+int32_t pedigree_matmul_invariance(const char * device, const char * buffer_type, int32_t type, int32_t threads, int32_t max_columns);
 
 #ifdef __cplusplus
 }

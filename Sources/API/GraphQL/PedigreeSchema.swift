@@ -192,7 +192,7 @@ public enum PedigreeSchema {
           """Whether the replay ran on an engine with the original's facts (all but the prefix cache); null when the original recorded none."""
           sameEngine: Boolean
 
-          """Whether the same answer was to be expected: both ran on engines with the same facts. Never for an external backend (its engine is not known)."""
+          """Whether the same answer was to be expected: both ran on engines with the same facts, and the original's kernels were measured batch-invariant (engineFacts.batchInvariant). Never for an external backend (its engine is not known)."""
           guaranteed: Boolean!
         }
 
@@ -220,6 +220,24 @@ public enum PedigreeSchema {
 
           """The external OpenAI-compatible backend (its configured name) that ran it; its other facts are unknown (empty)."""
           external: String
+
+          """Whether ggml's tiled K-quant GEMM was on (off in the invariant mode); null for records made before it was recorded."""
+          tiledMatmul: Boolean
+
+          """The GPUs the engine could offload to: ggml name, model and driver (empty on a CPU engine)."""
+          devices: [String!]
+
+          """Whether the KV cache and attention went to the GPUs with their layers; null without GPUs."""
+          offloadKV: Boolean
+
+          """Layers of the model offloaded to the GPUs (0 on the CPU)."""
+          gpuLayers: Int
+
+          """Whether the model's weights were repacked for the CPU's GEMM kernels."""
+          repack: Boolean
+
+          """Whether the answer's tokens do not depend on what shared its llama.cpp calls: the invariant mode on kernels measured invariant for every weight type of the model, on the CPU. A replay is guaranteed only where this holds."""
+          batchInvariant: Boolean
         }
 
         type ReplayBatch {
@@ -346,6 +364,9 @@ public enum PedigreeSchema {
           contextBytes: Long!
           computeBytes: Long!
           prefixCacheBytes: Long!
+
+          """The model's own host memory outside llama.cpp's buffers (vocabulary, metadata), measured from the allocator during its dry run."""
+          metadataBytes: Long!
           totalBytes: Long!
         }
 

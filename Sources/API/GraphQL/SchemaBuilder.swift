@@ -229,7 +229,7 @@ public enum SchemaBuilder {
                 "identical": field { (replay: InferenceService.Replay) in replay.identical },
                 "firstDifference": field { (replay: InferenceService.Replay) in replay.firstDifference },
                 "sameEngine": field { (replay: InferenceService.Replay) in replay.sameEngine },
-                "guaranteed": field { (replay: InferenceService.Replay) in replay.sameEngine ?? false },
+                "guaranteed": field { (replay: InferenceService.Replay) in replay.guaranteed },
             ],
             "EngineFacts": [
                 "build": field { (facts: EngineFacts) in facts.build },
@@ -243,6 +243,12 @@ public enum SchemaBuilder {
                 "prefixCache": field { (facts: EngineFacts) in facts.prefixCache },
                 "worker": field { (facts: EngineFacts) in facts.worker },
                 "external": field { (facts: EngineFacts) in facts.external },
+                "tiledMatmul": field { (facts: EngineFacts) in facts.tiledMatmul },
+                "devices": field { (facts: EngineFacts) in facts.devices },
+                "offloadKV": field { (facts: EngineFacts) in facts.offloadKV },
+                "gpuLayers": field { (facts: EngineFacts) in facts.gpuLayers },
+                "repack": field { (facts: EngineFacts) in facts.repack },
+                "batchInvariant": field { (facts: EngineFacts) in facts.batchInvariant },
             ],
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },
@@ -286,6 +292,7 @@ public enum SchemaBuilder {
                 "contextBytes": field { (device: ModelMemory.Device) in device.context },
                 "computeBytes": field { (device: ModelMemory.Device) in device.compute },
                 "prefixCacheBytes": field { (device: ModelMemory.Device) in device.prefixCache },
+                "metadataBytes": field { (device: ModelMemory.Device) in device.metadata },
                 "totalBytes": field { (device: ModelMemory.Device) in device.total },
             ],
             "Transfer": [

@@ -108,10 +108,12 @@ final class ServerMetrics: Sendable {
             for device in model.memory.devices {
                 for (part, bytes) in [
                     ("weights", device.weights), ("context", device.context), ("compute", device.compute), ("prefix_cache", device.prefixCache),
+                    ("metadata", device.metadata),
                 ] {
                     set(
                         "pedigree_model_memory_bytes", labels + [("device", device.name), ("part", part)],
-                        "Bytes a loaded model holds, by device and part (weights, context: the KV cache, compute, prefix_cache).", Double(bytes))
+                        "Bytes a loaded model holds, by device and part (weights, context: the KV cache, compute, prefix_cache, metadata: vocabulary and metadata).",
+                        Double(bytes))
                 }
             }
         }

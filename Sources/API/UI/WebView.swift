@@ -77,7 +77,7 @@ struct WebView: Sendable {
                     HTML.escape(model.worker ?? "this process"),
                     HTML.escape(device.description.isEmpty ? device.name : "\(device.name) (\(device.description))"),
                     HTML.size(device.weights), HTML.size(device.context), HTML.size(device.compute), HTML.size(device.prefixCache),
-                    HTML.size(device.total), "\(model.activeSlots)/\(model.slots)",
+                    HTML.size(device.metadata), HTML.size(device.total), "\(model.activeSlots)/\(model.slots)",
                 ]
             }
         }
@@ -85,7 +85,8 @@ struct WebView: Sendable {
             loaded.isEmpty
             ? "<p class=\"meta\">No model is loaded.</p>"
             : HTML.table(
-                ["weights md5", "revisions", "where", "device", "weights", "context", "compute", "prefix cache", "total", "slots busy"], loaded,
+                ["weights md5", "revisions", "where", "device", "weights", "context", "compute", "prefix cache", "metadata", "total", "slots busy"],
+                loaded,
                 id: "loaded")
         return HTML.page(
             signOut: context.principal.name != nil,

@@ -26,6 +26,10 @@ final class BatchEngine: Sendable {
         var flashAttention = false
         /// Bytes of saved prompt prefixes (invariant mode); 0 turns the prefix cache off.
         var prefixCacheBytes: Int = 0
+        /// The GPUs offloaded layers may go to (ggml names); empty: none.
+        var gpuDevices: [String] = []
+        /// The KV cache and attention on the GPUs with their layers.
+        var offloadKV = true
 
         /// What the prefix cache may grow to: its bytes in the invariant mode, none in the mixed.
         var prefixCacheBudget: Int { mode == .invariant ? prefixCacheBytes : 0 }
@@ -42,14 +46,24 @@ final class BatchEngine: Sendable {
         var requestedBatch: Int { mode == .invariant ? max(prefillChunk, slots) : Self.batch }
         var requestedUbatch: Int { mode == .invariant ? max(prefillChunk, slots) : Self.ubatch }
 
-        /// What decides whether an engine of this configuration reproduces an answer.
-        func facts(batch: Int? = nil, ubatch: Int? = nil) -> EngineFacts {
+        /// What decides whether an engine of this configuration reproduces an answer; with a
+        /// model's placement, what its load decided too.
+        func facts(batch: Int? = nil, ubatch: Int? = nil, placement: Placement? = nil) -> EngineFacts {
             let batch = batch ?? requestedBatch
             let ubatch = ubatch ?? requestedUbatch
-            return EngineFacts(
+            var facts = EngineFacts(
                 build: EngineFacts.libraryBuild, cpu: LlamaBackend.systemInfo.trimmingCharacters(in: .whitespaces), threads: threads,
                 batch: batch, ubatch: ubatch, prefillChunk: mode == .invariant ? prefillChunk : 0, flashAttention: flashAttention,
                 mode: mode, prefixCache: prefixCacheBudget > 0)
+            facts.tiledMatmul = LlamaBackend.tiledMatmul
+            facts.devices = gpuDevices.map(LlamaBackend.describeDevice)
+            facts.offloadKV = gpuDevices.isEmpty ? nil : offloadKV
+            if let placement {
+                facts.gpuLayers = placement.gpuLayers
+                facts.repack = placement.repack
+                facts.batchInvariant = mode == .invariant && placement.batchInvariant
+            }
+            return facts
         }
     }
 
@@ -59,20 +73,22 @@ final class BatchEngine: Sendable {
     let facts: EngineFacts
     private let inbox: Inbox
 
-    /// What llama.cpp allocated for this engine (weights, KV cache, compute buffers), by device.
+    /// What llama.cpp allocated for this engine (weights, KV cache, compute buffers), by device,
+    /// and the model's own host memory.
     let allocated: ModelMemory
     /// Bytes of prompt prefixes the loop holds now (written by the loop thread).
     private let prefixBytes = ByteGauge()
 
-    init(model: LlamaModel, configuration: Configuration) throws {
+    /// `metadata`: the model's own host memory as the plan measured it (`ModelMemory.metadata`).
+    init(model: LlamaModel, configuration: Configuration, metadata: Int64 = 0) throws {
         self.model = model
         self.configuration = configuration
         let parameters = Self.contextParameters(configuration)
         guard let context = llama_init_from_model(model.pointer, parameters) else {
             throw InferenceError.loadFailed("llama.cpp could not create a context of \(parameters.n_ctx) tokens")
         }
-        allocated = ModelMemory.read(context: context)
-        let facts = configuration.facts(batch: Int(llama_n_batch(context)), ubatch: Int(llama_n_ubatch(context)))
+        allocated = ModelMemory.read(context: context).addingMetadata(metadata)
+        let facts = configuration.facts(batch: Int(llama_n_batch(context)), ubatch: Int(llama_n_ubatch(context)), placement: model.placement)
         self.facts = facts
         let inbox = Inbox()
         self.inbox = inbox
@@ -112,6 +128,12 @@ final class BatchEngine: Sendable {
         // One KV stream per sequence: attention over its own cells only, and a sequence's cells
         // laid out the same whatever else runs.
         parameters.kv_unified = false
+        // A call asks for at most one token's logits per sequence (a prompt's last, a generating
+        // token): compute buffers sized for that, not for logits of every token of a ubatch
+        // (smollm2: 12 MB of the 13 MB compute buffer for nothing).
+        parameters.n_outputs_max = UInt32(configuration.slots)
+        parameters.n_outputs_max_per_seq = 1
+        parameters.offload_kqv = configuration.offloadKV
         parameters.no_perf = true
         return parameters
     }

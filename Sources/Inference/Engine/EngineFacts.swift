@@ -37,6 +37,25 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// The external OpenAI-compatible backend that ran it (its name in the configuration): an
     /// engine Pedigree does not know, so nothing it made is expected to be reproduced.
     public var external: String?
+    /// Whether ggml's tiled GEMM for K-quants is on (batches of eight rows or more; off in the
+    /// invariant mode, where it would change a row's sums by how many rows share the call).
+    public var tiledMatmul: Bool?
+    /// The GPUs the engine may offload to (ggml name, model, driver); empty on a CPU engine.
+    public var devices: [String]?
+    /// Whether the KV cache and attention go to the GPUs with their layers.
+    public var offloadKV: Bool?
+
+    // What one model's load decided (nil in the facts of an engine not yet given a model).
+
+    /// Layers offloaded to the GPUs (0 on a CPU engine).
+    public var gpuLayers: Int?
+    /// Whether the weights were repacked for the CPU's GEMM kernels.
+    public var repack: Bool?
+    /// Whether an answer's tokens do not depend on what shared its calls: the invariant mode, on
+    /// kernels measured invariant for every weight type of the model (`KernelInvariance`), on
+    /// the CPU. False in the mixed mode, for a weight type whose kernels vary, and on a GPU
+    /// (not measured there): a replay of such an answer is not guaranteed.
+    public var batchInvariant: Bool?
 
     public init(
         build: String, cpu: String, threads: Int, batch: Int, ubatch: Int, prefillChunk: Int, flashAttention: Bool, mode: DecodeMode,
@@ -85,9 +104,12 @@ public struct EngineFacts: Sendable, Codable, Hashable {
     /// is at least the largest call, which llama.cpp then never splits: 512 in earlier builds,
     /// the largest call itself since the compute buffers were sized to it).
     /// An external backend's answers are never expected to be reproduced (its engine is unknown).
+    /// What a model's load decided (`gpuLayers`, `repack`) is compared only where both facts hold
+    /// it (an engine's configured facts, which route replays to workers, know no model), and
+    /// `batchInvariant` not at all: it follows from the other facts and the weights.
     public func reproduces(_ other: EngineFacts) -> Bool {
         guard external == nil, other.external == nil else { return false }
-        func essential(_ facts: EngineFacts) -> EngineFacts {
+        func essential(_ facts: EngineFacts, beside other: EngineFacts) -> EngineFacts {
             var facts = facts
             facts.prefixCache = false
             facts.worker = nil
@@ -95,9 +117,19 @@ public struct EngineFacts: Sendable, Codable, Hashable {
                 facts.batch = 0
                 facts.ubatch = 0
             }
+            facts.batchInvariant = nil
+            if other.gpuLayers == nil { facts.gpuLayers = nil }
+            if other.repack == nil { facts.repack = nil }
             return facts
         }
-        return essential(self) == essential(other)
+        return essential(self, beside: other) == essential(other, beside: self)
+    }
+
+    /// Whether a replay of an answer made under these facts must give the same tokens on an
+    /// engine of `other`: the same engine, and kernels measured batch-invariant (the answer may
+    /// have shared its calls with others).
+    public func guarantees(_ other: EngineFacts) -> Bool {
+        batchInvariant == true && reproduces(other)
     }
 
     /// llama.cpp's build as the library reports it.

@@ -12,6 +12,9 @@ public struct GGUFHeader: Sendable {
     public let alignment: Int
     /// Where tensor data begins; every tensor ends at or before the end of the file.
     public let dataOffset: Int
+    /// The ggml types of the tensors of two or more dimensions (the matrices products may read),
+    /// by raw value.
+    public let matrixTypes: Set<UInt32>
 
     /// Limits on what a header may declare.
     public static let maxTensors = 1 << 16
@@ -67,6 +70,7 @@ public struct GGUFHeader: Sendable {
 
         var tensorEnds: [(offset: Int, size: Int)] = []
         tensorEnds.reserveCapacity(tensorCount)
+        var matrixTypes: Set<UInt32> = []
         for index in 0..<tensorCount {
             _ = try reader.string(max: Self.maxKeyLength)
             let dimensions = try reader.u32()
@@ -95,7 +99,9 @@ public struct GGUFHeader: Sendable {
             guard !overflow, offset <= UInt64(Int.max) else { throw Invalid("tensor \(index) is too large") }
             guard Int(offset) % alignment == 0 else { throw Invalid("tensor \(index) is not aligned to \(alignment)") }
             tensorEnds.append((Int(offset), size))
+            if elements.count >= 2 { matrixTypes.insert(rawType) }
         }
+        self.matrixTypes = matrixTypes
         let headerEnd = reader.position
         let (aligned, over) = headerEnd.addingReportingOverflow(alignment - 1)
         guard !over else { throw Invalid("the header is too large") }

@@ -21,6 +21,36 @@ enum LlamaBackend {
     /// change while the process runs, and every answer used to build the string again).
     static let systemInfo: String = String(cString: llama_print_system_info())
 
+    /// Whether ggml's tiled K-quant GEMM is on: its variable `GGML_CPU_TILED_MM`, read by ggml
+    /// once, at the first product (`ModelManager` turns it off for the invariant mode before).
+    static var tiledMatmul: Bool {
+        guard let value = ProcessInfo.processInfo.environment["GGML_CPU_TILED_MM"] else { return true }
+        return (Int(value) ?? 0) != 0
+    }
+
+    /// Turns ggml's tiled K-quant GEMM off for this process unless the operator set it: it sums a
+    /// row differently when eight or more rows share a call. Only before the first product.
+    static func disableTiledMatmul() {
+        setenv("GGML_CPU_TILED_MM", "0", 0)
+    }
+
+    /// `CUDA0 NVIDIA H100 80GB HBM3 (driver 550.54.15)`: a GPU as the engine facts name it.
+    static func describeDevice(_ name: String) -> String {
+        ensureInitialised()
+        var text = name
+        if let device = ggml_backend_dev_by_name(name) { text += " " + String(cString: ggml_backend_dev_description(device)) }
+        if let driver = gpuDriver { text += " (driver \(driver))" }
+        return text
+    }
+
+    /// The NVIDIA kernel module's version, where there is one.
+    static let gpuDriver: String? = {
+        guard let text = try? String(contentsOfFile: "/proc/driver/nvidia/version", encoding: .utf8) else { return nil }
+        // NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 …
+        let words = text.split(whereSeparator: \.isWhitespace)
+        return words.first { word in word.split(separator: ".").count >= 2 && word.allSatisfy { $0.isNumber || $0 == "." } }.map(String.init)
+    }()
+
     /// A GPU's free and total bytes as its driver reports them, by ggml device name (`CUDA0`);
     /// nil when there is no such device.
     static func deviceMemory(_ name: String) -> (free: Int64, total: Int64)? {

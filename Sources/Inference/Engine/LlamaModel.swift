@@ -15,7 +15,11 @@ final class LlamaModel: @unchecked Sendable {
     /// with `loadFailed` instead of reaching llama.cpp's asserts: `GGUFHeader` checks it first.
     /// A dry run reads the metadata only and allocates nothing: a context made over it tells what
     /// the real load would allocate (`ModelMemory.read`), and it cannot generate.
-    init(path: String, dryRun: Bool = false) throws {
+    let placement: Placement
+    /// Transformer layers (the output layer comes after them: `n_gpu_layers` counts it too).
+    let layers: Int
+
+    init(path: String, placement: Placement, dryRun: Bool = false) throws {
         LlamaBackend.ensureInitialised()
         do {
             _ = try GGUFHeader(path: path)
@@ -25,10 +29,17 @@ final class LlamaModel: @unchecked Sendable {
         var parameters = llama_model_default_params()
         parameters.load_mode = dryRun ? LLAMA_LOAD_MODE_NONE : LLAMA_LOAD_MODE_MMAP
         parameters.no_alloc = dryRun
-        parameters.n_gpu_layers = 999  // all layers on the GPU when llama.cpp was built with one; ignored on CPU
-        guard let model = llama_model_load_from_file(path, parameters) else {
+        parameters.n_gpu_layers = Int32(clamping: placement.gpuLayers)
+        parameters.use_extra_bufts = placement.repack
+        let loaded = placement.withDeviceList { devices in
+            parameters.devices = devices
+            return llama_model_load_from_file(path, parameters)
+        }
+        guard let model = loaded else {
             throw InferenceError.loadFailed("llama.cpp rejected the file (truncated or unsupported)")
         }
+        self.placement = placement
+        layers = Int(llama_model_n_layer(model))
         pointer = model
         vocab = llama_model_get_vocab(model)
         trainedContext = Int(llama_model_n_ctx_train(model))
@@ -36,7 +47,13 @@ final class LlamaModel: @unchecked Sendable {
         chatTemplate = llama_model_chat_template(model, nil).map { String(cString: $0) }
     }
 
-    deinit { llama_model_free(pointer) }
+    /// The vocabulary and metadata were freed into the allocator's arena of whichever thread ran
+    /// the load (a dry run's, an unloaded model's): give the pages back, or the process keeps
+    /// holding them beside the next load's.
+    deinit {
+        llama_model_free(pointer)
+        ModelMemory.trimHeap()
+    }
 
     /// Tokens of `text`; `addSpecial` adds BOS as the model asks, `parseSpecial` reads special
     /// tokens written in the text (chat templates produce them).

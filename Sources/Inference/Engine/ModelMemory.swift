@@ -18,12 +18,16 @@ public struct ModelMemory: Sendable, Hashable, Codable {
         public var compute: Int64
         /// Saved prompt prefixes (host memory only).
         public var prefixCache: Int64
+        /// What the model keeps in host memory outside llama.cpp's buffers: its vocabulary (token
+        /// texts, merges, lookup tables), metadata and tensor descriptions. Measured while the dry
+        /// run loaded the same file (`ModelMemory.measuringHost`).
+        public var metadata: Int64
 
-        public var total: Int64 { weights + context + compute + prefixCache }
+        public var total: Int64 { weights + context + compute + prefixCache + metadata }
 
         public init(
             name: String, description: String = "", isGPU: Bool = false, weights: Int64 = 0, context: Int64 = 0, compute: Int64 = 0,
-            prefixCache: Int64 = 0
+            prefixCache: Int64 = 0, metadata: Int64 = 0
         ) {
             self.name = name
             self.description = description
@@ -32,6 +36,22 @@ public struct ModelMemory: Sendable, Hashable, Codable {
             self.context = context
             self.compute = compute
             self.prefixCache = prefixCache
+            self.metadata = metadata
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case name, description, isGPU, weights, context, compute, prefixCache, metadata
+        }
+
+        /// A report without `metadata` (a worker of an earlier build) reads as none.
+        public init(from decoder: any Decoder) throws {
+            let values = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                name: try values.decode(String.self, forKey: .name), description: try values.decode(String.self, forKey: .description),
+                isGPU: try values.decode(Bool.self, forKey: .isGPU), weights: try values.decode(Int64.self, forKey: .weights),
+                context: try values.decode(Int64.self, forKey: .context), compute: try values.decode(Int64.self, forKey: .compute),
+                prefixCache: try values.decode(Int64.self, forKey: .prefixCache),
+                metadata: try values.decodeIfPresent(Int64.self, forKey: .metadata) ?? 0)
         }
     }
 
@@ -51,16 +71,48 @@ public struct ModelMemory: Sendable, Hashable, Codable {
     public func bytes(on device: String) -> Int64 { devices.first { $0.name == device }?.total ?? 0 }
 
     /// The same with `bytes` more of prompt prefixes in host memory.
-    func addingPrefixCache(_ bytes: Int64) -> ModelMemory {
+    func addingPrefixCache(_ bytes: Int64) -> ModelMemory { addingToHost(bytes, \.prefixCache) }
+
+    /// The same with `bytes` more of the model's own host memory (vocabulary, metadata).
+    func addingMetadata(_ bytes: Int64) -> ModelMemory { addingToHost(bytes, \.metadata) }
+
+    private func addingToHost(_ bytes: Int64, _ part: WritableKeyPath<Device, Int64>) -> ModelMemory {
         guard bytes > 0 else { return self }
         var devices = self.devices
         if let index = devices.firstIndex(where: { $0.name == Self.host }) {
-            devices[index].prefixCache += bytes
+            devices[index][keyPath: part] += bytes
         } else {
-            devices.append(Device(name: Self.host, prefixCache: bytes))
+            var device = Device(name: Self.host)
+            device[keyPath: part] = bytes
+            devices.append(device)
         }
         return ModelMemory(devices: devices)
     }
+
+    /// `work`'s result and the host memory it kept: the larger of the allocator's bytes in use
+    /// (every thread's arena) and the process's resident anonymous memory, each after less before
+    /// (the allocator's count misses its own pages and fragments; resident memory misses pages
+    /// freed earlier and handed out again). Other threads' allocations meanwhile blur it by as
+    /// much as they allocate.
+    static func measuringHost<T>(_ work: () throws -> T) rethrows -> (T, Int64) {
+        let heap = Int64(clamping: pedigree_heap_in_use())
+        let resident = residentAnonymous()
+        let result = try work()
+        let kept = max(Int64(clamping: pedigree_heap_in_use()) - heap, residentAnonymous() - resident, 0)
+        return (result, kept)
+    }
+
+    /// The process's resident anonymous memory (`RssAnon`), 0 where /proc does not tell.
+    static func residentAnonymous() -> Int64 {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
+            let kib = Int64(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib * 1024
+    }
+
+    /// Gives the allocator's free pages back to the system (after a dry run).
+    static func trimHeap() { pedigree_heap_trim() }
 
     /// What llama.cpp holds for `context` and its model, by device.
     static func read(context: OpaquePointer) -> ModelMemory {

@@ -71,14 +71,26 @@ public actor ModelManager {
         public var flashAttention = false
         /// Bytes of saved prompt prefixes per loaded model (invariant mode); 0: off.
         public var prefixCacheBytes: Int = 256 << 20
+        /// Layers offloaded to the GPUs (none without one).
+        public var gpuLayers: GPULayers = .auto
+        /// The GPUs to use by ggml name (`CUDA0`); empty: every GPU llama.cpp sees.
+        public var gpuDevices: [String] = []
+        /// The KV cache and attention on the GPUs with their layers (off: in host memory).
+        public var offloadKV = true
 
         public init() {}
+
+        /// The GPUs models may use: those listed that exist, or every one.
+        var usableGPUs: [String] {
+            let available = Placement.availableGPUs().map(\.name)
+            return gpuDevices.isEmpty ? available : gpuDevices.filter(available.contains)
+        }
 
         func engineConfiguration(trainedContext: Int) -> BatchEngine.Configuration {
             BatchEngine.Configuration(
                 slots: slots, contextPerSlot: min(contextPerSlot, max(256, trainedContext)), queueLimit: queueLimit, threads: threads,
                 generationTimeout: generationTimeout, mode: decodeMode, prefillChunk: prefillChunk, flashAttention: flashAttention,
-                prefixCacheBytes: prefixCacheBytes)
+                prefixCacheBytes: prefixCacheBytes, gpuDevices: usableGPUs, offloadKV: offloadKV)
         }
     }
 
@@ -142,6 +154,7 @@ public actor ModelManager {
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "pedigree.models")) {
         self.configuration = configuration
         self.logger = logger
+        if configuration.decodeMode == .invariant { LlamaBackend.disableTiledMatmul() }
     }
 
     /// The engine facts as configured, recorded with inferences that never reached an engine
@@ -225,11 +238,14 @@ public actor ModelManager {
                 let started = ContinuousClock.now
                 let engine = try await withSpan("load") { span in
                     span.attributes["pedigree.artifact.md5"] = md5
-                    let planned = try await Self.offThread { try Self.plan(path: weights.path, configuration: configuration) }
-                    try await self.admit(md5, reserving: planned)
+                    let budgets = self.gpuBudgets()
+                    let planned = try await Self.offThread { try Self.plan(path: weights.path, configuration: configuration, gpuBudgets: budgets) }
+                    try await self.admit(md5, reserving: planned.memory)
                     return try await Self.offThread {
-                        let model = try LlamaModel(path: weights.path)
-                        return try BatchEngine(model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext))
+                        let model = try LlamaModel(path: weights.path, placement: planned.placement)
+                        return try BatchEngine(
+                            model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext),
+                            metadata: planned.memory.devices.reduce(0) { $0 + $1.metadata })
                     }
                 }
                 Timer(label: "pedigree.model.load.duration").record(duration: ContinuousClock.now - started)
@@ -259,12 +275,71 @@ public actor ModelManager {
         }
     }
 
-    /// What loading the weights at `path` will hold: llama.cpp's dry run of the same load, and
-    /// the prefix cache at its budget (it may grow to it).
-    private static func plan(path: String, configuration: Configuration) throws -> ModelMemory {
-        let model = try LlamaModel(path: path, dryRun: true)
-        let engine = configuration.engineConfiguration(trainedContext: model.trainedContext)
-        return try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(Int64(engine.prefixCacheBudget))
+    /// Where loading the weights at `path` puts them and what it will hold: the CPU layout whose
+    /// kernels are measured batch-invariant for the model's weight types (invariant mode), the
+    /// layers offloaded (`auto`: the most whose GPU memory fits each GPU's budget, found by dry
+    /// runs), and llama.cpp's dry run of that load with the prefix cache at its budget.
+    private static func plan(path: String, configuration: Configuration, gpuBudgets: [String: Int64]) throws -> (
+        memory: ModelMemory, placement: Placement
+    ) {
+        let header: GGUFHeader
+        do {
+            header = try GGUFHeader(path: path)
+        } catch {
+            throw InferenceError.loadFailed("invalid GGUF: \(error.description)")
+        }
+        var placement = Placement()
+        placement.devices = configuration.usableGPUs
+        placement.offloadKV = configuration.offloadKV
+        if configuration.decodeMode == .invariant {
+            let layout = KernelInvariance.cpuLayout(types: header.matrixTypes, threads: configuration.threads)
+            placement.repack = layout.repack
+            placement.batchInvariant = layout.invariant
+        }
+        func dryRun(layers: Int) throws -> (memory: ModelMemory, layers: Int) {
+            var trial = placement
+            trial.gpuLayers = placement.devices.isEmpty ? 0 : layers
+            // A dry run allocates no buffer: what the host kept is the model's own.
+            let (model, metadata) = try ModelMemory.measuringHost { try LlamaModel(path: path, placement: trial, dryRun: true) }
+            let engine = configuration.engineConfiguration(trainedContext: model.trainedContext)
+            let memory = try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(Int64(engine.prefixCacheBudget))
+            return (memory.addingMetadata(metadata), model.layers)
+        }
+        func fits(_ memory: ModelMemory) -> Bool {
+            memory.devices.allSatisfy { device in !device.isGPU || device.total <= gpuBudgets[device.name, default: .max] }
+        }
+        let requested: Int
+        switch configuration.gpuLayers {
+        case .count(let count): requested = count
+        case .all, .auto: requested = Int(Int32.max)
+        }
+        let first = try dryRun(layers: requested)
+        var memory = first.memory
+        var layers = placement.devices.isEmpty ? 0 : min(requested, first.layers + 1)
+        if configuration.gpuLayers == .auto, layers > 0, !fits(memory) {
+            // The most layers that fit (fewer never need more GPU memory); none at worst.
+            var low = 0
+            var high = layers - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                if fits(try dryRun(layers: middle).memory) { low = middle } else { high = middle - 1 }
+            }
+            layers = low
+            memory = try dryRun(layers: low).memory
+        }
+        placement.gpuLayers = layers
+        // Not measured on a GPU: an answer with offloaded layers is not promised to be invariant.
+        if layers > 0 { placement.batchInvariant = false }
+        return (memory, placement)
+    }
+
+    /// Each usable GPU's budget.
+    private func gpuBudgets() -> [String: Int64] {
+        Dictionary(uniqueKeysWithValues: configuration.usableGPUs.map { name in (name, gpuBudget(name)) })
+    }
+
+    private func gpuBudget(_ name: String) -> Int64 {
+        configuration.gpuMemoryBudget.map { Int64(clamping: $0) } ?? (LlamaBackend.deviceMemory(name).map { $0.total / 10 * 9 } ?? .max)
     }
 
     /// The loaded (or loading) instance of `md5`, marked as used by `revision`; nil when absent.
@@ -300,10 +375,7 @@ public actor ModelManager {
             if device.name == ModelMemory.host {
                 return (device, Int64(clamping: configuration.memoryBudget ?? Self.defaultHostBudget))
             }
-            let budget =
-                configuration.gpuMemoryBudget.map { Int64(clamping: $0) }
-                ?? (LlamaBackend.deviceMemory(device.name).map { $0.total / 10 * 9 } ?? .max)
-            return (device, budget)
+            return (device, gpuBudget(device.name))
         }
     }
 
@@ -349,7 +421,7 @@ public actor ModelManager {
 
     /// `1.2 GiB (weights 96.6 MiB, context 188.0 MiB, compute 20.1 MiB, prefix cache 256.0 MiB)`.
     private static func describe(_ device: ModelMemory.Device) -> String {
-        "\(ModelMemory.describe(device.total)) (weights \(ModelMemory.describe(device.weights)), context \(ModelMemory.describe(device.context)), compute \(ModelMemory.describe(device.compute)), prefix cache \(ModelMemory.describe(device.prefixCache)))"
+        "\(ModelMemory.describe(device.total)) (weights \(ModelMemory.describe(device.weights)), context \(ModelMemory.describe(device.context)), compute \(ModelMemory.describe(device.compute)), prefix cache \(ModelMemory.describe(device.prefixCache)), metadata \(ModelMemory.describe(device.metadata)))"
     }
 
     /// Three quarters of the host's memory: the cgroup's limit where there is one, else the

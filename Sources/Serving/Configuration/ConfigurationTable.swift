@@ -211,6 +211,23 @@ extension ConfigurationKey {
             .inference, [.inference], defaultNote: "90% of each GPU's memory as its driver reports it", example: ["70G"],
             help: "Bytes of each GPU's memory the loaded models may hold together (the same admission as memory-budget, per GPU)."),
         .key(
+            "gpu-layers", \.serving.models.gpuLayers,
+            ConfigurationCodec.string.map(
+                { text in
+                    guard let layers = GPULayers(text) else { throw ConfigurationProblem("'\(text)' is not a number of layers, all or auto") }
+                    return layers
+                }, back: \.description), .inference, [.inference],
+            help: "Layers of each model offloaded to the GPUs: a number, all, or auto (as many as fit gpu-memory-budget); none without a GPU.",
+            details:
+                "An engine fact: recorded with every answer, with the GPUs' models and driver. Answers with offloaded layers are recorded as not batch-invariant (not measured on a GPU), so their replays are not guaranteed."
+        ),
+        .key(
+            "gpu-devices", \.serving.models.gpuDevices, .list, .inference, [.inference], flag: "gpu-device", defaultNote: "every GPU llama.cpp sees",
+            example: ["CUDA0"], help: "The GPUs models may use, by ggml name (CUDA0, CUDA1…)."),
+        .key(
+            "gpu-kv-cache", \.serving.models.offloadKV, .boolean, .inference, [.inference],
+            help: "The KV cache and attention on the GPUs with their layers (false: in host memory, counted against memory-budget)."),
+        .key(
             "max-tokens-limit", \.serving.models.maxTokensLimit, .integer(1...1_000_000), .inference, [.inference],
             help: "Largest maxTokens a request may ask for."),
         .key(

@@ -262,6 +262,13 @@ public final class InferenceService: Sendable {
             guard let recorded = EngineFacts(json: original.engine), let now = replay.summary.engine else { return nil }
             return now.reproduces(recorded)
         }
+
+        /// Whether the same tokens were to be expected: the same engine, on kernels measured
+        /// batch-invariant when the original ran.
+        public var guaranteed: Bool {
+            guard let recorded = EngineFacts(json: original.engine), let now = replay.summary.engine else { return false }
+            return recorded.guarantees(now)
+        }
     }
 
     /// What `replayMany` reports: counts and one item per record.
