@@ -63,3 +63,15 @@ def test_replay_against_other_weights_and_the_same(demo, tmp_path):
         assert many.returncode == (3 if report["differing"] else 0) and report["against"] == new["id"] and len(report["items"]) == 4
     finally:
         server.stop()
+
+
+def test_a_replay_against_other_weights_is_never_guaranteed(demo, make_server):
+    """smollm2's kernels are measured batch-invariant: a replay on its own weights is guaranteed,
+    one against other weights (v1.1.0's file differs) runs on the same engine but is not."""
+    server = make_server(demo)
+    made = server.data(INFER, {"input": {"modelRevisionID": "smollm2-135m@v1.0.0", "prompt": "The capital of France is",
+                                         "sampling": {"temperature": 0, "maxTokens": 6}}})["infer"]["id"]
+    query = "mutation($id: ID!, $against: ID) { replay(id: $id, against: $against) { identical sameEngine guaranteed } }"
+    assert server.data(query, {"id": made})["replay"] == {"identical": True, "sameEngine": True, "guaranteed": True}
+    other = server.data(query, {"id": made, "against": "smollm2-135m@v1.1.0"})["replay"]
+    assert other["sameEngine"] is True and other["guaranteed"] is False, other

@@ -36,3 +36,23 @@ def serve(binary, repo, cache, *extra, verify=True):
     url = f"{'https' if '--tls-certificate' in extra else 'http'}://127.0.0.1:{port}"
     wait_ready(url, verify=verify)
     return process, url
+
+
+def llama_server(binary, model, parallel, threads, prompt, tokens, flash="off", gpu_layers="0"):
+    """llama-server over `model` with `parallel` slots of 512 tokens, ready; returns (process, url,
+    once): once() asks for `tokens` greedy tokens of `prompt` (no prompt cache) and returns
+    (tokens predicted, seconds)."""
+    import requests
+    port = free_port()
+    process = subprocess.Popen([str(binary), "-m", str(model), "-t", str(threads), "-tb", str(threads), "-c", str(512 * parallel),
+                                "-np", str(parallel), "-fa", flash, "-ngl", str(gpu_layers), "--port", str(port), "--no-webui"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, "/health")
+
+    def once():
+        start = time.perf_counter()
+        body = requests.post(url + "/completion", json={"prompt": prompt, "n_predict": tokens, "temperature": 0, "cache_prompt": False},
+                             timeout=600).json()
+        return body["tokens_predicted"], time.perf_counter() - start
+    return process, url, once

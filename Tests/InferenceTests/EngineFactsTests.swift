@@ -21,11 +21,16 @@ import Testing
 
     @Test func whatALoadDecidedIsComparedWhereBothKnowIt() {
         var loaded = Self.facts()
+        loaded.tiledMatmul = false
+        loaded.devices = []
         loaded.gpuLayers = 0
         loaded.repack = false
         loaded.batchInvariant = true
         // An engine's configured facts (no model yet) route a replay to it.
-        #expect(Self.facts().reproduces(loaded) && loaded.reproduces(Self.facts()))
+        var configured = Self.facts()
+        configured.tiledMatmul = false
+        configured.devices = []
+        #expect(configured.reproduces(loaded) && loaded.reproduces(configured))
         var repacked = loaded
         repacked.repack = true
         #expect(!repacked.reproduces(loaded))
@@ -35,11 +40,24 @@ import Testing
         // batchInvariant follows from the rest: never compared, but a replay is guaranteed only with it.
         var varying = loaded
         varying.batchInvariant = false
-        #expect(varying.reproduces(loaded) && !varying.guarantees(loaded) && loaded.guarantees(varying))
+        // Either run may have shared its calls: both must be invariant.
+        #expect(varying.reproduces(loaded) && !varying.guarantees(loaded) && !loaded.guarantees(varying) && loaded.guarantees(loaded))
         var tiled = loaded
         tiled.tiledMatmul = true
         #expect(!tiled.reproduces(loaded))
         #expect(!EngineFacts.external("vllm").guarantees(.external("vllm")))
+    }
+
+    @Test func recordsMadeBeforeTheKernelFactsRanAsGgmlDoesByDefault() {
+        var now = Self.facts(mode: .mixed, ubatch: 512)
+        now.tiledMatmul = true
+        now.devices = []
+        // An earlier build's record: no tiledMatmul, no devices (the tiled GEMM was on, no GPU named).
+        #expect(Self.facts(mode: .mixed, ubatch: 512).reproduces(now) && now.reproduces(Self.facts(mode: .mixed, ubatch: 512)))
+        var invariant = Self.facts()
+        invariant.tiledMatmul = false
+        invariant.devices = []
+        #expect(!Self.facts().reproduces(invariant))
     }
 
     @Test func aModelsPlacementIsInItsFacts() {

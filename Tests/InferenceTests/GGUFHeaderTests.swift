@@ -39,6 +39,10 @@ struct GGUFHeaderTests {
         let header = try GGUFHeader(Self.file())
         #expect(header.version == 3 && header.tensorCount == 1 && header.keyCount == 1 && header.alignment == 32)
         #expect(header.dataOffset % 32 == 0)
+        #expect(header.matrixTypes.isEmpty)
+        // The same bytes as a matrix of F32, and a vector of I32: both fine.
+        #expect(try GGUFHeader(Self.file(dimensions: 2, dataBytes: 1 << 17)).matrixTypes == [0])
+        #expect(try GGUFHeader(Self.file(tensorType: 26)).matrixTypes.isEmpty)
     }
 
     @Test(arguments: [
@@ -55,6 +59,10 @@ struct GGUFHeaderTests {
         ("huge tensor", Self.file(extent: 1 << 62)),
         ("tensor type", Self.file(tensorType: 999)),
         ("removed type", Self.file(tensorType: 4)),
+        ("a matrix of I32", Self.file(dimensions: 2, tensorType: 26, dataBytes: 1 << 17)),
+        ("a matrix of Q8_K", Self.file(dimensions: 2, extent: 256, tensorType: 15, dataBytes: 1 << 17)),
+        ("a matrix of Q8_1", Self.file(dimensions: 2, extent: 32, tensorType: 9, dataBytes: 1 << 17)),
+        ("a matrix of F64", Self.file(dimensions: 2, tensorType: 28, dataBytes: 1 << 17)),
         ("offset past the end", Self.file(offset: 1 << 20)),
         ("unaligned offset", Self.file(offset: 3)),
         ("truncated data", Self.file(dataBytes: 10)),

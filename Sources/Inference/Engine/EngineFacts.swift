@@ -120,16 +120,20 @@ public struct EngineFacts: Sendable, Codable, Hashable {
             facts.batchInvariant = nil
             if other.gpuLayers == nil { facts.gpuLayers = nil }
             if other.repack == nil { facts.repack = nil }
+            // Records made before these were recorded ran as ggml does by default: the tiled GEMM
+            // on, no GPU named.
+            facts.tiledMatmul = facts.tiledMatmul ?? true
+            facts.devices = facts.devices ?? []
             return facts
         }
         return essential(self, beside: other) == essential(other, beside: self)
     }
 
     /// Whether a replay of an answer made under these facts must give the same tokens on an
-    /// engine of `other`: the same engine, and kernels measured batch-invariant (the answer may
-    /// have shared its calls with others).
+    /// engine of `other` (of the same weights): the same engine, and kernels measured
+    /// batch-invariant for both (the answer, or the replay, may have shared its calls).
     public func guarantees(_ other: EngineFacts) -> Bool {
-        batchInvariant == true && reproduces(other)
+        batchInvariant == true && other.batchInvariant != false && reproduces(other)
     }
 
     /// llama.cpp's build as the library reports it.

@@ -16,6 +16,12 @@ public struct GGUFHeader: Sendable {
     /// by raw value.
     public let matrixTypes: Set<UInt32>
 
+    /// Types that are not weight types: what activations are quantized to (Q8_1, Q8_K), integers
+    /// and doubles. ggml multiplies no matrix of them.
+    static let nonWeightTypes: Set<UInt32> = [
+        GGML_TYPE_Q8_1, GGML_TYPE_Q8_K, GGML_TYPE_I8, GGML_TYPE_I16, GGML_TYPE_I32, GGML_TYPE_I64, GGML_TYPE_F64,
+    ].reduce(into: []) { $0.insert($1.rawValue) }
+
     /// Limits on what a header may declare.
     public static let maxTensors = 1 << 16
     public static let maxKeys = 1 << 16
@@ -94,6 +100,11 @@ public struct GGUFHeader: Sendable {
                 let (product, over) = size.multipliedReportingOverflow(by: factor)
                 size = product
                 overflow = overflow || over
+            }
+            // ggml has no product kernel for these: a matrix of one ends the process at the first
+            // request (a null function pointer), so it is refused here.
+            guard elements.count < 2 || !Self.nonWeightTypes.contains(rawType) else {
+                throw Invalid("tensor \(index) is a matrix of type \(String(cString: ggml_type_name(type))), which no product can read")
             }
             let offset = try reader.u64()
             guard !overflow, offset <= UInt64(Int.max) else { throw Invalid("tensor \(index) is too large") }

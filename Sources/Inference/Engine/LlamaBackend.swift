@@ -24,8 +24,9 @@ enum LlamaBackend {
     /// Whether ggml's tiled K-quant GEMM is on: its variable `GGML_CPU_TILED_MM`, read by ggml
     /// once, at the first product (`ModelManager` turns it off for the invariant mode before).
     static var tiledMatmul: Bool {
-        guard let value = ProcessInfo.processInfo.environment["GGML_CPU_TILED_MM"] else { return true }
-        return (Int(value) ?? 0) != 0
+        // Read as ggml reads it (`atoi(env) != 0`: " 1" and "1x" are on, "x" is off).
+        guard let value = getenv("GGML_CPU_TILED_MM") else { return true }
+        return atoi(value) != 0
     }
 
     /// Turns ggml's tiled K-quant GEMM off for this process unless the operator set it: it sums a

@@ -80,10 +80,18 @@ public actor ModelManager {
 
         public init() {}
 
-        /// The GPUs models may use: those listed that exist, or every one.
+        /// The GPUs models may use: those listed that exist (by ggml's name, in any case), or
+        /// every one.
         var usableGPUs: [String] {
             let available = Placement.availableGPUs().map(\.name)
-            return gpuDevices.isEmpty ? available : gpuDevices.filter(available.contains)
+            guard !gpuDevices.isEmpty else { return available }
+            return available.filter { name in gpuDevices.contains { $0.caseInsensitiveCompare(name) == .orderedSame } }
+        }
+
+        /// Listed GPUs that llama.cpp does not see (a warning at start: their layers stay on the CPU).
+        public var unknownGPUs: [String] {
+            let available = Placement.availableGPUs().map(\.name)
+            return gpuDevices.filter { name in !available.contains { $0.caseInsensitiveCompare(name) == .orderedSame } }
         }
 
         func engineConfiguration(trainedContext: Int) -> BatchEngine.Configuration {
@@ -155,6 +163,13 @@ public actor ModelManager {
         self.configuration = configuration
         self.logger = logger
         if configuration.decodeMode == .invariant { LlamaBackend.disableTiledMatmul() }
+        let unknown = configuration.unknownGPUs
+        if !unknown.isEmpty {
+            let seen = Placement.availableGPUs().map(\.name)
+            logger.warning(
+                "gpu-devices names GPUs llama.cpp does not see: their layers stay on the CPU",
+                metadata: ["unknown": "\(unknown.joined(separator: ", "))", "seen": "\(seen.isEmpty ? "none" : seen.joined(separator: ", "))"])
+        }
     }
 
     /// The engine facts as configured, recorded with inferences that never reached an engine

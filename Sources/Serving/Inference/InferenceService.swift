@@ -263,10 +263,12 @@ public final class InferenceService: Sendable {
             return now.reproduces(recorded)
         }
 
-        /// Whether the same tokens were to be expected: the same engine, on kernels measured
-        /// batch-invariant when the original ran.
+        /// Whether the same tokens were to be expected: the same weights, the same engine, and
+        /// kernels measured batch-invariant for both runs (never for a replay `against` other weights).
         public var guaranteed: Bool {
-            guard let recorded = EngineFacts(json: original.engine), let now = replay.summary.engine else { return false }
+            guard let recorded = EngineFacts(json: original.engine), let now = replay.summary.engine,
+                original.artifactMD5 == replay.revision.artifact.md5
+            else { return false }
             return recorded.guarantees(now)
         }
     }
