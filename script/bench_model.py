@@ -45,12 +45,16 @@ work = Path(tempfile.mkdtemp(prefix="pedigree-bench-model-"))
 figures = {}
 
 
-def line(name, value, unit, peer=None, note=None):
-    text = f"BENCH {name} {value:.3f} {unit}"
-    if peer:
-        text += f" peer={peer:.3f} ratio={value / peer:.3f}"
-    print(text + (f"  # {note}" if note else ""), flush=True)
-    figures[name] = {"value": value, "unit": unit, **({"peer": peer, "ratio": value / peer} if peer else {}), **({"note": note} if note else {})}
+def line(name, value, unit, peer=None, note=None, time=False):
+    """A BENCH line (only the contract's fields), its note on a comment line before it. The ratio
+    is above 1 when Pedigree is ahead: our throughput over the peer's, or for a time the peer's
+    over ours."""
+    ratio = (peer / value if time else value / peer) if peer else None
+    text = f"BENCH {name} {value:.3f} {unit}" + (f" peer={peer:.3f} ratio={ratio:.3f}" if peer else "")
+    if note:
+        print(f"# {name}: {note}")
+    print(text, flush=True)
+    figures[name] = {"value": value, "unit": unit, **({"peer": peer, "ratio": ratio} if peer else {}), **({"note": note} if note else {})}
 
 
 def run(*args, cwd=None):
@@ -228,7 +232,7 @@ if IDENTITY:
 line(f"decode_single{label}", ours_single, "tok/s", llama_bench_tg, note="peer: llama-bench tg128")
 line(f"decode_single{label}_vs_server", ours_single, "tok/s", server_single, note="peer: llama-server -np 1")
 line(f"decode_concurrent8{label}", ours_8, "tok/s", server_8, note="peer: llama-server -np 8")
-line(f"ttft{label}", ours_ttft * 1000, "ms", server_ttft * 1000, note="streamed, to the first token; peer: llama-server")
+line(f"ttft{label}", ours_ttft * 1000, "ms", server_ttft * 1000, note="streamed, to the first token; peer: llama-server", time=True)
 if os.environ.get("PEDIGREE_BENCH_REPORT"):
     Path(os.environ["PEDIGREE_BENCH_REPORT"]).write_text(json.dumps({"model": str(model), "threads": THREADS, "gpuLayers": GPU_LAYERS,
                                                                       "figures": figures}, indent=2) + "\n")
