@@ -72,7 +72,9 @@ def test_reported_memory_is_what_the_process_grew_by(request, repository, spec, 
         assert host["metadataBytes"] > 2 << 20, host
         ratio = model["memoryBytes"] / grown
         print(f"{spec}: reported {model['memoryBytes']} bytes, resident grew {grown} bytes: ratio {ratio:.3f}; {host}")
-        assert 0.9 <= ratio <= 1.1, (model["memoryBytes"], grown, host)
+        # Within 10%, or 4 MiB for the tiny model: the threads a load starts (their stacks, the
+        # allocator's arenas) hold 1 to 3 MiB outside any buffer, varying from run to run.
+        assert abs(model["memoryBytes"] - grown) <= max(grown / 10, 4 << 20), (model["memoryBytes"], grown, host)
     finally:
         server.stop()
 

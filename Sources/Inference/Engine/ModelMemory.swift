@@ -20,7 +20,7 @@ public struct ModelMemory: Sendable, Hashable, Codable {
         public var prefixCache: Int64
         /// What the model keeps in host memory outside llama.cpp's buffers: its vocabulary (token
         /// texts, merges, lookup tables), metadata and tensor descriptions. Measured while the dry
-        /// run loaded the same file (`ModelMemory.measuringHost`).
+        /// run loaded the same file (`ModelMemory.HostMeter`).
         public var metadata: Int64
 
         public var total: Int64 { weights + context + compute + prefixCache + metadata }
@@ -89,17 +89,16 @@ public struct ModelMemory: Sendable, Hashable, Codable {
         return ModelMemory(devices: devices)
     }
 
-    /// `work`'s result and the host memory it kept: the larger of the allocator's bytes in use
-    /// (every thread's arena) and the process's resident anonymous memory, each after less before
-    /// (the allocator's count misses its own pages and fragments; resident memory misses pages
-    /// freed earlier and handed out again). Other threads' allocations meanwhile blur it by as
-    /// much as they allocate.
-    static func measuringHost<T>(_ work: () throws -> T) rethrows -> (T, Int64) {
-        let heap = Int64(clamping: pedigree_heap_in_use())
-        let resident = residentAnonymous()
-        let result = try work()
-        let kept = max(Int64(clamping: pedigree_heap_in_use()) - heap, residentAnonymous() - resident, 0)
-        return (result, kept)
+    /// The host memory the process keeps between its start and `kept`: the larger of the
+    /// allocator's bytes in use (every thread's arena) and the process's resident anonymous
+    /// memory, each now less then (the allocator's count misses its own pages and fragments;
+    /// resident memory misses pages freed earlier and handed out again). Other threads'
+    /// allocations meanwhile would count too: loads measure one at a time.
+    struct HostMeter {
+        private let heap = Int64(clamping: pedigree_heap_in_use())
+        private let resident = ModelMemory.residentAnonymous()
+
+        var kept: Int64 { max(Int64(clamping: pedigree_heap_in_use()) - heap, ModelMemory.residentAnonymous() - resident, 0) }
     }
 
     /// The process's resident anonymous memory (`RssAnon`), 0 where /proc does not tell.

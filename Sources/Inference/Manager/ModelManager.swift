@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
+import Synchronization
 import Tracing
 
 /// A model's weights on local disk, held until `release` is called (the cache may not evict
@@ -254,13 +255,17 @@ public actor ModelManager {
                 let engine = try await withSpan("load") { span in
                     span.attributes["pedigree.artifact.md5"] = md5
                     let budgets = self.gpuBudgets()
-                    let planned = try await Self.offThread { try Self.plan(path: weights.path, configuration: configuration, gpuBudgets: budgets) }
+                    let planned = try await Self.offThread {
+                        try Self.oneAtATime { try Self.plan(path: weights.path, configuration: configuration, gpuBudgets: budgets) }
+                    }
                     try await self.admit(md5, reserving: planned.memory)
                     return try await Self.offThread {
-                        let model = try LlamaModel(path: weights.path, placement: planned.placement)
-                        return try BatchEngine(
-                            model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext),
-                            metadata: planned.memory.devices.reduce(0) { $0 + $1.metadata })
+                        try Self.oneAtATime {
+                            let model = try LlamaModel(path: weights.path, placement: planned.placement)
+                            return try BatchEngine(
+                                model: model, configuration: configuration.engineConfiguration(trainedContext: model.trainedContext),
+                                metadata: planned.memory.devices.reduce(0) { $0 + $1.metadata })
+                        }
                     }
                 }
                 Timer(label: "pedigree.model.load.duration").record(duration: ContinuousClock.now - started)
@@ -315,7 +320,9 @@ public actor ModelManager {
             var trial = placement
             trial.gpuLayers = placement.devices.isEmpty ? 0 : layers
             // A dry run allocates no buffer: what the host kept is the model's own.
-            let (model, metadata) = try ModelMemory.measuringHost { try LlamaModel(path: path, placement: trial, dryRun: true) }
+            let meter = ModelMemory.HostMeter()
+            let model = try LlamaModel(path: path, placement: trial, dryRun: true)
+            let metadata = meter.kept
             let engine = configuration.engineConfiguration(trainedContext: model.trainedContext)
             let memory = try BatchEngine.projectedMemory(of: model, configuration: engine).addingPrefixCache(Int64(engine.prefixCacheBudget))
             return (memory.addingMetadata(metadata), model.layers)
@@ -369,6 +376,16 @@ public actor ModelManager {
     }
 
     /// llama.cpp loads synchronously; do it on a thread of its own, not on the cooperative pool.
+    /// Held by every dry run and every load while llama.cpp allocates: a dry run measures the host
+    /// memory the process kept (`ModelMemory.HostMeter`), which another model's vocabulary or
+    /// KV cache allocated meanwhile would swell (two racing loads each counted the other's: 42 MiB
+    /// for a 28 MiB model). One load at a time, as Ollama's scheduler does; generation never waits.
+    private static let loading = Mutex(())
+
+    private static func oneAtATime<T>(_ work: () throws -> T) throws -> T {
+        try loading.withLock { _ in try work() }
+    }
+
     private static func offThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread { continuation.resume(with: Result { try work() }) }
