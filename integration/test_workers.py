@@ -319,17 +319,19 @@ def test_load_and_unload_happen_on_the_workers(demo, token_file):
         assert gateway.data('mutation { unloadModel(id: "smollm2-135m") }')["unloadModel"] is True
         assert md5["smollm2-135m"] not in held(first)
         assert gateway.data('mutation { unloadModel(id: "smollm2-135m") }')["unloadModel"] is False
-        # A model busy on its worker is not unloaded: OVERLOADED, as in one process.
+        # A model busy on its worker is not unloaded: OVERLOADED, as in one process. SmolLM2 and
+        # 400 tokens: seconds of generation (the tiny model's 200 took less than the unload's
+        # round trip on a loaded machine).
         outcome = {}
         reader = threading.Thread(target=lambda: outcome.update(gateway.gql(INFER, {"input": {
-            "modelRevisionID": "tiny-llama", "prompt": "Once upon a time", "sampling": {"temperature": 0, "maxTokens": 200}}})))
+            "modelRevisionID": "smollm2-135m", "prompt": "Once upon a time", "sampling": {"temperature": 0, "maxTokens": 400}}})))
         reader.start()
-        deadline = time.time() + 20
-        while not any(m["activeSlots"] for m in requests.get(preferred(md5["tiny-llama"], urls) + "/worker/v1/status", headers=auth,
+        deadline = time.time() + 30
+        while not any(m["activeSlots"] for m in requests.get(preferred(md5["smollm2-135m"], urls) + "/worker/v1/status", headers=auth,
                                                                timeout=5).json()["models"]):
             assert time.time() < deadline and reader.is_alive(), "the generation did not start"
             time.sleep(0.02)
-        busy = gateway.gql('mutation { unloadModel(id: "tiny-llama") }')
+        busy = gateway.gql('mutation { unloadModel(id: "smollm2-135m") }')
         reader.join(timeout=60)
         assert busy["errors"][0]["extensions"]["code"] == "OVERLOADED", busy
     finally:

@@ -10,6 +10,8 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
+#include "json-schema-to-grammar.h"
+#include "json.h"
 #include "llama-ext.h"
 
 static void copy_text(char * destination, size_t size, const char * source) {
@@ -165,3 +167,23 @@ extern "C" uint64_t pedigree_heap_in_use(void) {
 }
 
 extern "C" void pedigree_heap_trim(void) { malloc_trim(0); }
+
+static char * pedigree_copy(const std::string & text) {
+    char * copy = static_cast<char *>(malloc(text.size() + 1));
+    if (copy) memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+
+extern "C" char * pedigree_json_schema_to_grammar(const char * schema, char ** error) {
+    *error = nullptr;
+    try {
+        return pedigree_copy(json_schema_to_grammar(common_json::parse(schema)));
+    } catch (const std::exception & failure) {
+        *error = pedigree_copy(failure.what());
+    } catch (...) {
+        *error = pedigree_copy("the schema could not be converted");
+    }
+    return nullptr;
+}
+
+extern "C" void pedigree_free(void * pointer) { free(pointer); }

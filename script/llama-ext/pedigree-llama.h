@@ -48,6 +48,14 @@ void pedigree_heap_trim(void);
 
 int32_t pedigree_matmul_invariance(const char * device, const char * buffer_type, int32_t type, int32_t threads, int32_t max_columns);
 
+// The GBNF grammar (rule `root`) that accepts exactly the JSON documents `schema` (a JSON Schema,
+// as JSON text) describes, by llama.cpp's own converter (common/json-schema-to-grammar, the one
+// llama-server uses). Returns a string to free with pedigree_free, or NULL with `*error` set to
+// one (the converter's message) when the schema is not JSON or falls outside what it converts.
+char * pedigree_json_schema_to_grammar(const char * schema, char ** error);
+
+void pedigree_free(void * pointer);
+
 #ifdef __cplusplus
 }
 #endif

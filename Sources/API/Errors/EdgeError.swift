@@ -21,6 +21,18 @@ public struct EdgeError: Error, Sendable, HTTPResponseError {
     public var headers: HTTPFields
     /// What was thrown, for the log when the code is `INTERNAL` (never shown).
     private(set) var cause: String?
+    /// The request field at fault, and OpenAI's code for it (`unsupported_parameter`,
+    /// `invalid_value`): OpenAI's error object names them.
+    public var param: String?
+    public var openAICode: String?
+
+    /// A request field refused: 400, OpenAI's `param` and `code`.
+    public static func parameter(_ param: String, _ message: String, unsupported: Bool = false) -> EdgeError {
+        var error = EdgeError(.badUserInput, message)
+        error.param = param
+        error.openAICode = unsupported ? "unsupported_parameter" : "invalid_value"
+        return error
+    }
 
     /// An error of the edge itself; `status` only where the protocol names one other than the code's.
     public init(_ code: ErrorCode, _ message: String, status: HTTPResponse.Status? = nil, retryAfter: Int? = nil) {
@@ -86,7 +98,13 @@ public enum ErrorFormat: String, Sendable, CaseIterable {
             body = ByteBuffer(bytes: Self.graphQLBody(error))
         case .openAI:
             headers[.contentType] = "application/json"
-            body = Self.json(["error": ["message": error.message, "type": error.code.rawValue.lowercased(), "code": error.code.rawValue]])
+            let type = error.param == nil ? error.code.rawValue.lowercased() : "invalid_request_error"
+            body = Self.json([
+                "error": [
+                    "message": error.message, "type": type, "code": error.openAICode ?? error.code.rawValue,
+                    "param": error.param.map { $0 as Any } ?? NSNull(),
+                ] as [String: Any]
+            ])
         case .worker:
             headers[.contentType] = "application/json"
             body = Self.json(["code": error.code.rawValue, "message": error.message])

@@ -39,6 +39,38 @@ struct InferenceRequest: Sendable {
         if let value = sampling["maxTokens"].int { parameters.maxTokens = value }
         if let value = sampling["stop"].array { parameters.stop = value.compactMap(\.string) }
         if let value = sampling["seed"].int { parameters.seed = try SamplingParameters.seed(Int64(value)) }
+        if let value = sampling["presencePenalty"].double { parameters.presencePenalty = value }
+        if let value = sampling["frequencyPenalty"].double { parameters.frequencyPenalty = value }
+        if let list = sampling["logitBias"].array {
+            parameters.logitBias = try list.map { item in
+                guard let token = item["token"].int, let bias = item["bias"].double, let id = Int32(exactly: token) else {
+                    throw ServingError(.badUserInput, "logitBias entries need a token and a bias")
+                }
+                return SamplingParameters.LogitBias(token: id, bias: bias)
+            }.sorted { $0.token < $1.token }
+        }
+        if case .dictionary = input["constraint"] { parameters.constraint = try Self.constraint(input["constraint"]) }
         request = GenerationRequest(input: source, sampling: parameters)
+    }
+
+    private static func constraint(_ input: Map) throws -> Constraint {
+        do {
+            switch input["type"].string {
+            case "json_object":
+                return try Constraint.jsonObject()
+            case "json_schema":
+                guard let text = input["schema"].string, let schema = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
+                    throw ServingError(.badUserInput, "constraint: json_schema needs schema, a JSON Schema as JSON text")
+                }
+                return try Constraint.jsonSchema(schema, name: input["name"].string)
+            case "grammar":
+                guard let grammar = input["grammar"].string else { throw ServingError(.badUserInput, "constraint: grammar needs grammar (GBNF)") }
+                return try Constraint.grammar(grammar)
+            default:
+                throw ServingError(.badUserInput, "constraint.type must be json_object, json_schema or grammar")
+            }
+        } catch let error as InferenceError {
+            throw ServingError(.badUserInput, "constraint: \(error.description)")
+        }
     }
 }

@@ -281,6 +281,26 @@ public enum PedigreeSchema {
           """A chat, rendered with the model's chat template."""
           messages: [ChatMessageInput!]
           sampling: SamplingInput
+
+          """What the answer must match (enforced token by token by llama.cpp's grammar sampler; recorded, replayed)."""
+          constraint: ConstraintInput
+        }
+
+        input ConstraintInput {
+          """json_object (any JSON object), json_schema (schema required) or grammar (GBNF with a rule named root)."""
+          type: String!
+
+          """A JSON Schema as JSON text. A keyword that cannot be enforced is refused by name."""
+          schema: String
+          name: String
+          grammar: String
+        }
+
+        input LogitBiasInput {
+          token: Int!
+
+          """-100 to 100; -100 bans the token."""
+          bias: Float!
         }
 
         input ChatMessageInput {
@@ -295,6 +315,13 @@ public enum PedigreeSchema {
           topP: Float
           minP: Float
           repeatPenalty: Float
+
+          """-2 to 2, subtracted once from every token the answer holds (OpenAI's presence_penalty)."""
+          presencePenalty: Float
+
+          """-2 to 2, subtracted once per time a token occurs in the answer (OpenAI's frequency_penalty)."""
+          frequencyPenalty: Float
+          logitBias: [LogitBiasInput!]
 
           """Random when not given; the payload says which was used."""
           seed: Long

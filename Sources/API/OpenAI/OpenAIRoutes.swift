@@ -20,55 +20,6 @@ struct OpenAIRoutes: Sendable {
     let services: Services
     let logger: Logger
 
-    /// Request fields both endpoints share (OpenAI's names).
-    struct Body: Decodable {
-        struct Message: Decodable {
-            let role: String
-            let content: String
-        }
-        let model: String
-        let prompt: String?
-        let messages: [Message]?
-        let max_tokens: Int?
-        let temperature: Double?
-        let top_p: Double?
-        let top_k: Int?
-        let min_p: Double?
-        let repeat_penalty: Double?
-        let seed: Int64?
-        let stop: Stop?
-        let stream: Bool?
-
-        /// `stop` is a string or a list of strings.
-        enum Stop: Decodable {
-            case one(String)
-            case many([String])
-            init(from decoder: any Decoder) throws {
-                let container = try decoder.singleValueContainer()
-                if let one = try? container.decode(String.self) { self = .one(one) } else { self = .many(try container.decode([String].self)) }
-            }
-            var list: [String] {
-                switch self {
-                case .one(let one): [one]
-                case .many(let many): many
-                }
-            }
-        }
-
-        func sampling() throws -> SamplingParameters {
-            var parameters = SamplingParameters()
-            if let value = temperature { parameters.temperature = value }
-            if let value = top_p { parameters.topP = value }
-            if let value = top_k { parameters.topK = value }
-            if let value = min_p { parameters.minP = value }
-            if let value = repeat_penalty { parameters.repeatPenalty = value }
-            if let value = max_tokens { parameters.maxTokens = value }
-            if let value = stop { parameters.stop = value.list }
-            if let value = seed { parameters.seed = try SamplingParameters.seed(value) }
-            return parameters
-        }
-    }
-
     func add(to group: RouterGroup<PedigreeRequestContext>) {
         group.get("v1/models") { _, context -> Response in
             try permit(.readLineage, context)
@@ -103,24 +54,14 @@ struct OpenAIRoutes: Sendable {
     private func handle(_ request: Request, chat: Bool, context: PedigreeRequestContext) async throws -> Response {
         try permit(.generate, context)
         let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
-        guard let body = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
-            throw EdgeError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request")
-        }
-        let input: GenerationRequest.Input
-        if chat {
-            guard let messages = body.messages else { throw EdgeError(.badUserInput, "messages is required") }
-            input = .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
-        } else {
-            guard let prompt = body.prompt else { throw EdgeError(.badUserInput, "prompt is required") }
-            input = .prompt(prompt)
-        }
+        let body = try OpenAIRequest(Data(buffer.readableBytesView), chat: chat)
         let id = RecordID.make()
         let revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
         let started = try await services.inference.start(
-            GenerationRequest(input: input, sampling: try body.sampling()), on: revision, by: context.caller, id: id)
+            GenerationRequest(input: body.input, sampling: body.sampling), on: revision, by: context.caller, id: id)
         let created = Int(Date().timeIntervalSince1970)
         let headers: HTTPFields = [
-            .contentType: body.stream == true ? "text/event-stream" : "application/json",
+            .contentType: body.stream ? "text/event-stream" : "application/json",
             .pedigreeRevision: revision.id, .pedigreeInferenceID: id,
         ]
         let object = chat ? "chat.completion" : "text_completion"
@@ -134,7 +75,7 @@ struct OpenAIRoutes: Sendable {
             }
             return choice
         }
-        guard body.stream == true else {
+        guard body.stream else {
             var answer: InferenceAnswer?
             for try await event in started { if case .payload(let done) = event { answer = done } }
             guard let summary = answer?.summary else { throw CancellationError() }

@@ -154,6 +154,7 @@ final class BatchEngine: Sendable {
             prompt = try model.applyChatTemplate(messages)
             parseSpecial = true
         }
+        try Sampler.check(request.sampling, model: model)
         let tokens = model.tokenize(prompt, addSpecial: true, parseSpecial: parseSpecial)
         guard !tokens.isEmpty else { throw InferenceError.badInput("the prompt is empty") }
         guard tokens.count + request.sampling.maxTokens <= configuration.contextPerSlot else {
@@ -275,7 +276,7 @@ final class DecodeLoop: @unchecked Sendable {
     private struct Slot {
         let sequence: Int32
         let job: Job
-        let sampler: UnsafeMutablePointer<llama_sampler>
+        let sampler: Sampler
         var assembler: TextAssembler
         /// Prompt tokens not yet decoded.
         var promptOffset = 0
@@ -295,6 +296,8 @@ final class DecodeLoop: @unchecked Sendable {
     private let inbox: Inbox
     private let configuration: BatchEngine.Configuration
     private var slots: [Slot] = []
+    /// Scratch space of constrained sampling (a vocabulary's candidates).
+    private var candidates: [llama_token_data] = []
     private var freeSequences: [Int32]
     private let batchCapacity: Int32
     private var prefixes: PrefixCache
@@ -413,10 +416,18 @@ final class DecodeLoop: @unchecked Sendable {
             state.active += admitted.count
             return false
         }
-        let slots = admitted.map { job in
+        let slots = admitted.compactMap { job -> Slot? in
+            let sampler: Sampler
+            do {
+                sampler = try Sampler(job.request.sampling, model: model)
+            } catch {
+                // Checked when submitted: not reached, but never a trap.
+                inbox.state.withLock { $0.active -= 1 }
+                job.continuation.finish(throwing: error)
+                return nil
+            }
             var slot = Slot(
-                sequence: freeSequences.removeLast(), job: job,
-                sampler: job.request.sampling.makeSampler(vocabularySize: model.vocabularySize),
+                sequence: freeSequences.removeLast(), job: job, sampler: sampler,
                 assembler: TextAssembler(stops: job.request.sampling.stop), started: .now)
             restorePrefix(&slot)
             return slot
@@ -515,10 +526,16 @@ final class DecodeLoop: @unchecked Sendable {
                 index += 1
                 continue
             }
-            let token = llama_sampler_sample(slots[index].sampler, context, slots[index].batchIndex)
+            let sampled = slots[index].sampler.sample(context: context, index: slots[index].batchIndex, model: model, candidates: &candidates)
             slots[index].batchIndex = -1
             if slots[index].firstToken == nil { slots[index].firstToken = .now }
             var reason: FinishReason?
+            // No token at all: the grammar allows none (it can only end).
+            guard let token = sampled else {
+                finish(slots[index], reason: .stop)
+                slots.remove(at: index)
+                continue
+            }
             if model.isEndOfGeneration(token) {
                 reason = .stop
             } else {
@@ -569,7 +586,7 @@ final class DecodeLoop: @unchecked Sendable {
 
     private func release(_ slot: Slot) {
         llama_memory_seq_rm(llama_get_memory(context), slot.sequence, -1, -1)
-        llama_sampler_free(slot.sampler)
+        slot.sampler.free()
         freeSequences.append(slot.sequence)
         inbox.state.withLock { $0.active -= 1 }
     }

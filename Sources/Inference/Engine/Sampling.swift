@@ -13,6 +13,25 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     public var seed: UInt32
     public var maxTokens: Int
     public var stop: [String]
+    /// OpenAI's penalties (-2 to 2; nil is 0): `presence` is subtracted once from the logit of
+    /// every token the answer holds, `frequency` once per time it occurs.
+    public var presencePenalty: Double?
+    public var frequencyPenalty: Double?
+    /// Added to tokens' logits before anything else (-100 to 100; -100 bans a token).
+    public var logitBias: [LogitBias]?
+    /// What the answer must match, enforced by llama.cpp's grammar sampler.
+    public var constraint: Constraint?
+
+    /// One token's bias (OpenAI's `logit_bias` map, as a list sorted by token).
+    public struct LogitBias: Sendable, Hashable, Codable {
+        public var token: Int32
+        public var bias: Double
+
+        public init(token: Int32, bias: Double) {
+            self.token = token
+            self.bias = bias
+        }
+    }
 
     public init(
         temperature: Double = 0.8, topK: Int = 40, topP: Double = 0.95, minP: Double = 0.05, repeatPenalty: Double = 1.0,
@@ -51,16 +70,45 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
         guard stop.count <= 8, stop.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
             throw InferenceError.badInput("at most 8 stop sequences of 1 to 64 bytes")
         }
+        for (name, value) in [("presencePenalty", presencePenalty), ("frequencyPenalty", frequencyPenalty)] {
+            guard let value else { continue }
+            guard value >= -2, value <= 2 else { throw InferenceError.badInput("\(name) must be between -2 and 2") }
+        }
+        if let logitBias {
+            guard logitBias.count <= 300 else { throw InferenceError.badInput("logitBias holds at most 300 tokens") }
+            guard logitBias.allSatisfy({ $0.token >= 0 && $0.bias >= -100 && $0.bias <= 100 }) else {
+                throw InferenceError.badInput("logitBias takes token ids from 0 and biases between -100 and 100")
+            }
+            guard Set(logitBias.map(\.token)).count == logitBias.count else { throw InferenceError.badInput("logitBias names a token twice") }
+        }
+        guard (constraint?.grammar.utf8.count ?? 0) <= Constraint.maxGrammarBytes else {
+            throw InferenceError.badInput("a grammar holds at most \(Constraint.maxGrammarBytes) bytes")
+        }
         return self
     }
 
-    /// A sampler chain in llama.cpp's usual order: penalties, top-k, top-p, min-p, temperature,
-    /// then the seeded draw; greedy when the temperature is 0. The caller frees it.
-    func makeSampler(vocabularySize: Int32) -> UnsafeMutablePointer<llama_sampler> {
+    /// Whether the OpenAI penalties are on (they look at the whole answer, not 64 tokens).
+    var hasOpenAIPenalties: Bool { (presencePenalty ?? 0) != 0 || (frequencyPenalty ?? 0) != 0 }
+
+    /// A sampler chain in llama.cpp's usual order: logit bias, penalties, top-k, top-p, min-p,
+    /// temperature, then the seeded draw; greedy when the temperature is 0. The repeat penalty
+    /// looks at the last 64 tokens, OpenAI's penalties at the whole answer. The caller frees it
+    /// (the grammar is not in it: `Sampler` applies it).
+    func makeChain(vocabularySize: Int32) -> UnsafeMutablePointer<llama_sampler> {
         var parameters = llama_sampler_chain_default_params()
         parameters.no_perf = true
         let chain = llama_sampler_chain_init(parameters)!
-        if repeatPenalty != 1 { llama_sampler_chain_add(chain, llama_sampler_init_penalties(vocabularySize, 64, Float(repeatPenalty), 0, 0)) }
+        if let logitBias, !logitBias.isEmpty {
+            let biases = logitBias.map { llama_logit_bias(token: $0.token, bias: Float($0.bias)) }
+            llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(vocabularySize, Int32(biases.count), biases))
+        }
+        if repeatPenalty != 1 || hasOpenAIPenalties {
+            llama_sampler_chain_add(
+                chain,
+                llama_sampler_init_penalties(
+                    vocabularySize, hasOpenAIPenalties ? Int32(clamping: maxTokens) : 64, Float(repeatPenalty), Float(frequencyPenalty ?? 0),
+                    Float(presencePenalty ?? 0)))
+        }
         if temperature <= 0 {
             llama_sampler_chain_add(chain, llama_sampler_init_greedy())
             return chain

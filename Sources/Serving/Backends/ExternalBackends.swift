@@ -152,6 +152,13 @@ public final class ExternalBackends: GenerationBackend {
             "top_k": request.sampling.topK, "min_p": request.sampling.minP, "repeat_penalty": request.sampling.repeatPenalty,
         ]
         if !request.sampling.stop.isEmpty { body["stop"] = request.sampling.stop }
+        if let value = request.sampling.presencePenalty { body["presence_penalty"] = value }
+        if let value = request.sampling.frequencyPenalty { body["frequency_penalty"] = value }
+        if let biases = request.sampling.logitBias, !biases.isEmpty {
+            body["logit_bias"] = Dictionary(uniqueKeysWithValues: biases.map { (String($0.token), $0.bias) })
+        }
+        // llama-server's extension: the grammar itself (the schema was converted here, by the same converter).
+        if let constraint = request.sampling.constraint { body["grammar"] = constraint.grammar }
         switch request.input {
         case .prompt(let text):
             chat = false

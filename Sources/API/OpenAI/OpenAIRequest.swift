@@ -1,0 +1,279 @@
+import Foundation
+import Inference
+import Serving
+
+/// An OpenAI completion or chat completion request, read strictly: every field is honoured, or
+/// is one that changes nothing here (`ignoredFields`), or is refused with 400 and OpenAI's error
+/// object naming it (`param`; `code` `unsupported_parameter` or `invalid_value`). A field sent as
+/// `null` is a field not sent, as OpenAI reads it.
+struct OpenAIRequest {
+    let model: String
+    let input: GenerationRequest.Input
+    let sampling: SamplingParameters
+    let stream: Bool
+
+    /// Fields that change no answer here: accepted, recorded nowhere (docs/openai.md lists them).
+    static let ignoredFields: Set<String> = [
+        "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
+        "prompt_cache_options",
+    ]
+
+    /// Fields of OpenAI's API that this server does not serve: refused as unsupported.
+    static let unsupportedChat: Set<String> = [
+        "audio", "function_call", "functions", "moderation", "prediction", "reasoning_effort", "verbosity", "web_search_options",
+    ]
+
+    init(_ data: Data, chat: Bool) throws(EdgeError) {
+        guard let parsed = try? JSONSerialization.jsonObject(with: data), let object = parsed as? [String: Any] else {
+            throw EdgeError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request")
+        }
+        var fields = Fields(object.filter { !($0.value is NSNull) })
+        guard let model = try fields.string("model"), !model.isEmpty else { throw .parameter("model", "model is required") }
+        self.model = model
+        if chat {
+            input = .messages(try Self.messages(&fields))
+        } else {
+            guard let prompt = try fields.take("prompt") else { throw .parameter("prompt", "prompt is required") }
+            if let text = prompt as? String {
+                input = .prompt(text)
+            } else if let list = prompt as? [Any], list.count == 1, let text = list[0] as? String {
+                input = .prompt(text)
+            } else {
+                throw .parameter("prompt", "prompt must be a string (or a list of one string); token arrays are not supported", unsupported: true)
+            }
+        }
+        stream = try fields.bool("stream") ?? false
+        // The last chunk carries usage whether or not `include_usage` asks for it.
+        if let options = try fields.take("stream_options") {
+            guard stream else { throw .parameter("stream_options", "stream_options needs stream: true") }
+            guard let options = options as? [String: Any] else { throw .parameter("stream_options", "stream_options must be an object") }
+            var inner = Fields(options.filter { !($0.value is NSNull) }, prefix: "stream_options.")
+            _ = try inner.bool("include_usage")
+            _ = try inner.bool("include_obfuscation")  // no obfuscation padding is ever sent
+            try inner.refuseRest()
+        }
+        sampling = try Self.sampling(&fields, chat: chat)
+        try Self.refuseUnserved(&fields, chat: chat)
+        for name in Self.ignoredFields { _ = try fields.take(name) }
+        try fields.refuseRest()
+    }
+
+    private static func messages(_ fields: inout Fields) throws(EdgeError) -> [ChatMessage] {
+        guard let value = try fields.take("messages") else { throw .parameter("messages", "messages is required") }
+        guard let list = value as? [Any], !list.isEmpty else { throw .parameter("messages", "messages must be a non-empty array") }
+        var messages: [ChatMessage] = []
+        for (index, item) in list.enumerated() {
+            let param = "messages[\(index)]"
+            guard let object = item as? [String: Any] else { throw .parameter(param, "\(param) must be an object") }
+            var message = Fields(object.filter { !($0.value is NSNull) }, prefix: "\(param).")
+            guard let role = try message.string("role") else { throw .parameter("\(param).role", "\(param).role is required") }
+            switch role {
+            case "system", "developer", "user", "assistant": break
+            case "tool", "function":
+                throw .parameter("\(param).role", "\(param): \(role) messages are not supported (no tools are served)", unsupported: true)
+            default: throw .parameter("\(param).role", "\(param).role must be system, developer, user or assistant")
+            }
+            let content = try Self.content(message.take("content"), param: "\(param).content")
+            try message.refuseRest()
+            // The developer role is the system role of models older than it (OpenAI maps it the same way).
+            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
+        }
+        return messages
+    }
+
+    /// A message's content: a string, or text parts (`[{type: "text", text}]`) joined.
+    private static func content(_ value: Any?, param: String) throws(EdgeError) -> String {
+        guard let value else { throw .parameter(param, "\(param) is required") }
+        if let text = value as? String { return text }
+        guard let parts = value as? [Any], !parts.isEmpty else { throw .parameter(param, "\(param) must be a string or an array of parts") }
+        var text = ""
+        for (index, part) in parts.enumerated() {
+            guard let object = part as? [String: Any], let type = object["type"] as? String else {
+                throw .parameter("\(param)[\(index)]", "\(param)[\(index)] must be a part with a type")
+            }
+            guard type == "text" else {
+                throw .parameter("\(param)[\(index)].type", "\(param)[\(index)]: \(type) parts are not supported (text only)", unsupported: true)
+            }
+            guard let piece = object["text"] as? String, Set(object.keys).isSubset(of: ["type", "text"]) else {
+                throw .parameter("\(param)[\(index)]", "\(param)[\(index)] must be {type: text, text}")
+            }
+            text += piece
+        }
+        return text
+    }
+
+    private static func sampling(_ fields: inout Fields, chat: Bool) throws(EdgeError) -> SamplingParameters {
+        var parameters = SamplingParameters()
+        if let value = try fields.number("temperature") { parameters.temperature = value }
+        if let value = try fields.number("top_p") { parameters.topP = value }
+        if let value = try fields.integer("top_k") { parameters.topK = value }
+        if let value = try fields.number("min_p") { parameters.minP = value }
+        if let value = try fields.number("repeat_penalty") { parameters.repeatPenalty = value }
+        parameters.presencePenalty = try fields.number("presence_penalty")
+        parameters.frequencyPenalty = try fields.number("frequency_penalty")
+        let maxTokens = try fields.integer("max_tokens")
+        let maxCompletionTokens = chat ? try fields.integer("max_completion_tokens") : nil
+        if maxTokens != nil, maxCompletionTokens != nil {
+            throw .parameter("max_tokens", "give max_tokens or max_completion_tokens, not both")
+        }
+        if let value = maxCompletionTokens ?? maxTokens { parameters.maxTokens = value }
+        if let value = try fields.take("stop") {
+            if let one = value as? String {
+                parameters.stop = [one]
+            } else if let many = value as? [Any], let strings = many as? [String] {
+                parameters.stop = strings
+            } else {
+                throw .parameter("stop", "stop must be a string or an array of strings")
+            }
+        }
+        if let value = try fields.integer("seed") {
+            do {
+                parameters.seed = try SamplingParameters.seed(Int64(value))
+            } catch {
+                throw .parameter("seed", "seed must be between 0 and 4294967294")
+            }
+        }
+        if let value = try fields.take("logit_bias") {
+            guard let map = value as? [String: Any] else { throw .parameter("logit_bias", "logit_bias must map token ids to biases") }
+            var biases: [SamplingParameters.LogitBias] = []
+            for (key, bias) in map {
+                guard let token = Int32(key), let number = bias as? NSNumber, !isJSONBoolean(number) else {
+                    throw .parameter("logit_bias", "logit_bias must map token ids (strings of digits) to numbers")
+                }
+                biases.append(.init(token: token, bias: number.doubleValue))
+            }
+            parameters.logitBias = biases.sorted { $0.token < $1.token }
+        }
+        if let value = try fields.take("response_format") {
+            parameters.constraint = try Self.responseFormat(value)
+        }
+        return parameters
+    }
+
+    /// `{type: text}`, `{type: json_object}` or `{type: json_schema, json_schema: {name, schema, strict, description}}`.
+    private static func responseFormat(_ value: Any) throws(EdgeError) -> Constraint? {
+        let param = "response_format"
+        guard let object = value as? [String: Any], let type = object["type"] as? String else {
+            throw .parameter(param, "response_format must be an object with a type")
+        }
+        do {
+            switch type {
+            case "text":
+                guard object.count == 1 else { throw EdgeError.parameter(param, "response_format {type: text} takes no other field") }
+                return nil
+            case "json_object":
+                guard object.count == 1 else { throw EdgeError.parameter(param, "response_format {type: json_object} takes no other field") }
+                return try Constraint.jsonObject()
+            case "json_schema":
+                guard let format = object["json_schema"] as? [String: Any], Set(object.keys) == ["type", "json_schema"] else {
+                    throw EdgeError.parameter(param, "response_format {type: json_schema} needs json_schema: {name, schema}")
+                }
+                var fields = Fields(format.filter { !($0.value is NSNull) }, prefix: "response_format.json_schema.")
+                guard let name = try fields.string("name"), !name.isEmpty, name.utf8.count <= 64,
+                    name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) })
+                else {
+                    throw EdgeError.parameter(
+                        "response_format.json_schema.name", "json_schema.name is required: up to 64 letters, digits, '_' or '-'")
+                }
+                _ = try fields.string("description")
+                // strict: false lets OpenAI answer outside the schema; here every answer matches it.
+                _ = try fields.bool("strict")
+                let schema = try fields.take("schema") ?? ["type": "object"] as [String: Any]
+                try fields.refuseRest()
+                return try Constraint.jsonSchema(schema, name: name)
+            default:
+                throw EdgeError.parameter("response_format.type", "response_format.type must be text, json_object or json_schema")
+            }
+        } catch let error as EdgeError {
+            throw error
+        } catch let error as InferenceError {
+            throw .parameter(param, "response_format: \(error.description)")
+        } catch {
+            throw .parameter(param, "response_format: \(error)")
+        }
+    }
+
+    /// Fields of OpenAI's API not served here, refused unless sent with the value that asks for
+    /// nothing (`n: 1`, `logprobs: false`, `tools: []`, `tool_choice: none`…).
+    private static func refuseUnserved(_ fields: inout Fields, chat: Bool) throws(EdgeError) {
+        if let n = try fields.integer("n"), n != 1 { throw .parameter("n", "n must be 1 (one choice per request)", unsupported: true) }
+        if chat {
+            if let logprobs = try fields.bool("logprobs"), logprobs {
+                throw .parameter("logprobs", "logprobs are not served yet", unsupported: true)
+            }
+            if try fields.integer("top_logprobs") != nil { throw .parameter("top_logprobs", "logprobs are not served yet", unsupported: true) }
+            if let tools = try fields.take("tools") {
+                guard let list = tools as? [Any], list.isEmpty else { throw .parameter("tools", "tools are not served yet", unsupported: true) }
+            }
+            if let choice = try fields.take("tool_choice"), choice as? String != "none" {
+                throw .parameter("tool_choice", "tool_choice must be none: tools are not served yet", unsupported: true)
+            }
+            _ = try fields.bool("parallel_tool_calls")  // with no tools, it asks for nothing
+            if let modalities = try fields.take("modalities") {
+                guard let list = modalities as? [String], list == ["text"] else {
+                    throw .parameter("modalities", "modalities must be [\"text\"]", unsupported: true)
+                }
+            }
+            for name in unsupportedChat.sorted() where try fields.take(name) != nil {
+                throw .parameter(name, "\(name) is not supported by this server", unsupported: true)
+            }
+        } else {
+            if let bestOf = try fields.integer("best_of"), bestOf != 1 { throw .parameter("best_of", "best_of must be 1", unsupported: true) }
+            if let echo = try fields.bool("echo"), echo { throw .parameter("echo", "echo is not supported", unsupported: true) }
+            if try fields.take("logprobs") != nil { throw .parameter("logprobs", "logprobs are not served yet", unsupported: true) }
+            if try fields.take("suffix") != nil { throw .parameter("suffix", "suffix (fill-in-the-middle) is not supported", unsupported: true) }
+        }
+    }
+}
+
+/// A JSON object's fields, taken one by one: what is left at the end was not read, and is refused.
+private struct Fields {
+    private var remaining: [String: Any]
+    private let prefix: String
+
+    init(_ object: [String: Any], prefix: String = "") {
+        remaining = object
+        self.prefix = prefix
+    }
+
+    mutating func take(_ name: String) throws(EdgeError) -> Any? { remaining.removeValue(forKey: name) }
+
+    mutating func string(_ name: String) throws(EdgeError) -> String? {
+        guard let value = remaining.removeValue(forKey: name) else { return nil }
+        guard let string = value as? String else { throw .parameter(prefix + name, "\(prefix + name) must be a string") }
+        return string
+    }
+
+    mutating func bool(_ name: String) throws(EdgeError) -> Bool? {
+        guard let value = remaining.removeValue(forKey: name) else { return nil }
+        guard let number = value as? NSNumber, isJSONBoolean(number) else {
+            throw .parameter(prefix + name, "\(prefix + name) must be true or false")
+        }
+        return number.boolValue
+    }
+
+    mutating func number(_ name: String) throws(EdgeError) -> Double? {
+        guard let value = remaining.removeValue(forKey: name) else { return nil }
+        guard let number = value as? NSNumber, !isJSONBoolean(number), number.doubleValue.isFinite else {
+            throw .parameter(prefix + name, "\(prefix + name) must be a number")
+        }
+        return number.doubleValue
+    }
+
+    mutating func integer(_ name: String) throws(EdgeError) -> Int? {
+        guard let value = try number(name) else { return nil }
+        guard value == value.rounded(), abs(value) < 1e15 else { throw .parameter(prefix + name, "\(prefix + name) must be an integer") }
+        return Int(value)
+    }
+
+    /// Refuses the first field not read (by name order).
+    func refuseRest() throws(EdgeError) {
+        guard let name = remaining.keys.sorted().first else { return }
+        throw .parameter(prefix + name, "unknown parameter: \(prefix + name)", unsupported: true)
+    }
+}
+
+/// Whether `JSONSerialization` read `true` or `false` (on Linux an integer 0 or 1 also casts to `Bool`).
+func isJSONBoolean(_ value: Any) -> Bool {
+    (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
+}

@@ -1,0 +1,297 @@
+"""The OpenAI surface, through the official `openai` SDK: structured output enforced by llama.cpp's
+grammar sampler (schemas converted by llama.cpp's own converter, checked with `jsonschema`), the
+sampling fields OpenAI documents (penalties, logit_bias, max_completion_tokens), and every field
+the SDK can send either honoured or refused with 400 naming it."""
+import concurrent.futures
+import inspect
+import json
+from typing import List, Literal, Optional, Union
+
+import jsonschema
+import openai
+import pytest
+import requests
+from pydantic import BaseModel, Field
+
+from support.models import smollm2_gguf
+
+REPLAY = "mutation($id: ID!) { replay(id: $id) { identical replay { result } } }"
+CHAT = [{"role": "user", "content": "Describe one item as JSON."}]
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    import llama_cpp
+    return llama_cpp.Llama(model_path=str(smollm2_gguf()), vocab_only=True, verbose=False)
+
+
+# Five shapes for `parse`: flat, nested, a list of objects, enums and literals, optional and union fields.
+class City(BaseModel):
+    name: str = Field(max_length=24)
+    country: str = Field(max_length=24)
+    population: int
+
+
+class Address(BaseModel):
+    street: str = Field(max_length=24)
+    city: City
+
+
+class Team(BaseModel):
+    members: List[City] = Field(max_length=3)
+
+
+class Ticket(BaseModel):
+    priority: Literal["low", "medium", "high"]
+    kind: Literal["bug", "feature"]
+    done: bool
+
+
+class Reading(BaseModel):
+    value: Union[int, float]
+    unit: Optional[str] = Field(max_length=8)
+    note: Optional[str] = Field(max_length=16)
+
+
+@pytest.mark.parametrize("shape", [City, Address, Team, Ticket, Reading], ids=lambda shape: shape.__name__)
+def test_parse_returns_an_object_of_each_shape(client, shape):
+    completion = client.chat.completions.parse(model="smollm2-135m", messages=CHAT, response_format=shape, max_tokens=200, temperature=0)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop", choice
+    assert isinstance(choice.message.parsed, shape), choice.message
+
+
+def string(**extra):
+    return {"type": "string", "maxLength": 10, **extra}
+
+
+def closed(properties, required=None):
+    return {"type": "object", "properties": properties, "required": list(properties) if required is None else required,
+            "additionalProperties": False}
+
+
+# At least one schema for each feature the converter enforces; strings bounded so that a random
+# model's answers end (the grammar allows no more characters than maxLength).
+CORPUS = [
+    {"type": "string", "maxLength": 12}, {"type": "string", "minLength": 3, "maxLength": 5}, {"type": "integer"}, {"type": "number"},
+    {"type": "boolean"}, {"type": "null"}, {"type": ["integer", "null"]}, {"type": ["string", "boolean"], "maxLength": 6},
+    {"enum": ["red", "green", "blue"]}, {"enum": [1, 2.5, "three", None, True]}, {"const": "fixed"}, {"const": {"a": [1, 2]}},
+    {"type": "integer", "minimum": 10, "maximum": 20}, {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 5},
+    {"type": "integer", "minimum": -50}, {"type": "integer", "maximum": 7},
+    {"type": "string", "format": "date"}, {"type": "string", "format": "time"}, {"type": "string", "format": "date-time"},
+    {"type": "string", "format": "uuid"}, {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{2}$"}, {"type": "string", "pattern": "^(ab|cd){1,3}x?$"},
+    {"type": "string", "pattern": "^[a-f0-9]{8}$"},
+    {"type": "array", "items": {"type": "integer"}, "maxItems": 4}, {"type": "array", "items": string(), "minItems": 2, "maxItems": 3},
+    {"type": "array", "items": {"type": "boolean"}, "minItems": 1, "maxItems": 1},
+    {"type": "array", "prefixItems": [{"type": "integer"}, string()]}, {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 5},
+    closed({"name": string(), "age": {"type": "integer", "minimum": 0, "maximum": 150}}),
+    closed({"name": string(), "nickname": string()}, required=["name"]), closed({"a": string(), "b": {"type": "integer"}}, required=[]),
+    closed({"user": closed({"id": {"type": "integer"}, "email": string()}), "active": {"type": "boolean"}}),
+    closed({"outer": closed({"middle": closed({"inner": {"type": "boolean"}})})}),
+    closed({"tags": {"type": "array", "items": string(), "maxItems": 3}, "count": {"type": "integer"}}),
+    closed({"points": {"type": "array", "items": closed({"x": {"type": "number"}, "y": {"type": "number"}}), "maxItems": 2}}),
+    closed({"status": {"enum": ["open", "closed"]}, "kind": {"const": "issue"}}),
+    closed({"when": {"type": "string", "format": "date"}, "id": {"type": "string", "format": "uuid"}}),
+    closed({"code": {"type": "string", "pattern": "^[0-9]{4}$"}, "label": string()}),
+    {"anyOf": [{"type": "integer"}, string()]}, {"oneOf": [closed({"cat": string()}), closed({"dog": {"type": "integer"}})]},
+    {"anyOf": [{"type": "null"}, closed({"value": {"type": "number"}})]},
+    closed({"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]}, "unit": {"anyOf": [string(), {"type": "null"}]}}),
+    {"$defs": {"point": closed({"x": {"type": "integer"}, "y": {"type": "integer"}})}, **closed({"a": {"$ref": "#/$defs/point"}, "b": {"$ref": "#/$defs/point"}})},
+    {"definitions": {"name": string()}, "type": "array", "items": {"$ref": "#/definitions/name"}, "maxItems": 3},
+    {"$defs": {"leaf": {"enum": ["x", "y"]}, "pair": closed({"left": {"$ref": "#/$defs/leaf"}, "right": {"$ref": "#/$defs/leaf"}})},
+     "$ref": "#/$defs/pair"},
+    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    closed({"title": string(description="a title", title="Title"), "year": {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2000}}),
+    {"title": "Meta", "description": "annotations change nothing", "$schema": "https://json-schema.org/draft/2020-12/schema", **closed({"ok": {"type": "boolean"}})},
+    {"type": "object", "properties": {"k": string()}, "required": ["k"], "additionalProperties": False, "examples": [{"k": "v"}]},
+    {"type": "array", "items": closed({"n": {"type": "integer", "minimum": 0, "maximum": 9}}), "minItems": 1, "maxItems": 3},
+    closed({"matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 9}, "maxItems": 3}, "maxItems": 3}}),
+    closed({"choice": {"oneOf": [{"const": 1}, {"const": "one"}]}, "flag": {"type": ["boolean", "null"]}}),
+    {"type": "object", "properties": {"only": {"type": "null"}}, "required": ["only"], "additionalProperties": False},
+]
+
+
+def test_a_corpus_of_schemas_answers_only_valid_json(server):
+    """Ten answers at temperature 1 for each of 55 schemas (the random tiny model: what it would
+    say is noise, so only the grammar makes the answers valid) all validate with `jsonschema`."""
+    assert len(CORPUS) >= 50
+    jobs = [(index, seed) for index in range(len(CORPUS)) for seed in range(10)]
+
+    def ask(job):
+        index, seed = job
+        body = {"model": "tiny-llama", "messages": CHAT, "max_tokens": 200, "temperature": 1, "seed": seed,
+                "response_format": {"type": "json_schema", "json_schema": {"name": f"schema{index}", "schema": CORPUS[index], "strict": True}}}
+        response = requests.post(server.url + "/v1/chat/completions", json=body, timeout=120)
+        assert response.status_code == 200, (CORPUS[index], response.text)
+        return index, response.json()["choices"][0]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for index, choice in pool.map(ask, jobs):
+            assert choice["finish_reason"] == "stop", (CORPUS[index], choice)
+            jsonschema.validate(json.loads(choice["message"]["content"]), CORPUS[index])
+
+
+@pytest.mark.parametrize("keyword,schema", [
+    ("multipleOf", {"type": "integer", "multipleOf": 3}), ("uniqueItems", {"type": "array", "uniqueItems": True}),
+    ("not", {"not": {"type": "string"}}), ("if", {"if": {"type": "string"}, "then": {"maxLength": 3}}),
+    ("patternProperties", {"type": "object", "patternProperties": {"^a": {"type": "string"}}}),
+    ("minProperties", {"type": "object", "minProperties": 1}), ("contains", {"type": "array", "contains": {"type": "integer"}}),
+    ("propertyNames", {"type": "object", "propertyNames": {"maxLength": 3}}), ("dependentRequired", {"type": "object", "dependentRequired": {"a": ["b"]}}),
+    ("format 'email'", {"type": "string", "format": "email"}), ("minimum", {"type": "number", "minimum": 0}),
+    ("anchored", {"type": "string", "pattern": "[a-z]+"}), ("(?=", {"type": "string", "pattern": "^(?=a)a$"}),
+    ("'type' beside '$ref'", {"$defs": {"a": {"type": "string"}}, "$ref": "#/$defs/a", "type": "integer"}),
+    ("'maxLength' beside 'anyOf'", {"anyOf": [{"type": "string"}], "maxLength": 3}),
+    ("'maxLength' beside 'pattern'", {"type": "string", "pattern": "^a+$", "maxLength": 3}),
+    ("'minLength' beside 'format'", {"type": "string", "format": "date", "minLength": 3}),
+    ("allOf", {"allOf": [{"type": "string", "maxLength": 6}]}),
+    ("nullable", {"type": "string", "nullable": True}), ("$ref", {"$ref": "https://example.com/schema.json"}),
+])
+def test_each_unsupported_keyword_is_refused_by_name(client, keyword, schema):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="tiny-llama", messages=CHAT, max_tokens=4,
+                                       response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    error = refused.value.body
+    assert error["param"] == "response_format" and error["code"] == "invalid_value", error
+    assert keyword in error["message"], error
+
+
+def test_json_object_and_a_graphql_grammar(server, client):
+    answer = client.chat.completions.create(model="smollm2-135m", messages=CHAT, max_tokens=120, temperature=0,
+                                            response_format={"type": "json_object"})
+    assert answer.choices[0].finish_reason == "stop"
+    assert isinstance(json.loads(answer.choices[0].message.content), dict)
+    infer = 'mutation($input: InferenceInput!) { infer(input: $input) { id result } }'
+    for seed in range(5):
+        got = server.data(infer, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Is the sky blue?", "constraint": {
+            "type": "grammar", "grammar": 'root ::= ("yes" | "no") "." '}, "sampling": {"temperature": 1.5, "seed": seed, "maxTokens": 8}}})
+        assert got["infer"]["result"] in ("yes.", "no."), got
+    refused = server.gql(infer, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "x", "constraint": {"type": "grammar", "grammar": "root ::= ("}}})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", refused
+
+
+def test_constrained_answers_are_recorded_and_replay_identically(server):
+    schema = closed({"name": string(), "score": {"type": "integer", "minimum": 0, "maximum": 10}})
+    response = requests.post(server.url + "/v1/chat/completions", timeout=120, json={
+        "model": "smollm2-135m", "messages": CHAT, "max_tokens": 80, "temperature": 1, "seed": 11,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "scored", "schema": schema}}})
+    assert response.status_code == 200, response.text
+    record = server.data('query($id: ID!) { inference(id: $id) { sampling result } }', {"id": response.headers["X-Pedigree-Inference-Id"]})["inference"]
+    constraint = json.loads(record["sampling"])["constraint"]
+    assert constraint["kind"] == "json_schema" and constraint["name"] == "scored" and json.loads(constraint["schema"]) == schema
+    assert "root ::=" in constraint["grammar"]
+    replay = server.data(REPLAY, {"id": response.headers["X-Pedigree-Inference-Id"]})["replay"]
+    assert replay["identical"] and replay["replay"]["result"] == record["result"], replay
+
+
+def completion(server, **fields):
+    body = {"model": "smollm2-135m", "prompt": "The list: apple, apple, apple, apple, apple,", "max_tokens": 24, "temperature": 0, **fields}
+    response = requests.post(server.url + "/v1/completions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["text"]
+
+
+def test_penalties_lower_repeats(server):
+    plain = completion(server)
+    assert plain.count("apple") >= 10, plain
+    for field in ("frequency_penalty", "presence_penalty"):
+        penalised = completion(server, **{field: 2})
+        assert penalised.count("apple") < plain.count("apple") / 2, (field, penalised)
+    # Negative penalties make repeats likelier, never an error.
+    assert completion(server, frequency_penalty=-2).count("apple") >= plain.count("apple") - 2
+
+
+def test_logit_bias_bans_and_forces_tokens(client, vocabulary):
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    plain = client.chat.completions.create(model="smollm2-135m", messages=messages, max_tokens=12, temperature=0).choices[0].message.content
+    first = vocabulary.tokenize(plain.encode(), add_bos=False, special=False)[0]
+    first_text = vocabulary.detokenize([first]).decode()
+    banned = client.chat.completions.create(model="smollm2-135m", messages=messages, max_tokens=12, temperature=0,
+                                            logit_bias={str(first): -100}).choices[0].message.content
+    assert not banned.startswith(first_text), (plain, banned, first_text)
+    [forced] = vocabulary.tokenize(b" banana", add_bos=False, special=False)
+    answer = client.chat.completions.create(model="smollm2-135m", messages=messages, max_tokens=5, temperature=0.7, seed=2,
+                                            logit_bias={str(forced): 100}).choices[0].message.content
+    assert answer == " banana" * 5 or answer == "banana" + " banana" * 4, answer
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="smollm2-135m", messages=messages, max_tokens=2, logit_bias={"49152": 5})
+    assert "vocabulary" in refused.value.body["message"]
+
+
+def test_max_completion_tokens_and_content_parts(client):
+    answer = client.chat.completions.create(model="smollm2-135m", max_completion_tokens=3, temperature=0,
+                                            messages=[{"role": "user", "content": [{"type": "text", "text": "What is the capital "},
+                                                                                   {"type": "text", "text": "of France?"}]}])
+    assert answer.usage.completion_tokens == 3 and answer.choices[0].finish_reason == "length"
+    plain = client.chat.completions.create(model="smollm2-135m", max_tokens=3, temperature=0,
+                                           messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert answer.choices[0].message.content == plain.choices[0].message.content
+
+
+TOOL = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+
+# A value for every parameter of the SDK's `create`, as a user would send it; a parameter the SDK
+# gains later fails the walk until it is given one here (and honoured or refused).
+CHAT_VALUES = {
+    "audio": {"audio": {"voice": "alloy", "format": "wav"}}, "frequency_penalty": {"frequency_penalty": 0.5},
+    "function_call": {"function_call": "auto"}, "functions": {"functions": [TOOL["function"]]}, "logit_bias": {"logit_bias": {"42": 3}},
+    "logprobs": {"logprobs": True}, "max_completion_tokens": {"max_completion_tokens": 3}, "max_tokens": {"max_tokens": 3},
+    "metadata": {"metadata": {"team": "search"}}, "modalities": {"modalities": ["text", "audio"]},
+    "moderation": {"moderation": {"model": "omni-moderation-latest", "policy": {"input": {"mode": "block"}}}}, "n": {"n": 2},
+    "parallel_tool_calls": {"parallel_tool_calls": False}, "prediction": {"prediction": {"type": "content", "content": "Paris"}},
+    "presence_penalty": {"presence_penalty": 0.5}, "prompt_cache_key": {"prompt_cache_key": "k"},
+    "prompt_cache_options": {"prompt_cache_options": {"mode": "implicit"}}, "prompt_cache_retention": {"prompt_cache_retention": "24h"},
+    "reasoning_effort": {"reasoning_effort": "low"}, "response_format": {"response_format": {"type": "json_object"}},
+    "safety_identifier": {"safety_identifier": "user-1"}, "seed": {"seed": 5}, "service_tier": {"service_tier": "auto"},
+    "stop": {"stop": ["\n"]}, "store": {"store": True}, "stream": {"stream": True},
+    "stream_options": {"stream": True, "stream_options": {"include_usage": True}}, "temperature": {"temperature": 0.5},
+    "tool_choice": {"tool_choice": "auto", "tools": [TOOL]}, "tools": {"tools": [TOOL]}, "top_logprobs": {"logprobs": True, "top_logprobs": 2},
+    "top_p": {"top_p": 0.9}, "user": {"user": "user-1"}, "verbosity": {"verbosity": "low"}, "web_search_options": {"web_search_options": {}},
+}
+# Honoured (or changing nothing here, docs/openai.md): these must answer 200.
+CHAT_SERVED = {"frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
+               "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "response_format", "safety_identifier", "seed",
+               "service_tier", "stop", "store", "stream", "stream_options", "temperature", "top_p", "user"}
+COMPLETION_VALUES = {
+    "best_of": {"best_of": 2}, "echo": {"echo": True}, "frequency_penalty": {"frequency_penalty": 0.5}, "logit_bias": {"logit_bias": {"42": 3}},
+    "logprobs": {"logprobs": 2}, "max_tokens": {"max_tokens": 3}, "n": {"n": 2}, "presence_penalty": {"presence_penalty": 0.5},
+    "seed": {"seed": 5}, "stop": {"stop": "\n"}, "stream": {"stream": True}, "stream_options": {"stream": True, "stream_options": {"include_usage": True}},
+    "suffix": {"suffix": "end"}, "temperature": {"temperature": 0.5}, "top_p": {"top_p": 0.9}, "user": {"user": "user-1"},
+}
+COMPLETION_SERVED = {"frequency_penalty", "logit_bias", "max_tokens", "presence_penalty", "seed", "stop", "stream", "stream_options",
+                     "temperature", "top_p", "user"}
+FRAMEWORK = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_every_field_the_sdk_sends_is_honoured_or_refused_by_name(client, endpoint):
+    create = client.chat.completions.create if endpoint == "chat" else client.completions.create
+    values, served = (CHAT_VALUES, CHAT_SERVED) if endpoint == "chat" else (COMPLETION_VALUES, COMPLETION_SERVED)
+    base = {"model": "smollm2-135m", "max_tokens": 3}
+    base.update({"messages": CHAT} if endpoint == "chat" else {"prompt": "Once upon a time"})
+    parameters = set(inspect.signature(create).parameters) - FRAMEWORK - set(base)
+    assert parameters <= set(values) | {"max_tokens"}, f"SDK parameters without a value in this test: {sorted(parameters - set(values))}"
+    refused = {}
+    for name in sorted(parameters):
+        fields = {**base, **values[name]}
+        if name == "max_completion_tokens":
+            del fields["max_tokens"]
+        try:
+            answer = create(**fields)
+            if fields.get("stream"):
+                chunks = list(answer)
+                assert chunks and chunks[-1].usage is not None
+        except openai.BadRequestError as error:
+            refused[name] = error.body
+            assert error.body["param"] in values[name], (name, error.body)  # names the field sent
+            assert error.body["code"] in ("unsupported_parameter", "invalid_value"), error.body
+    assert served.isdisjoint(refused), {name: refused[name] for name in served & set(refused)}
+    assert set(refused) == parameters - served, sorted(parameters - served - set(refused))
+    # Unknown fields are refused too, never dropped.
+    response = requests.post(client.base_url.__str__().rstrip("/") + ("/chat/completions" if endpoint == "chat" else "/completions"),
+                             json={**base, "frobnicate": 1}, timeout=60)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "frobnicate", response.text
