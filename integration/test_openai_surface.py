@@ -232,6 +232,43 @@ def test_max_completion_tokens_and_content_parts(client):
     assert answer.choices[0].message.content == plain.choices[0].message.content
 
 
+def test_n_choices_equal_single_requests_with_their_seeds(client):
+    messages = [{"role": "user", "content": "Name a colour."}]
+    several = client.chat.completions.create(model="smollm2-135m", messages=messages, n=3, seed=10, max_tokens=8, temperature=1)
+    assert [choice.index for choice in several.choices] == [0, 1, 2]
+    singles = [client.chat.completions.create(model="smollm2-135m", messages=messages, seed=10 + index, max_tokens=8, temperature=1)
+               for index in range(3)]
+    assert [choice.message.content for choice in several.choices] == [single.choices[0].message.content for single in singles]
+    assert len({choice.message.content for choice in several.choices}) > 1
+    assert several.usage.completion_tokens == sum(single.usage.completion_tokens for single in singles)
+    assert several.usage.prompt_tokens == singles[0].usage.prompt_tokens
+    streamed, usage = {}, None
+    for chunk in client.chat.completions.create(model="smollm2-135m", messages=messages, n=3, seed=10, max_tokens=8, temperature=1, stream=True):
+        for choice in chunk.choices:
+            streamed[choice.index] = streamed.get(choice.index, "") + (choice.delta.content or "")
+        usage = chunk.usage or usage
+    assert [streamed[index] for index in range(3)] == [choice.message.content for choice in several.choices]
+    assert usage.completion_tokens == several.usage.completion_tokens
+    # Each choice is recorded: its own id, seed and answer.
+    ids = [choice.model_extra["inference_id"] for choice in several.choices]
+    assert len(set(ids)) == 3
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="smollm2-135m", messages=messages, n=9, max_tokens=2)
+    assert refused.value.body["param"] == "n"
+
+
+def test_one_model_by_any_revision_spec(server, client):
+    model = client.models.retrieve("smollm2-135m#prod")
+    lineage = server.data('{ modelRevision(id: "smollm2-135m#prod") { id commit { sha } artifact { md5 } pipeline { name } } }')["modelRevision"]
+    extra = model.model_extra
+    assert model.id == "smollm2-135m#prod" and extra["revision"] == lineage["id"] and extra["md5"] == lineage["artifact"]["md5"]
+    assert extra["commit"] == lineage["commit"]["sha"] and "prod" in extra["stages"]
+    assert extra["pipeline"] == [stage["name"] for stage in lineage["pipeline"]]
+    assert client.models.retrieve("smollm2-135m@v1.0.0").model_extra["versions"] == ["v1.0.0"]
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
 TOOL = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 # A value for every parameter of the SDK's `create`, as a user would send it; a parameter the SDK
@@ -253,7 +290,7 @@ CHAT_VALUES = {
     "top_p": {"top_p": 0.9}, "user": {"user": "user-1"}, "verbosity": {"verbosity": "low"}, "web_search_options": {"web_search_options": {}},
 }
 # Honoured (or changing nothing here, docs/openai.md): these must answer 200.
-CHAT_SERVED = {"frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
+CHAT_SERVED = {"n", "frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
                "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "response_format", "safety_identifier", "seed",
                "service_tier", "stop", "store", "stream", "stream_options", "temperature", "top_p", "user"}
 COMPLETION_VALUES = {
@@ -262,7 +299,7 @@ COMPLETION_VALUES = {
     "seed": {"seed": 5}, "stop": {"stop": "\n"}, "stream": {"stream": True}, "stream_options": {"stream": True, "stream_options": {"include_usage": True}},
     "suffix": {"suffix": "end"}, "temperature": {"temperature": 0.5}, "top_p": {"top_p": 0.9}, "user": {"user": "user-1"},
 }
-COMPLETION_SERVED = {"frequency_penalty", "logit_bias", "max_tokens", "presence_penalty", "seed", "stop", "stream", "stream_options",
+COMPLETION_SERVED = {"n", "frequency_penalty", "logit_bias", "max_tokens", "presence_penalty", "seed", "stop", "stream", "stream_options",
                      "temperature", "top_p", "user"}
 FRAMEWORK = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
 

@@ -11,6 +11,12 @@ struct OpenAIRequest {
     let input: GenerationRequest.Input
     let sampling: SamplingParameters
     let stream: Bool
+    /// Choices: that many generations (`n`, 1 to `maxChoices`).
+    let n: Int
+    /// Whether `seed` was sent (choice i then gets seed + i; else each its own random one).
+    let seedGiven: Bool
+
+    static let maxChoices = 8
 
     /// Fields that change no answer here: accepted, recorded nowhere (docs/openai.md lists them).
     static let ignoredFields: Set<String> = [
@@ -52,7 +58,14 @@ struct OpenAIRequest {
             _ = try inner.bool("include_obfuscation")  // no obfuscation padding is ever sent
             try inner.refuseRest()
         }
+        seedGiven = object["seed"] != nil && !(object["seed"] is NSNull)
+        let n = try fields.integer("n") ?? 1
+        guard (1...Self.maxChoices).contains(n) else { throw .parameter("n", "n must be between 1 and \(Self.maxChoices)") }
+        self.n = n
         sampling = try Self.sampling(&fields, chat: chat)
+        if seedGiven, Int(sampling.seed) + n - 1 >= Int(UInt32.max) {
+            throw .parameter("seed", "seed + n - 1 must be below 4294967295 (choice i gets seed + i)")
+        }
         try Self.refuseUnserved(&fields, chat: chat)
         for name in Self.ignoredFields { _ = try fields.take(name) }
         try fields.refuseRest()
@@ -196,7 +209,6 @@ struct OpenAIRequest {
     /// Fields of OpenAI's API not served here, refused unless sent with the value that asks for
     /// nothing (`n: 1`, `logprobs: false`, `tools: []`, `tool_choice: none`…).
     private static func refuseUnserved(_ fields: inout Fields, chat: Bool) throws(EdgeError) {
-        if let n = try fields.integer("n"), n != 1 { throw .parameter("n", "n must be 1 (one choice per request)", unsupported: true) }
         if chat {
             if let logprobs = try fields.bool("logprobs"), logprobs {
                 throw .parameter("logprobs", "logprobs are not served yet", unsupported: true)

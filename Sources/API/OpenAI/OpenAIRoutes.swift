@@ -36,6 +36,30 @@ struct OpenAIRoutes: Sendable {
             }
             return jsonObject(.ok, ["object": "list", "data": data])
         }
+        // One model: `{id}` is any revision spec; the answer adds the revision's lineage summary.
+        group.get("v1/models/{id}") { _, context -> Response in
+            try permit(.readLineage, context)
+            // Clients percent-encode the spec's '#' and '@' in the path.
+            let raw = try context.parameters.require("id")
+            let spec = raw.removingPercentEncoding ?? raw
+            let revision = try await services.lineage.lineageOffloaded(spec)
+            let service = services.lineage
+            let (versions, stages) = try await offload { () -> ([String], [String]) in
+                let registry = try service.registry()
+                let name = revision.model.name
+                let versions = registry.versions(of: name).filter { $0.commit == revision.commit.sha }.map(\.name)
+                let stages = registry.stages(of: name).filter { registry.stage($0, of: name) == revision.commit.sha }
+                return (versions, stages)
+            }
+            return jsonObject(
+                .ok,
+                [
+                    "id": spec, "object": "model", "owned_by": "pedigree", "created": Int(revision.commit.author.date.timeIntervalSince1970),
+                    "revision": revision.id, "commit": revision.commit.sha, "md5": revision.artifact.md5, "size": revision.artifact.size,
+                    "versions": versions, "stages": stages, "pipeline": revision.pipeline.map(\.name),
+                    "datasets": revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
+                ])
+        }
         group.post("v1/completions") { request, context -> Response in
             try await handle(request, chat: false, context: context)
         }
@@ -55,40 +79,52 @@ struct OpenAIRoutes: Sendable {
         try permit(.generate, context)
         let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
         let body = try OpenAIRequest(Data(buffer.readableBytesView), chat: chat)
-        let id = RecordID.make()
         let revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
-        let started = try await services.inference.start(
-            GenerationRequest(input: body.input, sampling: body.sampling), on: revision, by: context.caller, id: id)
+        // n choices: n generations, each recorded with its own id and seed (an explicit seed s
+        // gives choice i the seed s + i: each equals a single request with that seed).
+        var started: [(id: String, events: AsyncThrowingStream<InferenceService.Event, any Error>)] = []
+        for index in 0..<body.n {
+            var sampling = body.sampling
+            if index > 0 { sampling.seed = body.seedGiven ? body.sampling.seed + UInt32(index) : SamplingParameters().seed }
+            let id = RecordID.make()
+            let events = try await services.inference.start(
+                GenerationRequest(input: body.input, sampling: sampling), on: revision, by: context.caller, id: id)
+            started.append((id, events))
+        }
+        let id = started[0].id
+        let ids = started.map(\.id)
         let created = Int(Date().timeIntervalSince1970)
         let headers: HTTPFields = [
             .contentType: body.stream ? "text/event-stream" : "application/json",
-            .pedigreeRevision: revision.id, .pedigreeInferenceID: id,
+            .pedigreeRevision: revision.id, .pedigreeInferenceID: ids.joined(separator: ","),
         ]
         let object = chat ? "chat.completion" : "text_completion"
-        @Sendable func choice(text: String?, finish: String?, delta: Bool) -> [String: Any] {
-            var choice: [String: Any] = ["index": 0, "finish_reason": finish ?? NSNull()]
+        @Sendable func choice(_ index: Int, text: String?, finish: String?, delta: Bool) -> [String: Any] {
+            var choice: [String: Any] = ["index": index, "finish_reason": finish ?? NSNull()]
             if chat {
                 choice[delta ? "delta" : "message"] = text.map { ["role": "assistant", "content": $0] } ?? [:]
             } else {
                 choice["text"] = text ?? ""
                 choice["logprobs"] = NSNull()
             }
+            if ids.count > 1 { choice["inference_id"] = ids[index] }
             return choice
         }
+        let events = untilClosed(Self.merged(started.map(\.events)), context.channel)
         guard body.stream else {
-            var answer: InferenceAnswer?
-            for try await event in started { if case .payload(let done) = event { answer = done } }
-            guard let summary = answer?.summary else { throw CancellationError() }
+            var summaries = [GenerationSummary?](repeating: nil, count: ids.count)
+            for try await (index, event) in events { if case .payload(let done) = event { summaries[index] = done.summary } }
+            let done = summaries.compactMap { $0 }
+            guard done.count == ids.count else { throw CancellationError() }
             return jsonObject(
                 .ok,
                 [
                     "id": id, "object": object, "created": created, "model": revision.id,
-                    "choices": [choice(text: summary.text, finish: summary.finishReason.rawValue, delta: false)],
-                    "usage": usage(summary), "system_fingerprint": "pedigree-seed-\(summary.seed)",
+                    "choices": done.enumerated().map { choice($0, text: $1.text, finish: $1.finishReason.rawValue, delta: false) },
+                    "usage": usage(done), "system_fingerprint": "pedigree-seed-\(done[0].seed)",
                 ], headers: headers)
         }
         let chunkObject = chat ? "chat.completion.chunk" : "text_completion"
-        let events = untilClosed(started, context.channel)
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -98,21 +134,33 @@ struct OpenAIRoutes: Sendable {
                     buffer.writeString("\n\n")
                     try await writer.write(buffer)
                 }
+                var finished: [GenerationSummary] = []
                 do {
-                    for try await event in events {
+                    for try await (index, event) in events {
                         switch event {
                         case .token(let text):
                             try await send([
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
-                                "choices": [choice(text: text, finish: nil, delta: true)],
+                                "choices": [choice(index, text: text, finish: nil, delta: true)],
                             ])
                         case .payload(let answer):
+                            // One choice: its last chunk carries the usage. Several: a chunk of
+                            // usage alone ends the stream, as OpenAI's include_usage does.
                             let summary = answer.summary
-                            try await send([
+                            finished.append(summary)
+                            var chunk: [String: Any] = [
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
-                                "choices": [choice(text: nil, finish: summary.finishReason.rawValue, delta: true)], "usage": usage(summary),
-                            ])
+                                "choices": [choice(index, text: nil, finish: summary.finishReason.rawValue, delta: true)],
+                            ]
+                            if ids.count == 1 { chunk["usage"] = usage([summary]) }
+                            try await send(chunk)
                         }
+                    }
+                    if ids.count > 1 {
+                        try await send([
+                            "id": id, "object": chunkObject, "created": created, "model": revision.id, "choices": [] as [Any],
+                            "usage": usage(finished),
+                        ])
                     }
                 } catch let error as InferenceError {
                     let (code, message) = ErrorCode.classify(error)
@@ -123,11 +171,36 @@ struct OpenAIRoutes: Sendable {
             })
     }
 
-    private func usage(_ summary: GenerationSummary) -> [String: Any] {
-        [
-            "prompt_tokens": summary.promptTokenCount, "completion_tokens": summary.completionTokenCount,
-            "total_tokens": summary.promptTokenCount + summary.completionTokenCount,
-            "prompt_tokens_details": ["cached_tokens": summary.cachedPromptTokens],
+    /// The events of several generations as one stream, each with its choice's index; ending it
+    /// ends them all.
+    private static func merged(
+        _ streams: [AsyncThrowingStream<InferenceService.Event, any Error>]
+    ) -> AsyncThrowingStream<(Int, InferenceService.Event), any Error> {
+        let (merged, continuation) = AsyncThrowingStream<(Int, InferenceService.Event), any Error>.makeStream()
+        let feeder = Task {
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (index, stream) in streams.enumerated() {
+                        group.addTask { for try await event in stream { continuation.yield((index, event)) } }
+                    }
+                    try await group.waitForAll()
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in feeder.cancel() }
+        return merged
+    }
+
+    /// The prompt once, the completions of every choice.
+    private func usage(_ summaries: [GenerationSummary]) -> [String: Any] {
+        let prompt = summaries.first?.promptTokenCount ?? 0
+        let completion = summaries.reduce(0) { $0 + $1.completionTokenCount }
+        return [
+            "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": ["cached_tokens": summaries.first?.cachedPromptTokens ?? 0],
         ]
     }
 
