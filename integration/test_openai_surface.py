@@ -5,6 +5,7 @@ the SDK can send either honoured or refused with 400 naming it."""
 import concurrent.futures
 import inspect
 import json
+import os
 from typing import List, Literal, Optional, Union
 
 import jsonschema
@@ -13,6 +14,7 @@ import pytest
 import requests
 from pydantic import BaseModel, Field
 
+from support.llama import LlamaServer
 from support.models import smollm2_gguf
 
 REPLAY = "mutation($id: ID!) { replay(id: $id) { identical replay { result } } }"
@@ -269,6 +271,44 @@ def test_one_model_by_any_revision_spec(server, client):
         client.models.retrieve("no-such-model")
 
 
+def test_top_logprobs_equal_llama_servers(server, client, tmp_path):
+    """A greedy answer's log-probabilities (the chosen token's and the 5 likeliest) equal
+    llama-server's n_probs from the same build with the kernels the engine facts name."""
+    prompt = "The three primary colours are"
+    response = requests.post(server.url + "/v1/completions", timeout=120, json={
+        "model": "smollm2-135m", "prompt": prompt, "max_tokens": 8, "temperature": 0, "logprobs": 5})
+    assert response.status_code == 200, response.text
+    ours = response.json()["choices"][0]["logprobs"]
+    facts = server.data('query($id: ID!) { inference(id: $id) { engineFacts { threads repack } } }',
+                        {"id": response.headers["X-Pedigree-Inference-Id"]})["inference"]["engineFacts"]
+    llama = LlamaServer(smollm2_gguf(), tmp_path / "llama-server.log", threads=facts["threads"], slots=1,
+                        extra=["-fa", "off", *([] if facts["repack"] else ["--no-repack"])], env={**os.environ, "GGML_CPU_TILED_MM": "0"})
+    try:
+        theirs = requests.post(llama.url + "/completion", timeout=120, json={
+            "prompt": prompt, "n_predict": 8, "temperature": 0, "n_probs": 5, "cache_prompt": False}).json()["completion_probabilities"]
+    finally:
+        llama.stop()
+    assert [step["token"] for step in theirs] == ours["tokens"]
+    for step, logprob, top in zip(theirs, ours["token_logprobs"], ours["top_logprobs"]):
+        assert abs(step["logprob"] - logprob) < 1e-4, (step, logprob)
+        assert len(top) == 5 and {alternative["token"] for alternative in step["top_logprobs"]} == set(top)
+        for alternative in step["top_logprobs"]:
+            assert abs(alternative["logprob"] - top[alternative["token"]]) < 1e-4, (alternative, top)
+    # The same through chat and GraphQL: the chosen token is the likeliest (greedy), alternatives sorted.
+    chat = client.chat.completions.create(model="smollm2-135m", messages=CHAT, max_tokens=4, temperature=0, logprobs=True, top_logprobs=3)
+    for token in chat.choices[0].logprobs.content:
+        assert token.top_logprobs[0].token == token.token and token.logprob == token.top_logprobs[0].logprob
+        assert [alternative.logprob for alternative in token.top_logprobs] == sorted((a.logprob for a in token.top_logprobs), reverse=True)
+    payload = server.data('mutation($input: InferenceInput!) { infer(input: $input) { result tokens { id text logprob top { id logprob } } } }',
+                          {"input": {"modelRevisionID": "smollm2-135m", "prompt": prompt,
+                                     "sampling": {"temperature": 0, "maxTokens": 8, "logprobs": 5}}})["infer"]
+    assert "".join(token["text"] for token in payload["tokens"]) == payload["result"]
+    assert [token["logprob"] for token in payload["tokens"]] == pytest.approx(ours["token_logprobs"], abs=1e-9)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="smollm2-135m", messages=CHAT, max_tokens=2, top_logprobs=3)
+    assert refused.value.body["param"] == "top_logprobs"
+
+
 TOOL = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 # A value for every parameter of the SDK's `create`, as a user would send it; a parameter the SDK
@@ -290,7 +330,7 @@ CHAT_VALUES = {
     "top_p": {"top_p": 0.9}, "user": {"user": "user-1"}, "verbosity": {"verbosity": "low"}, "web_search_options": {"web_search_options": {}},
 }
 # Honoured (or changing nothing here, docs/openai.md): these must answer 200.
-CHAT_SERVED = {"n", "frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
+CHAT_SERVED = {"n", "logprobs", "top_logprobs", "frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
                "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "response_format", "safety_identifier", "seed",
                "service_tier", "stop", "store", "stream", "stream_options", "temperature", "top_p", "user"}
 COMPLETION_VALUES = {
@@ -299,7 +339,7 @@ COMPLETION_VALUES = {
     "seed": {"seed": 5}, "stop": {"stop": "\n"}, "stream": {"stream": True}, "stream_options": {"stream": True, "stream_options": {"include_usage": True}},
     "suffix": {"suffix": "end"}, "temperature": {"temperature": 0.5}, "top_p": {"top_p": 0.9}, "user": {"user": "user-1"},
 }
-COMPLETION_SERVED = {"n", "frequency_penalty", "logit_bias", "max_tokens", "presence_penalty", "seed", "stop", "stream", "stream_options",
+COMPLETION_SERVED = {"n", "logprobs", "frequency_penalty", "logit_bias", "max_tokens", "presence_penalty", "seed", "stop", "stream", "stream_options",
                      "temperature", "top_p", "user"}
 FRAMEWORK = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
 

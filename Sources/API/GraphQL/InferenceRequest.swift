@@ -39,6 +39,7 @@ struct InferenceRequest: Sendable {
         if let value = sampling["maxTokens"].int { parameters.maxTokens = value }
         if let value = sampling["stop"].array { parameters.stop = value.compactMap(\.string) }
         if let value = sampling["seed"].int { parameters.seed = try SamplingParameters.seed(Int64(value)) }
+        if let value = sampling["logprobs"].int { parameters.logprobs = value }
         if let value = sampling["presencePenalty"].double { parameters.presencePenalty = value }
         if let value = sampling["frequencyPenalty"].double { parameters.frequencyPenalty = value }
         if let list = sampling["logitBias"].array {

@@ -323,6 +323,9 @@ public enum PedigreeSchema {
           frequencyPenalty: Float
           logitBias: [LogitBiasInput!]
 
+          """Report each token's log-probability and this many alternatives (0 to 20) in the payload's tokens."""
+          logprobs: Int
+
           """Random when not given; the payload says which was used."""
           seed: Long
           maxTokens: Int
@@ -341,6 +344,30 @@ public enum PedigreeSchema {
           """The effective seed."""
           seed: Long!
           timings: Timings!
+
+          """Each generated token with its log-probability and alternatives, when sampling.logprobs asked for them."""
+          tokens: [TokenLogprob!]
+        }
+
+        type TokenLogprob {
+          id: Int!
+          text: String!
+
+          """The token's bytes (a UTF-8 character may span tokens)."""
+          bytes: [Int!]!
+
+          """Natural log of its probability under the model (softmax of the raw logits)."""
+          logprob: Float!
+
+          """The most likely tokens at this step, most likely first."""
+          top: [TokenAlternative!]!
+        }
+
+        type TokenAlternative {
+          id: Int!
+          text: String!
+          bytes: [Int!]!
+          logprob: Float!
         }
 
         type Usage {

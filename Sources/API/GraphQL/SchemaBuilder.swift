@@ -260,6 +260,20 @@ public enum SchemaBuilder {
                 },
                 "seed": field { (answer: InferenceAnswer) in Int64(answer.summary.seed) },
                 "timings": field { (answer: InferenceAnswer) in answer.summary },
+                "tokens": field { (answer: InferenceAnswer) in answer.summary.logprobs },
+            ],
+            "TokenLogprob": [
+                "id": field { (token: TokenLogprob) in Int(token.chosen.token) },
+                "text": field { (token: TokenLogprob) in token.chosen.text },
+                "bytes": field { (token: TokenLogprob) in token.chosen.bytes.map(Int.init) },
+                "logprob": field { (token: TokenLogprob) in token.chosen.logprob },
+                "top": field { (token: TokenLogprob) in token.top },
+            ],
+            "TokenAlternative": [
+                "id": field { (token: TokenLogprob.Alternative) in Int(token.token) },
+                "text": field { (token: TokenLogprob.Alternative) in token.text },
+                "bytes": field { (token: TokenLogprob.Alternative) in token.bytes.map(Int.init) },
+                "logprob": field { (token: TokenLogprob.Alternative) in token.logprob },
             ],
             "Usage": [
                 "promptTokens": field { (usage: RecordedUsage) in usage.prompt },

@@ -63,6 +63,9 @@ struct OpenAIRequest {
         guard (1...Self.maxChoices).contains(n) else { throw .parameter("n", "n must be between 1 and \(Self.maxChoices)") }
         self.n = n
         sampling = try Self.sampling(&fields, chat: chat)
+        if stream, sampling.logprobs != nil {
+            throw .parameter("logprobs", "logprobs are served without stream only", unsupported: true)
+        }
         if seedGiven, Int(sampling.seed) + n - 1 >= Int(UInt32.max) {
             throw .parameter("seed", "seed + n - 1 must be below 4294967295 (choice i gets seed + i)")
         }
@@ -157,6 +160,17 @@ struct OpenAIRequest {
             }
             parameters.logitBias = biases.sorted { $0.token < $1.token }
         }
+        if chat {
+            let wanted = try fields.bool("logprobs") ?? false
+            let top = try fields.integer("top_logprobs")
+            if top != nil, !wanted { throw .parameter("top_logprobs", "top_logprobs needs logprobs: true") }
+            if wanted { parameters.logprobs = top ?? 0 }
+        } else if let top = try fields.integer("logprobs") {
+            parameters.logprobs = top
+        }
+        if let top = parameters.logprobs, !(0...SamplingParameters.maxTopLogprobs).contains(top) {
+            throw .parameter(chat ? "top_logprobs" : "logprobs", "at most \(SamplingParameters.maxTopLogprobs) alternatives per token")
+        }
         if let value = try fields.take("response_format") {
             parameters.constraint = try Self.responseFormat(value)
         }
@@ -210,10 +224,6 @@ struct OpenAIRequest {
     /// nothing (`n: 1`, `logprobs: false`, `tools: []`, `tool_choice: none`…).
     private static func refuseUnserved(_ fields: inout Fields, chat: Bool) throws(EdgeError) {
         if chat {
-            if let logprobs = try fields.bool("logprobs"), logprobs {
-                throw .parameter("logprobs", "logprobs are not served yet", unsupported: true)
-            }
-            if try fields.integer("top_logprobs") != nil { throw .parameter("top_logprobs", "logprobs are not served yet", unsupported: true) }
             if let tools = try fields.take("tools") {
                 guard let list = tools as? [Any], list.isEmpty else { throw .parameter("tools", "tools are not served yet", unsupported: true) }
             }
@@ -232,7 +242,6 @@ struct OpenAIRequest {
         } else {
             if let bestOf = try fields.integer("best_of"), bestOf != 1 { throw .parameter("best_of", "best_of must be 1", unsupported: true) }
             if let echo = try fields.bool("echo"), echo { throw .parameter("echo", "echo is not supported", unsupported: true) }
-            if try fields.take("logprobs") != nil { throw .parameter("logprobs", "logprobs are not served yet", unsupported: true) }
             if try fields.take("suffix") != nil { throw .parameter("suffix", "suffix (fill-in-the-middle) is not supported", unsupported: true) }
         }
     }

@@ -99,13 +99,14 @@ struct OpenAIRoutes: Sendable {
             .pedigreeRevision: revision.id, .pedigreeInferenceID: ids.joined(separator: ","),
         ]
         let object = chat ? "chat.completion" : "text_completion"
-        @Sendable func choice(_ index: Int, text: String?, finish: String?, delta: Bool) -> [String: Any] {
+        @Sendable func choice(_ index: Int, text: String?, finish: String?, delta: Bool, logprobs: [TokenLogprob]? = nil) -> [String: Any] {
             var choice: [String: Any] = ["index": index, "finish_reason": finish ?? NSNull()]
             if chat {
                 choice[delta ? "delta" : "message"] = text.map { ["role": "assistant", "content": $0] } ?? [:]
+                choice["logprobs"] = logprobs.map(Self.chatLogprobs) ?? NSNull()
             } else {
                 choice["text"] = text ?? ""
-                choice["logprobs"] = NSNull()
+                choice["logprobs"] = logprobs.map(Self.completionLogprobs) ?? NSNull()
             }
             if ids.count > 1 { choice["inference_id"] = ids[index] }
             return choice
@@ -120,7 +121,9 @@ struct OpenAIRoutes: Sendable {
                 .ok,
                 [
                     "id": id, "object": object, "created": created, "model": revision.id,
-                    "choices": done.enumerated().map { choice($0, text: $1.text, finish: $1.finishReason.rawValue, delta: false) },
+                    "choices": done.enumerated().map {
+                        choice($0, text: $1.text, finish: $1.finishReason.rawValue, delta: false, logprobs: $1.logprobs)
+                    },
                     "usage": usage(done), "system_fingerprint": "pedigree-seed-\(done[0].seed)",
                 ], headers: headers)
         }
@@ -169,6 +172,36 @@ struct OpenAIRoutes: Sendable {
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)
             })
+    }
+
+    /// OpenAI's chat `logprobs`: per token its text, bytes, log-probability and alternatives.
+    private static func chatLogprobs(_ tokens: [TokenLogprob]) -> [String: Any] {
+        func entry(_ token: TokenLogprob.Alternative) -> [String: Any] {
+            ["token": token.text, "logprob": token.logprob, "bytes": token.bytes.map(Int.init)]
+        }
+        let content = tokens.map { token -> [String: Any] in
+            var item = entry(token.chosen)
+            item["top_logprobs"] = token.top.map(entry)
+            return item
+        }
+        return ["content": content, "refusal": NSNull()]
+    }
+
+    /// The legacy completions' `logprobs`: parallel lists, alternatives as text → log-probability.
+    private static func completionLogprobs(_ tokens: [TokenLogprob]) -> [String: Any] {
+        var offsets: [Int] = []
+        var offset = 0
+        for token in tokens {
+            offsets.append(offset)
+            offset += token.chosen.text.utf16.count
+        }
+        return [
+            "tokens": tokens.map(\.chosen.text), "token_logprobs": tokens.map(\.chosen.logprob),
+            "top_logprobs": tokens.map { token in
+                Dictionary(token.top.map { ($0.text, $0.logprob) }, uniquingKeysWith: { first, _ in first })
+            },
+            "text_offset": offsets,
+        ]
     }
 
     /// The events of several generations as one stream, each with its choice's index; ending it

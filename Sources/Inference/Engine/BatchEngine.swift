@@ -289,6 +289,8 @@ final class DecodeLoop: @unchecked Sendable {
         var batchIndex: Int32 = -1
         /// Prompt tokens restored from the prefix cache.
         var reused = 0
+        /// Each generated token's log-probabilities, when asked for.
+        var logprobs: [TokenLogprob] = []
     }
 
     private let model: LlamaModel
@@ -526,7 +528,8 @@ final class DecodeLoop: @unchecked Sendable {
                 index += 1
                 continue
             }
-            let sampled = slots[index].sampler.sample(context: context, index: slots[index].batchIndex, model: model, candidates: &candidates)
+            let batchIndex = slots[index].batchIndex
+            let sampled = slots[index].sampler.sample(context: context, index: batchIndex, model: model, candidates: &candidates)
             slots[index].batchIndex = -1
             if slots[index].firstToken == nil { slots[index].firstToken = .now }
             var reason: FinishReason?
@@ -535,6 +538,13 @@ final class DecodeLoop: @unchecked Sendable {
                 finish(slots[index], reason: .stop)
                 slots.remove(at: index)
                 continue
+            }
+            if let count = slots[index].job.request.sampling.logprobs, !model.isEndOfGeneration(token),
+                let logits = llama_get_logits_ith(context, batchIndex)
+            {
+                slots[index].logprobs.append(
+                    TokenLogprob.measure(
+                        logits: logits, vocabularySize: Int(model.vocabularySize), chosen: token, count: count, piece: model.piece))
             }
             if model.isEndOfGeneration(token) {
                 reason = .stop
@@ -573,6 +583,7 @@ final class DecodeLoop: @unchecked Sendable {
             timeToFirstTokenMs: ((slot.firstToken ?? now) - job.submitted).milliseconds,
             totalMs: (now - job.submitted).milliseconds, queuedMs: (slot.started - job.submitted).milliseconds)
         summary.cachedPromptTokens = slot.reused
+        if job.request.sampling.logprobs != nil { summary.logprobs = slot.logprobs }
         summary.engine = facts
         release(slot)
         job.continuation.yield(.finished(summary))

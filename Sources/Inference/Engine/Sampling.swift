@@ -21,6 +21,11 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     public var logitBias: [LogitBias]?
     /// What the answer must match, enforced by llama.cpp's grammar sampler.
     public var constraint: Constraint?
+    /// Report each generated token's log-probability and this many most likely alternatives
+    /// (0 to 20), from the model's distribution (softmax of its logits, before sampling). nil: none.
+    public var logprobs: Int?
+
+    public static let maxTopLogprobs = 20
 
     /// One token's bias (OpenAI's `logit_bias` map, as a list sorted by token).
     public struct LogitBias: Sendable, Hashable, Codable {
@@ -80,6 +85,9 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
                 throw InferenceError.badInput("logitBias takes token ids from 0 and biases between -100 and 100")
             }
             guard Set(logitBias.map(\.token)).count == logitBias.count else { throw InferenceError.badInput("logitBias names a token twice") }
+        }
+        if let logprobs, !(0...Self.maxTopLogprobs).contains(logprobs) {
+            throw InferenceError.badInput("logprobs takes 0 to \(Self.maxTopLogprobs) alternatives")
         }
         guard (constraint?.grammar.utf8.count ?? 0) <= Constraint.maxGrammarBytes else {
             throw InferenceError.badInput("a grammar holds at most \(Constraint.maxGrammarBytes) bytes")
@@ -171,6 +179,9 @@ public struct GenerationSummary: Sendable, Hashable, Codable {
     public var cachedPromptTokens = 0
     /// The engine that made it (nil when it never ran).
     public var engine: EngineFacts?
+    /// Each generated token's log-probability and its most likely alternatives, when asked for
+    /// (`SamplingParameters.logprobs`).
+    public var logprobs: [TokenLogprob]?
     /// Token counts as an external backend reported them (its token ids are not known: the two
     /// id lists are empty); nil from llama.cpp here, whose ids are the lists.
     public var reportedUsage: ReportedUsage?
@@ -292,5 +303,58 @@ extension GenerationSummary {
         summary.reportedUsage = usage
         summary.engine = engine
         return summary
+    }
+}
+
+/// A generated token's log-probability under the model (natural log of the softmax of the raw
+/// logits, as llama-server's `n_probs` reports it), with the most likely tokens at that step.
+public struct TokenLogprob: Sendable, Hashable, Codable {
+    public struct Alternative: Sendable, Hashable, Codable {
+        public var token: Int32
+        /// The token's bytes (a UTF-8 character may span tokens) and their text.
+        public var bytes: [UInt8]
+        public var logprob: Double
+
+        public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+        public init(token: Int32, bytes: [UInt8], logprob: Double) {
+            self.token = token
+            self.bytes = bytes
+            self.logprob = logprob
+        }
+    }
+
+    public var chosen: Alternative
+    /// Most likely first.
+    public var top: [Alternative]
+
+    public init(chosen: Alternative, top: [Alternative]) {
+        self.chosen = chosen
+        self.top = top
+    }
+
+    /// The log-probabilities at `logits` (a vocabulary's): the chosen token's and the `count` most likely.
+    static func measure(logits: UnsafePointer<Float>, vocabularySize: Int, chosen: Int32, count: Int, piece: (Int32) -> [UInt8]) -> TokenLogprob {
+        // In single precision and in this order, as llama-server computes its n_probs: the same
+        // figures to the last bits, not figures more exact than the reference's.
+        var maximum = -Float.infinity
+        for index in 0..<vocabularySize { maximum = max(maximum, logits[index]) }
+        var sum: Float = 0
+        for index in 0..<vocabularySize { sum += expf(logits[index] - maximum) }
+        func alternative(_ token: Int32) -> Alternative {
+            Alternative(token: token, bytes: piece(token), logprob: Double(logf(expf(logits[Int(token)] - maximum) / sum)))
+        }
+        // The `count` largest logits, ties by lower id (a bounded insertion: count ≤ 20).
+        var best: [(logit: Float, token: Int32)] = []
+        if count > 0 {
+            for index in 0..<vocabularySize {
+                let logit = logits[index]
+                guard best.count < count || logit > best[best.count - 1].logit else { continue }
+                let position = best.firstIndex { logit > $0.logit } ?? best.count
+                best.insert((logit, Int32(index)), at: position)
+                if best.count > count { best.removeLast() }
+            }
+        }
+        return TokenLogprob(chosen: alternative(chosen), top: best.map { alternative($0.token) })
     }
 }

@@ -143,6 +143,9 @@ public final class ExternalBackends: GenerationBackend {
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         guard let backend = byMD5[revision.artifact.md5] else { return try await fallback.generate(request, on: revision, engine: engine) }
         let request = try validate(request)
+        guard request.sampling.logprobs == nil else {
+            throw ServingError(.badUserInput, "logprobs are not served by the external backend '\(backend.declaration.name)'")
+        }
         let chat: Bool
         var body: [String: Any] = [
             "model": backend.declaration.model ?? backend.declaration.name, "stream": true, "stream_options": ["include_usage": true],
