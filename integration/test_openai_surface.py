@@ -6,6 +6,7 @@ import concurrent.futures
 import inspect
 import json
 import os
+import time
 from typing import List, Literal, Optional, Union
 
 import jsonschema
@@ -100,7 +101,7 @@ CORPUS = [
     closed({"status": {"enum": ["open", "closed"]}, "kind": {"const": "issue"}}),
     closed({"when": {"type": "string", "format": "date"}, "id": {"type": "string", "format": "uuid"}}),
     closed({"code": {"type": "string", "pattern": "^[0-9]{4}$"}, "label": string()}),
-    {"anyOf": [{"type": "integer"}, string()]}, {"oneOf": [closed({"cat": string()}), closed({"dog": {"type": "integer"}})]},
+    {"anyOf": [{"type": "integer"}, string()]}, {"anyOf": [closed({"cat": string()}), closed({"dog": {"type": "integer"}})]},
     {"anyOf": [{"type": "null"}, closed({"value": {"type": "number"}})]},
     closed({"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]}, "unit": {"anyOf": [string(), {"type": "null"}]}}),
     {"$defs": {"point": closed({"x": {"type": "integer"}, "y": {"type": "integer"}})}, **closed({"a": {"$ref": "#/$defs/point"}, "b": {"$ref": "#/$defs/point"}})},
@@ -113,7 +114,8 @@ CORPUS = [
     {"type": "object", "properties": {"k": string()}, "required": ["k"], "additionalProperties": False, "examples": [{"k": "v"}]},
     {"type": "array", "items": closed({"n": {"type": "integer", "minimum": 0, "maximum": 9}}), "minItems": 1, "maxItems": 3},
     closed({"matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 9}, "maxItems": 3}, "maxItems": 3}}),
-    closed({"choice": {"oneOf": [{"const": 1}, {"const": "one"}]}, "flag": {"type": ["boolean", "null"]}}),
+    closed({"choice": {"anyOf": [{"const": 1}, {"const": "one"}]}, "flag": {"type": ["boolean", "null"]}}),
+    {"type": "string", "enum": ["x", "yy"]}, {"type": "integer", "const": 3},
     {"type": "object", "properties": {"only": {"type": "null"}}, "required": ["only"], "additionalProperties": False},
 ]
 
@@ -145,13 +147,30 @@ def test_a_corpus_of_schemas_answers_only_valid_json(server):
     ("minProperties", {"type": "object", "minProperties": 1}), ("contains", {"type": "array", "contains": {"type": "integer"}}),
     ("propertyNames", {"type": "object", "propertyNames": {"maxLength": 3}}), ("dependentRequired", {"type": "object", "dependentRequired": {"a": ["b"]}}),
     ("format 'email'", {"type": "string", "format": "email"}), ("minimum", {"type": "number", "minimum": 0}),
-    ("anchored", {"type": "string", "pattern": "[a-z]+"}), ("(?=", {"type": "string", "pattern": "^(?=a)a$"}),
+    ("anchored", {"type": "string", "pattern": "[a-z]+"}), ("'(?' groups", {"type": "string", "pattern": "^(?=a)a$"}),
     ("'type' beside '$ref'", {"$defs": {"a": {"type": "string"}}, "$ref": "#/$defs/a", "type": "integer"}),
     ("'maxLength' beside 'anyOf'", {"anyOf": [{"type": "string"}], "maxLength": 3}),
     ("'maxLength' beside 'pattern'", {"type": "string", "pattern": "^a+$", "maxLength": 3}),
     ("'minLength' beside 'format'", {"type": "string", "format": "date", "minLength": 3}),
     ("allOf", {"allOf": [{"type": "string", "maxLength": 6}]}),
     ("nullable", {"type": "string", "nullable": True}), ("$ref", {"$ref": "https://example.com/schema.json"}),
+    # What an outsider's review found the converter would drop or mishandle.
+    ("oneOf", {"oneOf": [{"type": "integer"}, {"type": "number"}]}),
+    ("escape", {"type": "string", "pattern": "^\\d{3}$"}), ("escape", {"type": "string", "pattern": "^[\\w]+$"}),
+    ("'(?' groups", {"type": "string", "pattern": "^(?P<x>ab)$"}), ("{x}", {"type": "string", "pattern": "^a{x}$"}),
+    ("{3,1}", {"type": "string", "pattern": "^a{3,1}$"}), ("'^' inside", {"type": "string", "pattern": "^a^b$"}),
+    ("'$ref' must point", {"$ref": "#/default", "default": {"type": "integer", "multipleOf": 7}}),
+    ("required 'zz'", {"type": "object", "required": ["zz"]}),
+    ("required 'b'", {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a", "b"]}),
+    ("'maxItems' beside 'prefixItems'", {"type": "array", "prefixItems": [{"type": "integer"}], "maxItems": 1}),
+    ("'type' beside 'enum'", {"type": "string", "enum": [1, 2, 3]}), ("'type' beside 'const'", {"type": "integer", "const": "abc"}),
+    ("'minLength' beside 'enum'", {"type": "string", "enum": ["a", "bb"], "minLength": 3}), ("'const' beside 'enum'", {"const": "a", "enum": ["b"]}),
+    ("'exclusiveMinimum' beside 'minimum'", {"type": "integer", "minimum": 0, "exclusiveMinimum": 5}),
+    ("'minItems' 3 is above 'maxItems' 1", {"type": "array", "items": {"type": "integer"}, "minItems": 3, "maxItems": 1}),
+    ("'minLength' 5 is above 'maxLength' 2", {"type": "string", "minLength": 5, "maxLength": 2}),
+    ("'minLength' must be an integer from 0 to 2000", {"type": "string", "minLength": 4294967297}),
+    ("'maxItems' must be an integer from 0 to 2000", {"type": "array", "maxItems": 2001}),
+    ("within ±2^53", {"type": "integer", "minimum": 1e300}),
 ])
 def test_each_unsupported_keyword_is_refused_by_name(client, keyword, schema):
     with pytest.raises(openai.BadRequestError) as refused:
@@ -174,6 +193,43 @@ def test_json_object_and_a_graphql_grammar(server, client):
         assert got["infer"]["result"] in ("yes.", "no."), got
     refused = server.gql(infer, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "x", "constraint": {"type": "grammar", "grammar": "root ::= ("}}})
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", refused
+
+
+def test_hostile_grammars_are_refused_or_bounded(server, client):
+    """What an outsider's review found: a repetition {5,2} (llama.cpp loops allocating forever),
+    20,000 nested groups (its parser overflows the stack), and an ambiguous grammar whose stacks
+    multiply (it held the one decode loop for minutes): refused, or bounded so that another
+    request is served meanwhile."""
+    infer = 'mutation($input: InferenceInput!) { infer(input: $input) { result } }'
+
+    def ask(grammar, tokens=4, spec="smollm2-135m"):
+        return server.gql(infer, {"input": {"modelRevisionID": spec, "prompt": "Say something", "constraint": {"type": "grammar", "grammar": grammar},
+                                            "sampling": {"maxTokens": tokens, "temperature": 1, "seed": 1}}})
+    for grammar, words in (('root ::= "a"{5,2}', "{5,2}"), ('root ::= "a"{1,5000}', "2000"),
+                           ("root ::= " + "(" * 20000 + '"a"' + ")" * 20000, "nest deeper")):
+        refused = ask(grammar)
+        assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and words in refused["errors"][0]["message"], refused
+    with pytest.raises(openai.BadRequestError) as schema_refused:
+        client.chat.completions.create(model="tiny-llama", messages=CHAT, max_tokens=4, response_format={
+            "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "^a{3,1}$"}}})
+    assert "{3,1}" in schema_refused.value.body["message"]
+    costly = ask("root ::= " + " ".join(["[a-z ]*"] * 100) + ' "."', 8)
+    assert "unbounded repetitions" in costly["errors"][0]["message"], costly
+    # Within the limit: served, and another request is served meanwhile.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        bounded = pool.submit(ask, "root ::= " + " ".join(["[a-z ]*"] * 16) + ' "."', 8)
+        started = time.time()
+        other = server.gql(infer, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Hi", "sampling": {"maxTokens": 4}}})
+        assert "errors" not in other and time.time() - started < 15, (other, time.time() - started)
+        answer = bounded.result(timeout=60)
+    assert "errors" not in answer or "too costly" in answer["errors"][0]["message"], answer
+    with pytest.raises(openai.BadRequestError) as stop_refused:
+        client.chat.completions.create(model="tiny-llama", messages=CHAT, max_tokens=4, stop=['"'], response_format={"type": "json_object"})
+    assert stop_refused.value.body["param"] == "stop"
+    with pytest.raises(openai.BadRequestError) as bias_refused:
+        client.chat.completions.create(model="tiny-llama", messages=CHAT, max_tokens=4, logit_bias={"5": 101})
+    assert bias_refused.value.body["param"] == "logit_bias"
+    assert server.process.poll() is None
 
 
 def test_constrained_answers_are_recorded_and_replay_identically(server):

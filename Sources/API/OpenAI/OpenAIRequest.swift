@@ -174,6 +174,14 @@ struct OpenAIRequest {
         if let value = try fields.take("response_format") {
             parameters.constraint = try Self.responseFormat(value)
         }
+        if parameters.constraint != nil, !parameters.stop.isEmpty {
+            throw .parameter("stop", "stop sequences would cut an answer the response_format constrains")
+        }
+        if let biases = parameters.logitBias {
+            guard biases.count <= 300, biases.allSatisfy({ $0.token >= 0 && abs($0.bias) <= 100 }),
+                Set(biases.map(\.token)).count == biases.count
+            else { throw .parameter("logit_bias", "logit_bias maps at most 300 distinct token ids (from 0) to biases from -100 to 100") }
+        }
         return parameters
     }
 

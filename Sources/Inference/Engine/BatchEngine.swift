@@ -291,7 +291,13 @@ final class DecodeLoop: @unchecked Sendable {
         var reused = 0
         /// Each generated token's log-probabilities, when asked for.
         var logprobs: [TokenLogprob] = []
+        /// Time spent enforcing the grammar (the loop's time, which every slot shares).
+        var grammarTime: Duration = .zero
     }
+
+    /// A grammar may cost the shared loop this much per answer: past it the answer fails
+    /// (`badInput`) instead of stalling every other slot (an ambiguous grammar's stacks multiply).
+    static let grammarBudget: Duration = .seconds(5)
 
     private let model: LlamaModel
     private let context: OpaquePointer
@@ -529,16 +535,32 @@ final class DecodeLoop: @unchecked Sendable {
                 continue
             }
             let batchIndex = slots[index].batchIndex
-            let sampled = slots[index].sampler.sample(context: context, index: batchIndex, model: model, candidates: &candidates)
+            let sampling = ContinuousClock.now
+            let outcome = slots[index].sampler.sample(
+                context: context, index: batchIndex, model: model, candidates: &candidates,
+                deadline: sampling + (Self.grammarBudget - slots[index].grammarTime))
             slots[index].batchIndex = -1
+            if slots[index].sampler.grammar != nil { slots[index].grammarTime += ContinuousClock.now - sampling }
             if slots[index].firstToken == nil { slots[index].firstToken = .now }
-            var reason: FinishReason?
-            // No token at all: the grammar allows none (it can only end).
-            guard let token = sampled else {
+            let token: Int32
+            switch outcome {
+            case .token(let sampled):
+                token = sampled
+            case .none:
+                // No token at all: the grammar allows none (it can only end).
                 finish(slots[index], reason: .stop)
                 slots.remove(at: index)
                 continue
+            case .tooCostly:
+                let spent = Int(slots[index].grammarTime.milliseconds)
+                fail(
+                    slots[index],
+                    InferenceError.badInput(
+                        "the grammar took \(spent) ms over \(slots[index].generated.count + 1) tokens: too costly to enforce (ambiguous)"))
+                slots.remove(at: index)
+                continue
             }
+            var reason: FinishReason?
             if let count = slots[index].job.request.sampling.logprobs, !model.isEndOfGeneration(token),
                 let logits = llama_get_logits_ith(context, batchIndex)
             {

@@ -40,6 +40,7 @@ public struct Constraint: Sendable, Hashable, Codable {
         guard !text.isEmpty, text.utf8.count <= maxGrammarBytes else {
             throw InferenceError.badInput("a grammar holds 1 to \(maxGrammarBytes) bytes")
         }
+        try GrammarLimits.check(text, maxUnbounded: GrammarLimits.maxUnboundedInRawGrammar)
         return Constraint(kind: .grammar, grammar: text)
     }
 
@@ -64,7 +65,9 @@ public struct Constraint: Sendable, Hashable, Codable {
             throw InferenceError.badInput(message.replacingOccurrences(of: "\n", with: " "))
         }
         defer { pedigree_free(converted) }
-        return String(cString: converted)
+        let grammar = String(cString: converted)
+        try GrammarLimits.check(grammar)
+        return grammar
     }
 }
 
@@ -75,7 +78,7 @@ enum JSONSchemaKeywords {
         "title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly",
     ]
     static let enforced: Set<String> = [
-        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems", "anyOf", "oneOf",
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "minItems", "maxItems", "anyOf",
         "enum", "const", "$ref", "$defs", "definitions", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
         "exclusiveMinimum", "exclusiveMaximum",
     ]
@@ -88,15 +91,17 @@ enum JSONSchemaKeywords {
     static func check(_ node: Any, at path: String, depth: Int = 0) throws {
         guard depth < maxDepth else { throw refuse("nests deeper than \(maxDepth) levels", at: path) }
         // true / false schemas (additionalProperties, items); on Linux an integer 0 or 1 casts to Bool too.
-        if let flag = node as? NSNumber, String(cString: flag.objCType) == "c" { return }
+        if let flag = node as? NSNumber, isBoolean(flag) { return }
         guard let object = node as? [String: Any] else { throw refuse("a schema must be an object", at: path) }
         for key in object.keys.sorted() where !enforced.contains(key) && !annotations.contains(key) {
             throw refuse("the keyword '\(key)' is not supported", at: path)
         }
         let constraints = Set(object.keys).subtracting(annotations)
         // The converter reads $ref, then anyOf/oneOf, alone: what sits beside them would be dropped.
-        for alone in ["$ref", "anyOf", "oneOf"] where object[alone] != nil {
-            let beside = constraints.subtracting([alone, "$defs", "definitions"])
+        for alone in ["$ref", "anyOf", "enum", "const"] where object[alone] != nil {
+            // A type beside enum or const is kept when every value has it (Pydantic writes one).
+            let typed = (alone == "enum" || alone == "const") && valuesMatch(object, alone)
+            let beside = constraints.subtracting([alone, "$defs", "definitions"] + (typed ? ["type"] : []))
             if let other = beside.sorted().first { throw refuse("'\(other)' beside '\(alone)' is not supported", at: path) }
         }
         // A string's pattern, else its format, else its length: the converter enforces one of them.
@@ -106,7 +111,40 @@ enum JSONSchemaKeywords {
         where object[first] != nil && object[second] != nil {
             throw refuse("'\(second)' beside '\(first)' is not supported", at: path)
         }
-        if object["items"] != nil, object["prefixItems"] != nil { throw refuse("'items' beside 'prefixItems' is not supported", at: path) }
+        for (first, second) in [
+            ("items", "prefixItems"), ("prefixItems", "minItems"), ("prefixItems", "maxItems"), ("minimum", "exclusiveMinimum"),
+            ("maximum", "exclusiveMaximum"),
+        ] where object[first] != nil && object[second] != nil {
+            throw refuse("'\(second)' beside '\(first)' is not supported", at: path)
+        }
+        if let reference = object["$ref"] {
+            guard let reference = reference as? String,
+                reference == "#" || reference.hasPrefix("#/$defs/") || reference.hasPrefix("#/definitions/")
+            else { throw refuse("'$ref' must point to '#', '#/$defs/…' or '#/definitions/…'", at: path) }
+        }
+        // Counts: what the grammar's repetitions can hold (llama.cpp reads a bound above 2000 as none).
+        for key in ["minLength", "maxLength", "minItems", "maxItems"] where object[key] != nil {
+            guard let count = object[key] as? NSNumber, !isBoolean(count), count.doubleValue == count.doubleValue.rounded(),
+                (0...Double(GrammarLimits.maxRepetition)).contains(count.doubleValue)
+            else { throw refuse("'\(key)' must be an integer from 0 to \(GrammarLimits.maxRepetition)", at: path) }
+        }
+        for (lowKey, highKey) in [("minLength", "maxLength"), ("minItems", "maxItems")] {
+            if let low = (object[lowKey] as? NSNumber)?.intValue, let high = (object[highKey] as? NSNumber)?.intValue, low > high {
+                throw refuse("'\(lowKey)' \(low) is above '\(highKey)' \(high)", at: path)
+            }
+        }
+        for key in integerOnly where object[key] != nil {
+            guard let bound = object[key] as? NSNumber, !isBoolean(bound), abs(bound.doubleValue) <= 9_007_199_254_740_991,
+                bound.doubleValue == bound.doubleValue.rounded()
+            else { throw refuse("'\(key)' must be an integer within ±2^53", at: path) }
+        }
+        if let required = object["required"] {
+            guard let names = required as? [String] else { throw refuse("'required' must be a list of names", at: path) }
+            let declared = Set((object["properties"] as? [String: Any])?.keys.map { $0 } ?? [])
+            if let missing = names.first(where: { !declared.contains($0) }) {
+                throw refuse("required '\(missing)' is not among the properties", at: path)
+            }
+        }
         let types = (object["type"] as? String).map { [$0] } ?? (object["type"] as? [String]) ?? []
         if let bound = constraints.intersection(integerOnly).sorted().first, types != ["integer"] {
             throw refuse("'\(bound)' is enforced on integers only", at: path)
@@ -120,17 +158,14 @@ enum JSONSchemaKeywords {
             guard let pattern = pattern as? String, pattern.hasPrefix("^"), pattern.hasSuffix("$") else {
                 throw refuse("a pattern must be anchored with ^ and $", at: path)
             }
-            for unsupported in ["(?=", "(?!", "(?<", "\\b", "\\B"] where pattern.contains(unsupported) {
-                throw refuse("a pattern with '\(unsupported)' is not supported", at: path)
-            }
-            if pattern.range(of: #"\\[1-9]"#, options: .regularExpression) != nil { throw refuse("back-references are not supported", at: path) }
+            if let problem = PatternSyntax.problem(in: pattern) { throw refuse("pattern: \(problem)", at: path) }
         }
         for key in ["properties", "$defs", "definitions"] {
             guard let children = object[key] else { continue }
             guard let children = children as? [String: Any] else { throw refuse("'\(key)' must be an object", at: path) }
             for (name, child) in children.sorted(by: { $0.key < $1.key }) { try check(child, at: "\(path)/\(key)/\(name)", depth: depth + 1) }
         }
-        for key in ["anyOf", "oneOf", "prefixItems"] {
+        for key in ["anyOf", "prefixItems"] {
             guard let children = object[key] else { continue }
             guard let children = children as? [Any] else { throw refuse("'\(key)' must be an array", at: path) }
             for (index, child) in children.enumerated() { try check(child, at: "\(path)/\(key)/\(index)", depth: depth + 1) }
@@ -145,8 +180,180 @@ enum JSONSchemaKeywords {
         if let additional = object["additionalProperties"] { try check(additional, at: "\(path)/additionalProperties", depth: depth + 1) }
     }
 
+    private static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+
+    /// Whether every value of `enum` (or the `const`) is of the schema's `type`.
+    private static func valuesMatch(_ object: [String: Any], _ keyword: String) -> Bool {
+        guard let type = object["type"] else { return true }
+        let types = (type as? String).map { [$0] } ?? (type as? [String]) ?? []
+        let values = keyword == "enum" ? (object["enum"] as? [Any] ?? []) : [object["const"] as Any]
+        return values.allSatisfy { value in
+            types.contains { type in
+                switch type {
+                case "string": value is String
+                case "null": value is NSNull
+                case "boolean": (value as? NSNumber).map(isBoolean) ?? false
+                case "number": (value as? NSNumber).map { !isBoolean($0) } ?? false
+                case "integer": (value as? NSNumber).map { !isBoolean($0) && $0.doubleValue == $0.doubleValue.rounded() } ?? false
+                case "array": value is [Any]
+                case "object": value is [String: Any]
+                default: false
+                }
+            }
+        }
+    }
+
     private static func refuse(_ message: String, at path: String) -> InferenceError {
         InferenceError.badInput("JSON Schema at \(path): \(message)")
+    }
+}
+
+/// The regular expressions llama.cpp's converter turns into grammar (anything else it would
+/// replace by "any string", with a warning on its standard error): anchored with `^…$`;
+/// literal characters, `.`, classes `[…]` with ranges, groups `(…)`, `|`, and `*`, `+`, `?`,
+/// `{m}`, `{m,}`, `{m,n}`; escapes of punctuation only (`\.`, `\-`…: not `\d`, `\w`, `\s`, `\b`).
+enum PatternSyntax {
+    static let escapable = Set(#".^$*+?()[]{}|\/-"#)
+
+    /// Why `pattern` is outside that subset; nil when it is inside.
+    static func problem(in pattern: String) -> String? {
+        let characters = Array(pattern)
+        guard characters.count >= 2, characters.first == "^", characters.last == "$" else { return "must be anchored with ^ and $" }
+        let body = characters[1..<(characters.count - 1)]
+        var index = body.startIndex
+        var depth = 0
+        var quantifiable = false
+        while index < body.endIndex {
+            let character = body[index]
+            index += 1
+            switch character {
+            case "\\":
+                guard index < body.endIndex, escapable.contains(body[index]) else {
+                    return "the escape \\\(index < body.endIndex ? String(body[index]) : "") is not supported (escape punctuation only)"
+                }
+                index += 1
+                quantifiable = true
+            case "[":
+                if index < body.endIndex, body[index] == "^" { index += 1 }
+                var closed = false
+                var first = true
+                while index < body.endIndex {
+                    let member = body[index]
+                    index += 1
+                    if member == "]" && !first {
+                        closed = true
+                        break
+                    }
+                    first = false
+                    if member == "\\" {
+                        guard index < body.endIndex, escapable.contains(body[index]) else { return "an escape in a class that is not punctuation" }
+                        index += 1
+                    } else if member == "[" {
+                        return "'[' inside a class"
+                    }
+                }
+                guard closed else { return "an unclosed '['" }
+                quantifiable = true
+            case "(":
+                if index < body.endIndex, body[index] == "?" { return "'(?' groups are not supported" }
+                depth += 1
+                guard depth <= 16 else { return "groups nest deeper than 16" }
+                quantifiable = false
+            case ")":
+                depth -= 1
+                guard depth >= 0 else { return "an unmatched ')'" }
+                quantifiable = true
+            case "|":
+                quantifiable = false
+            case "*", "+", "?":
+                guard quantifiable else { return "'\(character)' follows nothing to repeat" }
+                quantifiable = false
+            case "{":
+                guard quantifiable else { return "'{' follows nothing to repeat" }
+                guard let close = body[index...].firstIndex(of: "}") else { return "an unclosed '{'" }
+                let bounds = String(body[index..<close]).split(separator: ",", omittingEmptySubsequences: false)
+                let numbers = bounds.map { Int($0) }
+                guard (1...2).contains(bounds.count), let low = numbers[0], low <= GrammarLimits.maxRepetition,
+                    bounds.count == 1 || bounds[1].isEmpty || (numbers[1].map { $0 >= low && $0 <= GrammarLimits.maxRepetition } ?? false)
+                else { return "'{\(String(body[index..<close]))}' must be {m}, {m,} or {m,n} with m ≤ n ≤ \(GrammarLimits.maxRepetition)" }
+                index = close + 1
+                quantifiable = false
+            case "^", "$":
+                return "'\(character)' inside the pattern"
+            case "]", "}":
+                return "an unmatched '\(character)'"
+            default:
+                quantifiable = true
+            }
+        }
+        return depth == 0 ? nil : "an unclosed '('"
+    }
+}
+
+/// What a GBNF grammar may hold before llama.cpp parses it: repetitions `{m,n}` with m ≤ n ≤ 2000
+/// (llama.cpp loops without end on m > n and reads a bound above 2000 as none), and groups nested
+/// at most 64 deep (its recursive-descent parser overflows the stack on thousands).
+public enum GrammarLimits {
+    public static let maxRepetition = 2000
+    public static let maxNesting = 64
+    /// Unbounded repetitions (`*`, `+`, `{m,}`) a grammar written by hand may hold: a hundred in a
+    /// row over the same characters made llama.cpp's grammar stacks multiply until one token took
+    /// minutes of the shared decode loop. Grammars converted from JSON Schemas are delimited by
+    /// JSON's punctuation and are not limited so.
+    public static let maxUnboundedInRawGrammar = 16
+
+    public static func check(_ grammar: String, maxUnbounded: Int? = nil) throws {
+        var unbounded = 0
+        func count() throws {
+            unbounded += 1
+            if let maxUnbounded, unbounded > maxUnbounded {
+                throw InferenceError.badInput("grammar: more than \(maxUnbounded) unbounded repetitions (*, +, {m,})")
+            }
+        }
+        let characters = Array(grammar.unicodeScalars)
+        var index = 0
+        var depth = 0
+        func refuse(_ message: String) -> InferenceError { InferenceError.badInput("grammar: \(message)") }
+        while index < characters.count {
+            let character = characters[index]
+            index += 1
+            switch character {
+            case "#":  // a comment, to the end of the line
+                while index < characters.count, characters[index] != "\n" { index += 1 }
+            case "\"", "[":  // a literal or a class: skip it, escapes and all
+                let end: Unicode.Scalar = character == "\"" ? "\"" : "]"
+                while index < characters.count, characters[index] != end {
+                    index += characters[index] == "\\" ? 2 : 1
+                }
+                index += 1
+            case "(":
+                depth += 1
+                guard depth <= maxNesting else { throw refuse("groups nest deeper than \(maxNesting)") }
+            case ")":
+                depth -= 1
+            case "*", "+":
+                try count()
+            case "{":
+                var text = ""
+                while index < characters.count, characters[index] != "}" {
+                    text.unicodeScalars.append(characters[index])
+                    index += 1
+                }
+                index += 1
+                let bounds = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard (1...2).contains(bounds.count), let low = Int(bounds[0]), low <= maxRepetition else {
+                    throw refuse("a repetition {\(text)} must be {m}, {m,} or {m,n} with m ≤ n ≤ \(maxRepetition)")
+                }
+                if bounds.count == 2, bounds[1].isEmpty { try count() }
+                if bounds.count == 2, !bounds[1].isEmpty {
+                    guard let high = Int(bounds[1]), high >= low, high <= maxRepetition else {
+                        throw refuse("a repetition {\(text)} must be {m}, {m,} or {m,n} with m ≤ n ≤ \(maxRepetition)")
+                    }
+                }
+            default:
+                break
+            }
+        }
     }
 }
 
@@ -182,26 +389,37 @@ struct Sampler {
         try Sampler(parameters, model: model).free()
     }
 
-    /// The next token from the logits at `index`; nil when the grammar allows no token at all.
-    /// `candidates` is scratch space the caller keeps between calls.
-    func sample(context: OpaquePointer, index: Int32, model: LlamaModel, candidates: inout [llama_token_data]) -> Int32? {
-        guard let grammar else { return llama_sampler_sample(chain, context, index) }
-        guard let logits = llama_get_logits_ith(context, index) else { return nil }
+    enum Outcome {
+        case token(Int32)
+        /// The grammar allows no token at all (it can only end).
+        case none
+        /// Enforcing the grammar passed `deadline` (an ambiguous grammar's stacks multiply).
+        case tooCostly
+    }
+
+    /// The next token from the logits at `index`. `candidates` is scratch space the caller keeps
+    /// between calls. The whole-vocabulary grammar pass runs in slices, checking `deadline` between
+    /// them: a costly grammar is given up on instead of holding the loop for minutes.
+    func sample(
+        context: OpaquePointer, index: Int32, model: LlamaModel, candidates: inout [llama_token_data], deadline: ContinuousClock.Instant
+    ) -> Outcome {
+        guard let grammar else { return .token(llama_sampler_sample(chain, context, index)) }
+        guard let logits = llama_get_logits_ith(context, index) else { return .none }
         let count = Int(model.vocabularySize)
         func fill() {
             candidates.removeAll(keepingCapacity: true)
             for token in 0..<count { candidates.append(llama_token_data(id: Int32(token), logit: logits[token], p: 0)) }
         }
-        func run(_ samplers: [UnsafeMutablePointer<llama_sampler>]) -> llama_token_data? {
+        func select() -> llama_token_data? {
             candidates.withUnsafeMutableBufferPointer { buffer -> llama_token_data? in
                 var array = llama_token_data_array(data: buffer.baseAddress, size: buffer.count, selected: -1, sorted: false)
-                for sampler in samplers { llama_sampler_apply(sampler, &array) }
+                llama_sampler_apply(chain, &array)
                 guard array.selected >= 0, array.selected < array.size else { return nil }
                 return array.data[Int(array.selected)]
             }
         }
         fill()
-        guard var chosen = run([chain]) else { return nil }
+        guard var chosen = select() else { return .none }
         var single = llama_token_data(id: chosen.id, logit: 1, p: 0)
         let allowed = withUnsafeMutablePointer(to: &single) { pointer -> Bool in
             var array = llama_token_data_array(data: pointer, size: 1, selected: -1, sorted: false)
@@ -210,14 +428,30 @@ struct Sampler {
         }
         if !allowed {
             fill()
-            guard let again = run([grammar, chain]), again.logit.isFinite else { return nil }
+            // The grammar marks each candidate on its own: slices give what one pass over all would.
+            let finished = candidates.withUnsafeMutableBufferPointer { buffer -> Bool in
+                var start = 0
+                while start < buffer.count {
+                    guard ContinuousClock.now < deadline else { return false }
+                    let size = min(Self.slice, buffer.count - start)
+                    var array = llama_token_data_array(data: buffer.baseAddress! + start, size: size, selected: -1, sorted: false)
+                    llama_sampler_apply(grammar, &array)
+                    start += size
+                }
+                return true
+            }
+            guard finished else { return .tooCostly }
+            guard let again = select(), again.logit.isFinite else { return .none }
             chosen = again
         }
         llama_sampler_accept(chain, chosen.id)
         // The grammar ends at the end of generation; accepting one where it cannot end would abort.
         if !model.isEndOfGeneration(chosen.id) { llama_sampler_accept(grammar, chosen.id) }
-        return chosen.id
+        return .token(chosen.id)
     }
+
+    /// Candidates the grammar checks between two looks at the clock.
+    static let slice = 1024
 
     func free() {
         llama_sampler_free(chain)

@@ -89,6 +89,7 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
         if let logprobs, !(0...Self.maxTopLogprobs).contains(logprobs) {
             throw InferenceError.badInput("logprobs takes 0 to \(Self.maxTopLogprobs) alternatives")
         }
+        guard constraint == nil || stop.isEmpty else { throw InferenceError.badInput("stop sequences would cut a constrained answer") }
         guard (constraint?.grammar.utf8.count ?? 0) <= Constraint.maxGrammarBytes else {
             throw InferenceError.badInput("a grammar holds at most \(Constraint.maxGrammarBytes) bytes")
         }
