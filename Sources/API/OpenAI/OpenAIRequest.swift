@@ -291,7 +291,9 @@ private struct Fields {
 
     mutating func integer(_ name: String) throws(EdgeError) -> Int? {
         guard let value = try number(name) else { return nil }
-        guard value == value.rounded(), abs(value) < 1e15 else { throw .parameter(prefix + name, "\(prefix + name) must be an integer") }
+        guard value == value.rounded(), abs(value) < 1e15 else {
+            throw .parameter(prefix + name, "\(prefix + name) must be an integer within ±10^15")
+        }
         return Int(value)
     }
 
