@@ -303,8 +303,3 @@ private struct Fields {
         throw .parameter(prefix + name, "unknown parameter: \(prefix + name)", unsupported: true)
     }
 }
-
-/// Whether `JSONSerialization` read `true` or `false` (on Linux an integer 0 or 1 also casts to `Bool`).
-func isJSONBoolean(_ value: Any) -> Bool {
-    (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
-}

@@ -180,7 +180,7 @@ enum JSONSchemaKeywords {
         if let additional = object["additionalProperties"] { try check(additional, at: "\(path)/additionalProperties", depth: depth + 1) }
     }
 
-    private static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+    private static func isBoolean(_ number: NSNumber) -> Bool { isJSONBoolean(number) }
 
     /// Whether every value of `enum` (or the `const`) is of the schema's `type`.
     private static func valuesMatch(_ object: [String: Any], _ keyword: String) -> Bool {
@@ -457,4 +457,10 @@ struct Sampler {
         llama_sampler_free(chain)
         if let grammar { llama_sampler_free(grammar) }
     }
+}
+
+/// Whether `JSONSerialization` read `true` or `false` (on Linux an integer 0 or 1 also casts to
+/// `Bool`): the one test the schema check and the OpenAI edge share.
+public func isJSONBoolean(_ value: Any) -> Bool {
+    (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
 }
