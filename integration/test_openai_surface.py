@@ -15,8 +15,10 @@ import pytest
 import requests
 from pydantic import BaseModel, Field
 
+from support import models
 from support.llama import LlamaServer
 from support.models import smollm2_gguf
+from support.processes import Server
 
 REPLAY = "mutation($id: ID!) { replay(id: $id) { identical replay { result } } }"
 CHAT = [{"role": "user", "content": "Describe one item as JSON."}]
@@ -25,6 +27,24 @@ CHAT = [{"role": "user", "content": "Describe one item as JSON."}]
 @pytest.fixture(scope="module")
 def client(server):
     return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def tools_server(tmp_path_factory):
+    """A repository of one model, smollm2-tools: SmolLM2 whose GGUF carries a chat template that
+    describes tools (support.models.tools_gguf)."""
+    folder = tmp_path_factory.mktemp("tools")
+    repo = models.repository(folder / "tools", {"smollm2-tools": (models.tools_gguf, "SmolLM2 with a template for tools")},
+                             "SmolLM2 with a tool-calling chat template")
+    s = Server(repo)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def tools_client(tools_server):
+    return openai.OpenAI(base_url=tools_server.url + "/v1", api_key="unused", max_retries=0)
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +407,7 @@ CHAT_VALUES = {
 }
 # Honoured (or changing nothing here, docs/openai.md): these must answer 200.
 CHAT_SERVED = {"n", "logprobs", "top_logprobs", "frequency_penalty", "logit_bias", "max_completion_tokens", "max_tokens", "metadata", "parallel_tool_calls", "presence_penalty",
-               "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "response_format", "safety_identifier", "seed",
+               "tools", "tool_choice", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "response_format", "safety_identifier", "seed",
                "service_tier", "stop", "store", "stream", "stream_options", "temperature", "top_p", "user"}
 COMPLETION_VALUES = {
     "best_of": {"best_of": 2}, "echo": {"echo": True}, "frequency_penalty": {"frequency_penalty": 0.5}, "logit_bias": {"logit_bias": {"42": 3}},
@@ -401,10 +421,11 @@ FRAMEWORK = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
-def test_every_field_the_sdk_sends_is_honoured_or_refused_by_name(client, endpoint):
+def test_every_field_the_sdk_sends_is_honoured_or_refused_by_name(tools_client, endpoint):
+    client = tools_client
     create = client.chat.completions.create if endpoint == "chat" else client.completions.create
     values, served = (CHAT_VALUES, CHAT_SERVED) if endpoint == "chat" else (COMPLETION_VALUES, COMPLETION_SERVED)
-    base = {"model": "smollm2-135m", "max_tokens": 3}
+    base = {"model": "smollm2-tools", "max_tokens": 3}
     base.update({"messages": CHAT} if endpoint == "chat" else {"prompt": "Once upon a time"})
     parameters = set(inspect.signature(create).parameters) - FRAMEWORK - set(base)
     assert parameters <= set(values) | {"max_tokens"}, f"SDK parameters without a value in this test: {sorted(parameters - set(values))}"
@@ -428,3 +449,121 @@ def test_every_field_the_sdk_sends_is_honoured_or_refused_by_name(client, endpoi
     response = requests.post(client.base_url.__str__().rstrip("/") + ("/chat/completions" if endpoint == "chat" else "/completions"),
                              json={**base, "frobnicate": 1}, timeout=60)
     assert response.status_code == 400 and response.json()["error"]["param"] == "frobnicate", response.text
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string", "maxLength": 20}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "unit"], "additionalProperties": False}}}
+ADD = {"type": "function", "function": {"name": "add", "description": "The sum of two integers", "parameters": {
+    "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"], "additionalProperties": False}}}
+TOOLS = [WEATHER, ADD]
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def check_calls(calls, tools=TOOLS):
+    """Every call names a declared tool and its arguments validate against that tool's parameters."""
+    declared = {tool["function"]["name"]: tool["function"]["parameters"] for tool in tools}
+    assert calls
+    for call in calls:
+        assert call.type == "function" and call.id.startswith("call_")
+        jsonschema.validate(json.loads(call.function.arguments), declared[call.function.name])
+
+
+def test_a_tool_round_trip_plain_and_streamed(tools_server, tools_client):
+    """Asked with two tools, the model calls them (arguments valid for the declared parameters);
+    given the result, it answers in text; streamed, the deltas reassemble to the same calls; both
+    answers are recorded with their tools and replay identically."""
+    first = tools_client.chat.completions.create(model="smollm2-tools", messages=ASK, tools=TOOLS, tool_choice="required",
+                                                 temperature=0, max_tokens=120)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None, choice
+    check_calls(choice.message.tool_calls)
+    call = choice.message.tool_calls[0]
+    history = ASK + [choice.message.model_dump(exclude_none=True)] + [
+        {"role": "tool", "tool_call_id": c.id, "content": json.dumps({"temperature": 21, "sky": "clear"})} for c in choice.message.tool_calls]
+    second = tools_client.chat.completions.create(model="smollm2-tools", messages=history, tools=TOOLS, temperature=0, max_tokens=60)
+    assert second.choices[0].finish_reason == "stop" and second.choices[0].message.content, second
+    assert not second.choices[0].message.tool_calls
+
+    stream = tools_client.chat.completions.create(model="smollm2-tools", messages=ASK, tools=TOOLS, tool_choice="required",
+                                                  temperature=0, max_tokens=120, stream=True)
+    calls, finish = {}, None
+    for chunk in stream:
+        for delta_choice in chunk.choices:
+            assert not delta_choice.delta.content, delta_choice  # no call markup leaks as text
+            for delta in delta_choice.delta.tool_calls or []:
+                entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                entry["id"] += delta.id or ""
+                entry["name"] += (delta.function.name or "") if delta.function else ""
+                entry["arguments"] += (delta.function.arguments or "") if delta.function else ""
+            finish = delta_choice.finish_reason or finish
+    assert finish == "tool_calls"
+    assert [(calls[i]["name"], calls[i]["arguments"]) for i in sorted(calls)] == \
+        [(c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+
+    for answer in (first, second):
+        record_id = answer.model_extra.get("id") or answer.id
+        record = tools_server.data('query($id: ID!) { inference(id: $id) { sampling result } }', {"id": record_id})["inference"]
+        tools = json.loads(record["sampling"])["tools"]
+        assert [function["name"] for function in tools["functions"]] == ["get_weather", "add"]
+        replay = tools_server.data(REPLAY, {"id": record_id})["replay"]
+        assert replay["identical"] and replay["replay"]["result"] == record["result"], replay
+    assert call.function.name in ("get_weather", "add")
+
+
+def test_tool_choice_names_one_function_or_none(tools_client):
+    named = tools_client.chat.completions.create(model="smollm2-tools", messages=ASK, tools=TOOLS, temperature=0, max_tokens=120,
+                                                 tool_choice={"type": "function", "function": {"name": "add"}}, parallel_tool_calls=False)
+    calls = named.choices[0].message.tool_calls
+    check_calls(calls)
+    assert [call.function.name for call in calls] == ["add"]
+    none = tools_client.chat.completions.create(model="smollm2-tools", messages=ASK, tools=TOOLS, tool_choice="none", temperature=0,
+                                                max_tokens=30)
+    assert none.choices[0].message.content and not none.choices[0].message.tool_calls
+
+
+def test_a_chat_with_tools_renders_as_llama_server_renders_it(tools_server, tmp_path):
+    """With tool_choice auto, the prompt is the model's Jinja template rendered with the tools as
+    llama-server renders it (its /apply-template), and the greedy answer equals its answer."""
+    gguf = tmp_path / "tools.gguf"
+    models.tools_gguf(gguf)
+    body = {"messages": ASK, "tools": TOOLS, "tool_choice": "auto", "temperature": 0, "max_tokens": 40}
+    ours = requests.post(tools_server.url + "/v1/chat/completions", json={"model": "smollm2-tools", **body}, timeout=120)
+    assert ours.status_code == 200, ours.text
+    facts = tools_server.data('query($id: ID!) { inference(id: $id) { engineFacts { threads repack } } }',
+                              {"id": ours.headers["X-Pedigree-Inference-Id"]})["inference"]["engineFacts"]
+    llama = LlamaServer(str(gguf), tmp_path / "llama-server.log", threads=facts["threads"], slots=1,
+                        extra=["--jinja", "-fa", "off", *([] if facts["repack"] else ["--no-repack"])],
+                        env={**os.environ, "GGML_CPU_TILED_MM": "0"})
+    try:
+        prompt = requests.post(llama.url + "/apply-template", json=body, timeout=60).json()["prompt"]
+        tokens = requests.post(llama.url + "/tokenize", json={"content": prompt, "add_special": True, "parse_special": True}, timeout=60).json()["tokens"]
+        theirs = requests.post(llama.url + "/v1/chat/completions", json={**body, "cache_prompt": False}, timeout=120).json()
+    finally:
+        llama.stop()
+    assert "get_weather" in prompt and ours.json()["usage"]["prompt_tokens"] == len(tokens)
+    assert ours.json()["choices"][0]["message"]["content"] == theirs["choices"][0]["message"]["content"]
+
+
+def test_tools_are_refused_where_they_cannot_be_served(client, tools_client):
+    """A template without tools (SmolLM2's own), parameters with a keyword the grammar would drop, a
+    named function not among the tools, tools beside a response_format, and tools on completions."""
+    with pytest.raises(openai.BadRequestError) as plain_template:
+        client.chat.completions.create(model="smollm2-135m", messages=ASK, tools=TOOLS, max_tokens=5)
+    assert "tools are not served" in plain_template.value.body["message"]
+    cases = [
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "not": {}}}}]}, "tools"),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "missing"}}}, "tools"),
+        ({"tools": TOOLS, "response_format": {"type": "json_object"}}, "response_format"),
+        ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": "sometimes"}, "tool_choice"),
+    ]
+    for fields, param in cases:
+        with pytest.raises(openai.BadRequestError) as refused:
+            tools_client.chat.completions.create(model="smollm2-tools", messages=ASK, max_tokens=5, **fields)
+        assert refused.value.body["param"] == param, (fields, refused.value.body)
+    with pytest.raises(openai.BadRequestError) as completions:
+        tools_client.completions.create(model="smollm2-tools", prompt="x", max_tokens=2, extra_body={"tools": TOOLS})
+    assert completions.value.body["param"] == "tools"

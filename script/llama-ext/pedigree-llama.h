@@ -56,6 +56,38 @@ char * pedigree_json_schema_to_grammar(const char * schema, char ** error);
 
 void pedigree_free(void * pointer);
 
+// The JSON value at `path` in `json` (object keys and array indices, e.g. {"tools", "0",
+// "function", "parameters"}), as JSON text with its objects' keys in the order they were written
+// (Foundation's parser loses it; a chat template prints a tool's schema as it was sent). NULL
+// with `*error` set when the text is not JSON or the path names nothing.
+char * pedigree_json_at(const char * json, const char * const * path, int32_t count, char ** error);
+
+// A chat rendered by the model's own Jinja chat template (`tokenizer.chat_template`), with tools,
+// through llama.cpp's common chat library (the one llama-server uses). `request` is JSON:
+//   {"messages": [OpenAI chat messages], "tools": [OpenAI function tools], "tool_choice":
+//    "auto" | "none" | "required", "parallel_tool_calls": bool, "now": seconds since 1970}
+// ("now" is the date templates may print: recorded, so a replay renders the same prompt).
+// With "required" the answer opens with the template's call marker (written into the prompt):
+// every answer is calls. Returns JSON to free with pedigree_free:
+//   {"prompt", "grammar" (GBNF; "" for none), "lazy" (the grammar applies once a trigger
+//    appears), "triggers": [{"type": 0 word | 1 pattern | 2 pattern_full | 3 token, "value",
+//    "token"}], "stops": [extra stop strings], "parser": what pedigree_chat_parse takes}
+// or NULL with `*error` set (a template that fails, a message it cannot render, tools offered
+// to a template that neither describes them nor writes calls).
+char * pedigree_chat_render(const struct llama_model * model, const char * request, char ** error);
+
+// The grammar sampler of a rendered chat (its JSON from pedigree_chat_render): lazy with its
+// triggers (a trigger word of one token becomes a token trigger, as llama-server does), and the
+// generation prompt already accepted. NULL with `*error` set when it does not parse; a chat with
+// no grammar gives NULL and no error.
+struct llama_sampler * pedigree_chat_grammar(const struct llama_model * model, const char * rendered, char ** error);
+
+// The assistant message in `text` (what the model generated), read by the parser of the
+// template's family: JSON {"content", "reasoning_content", "tool_calls": [{"id", "name",
+// "arguments"}]}. `partial`: the text may stop mid-call (while streaming). NULL with `*error`
+// set when the text does not match the format.
+char * pedigree_chat_parse(const char * parser, const char * text, int32_t partial, char ** error);
+
 #ifdef __cplusplus
 }
 #endif

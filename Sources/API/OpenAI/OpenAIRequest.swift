@@ -62,7 +62,7 @@ struct OpenAIRequest {
         let n = try fields.integer("n") ?? 1
         guard (1...Self.maxChoices).contains(n) else { throw .parameter("n", "n must be between 1 and \(Self.maxChoices)") }
         self.n = n
-        sampling = try Self.sampling(&fields, chat: chat)
+        sampling = try Self.sampling(&fields, chat: chat, body: String(decoding: data, as: UTF8.self))
         if stream, sampling.logprobs != nil {
             throw .parameter("logprobs", "logprobs are served without stream only", unsupported: true)
         }
@@ -84,17 +84,127 @@ struct OpenAIRequest {
             var message = Fields(object.filter { !($0.value is NSNull) }, prefix: "\(param).")
             guard let role = try message.string("role") else { throw .parameter("\(param).role", "\(param).role is required") }
             switch role {
-            case "system", "developer", "user", "assistant": break
-            case "tool", "function":
-                throw .parameter("\(param).role", "\(param): \(role) messages are not supported (no tools are served)", unsupported: true)
-            default: throw .parameter("\(param).role", "\(param).role must be system, developer, user or assistant")
+            case "system", "developer", "user", "assistant", "tool": break
+            case "function":
+                throw .parameter(
+                    "\(param).role", "\(param): function messages (the deprecated function_call API) are not supported: use tool", unsupported: true)
+            default: throw .parameter("\(param).role", "\(param).role must be system, developer, user, assistant or tool")
             }
-            let content = try Self.content(message.take("content"), param: "\(param).content")
+            var calls: [ToolCall]?
+            if role == "assistant", let value = try message.take("tool_calls") {
+                calls = try Self.toolCalls(value, param: "\(param).tool_calls")
+            }
+            var toolCallID: String?
+            if role == "tool" {
+                guard let id = try message.string("tool_call_id"), !id.isEmpty else {
+                    throw .parameter("\(param).tool_call_id", "\(param): a tool message needs the tool_call_id it answers")
+                }
+                toolCallID = id
+            }
+            // An assistant message that only calls tools has no content.
+            let rawContent = try message.take("content")
+            let content = rawContent == nil && !(calls ?? []).isEmpty ? "" : try Self.content(rawContent, param: "\(param).content")
+            // The name of a participant changes nothing here (no template reads it).
+            _ = try message.string("name")
+            if role == "assistant" { _ = try message.take("refusal") }
             try message.refuseRest()
             // The developer role is the system role of models older than it (OpenAI maps it the same way).
-            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
+            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content, toolCalls: calls, toolCallID: toolCallID))
         }
         return messages
+    }
+
+    /// An assistant message's calls: `[{id, type: function, function: {name, arguments}}]`.
+    private static func toolCalls(_ value: Any, param: String) throws(EdgeError) -> [ToolCall] {
+        guard let list = value as? [Any], list.count <= 64 else { throw .parameter(param, "\(param) must be an array of at most 64 calls") }
+        var calls: [ToolCall] = []
+        for (index, item) in list.enumerated() {
+            let at = "\(param)[\(index)]"
+            guard let object = item as? [String: Any], object["type"] as? String == "function", let id = object["id"] as? String,
+                let function = object["function"] as? [String: Any], let name = function["name"] as? String,
+                let arguments = function["arguments"] as? String, Set(object.keys).isSubset(of: ["id", "type", "function"]),
+                Set(function.keys).isSubset(of: ["name", "arguments"])
+            else { throw .parameter(at, "\(at) must be {id, type: function, function: {name, arguments}}") }
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(arguments.utf8), options: [.fragmentsAllowed]), parsed is [String: Any]
+            else { throw .parameter("\(at).function.arguments", "\(at).function.arguments must be a JSON object as text") }
+            calls.append(ToolCall(id: id, name: name, arguments: arguments))
+        }
+        return calls
+    }
+
+    /// `tools` (function tools), `tool_choice` and `parallel_tool_calls`; nil when no tool is offered.
+    private static func tools(_ fields: inout Fields, body: String) throws(EdgeError) -> ToolUse? {
+        let list = try fields.take("tools")
+        let choiceValue = try fields.take("tool_choice")
+        let parallel = try fields.bool("parallel_tool_calls")
+        guard let list else {
+            if let choice = choiceValue, choice as? String != "none", choice as? String != "auto" {
+                throw .parameter("tool_choice", "tool_choice needs tools")
+            }
+            return nil
+        }
+        guard let tools = list as? [Any], tools.count <= ToolUse.maxFunctions else {
+            throw .parameter("tools", "tools must be an array of at most \(ToolUse.maxFunctions) function tools")
+        }
+        if tools.isEmpty {
+            if let choice = choiceValue, choice as? String != "none", choice as? String != "auto" {
+                throw .parameter("tool_choice", "tool_choice needs tools")
+            }
+            return nil
+        }
+        var functions: [ToolFunction] = []
+        for (index, item) in tools.enumerated() {
+            let param = "tools[\(index)]"
+            guard let object = item as? [String: Any], let type = object["type"] as? String else {
+                throw .parameter(param, "\(param) must be {type: function, function: {...}}")
+            }
+            guard type == "function" else {
+                throw .parameter("\(param).type", "\(param): \(type) tools are not supported (function only)", unsupported: true)
+            }
+            guard let function = object["function"] as? [String: Any], Set(object.keys) == ["type", "function"] else {
+                throw .parameter(param, "\(param) must be {type: function, function: {name, description, parameters, strict}}")
+            }
+            var inner = Fields(function.filter { !($0.value is NSNull) }, prefix: "\(param).function.")
+            guard let name = try inner.string("name"), ToolUse.isValidName(name) else {
+                throw .parameter("\(param).function.name", "\(param).function.name is 1 to 64 letters, digits, '_' or '-'")
+            }
+            let description = try inner.string("description")
+            // strict: false lets OpenAI's calls stray from the schema; here every call matches it.
+            _ = try inner.bool("strict")
+            let parameters = try inner.take("parameters") ?? ["type": "object", "properties": [String: Any]()] as [String: Any]
+            try inner.refuseRest()
+            // The schema as sent, keys in their order (the template prints it for the model).
+            let sent = OrderedJSON.text(at: ["tools", "\(index)", "function", "parameters"], in: body)
+            guard parameters is [String: Any],
+                let text = sent ?? (try? JSONSerialization.data(withJSONObject: parameters)).map({ String(decoding: $0, as: UTF8.self) })
+            else {
+                throw .parameter("\(param).function.parameters", "\(param).function.parameters must be a JSON Schema object")
+            }
+            functions.append(ToolFunction(name: name, description: description, parameters: text))
+        }
+        var choice = ToolUse.Choice.auto
+        switch choiceValue {
+        case nil: break
+        case let text as String:
+            switch text {
+            case "auto": choice = .auto
+            case "none": choice = .none
+            case "required": choice = .required
+            default: throw .parameter("tool_choice", "tool_choice must be auto, none, required or {type: function, function: {name}}")
+            }
+        case let object as [String: Any]:
+            guard object["type"] as? String == "function", let function = object["function"] as? [String: Any],
+                let name = function["name"] as? String, function.count == 1, object.count == 2
+            else { throw .parameter("tool_choice", "tool_choice must be auto, none, required or {type: function, function: {name}}") }
+            choice = .function(name)
+        default:
+            throw .parameter("tool_choice", "tool_choice must be auto, none, required or {type: function, function: {name}}")
+        }
+        do {
+            return try ToolUse(functions: functions, choice: choice, parallel: parallel ?? true).checked()
+        } catch {
+            throw .parameter("tools", "\(error)")
+        }
     }
 
     /// A message's content: a string, or text parts (`[{type: "text", text}]`) joined.
@@ -118,7 +228,7 @@ struct OpenAIRequest {
         return text
     }
 
-    private static func sampling(_ fields: inout Fields, chat: Bool) throws(EdgeError) -> SamplingParameters {
+    private static func sampling(_ fields: inout Fields, chat: Bool, body: String) throws(EdgeError) -> SamplingParameters {
         var parameters = SamplingParameters()
         if let value = try fields.number("temperature") { parameters.temperature = value }
         if let value = try fields.number("top_p") { parameters.topP = value }
@@ -177,6 +287,13 @@ struct OpenAIRequest {
         if parameters.constraint != nil, !parameters.stop.isEmpty {
             throw .parameter("stop", "stop sequences would cut an answer the response_format constrains")
         }
+        parameters.tools = chat ? try Self.tools(&fields, body: body) : nil
+        if let tools = parameters.tools, tools.choice != .none {
+            if parameters.constraint != nil {
+                throw .parameter("response_format", "response_format cannot be combined with tools (unless tool_choice is none)", unsupported: true)
+            }
+            if !parameters.stop.isEmpty { throw .parameter("stop", "stop sequences would cut a tool call") }
+        }
         if let biases = parameters.logitBias {
             guard biases.count <= 300, biases.allSatisfy({ $0.token >= 0 && abs($0.bias) <= 100 }),
                 Set(biases.map(\.token)).count == biases.count
@@ -229,16 +346,9 @@ struct OpenAIRequest {
     }
 
     /// Fields of OpenAI's API not served here, refused unless sent with the value that asks for
-    /// nothing (`n: 1`, `logprobs: false`, `tools: []`, `tool_choice: none`…).
+    /// nothing (`modalities: ["text"]`, `best_of: 1`, `echo: false`).
     private static func refuseUnserved(_ fields: inout Fields, chat: Bool) throws(EdgeError) {
         if chat {
-            if let tools = try fields.take("tools") {
-                guard let list = tools as? [Any], list.isEmpty else { throw .parameter("tools", "tools are not served yet", unsupported: true) }
-            }
-            if let choice = try fields.take("tool_choice"), choice as? String != "none" {
-                throw .parameter("tool_choice", "tool_choice must be none: tools are not served yet", unsupported: true)
-            }
-            _ = try fields.bool("parallel_tool_calls")  // with no tools, it asks for nothing
             if let modalities = try fields.take("modalities") {
                 guard let list = modalities as? [String], list == ["text"] else {
                     throw .parameter("modalities", "modalities must be [\"text\"]", unsupported: true)

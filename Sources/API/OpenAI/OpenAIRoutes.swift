@@ -99,10 +99,25 @@ struct OpenAIRoutes: Sendable {
             .pedigreeRevision: revision.id, .pedigreeInferenceID: ids.joined(separator: ","),
         ]
         let object = chat ? "chat.completion" : "text_completion"
-        @Sendable func choice(_ index: Int, text: String?, finish: String?, delta: Bool, logprobs: [TokenLogprob]? = nil) -> [String: Any] {
+        @Sendable func choice(
+            _ index: Int, text: String?, finish: String?, delta: Bool, logprobs: [TokenLogprob]? = nil, calls: [ToolCall] = []
+        ) -> [String: Any] {
             var choice: [String: Any] = ["index": index, "finish_reason": finish ?? NSNull()]
             if chat {
-                choice[delta ? "delta" : "message"] = text.map { ["role": "assistant", "content": $0] } ?? [:]
+                var message: [String: Any] = text.map { ["role": "assistant", "content": $0] } ?? [:]
+                if !calls.isEmpty {
+                    // A message of calls only has no content (null), as OpenAI writes it.
+                    if !delta, text?.isEmpty ?? true { message["content"] = NSNull() }
+                    message["role"] = "assistant"
+                    message["tool_calls"] = calls.enumerated().map { position, call -> [String: Any] in
+                        var entry: [String: Any] = [
+                            "id": call.id, "type": "function", "function": ["name": call.name, "arguments": call.arguments],
+                        ]
+                        if delta { entry["index"] = position }
+                        return entry
+                    }
+                }
+                choice[delta ? "delta" : "message"] = message
                 choice["logprobs"] = logprobs.map(Self.chatLogprobs) ?? NSNull()
             } else {
                 choice["text"] = text ?? ""
@@ -122,7 +137,9 @@ struct OpenAIRoutes: Sendable {
                 [
                     "id": id, "object": object, "created": created, "model": revision.id,
                     "choices": done.enumerated().map {
-                        choice($0, text: $1.text, finish: $1.finishReason.rawValue, delta: false, logprobs: $1.logprobs)
+                        choice(
+                            $0, text: $1.message?.content ?? $1.text, finish: Self.finishReason($1), delta: false, logprobs: $1.logprobs,
+                            calls: $1.message?.toolCalls ?? [])
                     },
                     "usage": usage(done), "system_fingerprint": "pedigree-seed-\(done[0].seed)",
                 ], headers: headers)
@@ -151,9 +168,17 @@ struct OpenAIRoutes: Sendable {
                             // usage alone ends the stream, as OpenAI's include_usage does.
                             let summary = answer.summary
                             finished.append(summary)
+                            // A tool chat's calls are read once the answer is whole: one delta
+                            // each (its id, name and all its arguments), then the finish.
+                            if let calls = summary.message?.toolCalls, !calls.isEmpty {
+                                try await send([
+                                    "id": id, "object": chunkObject, "created": created, "model": revision.id,
+                                    "choices": [choice(index, text: nil, finish: nil, delta: true, calls: calls)],
+                                ])
+                            }
                             var chunk: [String: Any] = [
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
-                                "choices": [choice(index, text: nil, finish: summary.finishReason.rawValue, delta: true)],
+                                "choices": [choice(index, text: nil, finish: Self.finishReason(summary), delta: true)],
                             ]
                             if ids.count == 1 { chunk["usage"] = usage([summary]) }
                             try await send(chunk)
@@ -172,6 +197,12 @@ struct OpenAIRoutes: Sendable {
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 try await writer.finish(nil)
             })
+    }
+
+    /// `tool_calls` when the answer is calls, else how the generation ended.
+    private static func finishReason(_ summary: GenerationSummary) -> String {
+        if summary.finishReason == .stop, !(summary.message?.toolCalls ?? []).isEmpty { return "tool_calls" }
+        return summary.finishReason.rawValue
     }
 
     /// OpenAI's chat `logprobs`: per token its text, bytes, log-probability and alternatives.

@@ -146,15 +146,21 @@ final class BatchEngine: Sendable {
     func submit(_ request: GenerationRequest) throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let prompt: String
         let parseSpecial: Bool
+        var chat: RenderedChat?
         switch request.input {
         case .prompt(let text):
             prompt = text
             parseSpecial = false
+        case .messages(let messages) where LlamaModel.needsJinja(messages, tools: request.sampling.tools):
+            let rendered = try model.renderChat(messages, tools: request.sampling.tools)
+            prompt = rendered.prompt
+            parseSpecial = true
+            chat = rendered
         case .messages(let messages):
             prompt = try model.applyChatTemplate(messages)
             parseSpecial = true
         }
-        try Sampler.check(request.sampling, model: model)
+        try Sampler.check(request.sampling, model: model, chat: chat)
         let tokens = model.tokenize(prompt, addSpecial: true, parseSpecial: parseSpecial)
         guard !tokens.isEmpty else { throw InferenceError.badInput("the prompt is empty") }
         guard tokens.count + request.sampling.maxTokens <= configuration.contextPerSlot else {
@@ -163,7 +169,7 @@ final class BatchEngine: Sendable {
             )
         }
         let (stream, continuation) = AsyncThrowingStream<GenerationEvent, any Error>.makeStream()
-        let job = Job(request: request, tokens: tokens, continuation: continuation, timeout: configuration.generationTimeout)
+        let job = Job(request: request, tokens: tokens, chat: chat, continuation: continuation, timeout: configuration.generationTimeout)
         try inbox.state.withLock { state in
             // A stopped loop never admits again: refuse at once instead of queueing forever.
             guard !state.stopping else { throw InferenceError.overloaded("the model was unloaded: retry") }
@@ -201,6 +207,8 @@ final class BatchEngine: Sendable {
 final class Job: Sendable {
     let request: GenerationRequest
     let tokens: [Int32]
+    /// A chat rendered by the model's Jinja template (tools): its grammar and parser.
+    let chat: RenderedChat?
     let continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
     let cancelled = Atomic<Bool>(false)
     let submitted = ContinuousClock.now
@@ -208,11 +216,12 @@ final class Job: Sendable {
     let deadline: ContinuousClock.Instant
 
     init(
-        request: GenerationRequest, tokens: [Int32], continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation,
-        timeout: Duration
+        request: GenerationRequest, tokens: [Int32], chat: RenderedChat? = nil,
+        continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation, timeout: Duration
     ) {
         self.request = request
         self.tokens = tokens
+        self.chat = chat
         self.continuation = continuation
         self.deadline = submitted + timeout
     }
@@ -278,6 +287,8 @@ final class DecodeLoop: @unchecked Sendable {
         let job: Job
         let sampler: Sampler
         var assembler: TextAssembler
+        /// A tool chat's answer, read as it comes: only content is emitted as tokens.
+        var reader: ChatStream?
         /// Prompt tokens not yet decoded.
         var promptOffset = 0
         /// Tokens in this sequence's memory (the next position).
@@ -427,7 +438,7 @@ final class DecodeLoop: @unchecked Sendable {
         let slots = admitted.compactMap { job -> Slot? in
             let sampler: Sampler
             do {
-                sampler = try Sampler(job.request.sampling, model: model)
+                sampler = try Sampler(job.request.sampling, model: model, chat: job.chat)
             } catch {
                 // Checked when submitted: not reached, but never a trap.
                 inbox.state.withLock { $0.active -= 1 }
@@ -436,7 +447,8 @@ final class DecodeLoop: @unchecked Sendable {
             }
             var slot = Slot(
                 sequence: freeSequences.removeLast(), job: job, sampler: sampler,
-                assembler: TextAssembler(stops: job.request.sampling.stop), started: .now)
+                assembler: TextAssembler(stops: job.request.sampling.stop + (job.chat?.stops ?? [])),
+                reader: job.chat.flatMap { $0.readsCalls ? ChatStream(parser: $0.parser, single: $0.single) : nil }, started: .now)
             restorePrefix(&slot)
             return slot
         }
@@ -573,9 +585,10 @@ final class DecodeLoop: @unchecked Sendable {
             } else {
                 slots[index].generated.append(token)
                 slots[index].lastToken = token
-                let (emit, stopped) = slots[index].assembler.append(model.piece(token))
+                let (assembled, stopped) = slots[index].assembler.append(model.piece(token))
+                let emit = slots[index].reader == nil || assembled.isEmpty ? assembled : slots[index].reader!.feed(assembled)
                 if !emit.isEmpty { slots[index].job.continuation.yield(.token(emit)) }
-                if stopped {
+                if stopped || slots[index].reader?.ended == true {
                     reason = .stop
                 } else if slots[index].generated.count >= slots[index].job.request.sampling.maxTokens {
                     reason = .length
@@ -595,7 +608,13 @@ final class DecodeLoop: @unchecked Sendable {
     /// Ends a slot: its sequence leaves the memory, its sampler is freed, its stream gets the summary.
     private func finish(_ slot: Slot, reason: FinishReason) {
         var slot = slot
-        let rest = slot.assembler.flush()
+        var rest = slot.assembler.flush()
+        var message: AssistantMessage?
+        if slot.reader != nil {
+            if !rest.isEmpty { _ = slot.reader!.feed(rest) }
+            let read = slot.reader!.finish()
+            (message, rest) = (read.message, read.rest)
+        }
         if !rest.isEmpty, reason != .cancelled { slot.job.continuation.yield(.token(rest)) }
         let now = ContinuousClock.now
         let job = slot.job
@@ -607,6 +626,7 @@ final class DecodeLoop: @unchecked Sendable {
         summary.cachedPromptTokens = slot.reused
         if job.request.sampling.logprobs != nil { summary.logprobs = slot.logprobs }
         summary.engine = facts
+        summary.message = message
         release(slot)
         job.continuation.yield(.finished(summary))
         job.continuation.finish()

@@ -366,9 +366,12 @@ struct Sampler {
     let chain: UnsafeMutablePointer<llama_sampler>
     let grammar: UnsafeMutablePointer<llama_sampler>?
 
-    /// Throws `badInput` when the grammar does not parse.
-    init(_ parameters: SamplingParameters, model: LlamaModel) throws {
-        if let constraint = parameters.constraint {
+    /// Throws `badInput` when the grammar does not parse. A tool chat's grammar is the one its
+    /// rendering made (lazy until a call starts when the model may also answer in text).
+    init(_ parameters: SamplingParameters, model: LlamaModel, chat: RenderedChat? = nil) throws {
+        if let chat, chat.readsCalls {
+            grammar = try model.chatGrammar(chat)
+        } else if let constraint = parameters.constraint {
             guard let grammar = llama_sampler_init_grammar(model.vocab, constraint.grammar, "root") else {
                 throw InferenceError.badInput("the grammar does not parse (GBNF with a rule named root)")
             }
@@ -381,12 +384,12 @@ struct Sampler {
 
     /// Checks that `parameters` make a sampler for `model` (a grammar that parses, biased tokens
     /// in its vocabulary), before the request is queued.
-    static func check(_ parameters: SamplingParameters, model: LlamaModel) throws {
+    static func check(_ parameters: SamplingParameters, model: LlamaModel, chat: RenderedChat? = nil) throws {
         if let bias = parameters.logitBias?.first(where: { $0.token >= model.vocabularySize }) {
             throw InferenceError.badInput("logitBias: token \(bias.token) is not in the model's \(model.vocabularySize)-token vocabulary")
         }
-        guard parameters.constraint != nil else { return }
-        try Sampler(parameters, model: model).free()
+        guard parameters.constraint != nil || chat?.readsCalls == true else { return }
+        try Sampler(parameters, model: model, chat: chat).free()
     }
 
     enum Outcome {

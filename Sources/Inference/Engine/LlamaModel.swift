@@ -107,12 +107,18 @@ final class LlamaModel: @unchecked Sendable {
     }
 }
 
-/// One message of a chat.
+/// One message of a chat. An assistant's may hold the calls it made (`toolCalls`); a `tool`
+/// message answers one of them (`toolCallID`).
 public struct ChatMessage: Sendable, Hashable, Codable {
     public let role: String
     public let content: String
-    public init(role: String, content: String) {
+    public var toolCalls: [ToolCall]?
+    public var toolCallID: String?
+
+    public init(role: String, content: String, toolCalls: [ToolCall]? = nil, toolCallID: String? = nil) {
         self.role = role
         self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
     }
 }

@@ -24,6 +24,9 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     /// Report each generated token's log-probability and this many most likely alternatives
     /// (0 to 20), from the model's distribution (softmax of its logits, before sampling). nil: none.
     public var logprobs: Int?
+    /// Functions the model may call in a chat, and how (rendered by the model's Jinja template;
+    /// the calls generated under llama.cpp's tool-call grammar).
+    public var tools: ToolUse?
 
     public static let maxTopLogprobs = 20
 
@@ -90,6 +93,15 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
             throw InferenceError.badInput("logprobs takes 0 to \(Self.maxTopLogprobs) alternatives")
         }
         guard constraint == nil || stop.isEmpty else { throw InferenceError.badInput("stop sequences would cut a constrained answer") }
+        if let tools {
+            _ = try tools.checked()
+            if tools.callsPossible {
+                guard constraint == nil else {
+                    throw InferenceError.badInput("a constrained answer cannot also call tools (or set the tool choice to none)")
+                }
+                guard stop.isEmpty else { throw InferenceError.badInput("stop sequences would cut a tool call") }
+            }
+        }
         guard (constraint?.grammar.utf8.count ?? 0) <= Constraint.maxGrammarBytes else {
             throw InferenceError.badInput("a grammar holds at most \(Constraint.maxGrammarBytes) bytes")
         }
@@ -186,6 +198,9 @@ public struct GenerationSummary: Sendable, Hashable, Codable {
     /// Token counts as an external backend reported them (its token ids are not known: the two
     /// id lists are empty); nil from llama.cpp here, whose ids are the lists.
     public var reportedUsage: ReportedUsage?
+    /// A tool chat's answer as the template's parser reads it: its text and its calls (`text`
+    /// holds the whole generated text, markup included).
+    public var message: AssistantMessage?
 
     public struct ReportedUsage: Sendable, Hashable, Codable {
         public var promptTokens: Int

@@ -197,8 +197,11 @@ public actor ModelManager {
             guard !text.isEmpty, text.utf8.count <= configuration.maxPromptBytes else {
                 throw InferenceError.badInput("the prompt must be 1 to \(configuration.maxPromptBytes) bytes")
             }
+            guard sampling.tools == nil else { throw InferenceError.badInput("tools are offered in a chat (messages), not with a prompt") }
         case .messages(let messages):
-            let bytes = messages.reduce(0) { $0 + $1.content.utf8.count }
+            let bytes = messages.reduce(0) { total, message in
+                total + message.content.utf8.count + (message.toolCalls ?? []).reduce(0) { $0 + $1.name.utf8.count + $1.arguments.utf8.count }
+            }
             guard !messages.isEmpty, bytes <= configuration.maxPromptBytes else {
                 throw InferenceError.badInput("messages must hold 1 to \(configuration.maxPromptBytes) bytes")
             }

@@ -146,6 +146,10 @@ public final class ExternalBackends: GenerationBackend {
         guard request.sampling.logprobs == nil else {
             throw ServingError(.badUserInput, "logprobs are not served by the external backend '\(backend.declaration.name)'")
         }
+        // Tool calls are read by the template's parser, which this server runs on its own engine only.
+        if request.sampling.tools != nil || request.input.holdsToolMessages {
+            throw ServingError(.badUserInput, "tools are not served by the external backend '\(backend.declaration.name)'")
+        }
         let chat: Bool
         var body: [String: Any] = [
             "model": backend.declaration.model ?? backend.declaration.name, "stream": true, "stream_options": ["include_usage": true],
