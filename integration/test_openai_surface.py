@@ -567,3 +567,34 @@ def test_tools_are_refused_where_they_cannot_be_served(client, tools_client):
     with pytest.raises(openai.BadRequestError) as completions:
         tools_client.completions.create(model="smollm2-tools", prompt="x", max_tokens=2, extra_body={"tools": TOOLS})
     assert completions.value.body["param"] == "tools"
+
+
+def test_embeddings_equal_llama_servers(client, tmp_path):
+    """/v1/embeddings (a batch, float and base64) equal llama-server's /v1/embeddings for the same
+    model and input (mean pooling, unit length) within 1e-5 cosine; token counts agree."""
+    import base64
+    import struct
+    texts = ["The cat sat on the mat.", "Quantum chromodynamics describes the strong force.", "a", "Ünïcödé and emoji 🙂 too"]
+    ours = client.embeddings.create(model="smollm2-135m", input=texts)
+    assert [item.index for item in ours.data] == list(range(len(texts))) and ours.model.startswith("smollm2-135m@")
+    packed = client.embeddings.create(model="smollm2-135m", input=texts[0], encoding_format="base64").data[0].embedding
+    raw = base64.b64decode(packed)
+    assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == pytest.approx(ours.data[0].embedding, abs=1e-7)
+    llama = LlamaServer(smollm2_gguf(), tmp_path / "llama-server.log", slots=1, extra=["--embeddings", "--pooling", "mean"])
+    try:
+        theirs = openai.OpenAI(base_url=llama.url + "/v1", api_key="unused", max_retries=0).embeddings.create(model="x", input=texts)
+    finally:
+        llama.stop()
+    assert ours.usage.prompt_tokens == theirs.usage.prompt_tokens
+    for mine, other in zip(ours.data, theirs.data):
+        assert len(mine.embedding) == len(other.embedding) == 576
+        dot = sum(x * y for x, y in zip(mine.embedding, other.embedding))
+        norms = sum(x * x for x in mine.embedding) ** 0.5 * sum(y * y for y in other.embedding) ** 0.5
+        assert 1 - dot / norms < 1e-5
+        assert abs(sum(x * x for x in mine.embedding) - 1) < 1e-5
+    for fields, param in [({"input": [[1, 2, 3]]}, "input"), ({"input": "x", "dimensions": 64}, "dimensions"), ({"input": ""}, "input"),
+                          ({"input": "x", "encoding_format": "int8"}, "encoding_format"), ({"input": "x", "pooling": "cls"}, "pooling")]:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.embeddings.create(model="smollm2-135m", **{k: v for k, v in fields.items() if k in ("input", "dimensions", "encoding_format")},
+                                     extra_body={k: v for k, v in fields.items() if k == "pooling"})
+        assert refused.value.body["param"] == param, (fields, refused.value.body)

@@ -365,6 +365,44 @@ struct OpenAIRequest {
     }
 }
 
+/// An OpenAI embeddings request (`POST /v1/embeddings`), read as strictly as the others.
+struct OpenAIEmbeddingRequest {
+    let model: String
+    let texts: [String]
+    /// `base64`: each vector as the bytes of its little-endian 32-bit floats.
+    let base64: Bool
+
+    init(_ data: Data) throws(EdgeError) {
+        guard let parsed = try? JSONSerialization.jsonObject(with: data), let object = parsed as? [String: Any] else {
+            throw EdgeError(.badUserInput, "the body must be a JSON embeddings request")
+        }
+        var fields = Fields(object.filter { !($0.value is NSNull) })
+        guard let model = try fields.string("model"), !model.isEmpty else { throw .parameter("model", "model is required") }
+        self.model = model
+        guard let input = try fields.take("input") else { throw .parameter("input", "input is required") }
+        if let text = input as? String {
+            texts = [text]
+        } else if let list = input as? [Any], !list.isEmpty, let strings = list as? [String] {
+            texts = strings
+        } else if input is [Any] {
+            throw .parameter("input", "input must be a string or a non-empty array of strings; token arrays are not supported", unsupported: true)
+        } else {
+            throw .parameter("input", "input must be a string or a non-empty array of strings")
+        }
+        guard texts.allSatisfy({ !$0.isEmpty }) else { throw .parameter("input", "input must not hold an empty string") }
+        switch try fields.string("encoding_format") ?? "float" {
+        case "float": base64 = false
+        case "base64": base64 = true
+        default: throw .parameter("encoding_format", "encoding_format must be float or base64")
+        }
+        if try fields.integer("dimensions") != nil {
+            throw .parameter("dimensions", "dimensions is not supported: a model's embeddings have its own width", unsupported: true)
+        }
+        _ = try fields.string("user")
+        try fields.refuseRest()
+    }
+}
+
 /// A JSON object's fields, taken one by one: what is left at the end was not read, and is refused.
 private struct Fields {
     private var remaining: [String: Any]

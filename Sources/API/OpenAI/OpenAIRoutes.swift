@@ -60,6 +60,23 @@ struct OpenAIRoutes: Sendable {
                     "datasets": revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
                 ])
         }
+        group.post("v1/embeddings") { request, context -> Response in
+            try permit(.generate, context)
+            let buffer = try await RequestBody.collect(request, timeout: services.configuration.httpIdleTimeout)
+            let body = try OpenAIEmbeddingRequest(Data(buffer.readableBytesView))
+            let revision = try await withSpan("resolve") { _ in try await services.lineage.lineageOffloaded(body.model) }
+            let embeddings = try await services.inference.embed(body.texts, on: revision)
+            let tokens = embeddings.reduce(0) { $0 + $1.tokens }
+            let data = embeddings.enumerated().map { index, embedding -> [String: Any] in
+                let vector: Any =
+                    body.base64
+                    ? embedding.vector.withUnsafeBytes { Data($0) }.base64EncodedString() : embedding.vector.map(Double.init)
+                return ["object": "embedding", "index": index, "embedding": vector]
+            }
+            return jsonObject(
+                .ok, ["object": "list", "data": data, "model": revision.id, "usage": ["prompt_tokens": tokens, "total_tokens": tokens]],
+                headers: [.pedigreeRevision: revision.id])
+        }
         group.post("v1/completions") { request, context -> Response in
             try await handle(request, chat: false, context: context)
         }

@@ -188,6 +188,25 @@ public actor ModelManager {
         return try instance.engine.submit(request)
     }
 
+    /// Embeddings of `texts` by the model of `source` (loaded first when needed), on a context
+    /// of their own beside the generation slots, off the caller's thread.
+    public func embed(_ texts: [String], on source: ModelSource) async throws -> [Embedding] {
+        guard !texts.isEmpty, texts.count <= 256 else { throw InferenceError.badInput("input holds 1 to 256 texts") }
+        guard texts.reduce(0, { $0 + $1.utf8.count }) <= configuration.maxPromptBytes else {
+            throw InferenceError.badInput("input holds at most \(configuration.maxPromptBytes) bytes")
+        }
+        let instance = try await instance(for: source)
+        guard !stopped else { throw InferenceError.overloaded("the server is shutting down") }
+        let model = instance.engine.model
+        let threads = configuration.threads
+        return try await withCheckedThrowingContinuation { continuation in
+            // Blocking llama.cpp calls: a thread of the global pool, not a task's.
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Embedder.embed(texts, model: model, threads: threads) })
+            }
+        }
+    }
+
     /// The request with its sampling checked against this server's limits, or `badInput`
     /// (also what a gateway checks before it sends a request to a worker).
     public nonisolated func validated(_ request: GenerationRequest) throws -> GenerationRequest {

@@ -134,6 +134,11 @@ public final class ExternalBackends: GenerationBackend {
     /// The fallback's: an external backend's weights are its own business.
     public func loadedModels() async -> [ModelManager.Status] { await fallback.loadedModels() }
 
+    public func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
+        guard let backend = byMD5[revision.artifact.md5] else { return try await fallback.embed(texts, on: revision) }
+        throw ServingError(.badUserInput, "embeddings are not served by the external backend '\(backend.declaration.name)'")
+    }
+
     private static func loadsItsOwn(_ declaration: Declaration) -> ServingError {
         ServingError(.badUserInput, "these weights are served by the external backend '\(declaration.name)', which loads its own")
     }

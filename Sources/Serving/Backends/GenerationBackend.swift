@@ -18,6 +18,14 @@ public protocol GenerationBackend: Sendable {
     func stopGenerating() async
     /// The weights loaded where generations run: this process's, or what the workers last reported.
     func loadedModels() async -> [ModelManager.Status]
+    /// Embeddings of `texts` by `revision`'s weights.
+    func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding]
+}
+
+extension GenerationBackend {
+    public func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
+        throw ServingError(.badUserInput, "embeddings are served by a server's own engine, not through inference workers")
+    }
 }
 
 /// In this process: the model manager, with weights from the artifact store.
@@ -45,4 +53,8 @@ struct LocalBackend: GenerationBackend {
     }
 
     func stopGenerating() async { await models.stopGenerating() }
+
+    func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
+        try await models.embed(texts, on: artifacts.modelSource(revision))
+    }
 }

@@ -290,6 +290,11 @@ public final class InferenceService: Sendable {
     /// nothing itself: `loadModel` and the preload list act on the workers).
     public func loadedModels() async -> [ModelManager.Status] { await backend.loadedModels() }
 
+    /// Embeddings of `texts` by `revision`'s weights (fetched and loaded when needed); not recorded.
+    public func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
+        try await backend.embed(texts, on: revision)
+    }
+
     /// Replays the newest `sample` records matching `filter` against `revision`, one at a time.
     public func replayMany(_ filter: InferenceFilter, against revision: ModelLineage, sample: Int, by caller: RequestInfo) async throws
         -> ReplayBatch
