@@ -598,3 +598,44 @@ def test_embeddings_equal_llama_servers(client, tmp_path):
             client.embeddings.create(model="smollm2-135m", **{k: v for k, v in fields.items() if k in ("input", "dimensions", "encoding_format")},
                                      extra_body={k: v for k, v in fields.items() if k == "pooling"})
         assert refused.value.body["param"] == param, (fields, refused.value.body)
+
+
+def test_responses_plain_streamed_structured_and_with_tools(client, tools_client):
+    """client.responses.create: plain, streamed (the deltas are the text), structured (parse with a
+    Pydantic model), and function tools (a call, then its output answered); unsupported fields named."""
+    ask = {"model": "smollm2-135m", "input": "Name three colours.", "instructions": "Be brief.", "max_output_tokens": 30, "temperature": 0}
+    plain = client.responses.create(**ask)
+    assert plain.status == "completed" and plain.output_text and plain.usage.output_tokens > 0
+    assert plain.model.startswith("smollm2-135m@")
+    chat = client.chat.completions.create(model="smollm2-135m", messages=[{"role": "system", "content": "Be brief."},
+                                                                          {"role": "user", "content": "Name three colours."}],
+                                          max_tokens=30, temperature=0)
+    assert plain.output_text == chat.choices[0].message.content  # the same chat, translated
+    deltas, types = "", []
+    for event in client.responses.create(**ask, stream=True):
+        types.append(event.type)
+        if event.type == "response.output_text.delta":
+            deltas += event.delta
+        if event.type == "response.completed":
+            assert event.response.output_text == plain.output_text
+    assert deltas == plain.output_text
+    assert types[:2] == ["response.created", "response.in_progress"] and types[-1] == "response.completed"
+    parsed = client.responses.parse(model="smollm2-135m", input="Describe a city as JSON.", text_format=City, max_output_tokens=120, temperature=0)
+    assert isinstance(parsed.output_parsed, City)
+    weather = [{"type": "function", **WEATHER["function"]}]
+    called = tools_client.responses.create(model="smollm2-tools", input="What is the weather in Paris?", tools=weather, tool_choice="required",
+                                           max_output_tokens=120, temperature=0)
+    calls = [item for item in called.output if item.type == "function_call"]
+    assert calls and all(call.name == "get_weather" for call in calls)
+    for call in calls:
+        jsonschema.validate(json.loads(call.arguments), WEATHER["function"]["parameters"])
+    answered = tools_client.responses.create(model="smollm2-tools", tools=weather, max_output_tokens=40, temperature=0, input=[
+        {"role": "user", "content": "What is the weather in Paris?"}, *[call.model_dump(exclude_none=True) for call in calls],
+        *[{"type": "function_call_output", "call_id": call.call_id, "output": "21 degrees, clear"} for call in calls]])
+    assert answered.output_text and not [item for item in answered.output if item.type == "function_call"]
+    for fields, param in [({"previous_response_id": "resp_1"}, "previous_response_id"), ({"reasoning": {"effort": "low"}}, "reasoning"),
+                          ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "not": {}}}}}, "text.format"),
+                          ({"tools": [{"type": "web_search"}]}, "tools[0].type"), ({"input": [{"type": "image_generation_call"}]}, "input[0].type")]:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(**{**ask, **fields})
+        assert refused.value.body["param"] == param, (fields, refused.value.body)

@@ -29,7 +29,9 @@ struct OpenAIRequest {
         "audio", "function_call", "functions", "moderation", "prediction", "reasoning_effort", "verbosity", "web_search_options",
     ]
 
-    init(_ data: Data, chat: Bool) throws(EdgeError) {
+    /// `orderedParameters(i)`: tool i's parameters as sent, keys in order (the Responses API,
+    /// translated into a chat request, names where they are in its own body).
+    init(_ data: Data, chat: Bool, orderedParameters: ((Int) -> String?)? = nil) throws(EdgeError) {
         guard let parsed = try? JSONSerialization.jsonObject(with: data), let object = parsed as? [String: Any] else {
             throw EdgeError(.badUserInput, "the body must be a JSON \(chat ? "chat completion" : "completion") request")
         }
@@ -62,7 +64,9 @@ struct OpenAIRequest {
         let n = try fields.integer("n") ?? 1
         guard (1...Self.maxChoices).contains(n) else { throw .parameter("n", "n must be between 1 and \(Self.maxChoices)") }
         self.n = n
-        sampling = try Self.sampling(&fields, chat: chat, body: String(decoding: data, as: UTF8.self))
+        let text = String(decoding: data, as: UTF8.self)
+        let ordered = orderedParameters ?? { OrderedJSON.text(at: ["tools", "\($0)", "function", "parameters"], in: text) }
+        sampling = try Self.sampling(&fields, chat: chat, orderedParameters: ordered)
         if stream, sampling.logprobs != nil {
             throw .parameter("logprobs", "logprobs are served without stream only", unsupported: true)
         }
@@ -133,7 +137,7 @@ struct OpenAIRequest {
     }
 
     /// `tools` (function tools), `tool_choice` and `parallel_tool_calls`; nil when no tool is offered.
-    private static func tools(_ fields: inout Fields, body: String) throws(EdgeError) -> ToolUse? {
+    private static func tools(_ fields: inout Fields, orderedParameters: (Int) -> String?) throws(EdgeError) -> ToolUse? {
         let list = try fields.take("tools")
         let choiceValue = try fields.take("tool_choice")
         let parallel = try fields.bool("parallel_tool_calls")
@@ -174,7 +178,7 @@ struct OpenAIRequest {
             let parameters = try inner.take("parameters") ?? ["type": "object", "properties": [String: Any]()] as [String: Any]
             try inner.refuseRest()
             // The schema as sent, keys in their order (the template prints it for the model).
-            let sent = OrderedJSON.text(at: ["tools", "\(index)", "function", "parameters"], in: body)
+            let sent = orderedParameters(index)
             guard parameters is [String: Any],
                 let text = sent ?? (try? JSONSerialization.data(withJSONObject: parameters)).map({ String(decoding: $0, as: UTF8.self) })
             else {
@@ -228,7 +232,7 @@ struct OpenAIRequest {
         return text
     }
 
-    private static func sampling(_ fields: inout Fields, chat: Bool, body: String) throws(EdgeError) -> SamplingParameters {
+    private static func sampling(_ fields: inout Fields, chat: Bool, orderedParameters: (Int) -> String?) throws(EdgeError) -> SamplingParameters {
         var parameters = SamplingParameters()
         if let value = try fields.number("temperature") { parameters.temperature = value }
         if let value = try fields.number("top_p") { parameters.topP = value }
@@ -287,7 +291,7 @@ struct OpenAIRequest {
         if parameters.constraint != nil, !parameters.stop.isEmpty {
             throw .parameter("stop", "stop sequences would cut an answer the response_format constrains")
         }
-        parameters.tools = chat ? try Self.tools(&fields, body: body) : nil
+        parameters.tools = chat ? try Self.tools(&fields, orderedParameters: orderedParameters) : nil
         if let tools = parameters.tools, tools.choice != .none {
             if parameters.constraint != nil {
                 throw .parameter("response_format", "response_format cannot be combined with tools (unless tool_choice is none)", unsupported: true)
@@ -404,7 +408,7 @@ struct OpenAIEmbeddingRequest {
 }
 
 /// A JSON object's fields, taken one by one: what is left at the end was not read, and is refused.
-private struct Fields {
+struct Fields {
     private var remaining: [String: Any]
     private let prefix: String
 

@@ -83,6 +83,9 @@ struct OpenAIRoutes: Sendable {
         group.post("v1/chat/completions") { request, context -> Response in
             try await handle(request, chat: true, context: context)
         }
+        group.post("v1/responses") { request, context -> Response in
+            try await respond(request, context: context)
+        }
     }
 
     /// Refuses a key whose role lacks `permission` (403, before the body is read).
