@@ -264,6 +264,8 @@ def test_constrained_answers_are_recorded_and_replay_identically(server):
     assert "root ::=" in constraint["grammar"]
     replay = server.data(REPLAY, {"id": response.headers["X-Pedigree-Inference-Id"]})["replay"]
     assert replay["identical"] and replay["replay"]["result"] == record["result"], replay
+    page = requests.get(f"{server.url}/ui/inferences/{response.headers['X-Pedigree-Inference-Id']}", timeout=30).text
+    assert "Response format: json_schema <code>scored</code>" in page and 'id="schema"' in page and "&quot;maximum&quot;" in page
 
 
 def completion(server, **fields):
@@ -508,6 +510,10 @@ def test_a_tool_round_trip_plain_and_streamed(tools_server, tools_client):
         assert [function["name"] for function in tools["functions"]] == ["get_weather", "add"]
         replay = tools_server.data(REPLAY, {"id": record_id})["replay"]
         assert replay["identical"] and replay["replay"]["result"] == record["result"], replay
+    # The web view shows the tools an inference was offered, and the choice.
+    page = requests.get(f"{tools_server.url}/ui/inferences/{first.id}", timeout=30).text
+    assert 'id="tools"' in page and "<code>get_weather</code>" in page and "&quot;maxLength&quot;" in page
+    assert '<code id="tool-choice">required</code>' in page
     assert call.function.name in ("get_weather", "add")
 
 

@@ -241,10 +241,42 @@ struct WebView: Sendable {
                 <pre id="input">\(HTML.escape(record.input))</pre>
                 <h2>Output</h2>
                 <pre id="output">\(HTML.escape(record.output))</pre>
+                \(Self.constraintAndTools(record.sampling))
                 <h2>Sampling</h2>
                 <pre id="sampling">\(HTML.escape(record.sampling))</pre>
                 \(replayable ? "<form method=\"post\" action=\"/ui/inferences/\(HTML.segment(id))/replay\"><button type=\"submit\" id=\"replay\">Replay</button> <span class=\"meta\">runs it again on the same revision, weights, input and sampling, and compares the tokens</span></form>" : "")
                 """)
+    }
+
+    /// What the answer had to match (a JSON Schema, any JSON object, a grammar) and the tools it
+    /// could call, read from the recorded sampling; nothing when it had neither.
+    static func constraintAndTools(_ sampling: String) -> String {
+        guard let parameters = try? JSONDecoder().decode(SamplingParameters.self, from: Data(sampling.utf8)) else { return "" }
+        func pretty(_ json: String) -> String {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]),
+                let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
+            else { return json }
+            return String(decoding: data, as: UTF8.self)
+        }
+        var html = ""
+        if let constraint = parameters.constraint {
+            let title = constraint.name.map { " <code>\(HTML.escape($0))</code>" } ?? ""
+            html += "<h2>Response format: \(HTML.escape(constraint.kind.rawValue))\(title)</h2>"
+            if let schema = constraint.schema { html += "<pre id=\"schema\">\(HTML.escape(pretty(schema)))</pre>" }
+            if constraint.kind == .grammar { html += "<pre id=\"grammar\">\(HTML.escape(constraint.grammar))</pre>" }
+        }
+        if let tools = parameters.tools {
+            html += "<h2>Tools</h2><p class=\"meta\">choice <code id=\"tool-choice\">\(HTML.escape(tools.choice.description))</code>, "
+            html += tools.parallel ? "several calls allowed</p>" : "one call at most</p>"
+            html += "<dl class=\"facts\" id=\"tools\">"
+            for function in tools.functions {
+                let description = function.description.map { "<p>\(HTML.escape($0))</p>" } ?? ""
+                html +=
+                    "<dt><code>\(HTML.escape(function.name))</code></dt><dd>\(description)<pre>\(HTML.escape(pretty(function.parameters)))</pre></dd>"
+            }
+            html += "</dl>"
+        }
+        return html
     }
 
     private func replay(_ id: String, _ context: PedigreeRequestContext) async throws -> String {
