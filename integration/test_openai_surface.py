@@ -278,9 +278,10 @@ def completion(server, **fields):
 def test_penalties_lower_repeats(server):
     plain = completion(server)
     assert plain.count("apple") >= 10, plain
-    for field in ("frequency_penalty", "presence_penalty"):
-        penalised = completion(server, **{field: 2})
+    for field, value in (("frequency_penalty", 2), ("presence_penalty", 2), ("repetition_penalty", 2), ("repeat_penalty", 2)):
+        penalised = completion(server, **{field: value})
         assert penalised.count("apple") < plain.count("apple") / 2, (field, penalised)
+    assert completion(server, repetition_penalty=1.3) == completion(server, repeat_penalty=1.3)  # two names, one penalty
     # Negative penalties make repeats likelier, never an error.
     assert completion(server, frequency_penalty=-2).count("apple") >= plain.count("apple") - 2
 
@@ -316,6 +317,7 @@ def test_n_choices_equal_single_requests_with_their_seeds(client):
     messages = [{"role": "user", "content": "Name a colour."}]
     several = client.chat.completions.create(model="smollm2-135m", messages=messages, n=3, seed=10, max_tokens=8, temperature=1)
     assert [choice.index for choice in several.choices] == [0, 1, 2]
+    assert [choice.model_extra["seed"] for choice in several.choices] == [10, 11, 12]  # each choice's seed, echoed
     singles = [client.chat.completions.create(model="smollm2-135m", messages=messages, seed=10 + index, max_tokens=8, temperature=1)
                for index in range(3)]
     assert [choice.message.content for choice in several.choices] == [single.choices[0].message.content for single in singles]

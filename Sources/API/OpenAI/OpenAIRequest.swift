@@ -238,7 +238,13 @@ struct OpenAIRequest {
         if let value = try fields.number("top_p") { parameters.topP = value }
         if let value = try fields.integer("top_k") { parameters.topK = value }
         if let value = try fields.number("min_p") { parameters.minP = value }
-        if let value = try fields.number("repeat_penalty") { parameters.repeatPenalty = value }
+        // llama-server's name and vLLM's for the same multiplicative penalty of the last 64 tokens.
+        let repeatPenalty = try fields.number("repeat_penalty")
+        let repetitionPenalty = try fields.number("repetition_penalty")
+        if repeatPenalty != nil, repetitionPenalty != nil {
+            throw .parameter("repetition_penalty", "give repeat_penalty or repetition_penalty, not both")
+        }
+        if let value = repeatPenalty ?? repetitionPenalty { parameters.repeatPenalty = value }
         parameters.presencePenalty = try fields.number("presence_penalty")
         parameters.frequencyPenalty = try fields.number("frequency_penalty")
         let maxTokens = try fields.integer("max_tokens")

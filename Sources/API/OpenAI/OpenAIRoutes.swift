@@ -120,9 +120,12 @@ struct OpenAIRoutes: Sendable {
         ]
         let object = chat ? "chat.completion" : "text_completion"
         @Sendable func choice(
-            _ index: Int, text: String?, finish: String?, delta: Bool, logprobs: [TokenLogprob]? = nil, calls: [ToolCall] = []
+            _ index: Int, text: String?, finish: String?, delta: Bool, logprobs: [TokenLogprob]? = nil, calls: [ToolCall] = [],
+            seed: UInt32? = nil
         ) -> [String: Any] {
             var choice: [String: Any] = ["index": index, "finish_reason": finish ?? NSNull()]
+            // The seed the choice was drawn with (each its own): send it back to get the same answer.
+            if let seed { choice["seed"] = Int(seed) }
             if chat {
                 var message: [String: Any] = text.map { ["role": "assistant", "content": $0] } ?? [:]
                 if !calls.isEmpty {
@@ -159,7 +162,7 @@ struct OpenAIRoutes: Sendable {
                     "choices": done.enumerated().map {
                         choice(
                             $0, text: $1.message?.content ?? $1.text, finish: Self.finishReason($1), delta: false, logprobs: $1.logprobs,
-                            calls: $1.message?.toolCalls ?? [])
+                            calls: $1.message?.toolCalls ?? [], seed: $1.seed)
                     },
                     "usage": usage(done), "system_fingerprint": "pedigree-seed-\(done[0].seed)",
                 ], headers: headers)
@@ -198,7 +201,7 @@ struct OpenAIRoutes: Sendable {
                             }
                             var chunk: [String: Any] = [
                                 "id": id, "object": chunkObject, "created": created, "model": revision.id,
-                                "choices": [choice(index, text: nil, finish: Self.finishReason(summary), delta: true)],
+                                "choices": [choice(index, text: nil, finish: Self.finishReason(summary), delta: true, seed: summary.seed)],
                             ]
                             if ids.count == 1 { chunk["usage"] = usage([summary]) }
                             try await send(chunk)
