@@ -530,6 +530,28 @@ def test_tool_choice_names_one_function_or_none(tools_client):
     assert none.choices[0].message.content and not none.choices[0].message.tool_calls
 
 
+def test_tools_through_graphql(tools_server):
+    """GraphQL's infer takes the same tools (schemas as JSON text), a function named as the choice,
+    and a history with calls and their results; the payload holds the calls and the text apart."""
+    infer = "mutation($input: InferenceInput!) { infer(input: $input) { result content toolCalls { id name arguments } } }"
+    tools = [{"name": tool["function"]["name"], "description": tool["function"]["description"],
+              "parameters": json.dumps(tool["function"]["parameters"])} for tool in TOOLS]
+    called = tools_server.data(infer, {"input": {"modelRevisionID": "smollm2-tools", "messages": ASK, "tools": tools, "toolChoice": "get_weather",
+                                                 "parallelToolCalls": False, "sampling": {"temperature": 0, "maxTokens": 120}}})["infer"]
+    assert [call["name"] for call in called["toolCalls"]] == ["get_weather"] and called["content"] == ""
+    jsonschema.validate(json.loads(called["toolCalls"][0]["arguments"]), WEATHER["function"]["parameters"])
+    assert "<tool_call>" not in called["content"] and called["toolCalls"][0]["arguments"] in called["result"]
+    history = ASK + [{"role": "assistant", "toolCalls": called["toolCalls"]},
+                     {"role": "tool", "toolCallID": called["toolCalls"][0]["id"], "content": "21 degrees"}]
+    answered = tools_server.data(infer, {"input": {"modelRevisionID": "smollm2-tools", "messages": history, "tools": tools,
+                                                   "sampling": {"temperature": 0, "maxTokens": 40}}})["infer"]
+    assert answered["content"] and answered["toolCalls"] == []
+    plain = tools_server.data(infer, {"input": {"modelRevisionID": "smollm2-tools", "messages": ASK, "sampling": {"maxTokens": 4}}})["infer"]
+    assert plain["toolCalls"] is None and plain["content"] is None
+    refused = tools_server.gql(infer, {"input": {"modelRevisionID": "smollm2-tools", "messages": ASK, "tools": tools, "toolChoice": "missing"}})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 def test_a_chat_with_tools_renders_as_llama_server_renders_it(tools_server, tmp_path):
     """With tool_choice auto, the prompt is the model's Jinja template rendered with the tools as
     llama-server renders it (its /apply-template), and the greedy answer equals its answer."""

@@ -17,10 +17,21 @@ struct InferenceRequest: Sendable {
         let prompt = input["prompt"].string
         let messages = try input["messages"].array.map { list in
             try list.map { item -> ChatMessage in
-                guard let role = item["role"].string, let content = item["content"].string else {
-                    throw ServingError(.badUserInput, "every message needs a role and content")
+                let calls = try item["toolCalls"].array.map { calls in
+                    try calls.map { call -> ToolCall in
+                        guard let id = call["id"].string, let name = call["name"].string, let arguments = call["arguments"].string,
+                            (try? JSONSerialization.jsonObject(with: Data(arguments.utf8))) is [String: Any]
+                        else { throw ServingError(.badUserInput, "a tool call needs an id, a name and arguments (a JSON object's text)") }
+                        return ToolCall(id: id, name: name, arguments: arguments)
+                    }
                 }
-                return ChatMessage(role: role, content: content)
+                guard let role = item["role"].string, let content = item["content"].string ?? (calls?.isEmpty == false ? "" : nil) else {
+                    throw ServingError(.badUserInput, "every message needs a role and content (an assistant's calls may stand for its content)")
+                }
+                guard role != "tool" || item["toolCallID"].string != nil else {
+                    throw ServingError(.badUserInput, "a tool message needs the toolCallID it answers")
+                }
+                return ChatMessage(role: role, content: content, toolCalls: calls, toolCallID: item["toolCallID"].string)
             }
         }
         let source: GenerationRequest.Input
@@ -51,7 +62,35 @@ struct InferenceRequest: Sendable {
             }.sorted { $0.token < $1.token }
         }
         if case .dictionary = input["constraint"] { parameters.constraint = try Self.constraint(input["constraint"]) }
+        parameters.tools = try Self.tools(input)
         request = GenerationRequest(input: source, sampling: parameters)
+    }
+
+    /// `tools`, `toolChoice` and `parallelToolCalls`; nil when no tool is offered.
+    private static func tools(_ input: Map) throws -> ToolUse? {
+        guard let list = input["tools"].array, !list.isEmpty else {
+            if let choice = input["toolChoice"].string, choice != "auto", choice != "none" {
+                throw ServingError(.badUserInput, "toolChoice needs tools")
+            }
+            return nil
+        }
+        let functions = try list.map { tool -> ToolFunction in
+            guard let name = tool["name"].string else { throw ServingError(.badUserInput, "a tool needs a name") }
+            return ToolFunction(
+                name: name, description: tool["description"].string, parameters: tool["parameters"].string ?? #"{"type":"object","properties":{}}"#)
+        }
+        let choice: ToolUse.Choice
+        switch input["toolChoice"].string {
+        case nil, "auto": choice = .auto
+        case "none": choice = .none
+        case "required": choice = .required
+        case let name?: choice = .function(name)
+        }
+        do {
+            return try ToolUse(functions: functions, choice: choice, parallel: input["parallelToolCalls"].bool ?? true).checked()
+        } catch let error as InferenceError {
+            throw ServingError(.badUserInput, error.description)
+        }
     }
 
     private static func constraint(_ input: Map) throws -> Constraint {

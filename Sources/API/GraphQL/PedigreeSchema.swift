@@ -284,6 +284,31 @@ public enum PedigreeSchema {
 
           """What the answer must match (enforced token by token by llama.cpp's grammar sampler; recorded, replayed)."""
           constraint: ConstraintInput
+
+          """Functions the model may call in a chat (its Jinja chat template must describe tools); recorded, replayed."""
+          tools: [ToolInput!]
+
+          """auto (default), none, required, or the name of the one function to call."""
+          toolChoice: String
+
+          """Whether one answer may hold several calls (default true)."""
+          parallelToolCalls: Boolean
+        }
+
+        input ToolInput {
+          name: String!
+          description: String
+
+          """Its parameters' JSON Schema as JSON text (default: no parameters). The call's arguments are generated to match it."""
+          parameters: String
+        }
+
+        input ToolCallInput {
+          id: ID!
+          name: String!
+
+          """The arguments as a JSON object's text."""
+          arguments: String!
         }
 
         input ConstraintInput {
@@ -304,8 +329,17 @@ public enum PedigreeSchema {
         }
 
         input ChatMessageInput {
+          """system, user, assistant or tool."""
           role: String!
-          content: String!
+
+          """Required, except in an assistant message that only calls tools."""
+          content: String
+
+          """The calls an assistant message made."""
+          toolCalls: [ToolCallInput!]
+
+          """The call a tool message answers."""
+          toolCallID: ID
         }
 
         input SamplingInput {
@@ -347,6 +381,20 @@ public enum PedigreeSchema {
 
           """Each generated token with its log-probability and alternatives, when sampling.logprobs asked for them."""
           tokens: [TokenLogprob!]
+
+          """With tools: the answer's text outside its calls (result holds all of it, markup included)."""
+          content: String
+
+          """With tools: the calls the answer made, read by the chat template family's parser."""
+          toolCalls: [ToolCall!]
+        }
+
+        type ToolCall {
+          id: ID!
+          name: String!
+
+          """The arguments as a JSON object's text, valid for the function's parameters."""
+          arguments: String!
         }
 
         type TokenLogprob {

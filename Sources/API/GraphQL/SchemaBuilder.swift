@@ -261,6 +261,13 @@ public enum SchemaBuilder {
                 "seed": field { (answer: InferenceAnswer) in Int64(answer.summary.seed) },
                 "timings": field { (answer: InferenceAnswer) in answer.summary },
                 "tokens": field { (answer: InferenceAnswer) in answer.summary.logprobs },
+                "content": field { (answer: InferenceAnswer) in answer.summary.message?.content },
+                "toolCalls": field { (answer: InferenceAnswer) in answer.summary.message?.toolCalls },
+            ],
+            "ToolCall": [
+                "id": field { (call: ToolCall) in call.id },
+                "name": field { (call: ToolCall) in call.name },
+                "arguments": field { (call: ToolCall) in call.arguments },
             ],
             "TokenLogprob": [
                 "id": field { (token: TokenLogprob) in Int(token.chosen.token) },
