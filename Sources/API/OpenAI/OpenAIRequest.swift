@@ -204,6 +204,9 @@ struct OpenAIRequest {
         default:
             throw .parameter("tool_choice", "tool_choice must be auto, none, required or {type: function, function: {name}}")
         }
+        if case .function(let name) = choice, !functions.contains(where: { $0.name == name }) {
+            throw .parameter("tool_choice", "tool_choice names \(name), which is not among the tools")
+        }
         do {
             return try ToolUse(functions: functions, choice: choice, parallel: parallel ?? true).checked()
         } catch {

@@ -152,11 +152,13 @@ final class BatchEngine: Sendable {
             prompt = text
             parseSpecial = false
         case .messages(let messages) where LlamaModel.needsJinja(messages, tools: request.sampling.tools):
+            try model.refuseControlTokens(messages, tools: request.sampling.tools)
             let rendered = try model.renderChat(messages, tools: request.sampling.tools)
             prompt = rendered.prompt
             parseSpecial = true
             chat = rendered
         case .messages(let messages):
+            try model.refuseControlTokens(messages, tools: nil)
             prompt = try model.applyChatTemplate(messages)
             parseSpecial = true
         }

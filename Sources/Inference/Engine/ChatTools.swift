@@ -34,7 +34,8 @@ public struct ToolUse: Sendable, Hashable, Codable {
     public enum Choice: Sendable, Hashable, Codable, CustomStringConvertible {
         /// The model answers in text or calls, as it likes.
         case auto
-        /// The model answers in text (the tools are still described to it).
+        /// The model answers in text (the tools are not shown to it: a model shown tools may
+        /// write a call as text).
         case none
         /// The answer is one or more calls.
         case required
@@ -105,6 +106,9 @@ public struct ToolUse: Sendable, Hashable, Codable {
             guard function.parameters.utf8.count <= Constraint.maxGrammarBytes,
                 let schema = try? JSONSerialization.jsonObject(with: Data(function.parameters.utf8)), schema is [String: Any]
             else { throw InferenceError.badInput("tools: \(function.name): parameters must be a JSON Schema object") }
+            if let type = (schema as? [String: Any])?["type"], type as? String != "object" {
+                throw InferenceError.badInput("tools: \(function.name): parameters must describe an object (type: object)")
+            }
             do {
                 try JSONSchemaKeywords.check(schema, at: "#")
             } catch let error as InferenceError {
@@ -122,7 +126,7 @@ public struct ToolUse: Sendable, Hashable, Codable {
     var offered: (functions: [ToolFunction], choice: String) {
         switch choice {
         case .auto: (functions, "auto")
-        case .none: (functions, "none")
+        case .none: ([], "none")
         case .required: (functions, "required")
         case .function(let name): (functions.filter { $0.name == name }, "required")
         }
@@ -212,14 +216,18 @@ struct ChatStream {
         if let whole = parser.parse(raw, partial: false) {
             message = whole
         } else if var cut = parser.parse(raw, partial: true) {
-            // Cut by maxTokens: a call whose arguments did not close is not a call.
+            // Cut by maxTokens: a call whose arguments did not close is not a call; an answer
+            // left with none is its text, whole (a partial read holds back what may open a call).
             cut.toolCalls.removeAll { call in
                 (try? JSONSerialization.jsonObject(with: Data(call.arguments.utf8))) as? [String: Any] == nil
             }
-            message = cut
+            message = cut.toolCalls.isEmpty ? AssistantMessage(content: raw, toolCalls: []) : cut
         } else {
             message = AssistantMessage(content: raw, toolCalls: [])
         }
+        // With no call the answer is its text, whole: the parser may leave out a tail that
+        // could have opened a call.
+        if message.toolCalls.isEmpty { message.content = raw }
         if single, message.toolCalls.count > 1 { message.toolCalls.removeSubrange(1...) }
         for index in message.toolCalls.indices where message.toolCalls[index].id.isEmpty {
             while ids.count <= index { ids.append("call_" + Self.randomID()) }
@@ -243,6 +251,31 @@ struct ChatStream {
 }
 
 extension ChatMessage {
+    /// Checks the calls and tool results of a chat: each call names a function as tools are
+    /// named and has an id; each tool message answers a call made before it (the ids are the
+    /// only link a template has between them).
+    public static func checkToolHistory(_ messages: [ChatMessage]) throws {
+        var called: Set<String> = []
+        for (index, message) in messages.enumerated() {
+            for call in message.toolCalls ?? [] {
+                guard message.role == "assistant" else { throw InferenceError.badInput("messages[\(index)]: only an assistant makes tool calls") }
+                guard ToolUse.isValidName(call.name) else {
+                    throw InferenceError.badInput("messages[\(index)]: a call's function name is 1 to 64 letters, digits, '_' or '-'")
+                }
+                guard !call.id.isEmpty, call.id.utf8.count <= 256 else {
+                    throw InferenceError.badInput("messages[\(index)]: a call's id is 1 to 256 bytes")
+                }
+                called.insert(call.id)
+            }
+            if message.role == "tool" {
+                guard let id = message.toolCallID, called.contains(id) else {
+                    throw InferenceError.badInput(
+                        "messages[\(index)]: a tool message answers a call an assistant message made before it (tool_call_id)")
+                }
+            }
+        }
+    }
+
     /// The message as OpenAI's chat API writes it (what llama.cpp's chat code reads).
     var openAIObject: [String: Any] {
         var object: [String: Any] = ["role": role, "content": content]
@@ -307,7 +340,11 @@ extension LlamaModel {
         let sampler = pedigree_chat_grammar(pointer, chat.spec, &error)
         if let error {
             defer { pedigree_free(error) }
-            throw InferenceError.badInput("the chat's tool-call grammar: \(String(cString: error).prefix(400))")
+            let message = String(cString: error)
+            throw InferenceError.badInput(
+                message.contains("does not parse")
+                    ? "llama.cpp refuses the grammar built from the tools' parameters (too many rules: lower maxItems, minItems or the recursion of $defs)"
+                    : "the chat's tool-call grammar: \(message.prefix(400))")
         }
         return sampler
     }

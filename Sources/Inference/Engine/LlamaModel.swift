@@ -85,6 +85,41 @@ final class LlamaModel: @unchecked Sendable {
 
     func isEndOfGeneration(_ token: Int32) -> Bool { llama_vocab_is_eog(vocab, token) }
 
+    /// The first of the model's control tokens (`<|im_end|>`, `<|im_start|>`…) written in `text`,
+    /// if any: a chat's prompt is tokenized reading them, so text holding one could forge the
+    /// template's turns (a tool result that closes its turn and opens a system one).
+    func controlToken(in text: String) -> String? {
+        guard !text.isEmpty else { return nil }
+        for token in tokenize(text, addSpecial: false, parseSpecial: true)
+        where llama_vocab_get_attr(vocab, token).rawValue & LLAMA_TOKEN_ATTR_CONTROL.rawValue != 0 {
+            var buffer = [CChar](repeating: 0, count: 128)
+            let count = llama_token_to_piece(vocab, token, &buffer, Int32(buffer.count), 0, true)
+            return String(decoding: buffer.prefix(Int(max(0, count))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return nil
+    }
+
+    /// Refuses a chat whose text (messages, calls, tools) writes one of the model's control tokens.
+    func refuseControlTokens(_ messages: [ChatMessage], tools: ToolUse?) throws {
+        var texts: [(String, String)] = []
+        for (index, message) in messages.enumerated() {
+            texts.append(("messages[\(index)].content", message.content))
+            for call in message.toolCalls ?? [] {
+                texts += [("messages[\(index)].tool_calls", call.name), ("messages[\(index)].tool_calls", call.arguments)]
+                texts.append(("messages[\(index)].tool_calls", call.id))
+            }
+            if let id = message.toolCallID { texts.append(("messages[\(index)].tool_call_id", id)) }
+        }
+        for function in tools?.functions ?? [] {
+            texts += [("tools", function.description ?? ""), ("tools", function.parameters)]
+        }
+        for (place, text) in texts {
+            if let token = controlToken(in: text) {
+                throw InferenceError.badInput("\(place) writes the model's control token \(token): it would be read as the chat template's markup")
+            }
+        }
+    }
+
     /// `messages` rendered with the model's chat template, ending where the assistant speaks.
     func applyChatTemplate(_ messages: [ChatMessage]) throws -> String {
         guard let template = chatTemplate else { throw InferenceError.badInput("this model has no chat template: send a prompt") }

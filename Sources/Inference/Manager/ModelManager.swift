@@ -224,6 +224,7 @@ public actor ModelManager {
             guard !messages.isEmpty, bytes <= configuration.maxPromptBytes else {
                 throw InferenceError.badInput("messages must hold 1 to \(configuration.maxPromptBytes) bytes")
             }
+            try ChatMessage.checkToolHistory(messages)
         }
         return GenerationRequest(input: request.input, sampling: sampling)
     }
