@@ -106,6 +106,9 @@ let package = Package(
             swiftSettings: swiftSettings,
             linkerSettings: [.unsafeFlags(["-L", llamaLibrary, "-Xlinker", "-rpath", "-Xlinker", llamaLibrary])]
         ),
+        // Evaluation sets (JSONL items, bad lines by number) and scorers: what an evaluation
+        // reads and computes, apart from how it runs.
+        .target(name: "Evaluation", swiftSettings: swiftSettings),
         // GraphQL documents measured before they run: depth, fields, cost, mutation roots.
         .target(
             name: "GraphQLLimits",
@@ -221,6 +224,7 @@ let package = Package(
         .testTarget(name: "AccessTests", dependencies: ["Access"], swiftSettings: swiftSettings),
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: swiftSettings),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServingTests", dependencies: ["Inference", "Ledger", "Serving", .product(name: "Logging", package: "swift-log")],
