@@ -118,7 +118,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case .contains(let options): options.isEmpty ? "contains" : "contains:" + options.names.joined(separator: ",")
         case .regex(let pattern): pattern.map { "regex:\($0)" } ?? "regex"
         case .jsonValid: "json"
-        case .numeric(let tolerance): "numeric:\(tolerance)"
+        case .numeric(let tolerance): "numeric:" + String(format: "%g", tolerance)
         case .tokenF1: "f1"
         case .length: "length"
         case .timeToFirstToken: "ttft"
@@ -154,7 +154,6 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
             let trimmed = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
             return (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed])) != nil ? 1 : 0
         case .numeric(let tolerance):
-            guard let said = Self.firstNumber(in: answer.text) else { return 0 }
             let expected: Double?
             switch item.expected {
             case .number(let value)?: expected = value
@@ -162,6 +161,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
             default: expected = nil
             }
             guard let expected else { return nil }
+            guard let said = Self.firstNumber(in: answer.text) else { return 0 }
             return abs(said - expected) <= tolerance ? 1 : 0
         case .tokenF1:
             return acceptable.map { Self.tokenF1(answer.text, $0) }.max()

@@ -409,7 +409,7 @@ public final class LineageService: Sendable {
     }
 
     /// Runs a Git read, wrapping its error.
-    private func git<T>(_ body: () throws -> T) throws -> T {
+    func git<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as LineageError {

@@ -1,5 +1,6 @@
 public import ArtifactStore
 import DVCKit
+public import Foundation
 import GitStore
 public import Inference
 public import Lineage
@@ -86,6 +87,25 @@ public struct RevisionArtifacts: Sendable {
             let cache = store.cache
             await cache.pin([location.object])
             return Weights(path: path) { await cache.unpin([location.object]) }
+        }
+    }
+
+    /// The bytes of a repository file at a commit: Git's own, or the DVC out's, fetched into the
+    /// verified cache. A file over `maxBytes` is refused (`badUserInput`).
+    public func read(_ file: TrackedFile, maxBytes: Int) async throws -> Data {
+        switch file.content {
+        case .git(let data):
+            guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
+            return data
+        case .dvc(let artifact):
+            guard artifact.size <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
+            let lineage = self.lineage
+            let commit = file.commit
+            let path = try await store.fetch(
+                try ArtifactLocation(artifact), config: { try lineage.dvcConfig(at: commit) }, progress: TransferProgress(label: file.path))
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
+            return data
         }
     }
 

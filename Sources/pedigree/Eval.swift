@@ -1,0 +1,127 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Inference
+import Lineage
+import Logging
+import Serving
+
+struct Eval: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .artifacts, .inference, .ledger]
+
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model revision on an evaluation set of the repository; exits 1 under a --fail-under threshold.",
+        discussion: """
+            Each line of the set (JSONL) has prompt or messages, optionally expected (a string, a list of acceptable strings, \
+            or JSON) and id. Every answer is recorded in the ledger (request id eval-<evaluation id>#<item id>). \
+            Scorers: exact, exact:lower,collapse,punctuation, contains[:…], regex[:PATTERN], json, numeric[:TOLERANCE], f1, \
+            length, ttft, tps.
+            """)
+
+    @Argument(help: "A revision spec: name@sha, name@branch, name@v1.2.0, name#stage, name, or a bare SHA.")
+    var spec: String
+
+    @Option(help: "The evaluation set: PATH[@REV], a JSONL file tracked by Git or DVC (REV: branch, tag or commit; default branch when omitted).")
+    var dataset: String
+
+    @Option(help: "A scorer (repeatable; default exact).")
+    var scorer: [String] = []
+
+    @Option(help: "SCORER=MIN: exit 1 when that scorer's mean is below MIN (repeatable).")
+    var failUnder: [String] = []
+
+    @Option(help: "Write the scores in DVC's metrics format (JSON) to this file.")
+    var metricsOut: String?
+
+    @Option(help: "0 is greedy (the default: an evaluation is reproducible).")
+    var temperature = 0.0
+
+    @Option(help: "Seed of every item's draw.")
+    var seed: UInt32 = 0
+
+    @Option(help: "Tokens to generate at most per item.")
+    var maxTokens = 64
+
+    @Option(help: "Items answered at once.")
+    var concurrency = 4
+
+    @Flag(help: "Print one JSON object: the summary and every item's answer and scores.")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let scorers = try (scorer.isEmpty ? ["exact"] : scorer).map { spec in
+            do { return try Scorer(parsing: spec) } catch { throw ValidationError("\(error)") }
+        }
+        let thresholds = try failUnder.map { entry -> (String, Double) in
+            guard let equals = entry.lastIndex(of: "="), let minimum = Double(entry[entry.index(after: equals)...]),
+                scorers.map(\.description).contains(String(entry[..<equals]))
+            else { throw ValidationError("--fail-under takes SCORER=MIN for a scorer given with --scorer: \(entry)") }
+            return (String(entry[..<equals]), minimum)
+        }
+        let (path, rev) = dataset.lastIndex(of: "@").map { (String(dataset[..<$0]), String(dataset[dataset.index(after: $0)...])) } ?? (dataset, nil)
+        let loaded = try await loadConfiguration(common, quiet: true)
+        let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
+        let revision = try orExit { try services.lineage.lineage(spec) }
+        var sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens)
+        sampling.seed = seed
+        let concurrency = self.concurrency
+        let quiet = json
+        let result = try await services.withBackgroundWork {
+            try await orExit {
+                try await Evaluator(services: services).run(
+                    revision, dataset: path, datasetRevision: rev, sampling: sampling, scorers: scorers, concurrency: concurrency
+                ) { done, total in
+                    if !quiet { FileHandle.standardError.write(Data("\r\(done)/\(total) items".utf8)) }
+                }
+            }
+        }
+        if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+        if let metricsOut {
+            let data = try JSONSerialization.data(withJSONObject: result.metrics, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: metricsOut))
+        }
+        let summaries = result.summaries
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: Self.report(result), options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("evaluation \(result.id): \(result.revision.id) on \(result.dataset)@\(result.datasetCommit.prefix(12)) (md5 \(result.datasetMD5))")
+            print("\(result.items.count) items, \(result.items.filter { $0.error != nil }.count) failed, \(result.lineErrors.count) bad lines")
+            for error in result.lineErrors { print("  \(error)") }
+            for summary in summaries {
+                let mean = summary.mean.map { String(format: "%.4f", $0) } ?? "—"
+                print("\(summary.scorer.padding(toLength: 24, withPad: " ", startingAt: 0)) \(mean)  (\(summary.count) scored)")
+            }
+        }
+        var failed = false
+        for (name, minimum) in thresholds {
+            let mean = summaries.first { $0.scorer == name }?.mean
+            if mean.map({ $0 < minimum }) ?? true {
+                FileHandle.standardError.write(Data("FAIL \(name): \(mean.map { String(format: "%.4f", $0) } ?? "none") < \(minimum)\n".utf8))
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// The `--json` report.
+    static func report(_ result: EvaluationResult) -> [String: Any] {
+        let names = result.scorers.map(\.description)
+        return [
+            "id": result.id, "revision": result.revision.id, "dataset": result.dataset, "dataset_commit": result.datasetCommit,
+            "dataset_md5": result.datasetMD5,
+            "sampling": ["temperature": result.sampling.temperature, "seed": Int(result.sampling.seed), "max_tokens": result.sampling.maxTokens],
+            "scores": Dictionary(uniqueKeysWithValues: result.summaries.map { ($0.scorer, $0.mean ?? NSNull()) as (String, Any) }),
+            "items": result.items.map { item -> [String: Any] in
+                [
+                    "id": item.item.id, "line": item.item.line, "inference_id": item.inferenceID ?? NSNull(), "output": item.output ?? NSNull(),
+                    "finish_reason": item.finishReason ?? NSNull(), "error": item.error ?? NSNull(),
+                    "scores": Dictionary(uniqueKeysWithValues: zip(names, item.scores).map { ($0, $1 ?? NSNull()) as (String, Any) }),
+                ]
+            },
+            "bad_lines": result.lineErrors.map { ["line": $0.line, "reason": $0.reason] },
+        ]
+    }
+}
