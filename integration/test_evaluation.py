@@ -131,3 +131,47 @@ def test_metrics_are_read_by_dvc_and_fail_under_gates(demo, evaluations, tmp_pat
     assert json.loads(passing.stdout)["scores"] == reports["smollm2"]["scores"]  # the same answers again
     refused = pedigree("eval", "smollm2-135m", "--repo", str(demo), "--cache", str(cache), "--dataset", "data/eval/missing.jsonl", check=False)
     assert refused.returncode != 0 and "missing.jsonl" in refused.stderr
+
+
+def test_a_killed_evaluation_resumes_without_answering_an_item_twice(demo, evaluations, tmp_path):
+    """Killed part way (SIGKILL) and run again on the same cache: the second run reuses the answers
+    the first recorded, asks only the rest, and its result equals an uninterrupted run's."""
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+    from support.tools import BIN, ENV
+    _, _, reports = evaluations
+    cache = tmp_path / "cache"
+    args = [BIN, "eval", "smollm2-135m", "--repo", str(demo), "--cache", str(cache), "--dataset", "data/eval/qa.jsonl@main",
+            "--max-tokens", "16", "--concurrency", "1", "--json"] + [arg for scorer in SCORERS for arg in ("--scorer", scorer)]
+    process = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ledger = cache / "ledger.sqlite"
+    deadline = time.time() + 300
+    recorded = 0
+    while time.time() < deadline and process.poll() is None:
+        if ledger.exists():
+            try:
+                with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+                    recorded = db.execute("SELECT count(*) FROM inference").fetchone()[0]
+            except sqlite3.OperationalError:
+                recorded = 0
+        if recorded >= 6:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the evaluation ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed = pedigree(*[str(a) for a in args[1:]], timeout=600)
+    report = json.loads(resumed.stdout)
+    assert 6 <= report["reused"] < len(report["items"]), report["reused"]
+    assert report["id"] == reports["smollm2"]["id"]  # the same evaluation (revision, set md5, sampling)
+    records = [json.loads(line) for line in pedigree("ledger", "export", "--repo", str(demo), "--cache", str(cache)).stdout.splitlines()]
+    answered = Counter(record["requestID"] for record in records if record["status"] == "completed")
+    assert sorted(answered) == sorted(f"eval-{report['id']}#{item['id']}" for item in report["items"])
+    assert set(answered.values()) == {1}  # no item answered twice
+    assert [(item["id"], item["output"], item["scores"]) for item in report["items"]] == \
+        [(item["id"], item["output"], item["scores"]) for item in reports["smollm2"]["items"]]
+    assert report["scores"] == reports["smollm2"]["scores"]
+    fresh = json.loads(pedigree(*[str(a) for a in args[1:]], "--fresh", timeout=600).stdout)
+    assert fresh["reused"] == 0 and fresh["id"] != report["id"] and fresh["scores"] == report["scores"]

@@ -64,6 +64,8 @@ public struct InferenceFilter: Sendable, Hashable {
     public var caller: String?
     /// The owning key's id (`InferenceRecord.callerKey`).
     public var callerKey: String?
+    /// Records whose request id starts with this (an evaluation's: `eval-<id>#`).
+    public var requestIDPrefix: String?
 
     public init(
         model: String? = nil, revision: String? = nil, since: Date? = nil, until: Date? = nil, caller: String? = nil, callerKey: String? = nil

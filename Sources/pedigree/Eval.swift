@@ -45,6 +45,12 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
     @Option(help: "Items answered at once.")
     var concurrency = 4
 
+    @Flag(
+        help:
+            "Ask every item again, under an evaluation id of its own (by default a run of the same evaluation reuses the answers an earlier run recorded)."
+    )
+    var fresh = false
+
     @Flag(help: "Print one JSON object: the summary and every item's answer and scores.")
     var json = false
 
@@ -67,11 +73,13 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         var sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens)
         sampling.seed = seed
         let concurrency = self.concurrency
+        let fresh = self.fresh
         let quiet = json
         let result = try await services.withBackgroundWork {
             try await orExit {
                 try await Evaluator(services: services).run(
-                    revision, dataset: path, datasetRevision: rev, sampling: sampling, scorers: scorers, concurrency: concurrency
+                    revision, dataset: path, datasetRevision: rev, sampling: sampling, scorers: scorers, concurrency: concurrency,
+                    fresh: fresh
                 ) { done, total in
                     if !quiet { FileHandle.standardError.write(Data("\r\(done)/\(total) items".utf8)) }
                 }
@@ -88,7 +96,9 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("evaluation \(result.id): \(result.revision.id) on \(result.dataset)@\(result.datasetCommit.prefix(12)) (md5 \(result.datasetMD5))")
-            print("\(result.items.count) items, \(result.items.filter { $0.error != nil }.count) failed, \(result.lineErrors.count) bad lines")
+            print(
+                "\(result.items.count) items (\(result.reused) answered by an earlier run), \(result.items.filter { $0.error != nil }.count) failed, \(result.lineErrors.count) bad lines"
+            )
             for error in result.lineErrors { print("  \(error)") }
             for summary in summaries {
                 let mean = summary.mean.map { String(format: "%.4f", $0) } ?? "—"
@@ -111,7 +121,7 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         let names = result.scorers.map(\.description)
         return [
             "id": result.id, "revision": result.revision.id, "dataset": result.dataset, "dataset_commit": result.datasetCommit,
-            "dataset_md5": result.datasetMD5,
+            "dataset_md5": result.datasetMD5, "reused": result.reused,
             "sampling": ["temperature": result.sampling.temperature, "seed": Int(result.sampling.seed), "max_tokens": result.sampling.maxTokens],
             "scores": Dictionary(uniqueKeysWithValues: result.summaries.map { ($0.scorer, $0.mean ?? NSNull()) as (String, Any) }),
             "items": result.items.map { item -> [String: Any] in

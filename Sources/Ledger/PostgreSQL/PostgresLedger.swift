@@ -182,6 +182,7 @@ public final class PostgresLedger: InferenceLedger {
               AND (\(filter.revision)::text IS NULL OR revision = \(filter.revision))
               AND (\(filter.caller)::text IS NULL OR caller = \(filter.caller))
               AND (\(filter.callerKey)::text IS NULL OR caller_key = \(filter.callerKey))
+              AND (\(filter.requestIDPrefix)::text IS NULL OR starts_with(request_id, \(filter.requestIDPrefix)))
               AND (\(filter.since)::timestamptz IS NULL OR created_at >= \(filter.since))
               AND (\(filter.until)::timestamptz IS NULL OR created_at < \(filter.until))
               AND (\(after)::text IS NULL OR id < \(after))

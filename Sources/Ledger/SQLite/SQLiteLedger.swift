@@ -123,6 +123,10 @@ public final class SQLiteLedger: InferenceLedger {
         add("revision = ?", filter.revision)
         add("caller = ?", filter.caller)
         add("callerKey = ?", filter.callerKey)
+        if let prefix = filter.requestIDPrefix {
+            clauses.append("substr(requestID, 1, ?) = ?")
+            _ = arguments.append(contentsOf: [prefix.count, prefix])
+        }
         add("createdAt >= ?", filter.since)
         add("createdAt < ?", filter.until)
         add("id < ?", after)

@@ -1,3 +1,4 @@
+import Crypto
 import DVCKit
 public import Evaluation
 public import Foundation
@@ -31,6 +32,9 @@ public struct EvaluationResult: Sendable {
     public let items: [Item]
     /// Lines of the set that are not items (reported, not run).
     public let lineErrors: [EvaluationSet.LineError]
+    /// Items whose answer was already in the ledger (an earlier run of the same evaluation that
+    /// stopped part way): read back, not asked again.
+    public let reused: Int
 
     /// Each scorer's mean, count and the items that failed.
     public var summaries: [ScorerSummary] {
@@ -63,9 +67,15 @@ public struct Evaluator: Sendable {
     /// Evaluates `revision` on the set at `dataset` (a path in the repository) at `datasetRevision`
     /// (a branch, tag or commit; nil: the default branch). Every item gets `sampling` with its
     /// seed (greedy by default: an evaluation is reproducible). `progress(done, total)` after each item.
+    ///
+    /// An evaluation's id follows from what decides its answers (the canonical revision, the
+    /// set's path and md5, the sampling): a run of the same evaluation finds the answers an
+    /// earlier one recorded (by their request ids) and asks only the items still unanswered, so
+    /// a run killed part way and started again answers no item twice. `fresh` gives the run an id
+    /// of its own instead.
     public func run(
         _ revision: ModelLineage, dataset: String, datasetRevision: String?, sampling: SamplingParameters, scorers: [Scorer],
-        concurrency: Int = 4, caller: RequestInfo = RequestInfo(), progress: (@Sendable (Int, Int) -> Void)? = nil
+        concurrency: Int = 4, fresh: Bool = false, caller: RequestInfo = RequestInfo(), progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> EvaluationResult {
         let lineage = services.lineage
         let file = try await offload { try lineage.trackedFile(dataset, at: datasetRevision) }
@@ -79,15 +89,31 @@ public struct Evaluator: Sendable {
         guard !set.items.isEmpty else {
             throw ServingError(.badUserInput, "\(dataset) holds no item (\(set.errors.prefix(3).map(\.description).joined(separator: "; ")))")
         }
-        let id = RecordID.make()
-        let width = max(1, min(concurrency, 64))
+        let datasetMD5 = DVCHash.md5(data)
+        let id = fresh ? RecordID.make() : Self.id(revision: revision.id, dataset: file.path, md5: datasetMD5, sampling: sampling)
+        let recorded = try await recordedAnswers(of: id, caller: caller)
         var results = [EvaluationResult.Item?](repeating: nil, count: set.items.count)
+        var pending: [Int] = []
+        for (index, item) in set.items.enumerated() {
+            if let record = recorded[item.id] {
+                let answer = Scorer.Answer(
+                    text: record.output, timeToFirstTokenMs: record.timeToFirstTokenMs,
+                    tokensPerSecond: Self.tokensPerSecond(record.completionTokens, totalMs: record.totalMs, firstTokenMs: record.timeToFirstTokenMs))
+                results[index] = EvaluationResult.Item(
+                    item: item, inferenceID: record.id, output: record.output, finishReason: record.finishReason,
+                    scores: scorers.map { $0.score(answer, item: item) }, error: nil)
+            } else {
+                pending.append(index)
+            }
+        }
+        let reused = set.items.count - pending.count
+        let width = max(1, min(concurrency, 64))
         try await withThrowingTaskGroup(of: (Int, EvaluationResult.Item).self) { group in
             var next = 0
-            var done = 0
+            var done = reused
             func start() {
-                guard next < set.items.count else { return }
-                let index = next
+                guard next < pending.count else { return }
+                let index = pending[next]
                 next += 1
                 let item = set.items[index]
                 group.addTask {
@@ -103,8 +129,42 @@ public struct Evaluator: Sendable {
             }
         }
         return EvaluationResult(
-            id: id, revision: revision, dataset: file.path, datasetCommit: file.commit, datasetMD5: DVCHash.md5(data), scorers: scorers,
-            sampling: sampling, items: results.compactMap { $0 }, lineErrors: set.errors)
+            id: id, revision: revision, dataset: file.path, datasetCommit: file.commit, datasetMD5: datasetMD5, scorers: scorers,
+            sampling: sampling, items: results.compactMap { $0 }, lineErrors: set.errors, reused: reused)
+    }
+
+    /// The id of an evaluation: a digest of what decides its answers.
+    static func id(revision: String, dataset: String, md5: String, sampling: SamplingParameters) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let samplingJSON = (try? encoder.encode(sampling)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let digest = SHA256.hash(data: Data([revision, dataset, md5, samplingJSON].joined(separator: "\u{0}").utf8))
+        return "ev" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The completed answers recorded under evaluation `id`, by item id (the first of each).
+    private func recordedAnswers(of id: String, caller: RequestInfo) async throws -> [String: InferenceRecord] {
+        guard services.recorder.isEnabled else { return [:] }
+        let prefix = "eval-\(id)#"
+        var found: [String: InferenceRecord] = [:]
+        var after: String?
+        while true {
+            var filter = InferenceFilter()
+            filter.requestIDPrefix = prefix
+            let page = try await services.recorder.inferences(filter, first: 1000, after: after, readableBy: caller.principal)
+            for record in page.records where record.status == .completed {
+                guard let key = record.requestID?.dropFirst(prefix.count) else { continue }
+                found[String(key)] = record
+            }
+            guard page.hasMore, let last = page.records.last?.id else { return found }
+            after = last
+        }
+    }
+
+    /// Generated tokens per second from a record's figures (as `GenerationSummary` computes it).
+    static func tokensPerSecond(_ tokens: Int, totalMs: Double, firstTokenMs: Double) -> Double {
+        let generating = (totalMs - firstTokenMs) / 1000
+        return tokens > 1 && generating > 0 ? Double(tokens - 1) / generating : 0
     }
 
     private func answer(
