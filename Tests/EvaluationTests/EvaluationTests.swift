@@ -90,3 +90,20 @@ import Testing
         #expect(ScorerSummary(scorer: "exact", scores: [nil], failures: 0).mean == nil)
     }
 }
+
+@Suite struct HostileSetTests {
+    /// A repository's file is untrusted: deep nesting, invalid UTF-8, NUL bytes and odd values are
+    /// bad lines (reported), never a trap.
+    @Test func hostileLinesAreBadLinesNotTraps() throws {
+        var data = Data(String(repeating: "[", count: 100_000).utf8) + Data("\n".utf8)
+        data += Data(#"{"prompt": "ok", "expected": "#.utf8) + Data(String(repeating: "[", count: 5_000).utf8) + Data("\n".utf8)
+        data += Data([0xFF, 0xFE, 0x00, 0x0A])
+        data += Data(#"{"prompt": "a\u0000b", "id": 1.5}"#.utf8) + Data("\n".utf8)
+        data += Data(#"{"prompt": 7}"#.utf8) + Data("\n".utf8)
+        data += Data(#"{"messages": [{"role": "user", "content": 3}]}"#.utf8) + Data("\n".utf8)
+        data += Data(#"{"prompt": "fine", "id": "last"}"#.utf8)
+        let set = try EvaluationSet(jsonl: data)
+        #expect(set.items.map(\.id) == ["last"])
+        #expect(set.errors.map(\.line) == [1, 2, 3, 4, 5, 6])
+    }
+}
