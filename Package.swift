@@ -167,6 +167,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "Access",
                 "ArtifactStore",
+                "Evaluation",
                 "GraphQLLimits",
                 "Inference",
                 "Ledger",

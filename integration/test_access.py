@@ -81,6 +81,8 @@ def operations(server):
         "refresh": ("mutation { refresh { head } }", {}, {"admin"}),
         "loadModel": ("mutation($id: ID!) { loadModel(id: $id) { md5 } }", {"id": SPEC}, {"admin"}),
         "unloadModel": ("mutation($id: ID!) { unloadModel(id: $id) }", {"id": "tiny-llama"}, {"admin"}),
+        "evaluate": ("mutation($input: EvaluateInput!) { evaluate(input: $input) { id } }",
+                     {"input": {"modelRevisionID": "tiny-llama", "dataset": "data/eval/qa.jsonl", "sampling": {"maxTokens": 2}}}, {"infer", "admin"}),
     }
 
 

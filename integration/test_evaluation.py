@@ -175,3 +175,33 @@ def test_a_killed_evaluation_resumes_without_answering_an_item_twice(demo, evalu
     assert report["scores"] == reports["smollm2"]["scores"]
     fresh = json.loads(pedigree(*[str(a) for a in args[1:]], "--fresh", timeout=600).stdout)
     assert fresh["reused"] == 0 and fresh["id"] != report["id"] and fresh["scores"] == report["scores"]
+
+
+EVALUATE = """mutation($input: EvaluateInput!) { evaluate(input: $input) {
+  id reused modelRevision { id } dataset { path commit md5 } scores { scorer mean count failures }
+  items { id line inferenceID output finishReason error scores { scorer value } } badLines { line reason } } }"""
+
+
+def test_graphql_evaluate_gives_the_clis_evaluation(server, demo, evaluations):
+    """The `evaluate` mutation runs the same evaluation as the CLI (the same id: revision, set and
+    sampling) on the server's engine: SmolLM2 (Q4_1, whose kernels give a row the same bits
+    whatever runs beside it) answers as the CLI did, and every score is Python's; a second call
+    reuses every answer."""
+    _, _, reports = evaluations
+    cli = reports["smollm2"]
+    lines = {json.loads(line)["id"]: json.loads(line) for line in (demo / "data/eval/qa.jsonl").read_text().splitlines() if line.strip()}
+    variables = {"input": {"modelRevisionID": "smollm2-135m", "dataset": "data/eval/qa.jsonl", "datasetRevision": "main",
+                           "scorers": SCORERS, "sampling": {"maxTokens": 16}}}
+    first = server.data(EVALUATE, variables)["evaluate"]
+    assert first["id"] == cli["id"] and first["modelRevision"]["id"] == cli["revision"] and first["badLines"] == []
+    assert first["dataset"] == {"path": "data/eval/qa.jsonl", "commit": cli["dataset_commit"], "md5": cli["dataset_md5"]}
+    for item in first["items"]:
+        expected = python_scores(item["output"], lines[item["id"]]["expected"])
+        assert {s["scorer"]: s["value"] for s in item["scores"]} == pytest.approx(expected, abs=1e-12), item
+    assert [(i["id"], i["output"]) for i in first["items"]] == [(i["id"], i["output"]) for i in cli["items"]]
+    assert {s["scorer"]: s["mean"] for s in first["scores"]} == pytest.approx(cli["scores"], abs=1e-12)
+    again = server.data(EVALUATE, variables)["evaluate"]
+    assert again["reused"] == len(again["items"]) and again["scores"] == first["scores"]
+    assert [i["inferenceID"] for i in again["items"]] == [i["inferenceID"] for i in first["items"]]
+    refused = server.gql(EVALUATE, {"input": {**variables["input"], "scorers": ["bogus"]}})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

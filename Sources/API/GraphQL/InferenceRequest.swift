@@ -40,8 +40,15 @@ struct InferenceRequest: Sendable {
         case (nil, let messages?): source = .messages(messages)
         default: throw ServingError(.badUserInput, "give exactly one of prompt and messages")
         }
-        let sampling = input["sampling"]
-        var parameters = SamplingParameters()
+        var parameters = try Self.sampling(input["sampling"])
+        if case .dictionary = input["constraint"] { parameters.constraint = try Self.constraint(input["constraint"]) }
+        parameters.tools = try Self.tools(input)
+        request = GenerationRequest(input: source, sampling: parameters)
+    }
+
+    /// A `SamplingInput` (ranges are checked by `Inference`); `defaults` for what it does not give.
+    static func sampling(_ sampling: Map, defaults: SamplingParameters = SamplingParameters()) throws -> SamplingParameters {
+        var parameters = defaults
         if let value = sampling["temperature"].double { parameters.temperature = value }
         if let value = sampling["topK"].int { parameters.topK = value }
         if let value = sampling["topP"].double { parameters.topP = value }
@@ -61,9 +68,7 @@ struct InferenceRequest: Sendable {
                 return SamplingParameters.LogitBias(token: id, bias: bias)
             }.sorted { $0.token < $1.token }
         }
-        if case .dictionary = input["constraint"] { parameters.constraint = try Self.constraint(input["constraint"]) }
-        parameters.tools = try Self.tools(input)
-        request = GenerationRequest(input: source, sampling: parameters)
+        return parameters
     }
 
     /// `tools`, `toolChoice` and `parallelToolCalls`; nil when no tool is offered.

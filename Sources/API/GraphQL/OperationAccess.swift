@@ -16,7 +16,7 @@ enum OperationAccess {
         "Mutation": [
             "refresh": [.administer], "pull": [.administer], "loadModel": [.administer], "unloadModel": [.administer],
             "infer": [.generate], "replay": [.readOwnInferences, .replayAny],
-            "replayMany": [.readOwnInferences, .replayAny],
+            "replayMany": [.readOwnInferences, .replayAny], "evaluate": [.generate],
         ],
         "Subscription": ["inferStream": [.generate]],
     ]

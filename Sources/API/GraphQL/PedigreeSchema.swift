@@ -119,6 +119,87 @@ public enum PedigreeSchema {
 
           """Replay the newest `sample` recorded inferences matching `filter` against another revision: a summary and one item each."""
           replayMany(filter: InferenceFilter, against: ID!, sample: Int = 10): ReplayBatch!
+
+          """Evaluate a model revision on an evaluation set of the repository (a JSONL file tracked by Git or DVC): every item answered through the request path, recorded (request id eval-<id>#<item id>) and scored. A run of the same evaluation (revision, set, sampling) reuses the answers an earlier run recorded."""
+          evaluate(input: EvaluateInput!): Evaluation!
+        }
+
+        input EvaluateInput {
+          """Any revision spec."""
+          modelRevisionID: ID!
+
+          """The set's path in the repository."""
+          dataset: String!
+
+          """Branch, tag or commit the set is read at; the default branch when omitted."""
+          datasetRevision: String
+
+          """Scorers (default exact): exact[:lower,collapse,punctuation], contains[:…], regex[:PATTERN], json, numeric[:TOLERANCE], f1, length, ttft, tps."""
+          scorers: [String!]
+
+          """Greedy with seed 0 unless given: an evaluation is reproducible."""
+          sampling: SamplingInput
+
+          """Items answered at once, 1 to 16 (default 4)."""
+          concurrency: Int
+
+          """Ask every item again under an id of its own."""
+          fresh: Boolean
+        }
+
+        type Evaluation {
+          id: ID!
+          modelRevision: ModelRevision!
+          dataset: EvaluationDataset!
+
+          """Items answered by an earlier run of the same evaluation (read back from the ledger)."""
+          reused: Int!
+          scores: [ScorerSummary!]!
+          items: [EvaluationItemResult!]!
+
+          """Lines of the set that are not items, with why."""
+          badLines: [EvaluationBadLine!]!
+        }
+
+        type EvaluationDataset {
+          path: String!
+          commit: String!
+
+          """md5 of the set's bytes."""
+          md5: String!
+        }
+
+        type ScorerSummary {
+          scorer: String!
+
+          """The mean over the items scored; null when none was."""
+          mean: Float
+          count: Int!
+          failures: Int!
+        }
+
+        type EvaluationItemResult {
+          id: ID!
+          line: Int!
+
+          """The ledger id of its answer."""
+          inferenceID: ID
+          output: String
+          finishReason: String
+          error: String
+          scores: [ItemScore!]!
+        }
+
+        type ItemScore {
+          scorer: String!
+
+          """Null where the scorer does not apply (no expected answer) or the item failed."""
+          value: Float
+        }
+
+        type EvaluationBadLine {
+          line: Int!
+          reason: String!
         }
 
         input InferenceFilter {

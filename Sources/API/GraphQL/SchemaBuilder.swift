@@ -1,4 +1,5 @@
 import ArtifactStore
+import Evaluation
 import Foundation
 import GitStore
 public import GraphQL
@@ -121,12 +122,68 @@ public enum SchemaBuilder {
                     let filter = try await loader.inferenceFilter(args["filter"])
                     return try await loader.inference.replayMany(filter, against: against, sample: args["sample"].int ?? 10, by: loader.caller)
                 },
+                "evaluate": resolve { (_: Void, args, loader) in
+                    let input = args["input"]
+                    let scorers = try (input["scorers"].array?.compactMap(\.string) ?? ["exact"]).map { spec in
+                        do { return try Scorer(parsing: spec) } catch { throw ServingError(.badUserInput, "\(error)") }
+                    }
+                    guard let dataset = input["dataset"].string, !scorers.isEmpty else {
+                        throw ServingError(.badUserInput, "dataset and at least one scorer are required")
+                    }
+                    let concurrency = input["concurrency"].int ?? 4
+                    guard (1...16).contains(concurrency) else { throw ServingError(.badUserInput, "concurrency must be between 1 and 16") }
+                    let sampling = try InferenceRequest.sampling(
+                        input["sampling"], defaults: SamplingParameters(temperature: 0, seed: 0, maxTokens: 64))
+                    let revision = try await loader.lineage(input["modelRevisionID"].string ?? "")
+                    return try await Evaluator(services: loader.services).run(
+                        revision, dataset: dataset, datasetRevision: input["datasetRevision"].string, sampling: sampling, scorers: scorers,
+                        concurrency: concurrency, fresh: input["fresh"].bool ?? false, caller: loader.caller)
+                },
                 "loadModel": resolve { (_: Void, args, loader) in
                     try await loader.inference.load(try await loader.lineage(args["id"].string ?? ""))
                 },
                 "unloadModel": resolve { (_: Void, args, loader) in
                     try await loader.inference.unload(try await loader.lineage(args["id"].string ?? ""))
                 },
+            ],
+            "Evaluation": [
+                "id": field { (result: EvaluationResult) in result.id },
+                "modelRevision": field { (result: EvaluationResult) in result.revision },
+                "dataset": field { (result: EvaluationResult) in result },
+                "reused": field { (result: EvaluationResult) in result.reused },
+                "scores": field { (result: EvaluationResult) in result.summaries },
+                "items": field { (result: EvaluationResult) in
+                    result.items.map { ScoredItem(item: $0, scorers: result.scorers.map(\.description)) }
+                },
+                "badLines": field { (result: EvaluationResult) in result.lineErrors },
+            ],
+            "EvaluationDataset": [
+                "path": field { (result: EvaluationResult) in result.dataset },
+                "commit": field { (result: EvaluationResult) in result.datasetCommit },
+                "md5": field { (result: EvaluationResult) in result.datasetMD5 },
+            ],
+            "ScorerSummary": [
+                "scorer": field { (summary: ScorerSummary) in summary.scorer },
+                "mean": field { (summary: ScorerSummary) in summary.mean },
+                "count": field { (summary: ScorerSummary) in summary.count },
+                "failures": field { (summary: ScorerSummary) in summary.failures },
+            ],
+            "EvaluationItemResult": [
+                "id": field { (scored: ScoredItem) in scored.item.item.id },
+                "line": field { (scored: ScoredItem) in scored.item.item.line },
+                "inferenceID": field { (scored: ScoredItem) in scored.item.inferenceID },
+                "output": field { (scored: ScoredItem) in scored.item.output },
+                "finishReason": field { (scored: ScoredItem) in scored.item.finishReason },
+                "error": field { (scored: ScoredItem) in scored.item.error },
+                "scores": field { (scored: ScoredItem) in zip(scored.scorers, scored.item.scores).map { ItemScore(scorer: $0, value: $1) } },
+            ],
+            "ItemScore": [
+                "scorer": field { (score: ItemScore) in score.scorer },
+                "value": field { (score: ItemScore) in score.value },
+            ],
+            "EvaluationBadLine": [
+                "line": field { (error: EvaluationSet.LineError) in error.line },
+                "reason": field { (error: EvaluationSet.LineError) in error.reason },
             ],
             "RevisionDiff": [
                 "a": field { (diff: LineageDiff) in diff.a },
@@ -465,4 +522,16 @@ struct RecordedUsage: Sendable {
 struct InferencePage: Sendable {
     let records: [InferenceRecord]
     let hasMore: Bool
+}
+
+/// An evaluation's item with the names of the scorers its scores follow.
+struct ScoredItem: Sendable {
+    let item: EvaluationResult.Item
+    let scorers: [String]
+}
+
+/// One scorer's score of one item.
+struct ItemScore: Sendable {
+    let scorer: String
+    let value: Double?
 }

@@ -1,3 +1,4 @@
+import Access
 import Crypto
 import DVCKit
 public import Evaluation
@@ -116,8 +117,14 @@ public struct Evaluator: Sendable {
                 let index = pending[next]
                 next += 1
                 let item = set.items[index]
+                // The request that asked counted once already; every further item counts.
+                let counted = next > 1
                 group.addTask {
-                    (index, await self.answer(item, revision: revision, sampling: sampling, scorers: scorers, evaluation: id, caller: caller))
+                    (
+                        index,
+                        await self.answer(
+                            item, revision: revision, sampling: sampling, scorers: scorers, evaluation: id, caller: caller, counted: counted)
+                    )
                 }
             }
             for _ in 0..<width { start() }
@@ -168,17 +175,22 @@ public struct Evaluator: Sendable {
     }
 
     private func answer(
-        _ item: EvaluationItem, revision: ModelLineage, sampling: SamplingParameters, scorers: [Scorer], evaluation: String, caller: RequestInfo
+        _ item: EvaluationItem, revision: ModelLineage, sampling: SamplingParameters, scorers: [Scorer], evaluation: String, caller: RequestInfo,
+        counted: Bool
     ) async -> EvaluationResult.Item {
         let input: GenerationRequest.Input =
             switch item.input {
             case .prompt(let text): .prompt(text)
             case .messages(let messages): .messages(messages.map { ChatMessage(role: $0.role, content: $0.content) })
             }
-        var caller = caller
+        // Each item is an operation of its own: the cap on the generations one request may start
+        // does not apply (an evaluation is many requests), the key's quotas do — every item after
+        // the first counts against its requests per minute, as a further request would.
+        var caller = caller.nextOperation()
         caller.requestID = "eval-\(evaluation)#\(item.id)"
         let id = RecordID.make()
         do {
+            if counted { try caller.principal.meter?.admitRequest() }
             var answer: InferenceAnswer?
             for try await event in try await services.inference.start(
                 GenerationRequest(input: input, sampling: sampling), on: revision, by: caller, id: id)
