@@ -141,13 +141,7 @@ struct OpenAIRequest {
         let list = try fields.take("tools")
         let choiceValue = try fields.take("tool_choice")
         let parallel = try fields.bool("parallel_tool_calls")
-        guard let list else {
-            if let choice = choiceValue, choice as? String != "none", choice as? String != "auto" {
-                throw .parameter("tool_choice", "tool_choice needs tools")
-            }
-            return nil
-        }
-        guard let tools = list as? [Any], tools.count <= ToolUse.maxFunctions else {
+        guard let tools = (list ?? [Any]()) as? [Any], tools.count <= ToolUse.maxFunctions else {
             throw .parameter("tools", "tools must be an array of at most \(ToolUse.maxFunctions) function tools")
         }
         if tools.isEmpty {
@@ -334,9 +328,7 @@ struct OpenAIRequest {
                     throw EdgeError.parameter(param, "response_format {type: json_schema} needs json_schema: {name, schema}")
                 }
                 var fields = Fields(format.filter { !($0.value is NSNull) }, prefix: "response_format.json_schema.")
-                guard let name = try fields.string("name"), !name.isEmpty, name.utf8.count <= 64,
-                    name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) })
-                else {
+                guard let name = try fields.string("name"), ToolUse.isValidName(name) else {
                     throw EdgeError.parameter(
                         "response_format.json_schema.name", "json_schema.name is required: up to 64 letters, digits, '_' or '-'")
                 }

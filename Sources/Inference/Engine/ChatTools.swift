@@ -87,7 +87,8 @@ public struct ToolUse: Sendable, Hashable, Codable {
         self.date = date ?? Int64(Date().timeIntervalSince1970)
     }
 
-    /// A function's name as OpenAI takes it: 1 to 64 letters, digits, '_' or '-'.
+    /// A name as OpenAI takes it (a function's, a response format's schema's): 1 to 64 letters,
+    /// digits, '_' or '-'.
     public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) }
     }
@@ -216,17 +217,16 @@ struct ChatStream {
         if let whole = parser.parse(raw, partial: false) {
             message = whole
         } else if var cut = parser.parse(raw, partial: true) {
-            // Cut by maxTokens: a call whose arguments did not close is not a call; an answer
-            // left with none is its text, whole (a partial read holds back what may open a call).
+            // Cut by maxTokens: a call whose arguments did not close is not a call.
             cut.toolCalls.removeAll { call in
                 (try? JSONSerialization.jsonObject(with: Data(call.arguments.utf8))) as? [String: Any] == nil
             }
-            message = cut.toolCalls.isEmpty ? AssistantMessage(content: raw, toolCalls: []) : cut
+            message = cut
         } else {
             message = AssistantMessage(content: raw, toolCalls: [])
         }
-        // With no call the answer is its text, whole: the parser may leave out a tail that
-        // could have opened a call.
+        // With no call the answer is its text, whole: a read may hold back a tail that could
+        // have opened a call.
         if message.toolCalls.isEmpty { message.content = raw }
         if single, message.toolCalls.count > 1 { message.toolCalls.removeSubrange(1...) }
         for index in message.toolCalls.indices where message.toolCalls[index].id.isEmpty {

@@ -286,8 +286,13 @@ struct TextAssembler {
 extension GenerationSummary {
     /// Generated tokens per second, from the first token to the last.
     public var tokensPerSecond: Double {
-        let generating = (totalMs - timeToFirstTokenMs) / 1000
-        return completionTokens.count > 1 && generating > 0 ? Double(completionTokens.count - 1) / generating : 0
+        Self.tokensPerSecond(tokens: completionTokens.count, totalMs: totalMs, firstTokenMs: timeToFirstTokenMs)
+    }
+
+    /// The same from the figures a record keeps.
+    public static func tokensPerSecond(tokens: Int, totalMs: Double, firstTokenMs: Double) -> Double {
+        let generating = (totalMs - firstTokenMs) / 1000
+        return tokens > 1 && generating > 0 ? Double(tokens - 1) / generating : 0
     }
 
     /// Collects a stream to its summary (the non-streaming `infer`).

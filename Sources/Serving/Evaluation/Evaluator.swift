@@ -99,7 +99,8 @@ public struct Evaluator: Sendable {
             if let record = recorded[item.id] {
                 let answer = Scorer.Answer(
                     text: record.output, timeToFirstTokenMs: record.timeToFirstTokenMs,
-                    tokensPerSecond: Self.tokensPerSecond(record.completionTokens, totalMs: record.totalMs, firstTokenMs: record.timeToFirstTokenMs))
+                    tokensPerSecond: GenerationSummary.tokensPerSecond(
+                        tokens: record.completionTokens, totalMs: record.totalMs, firstTokenMs: record.timeToFirstTokenMs))
                 results[index] = EvaluationResult.Item(
                     item: item, inferenceID: record.id, output: record.output, finishReason: record.finishReason,
                     scores: scorers.map { $0.score(answer, item: item) }, error: nil)
@@ -166,12 +167,6 @@ public struct Evaluator: Sendable {
             guard page.hasMore, let last = page.records.last?.id else { return found }
             after = last
         }
-    }
-
-    /// Generated tokens per second from a record's figures (as `GenerationSummary` computes it).
-    static func tokensPerSecond(_ tokens: Int, totalMs: Double, firstTokenMs: Double) -> Double {
-        let generating = (totalMs - firstTokenMs) / 1000
-        return tokens > 1 && generating > 0 ? Double(tokens - 1) / generating : 0
     }
 
     private func answer(
