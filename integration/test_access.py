@@ -58,6 +58,9 @@ def keyed(demo):
     response = post(server, keys["infer"], INFER, infer_input("Alice asks"))
     assert response.status_code == 200 and "errors" not in response.json(), response.text
     server.alice_inference = response.json()["data"]["infer"]["id"]
+    response = post(server, keys["infer"], EVALUATE, EVALUATION)
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
+    server.alice_evaluation = response.json()["data"]["evaluate"]["id"]
     yield server, keys
     server.stop()
 
@@ -81,9 +84,33 @@ def operations(server):
         "refresh": ("mutation { refresh { head } }", {}, {"admin"}),
         "loadModel": ("mutation($id: ID!) { loadModel(id: $id) { md5 } }", {"id": SPEC}, {"admin"}),
         "unloadModel": ("mutation($id: ID!) { unloadModel(id: $id) }", {"id": "tiny-llama"}, {"admin"}),
-        "evaluate": ("mutation($input: EvaluateInput!) { evaluate(input: $input) { id } }",
-                     {"input": {"modelRevisionID": "tiny-llama", "dataset": "data/eval/qa.jsonl", "sampling": {"maxTokens": 2}}}, {"infer", "admin"}),
+        "evaluate": (EVALUATE, EVALUATION, {"infer", "admin"}),
+        "evaluation": ("query($id: ID!) { evaluation(id: $id) { id scores { mean } } }", {"id": server.alice_evaluation},
+                       {"infer", "audit", "admin"}),
+        "evaluations": ("{ evaluations { id } }", {}, {"infer", "audit", "admin"}),
+        "compareEvaluations": ("query($id: ID!) { compareEvaluations(a: $id, b: $id) { unchanged } }", {"id": server.alice_evaluation},
+                               {"infer", "audit", "admin"}),
+        "cancelEvaluation": ("mutation { cancelEvaluation(id: \"ev0\") }", {}, {"infer", "admin"}),
     }
+
+
+EVALUATE = "mutation($input: EvaluateInput!) { evaluate(input: $input) { id } }"
+EVALUATION = {"input": {"modelRevisionID": "tiny-llama", "dataset": "data/eval/qa.jsonl", "sampling": {"maxTokens": 2}}}
+
+
+def test_an_evaluation_is_its_runners_own(keyed):
+    """Another infer key neither reads alice's evaluation nor compares with it; running the same
+    evaluation gives it one of its own (the id covers the key), so nobody writes into another's."""
+    server, keys = keyed
+    query = "query($id: ID!) { evaluation(id: $id) { id } }"
+    assert post(server, keys["bob"], query, {"id": server.alice_evaluation}).json()["data"]["evaluation"] is None
+    compared = post(server, keys["bob"], "query($id: ID!) { compareEvaluations(a: $id, b: $id) { unchanged } }", {"id": server.alice_evaluation})
+    assert error_codes(compared.json()) == ["NOT_FOUND"]
+    listed = post(server, keys["bob"], "{ evaluations { id } }", {}).json()["data"]["evaluations"]
+    assert server.alice_evaluation not in [e["id"] for e in listed]
+    bobs = post(server, keys["bob"], EVALUATE, EVALUATION).json()["data"]["evaluate"]["id"]
+    assert bobs != server.alice_evaluation
+    assert post(server, keys["infer"], query, {"id": server.alice_evaluation}).json()["data"]["evaluation"]["id"] == server.alice_evaluation
 
 
 def test_the_role_matrix_over_graphql_http(keyed):

@@ -7,10 +7,11 @@ import json
 import re
 import string
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from support.tools import pedigree, run
+from support.tools import error_codes, pedigree, run
 
 SCORERS = ["exact:lower,punctuation", "contains:lower", "f1", r"regex:\d", "json", "numeric:0", "length"]
 
@@ -205,3 +206,212 @@ def test_graphql_evaluate_gives_the_clis_evaluation(server, demo, evaluations):
     assert [i["inferenceID"] for i in again["items"]] == [i["inferenceID"] for i in first["items"]]
     refused = server.gql(EVALUATE, {"input": {**variables["input"], "scorers": ["bogus"]}})
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+COMPARE = """query($a: ID!, $b: ID!) { compareEvaluations(a: $a, b: $b) {
+  a { id } b { id } scores { scorer a b delta } unchanged unmatched
+  items { id line change firstDifference { index a b }
+    a { inferenceID output scores { scorer value } } b { inferenceID output scores { scorer value } } }
+  lineage { related artifactChanged a { id } b { id } } } }"""
+
+STORED = """query($id: ID!) { evaluation(id: $id) { id status total done failed createdAt sampling modelRevision { id }
+  scores { scorer mean count failures } items { id line inferenceID output finishReason error scores { scorer value } } } }"""
+
+
+def item_scores(item):
+    """An item's scores by scorer, without the timings (they differ from run to run)."""
+    return {s["scorer"]: s["value"] for s in item["scores"] if s["scorer"] not in ("ttft", "tps")}
+
+
+@pytest.fixture(scope="module")
+def tiny_evaluations(server):
+    """tiny-llama at v1.0.0 and v1.1.0 evaluated on the shared server."""
+    runs = []
+    for spec in ("tiny-llama@v1.0.0", "tiny-llama@v1.1.0"):
+        variables = {"input": {"modelRevisionID": spec, "dataset": "data/eval/qa.jsonl", "scorers": SCORERS, "sampling": {"maxTokens": 16}}}
+        runs.append(server.data(EVALUATE, variables)["evaluate"])
+    return runs
+
+
+def test_a_stored_evaluation_reads_back_as_it_ran(server, tiny_evaluations):
+    for ran in tiny_evaluations:
+        stored = server.data(STORED, {"id": ran["id"]})["evaluation"]
+        assert stored["status"] == "COMPLETED" and stored["total"] == stored["done"] == len(ran["items"]) and stored["failed"] == 0
+        assert stored["scores"] == ran["scores"] and stored["modelRevision"] == ran["modelRevision"]
+        assert json.loads(stored["sampling"])["maxTokens"] == 16
+        assert [(i["id"], i["output"], i["inferenceID"], i["scores"]) for i in stored["items"]] == \
+            [(i["id"], i["output"], i["inferenceID"], i["scores"]) for i in ran["items"]]
+    history = server.data("{ evaluations(model: \"tiny-llama\") { id modelRevision { id } } }")["evaluations"]
+    assert {e["id"] for e in history} >= {ran["id"] for ran in tiny_evaluations}
+    assert server.data(STORED, {"id": "ev000000000000000000000000"})["evaluation"] is None
+
+
+def test_compare_evaluations_lists_exactly_the_items_whose_scores_differ(server, demo, tiny_evaluations):
+    a, b = tiny_evaluations
+    comparison = server.data(COMPARE, {"a": a["id"], "b": b["id"]})["compareEvaluations"]
+    b_items = {item["id"]: item for item in b["items"]}
+    differ = [item["id"] for item in a["items"] if item_scores(item) != item_scores(b_items[item["id"]])]
+    assert differ, "the two revisions' weights differ: some scores must too"
+    assert sorted(item["id"] for item in comparison["items"]) == sorted(differ)
+    assert comparison["unchanged"] == len(a["items"]) - len(differ) and comparison["unmatched"] == 0
+    kinds = ["REGRESSED", "IMPROVED", "CHANGED"]
+    for item in comparison["items"]:
+        old, new = item_scores(item["a"]), item_scores(item["b"])
+        directed = [s for s in SCORERS if s != "length" and old[s] is not None and new[s] is not None]
+        fell, rose = any(new[s] < old[s] for s in directed), any(new[s] > old[s] for s in directed)
+        assert item["change"] == ("REGRESSED" if fell and not rose else "IMPROVED" if rose and not fell else "CHANGED"), item
+    assert [item["change"] for item in comparison["items"]] == sorted((item["change"] for item in comparison["items"]), key=kinds.index)
+    # The first differing token, from the token ids the ledger exports.
+    export = {record["id"]: record for record in map(json.loads, pedigree(
+        "ledger", "export", "--repo", str(demo), "--cache", server.cache).stdout.splitlines())}
+    for item in comparison["items"]:
+        tokens_a = json.loads(export[item["a"]["inferenceID"]]["completionTokenIDs"])
+        tokens_b = json.loads(export[item["b"]["inferenceID"]]["completionTokenIDs"])
+        if tokens_a == tokens_b:
+            assert item["firstDifference"] is None
+            continue
+        index = next((k for k, (x, y) in enumerate(zip(tokens_a, tokens_b)) if x != y), min(len(tokens_a), len(tokens_b)))
+        assert item["firstDifference"] == {"index": index, "a": tokens_a[index] if index < len(tokens_a) else None,
+                                           "b": tokens_b[index] if index < len(tokens_b) else None}
+    means_a = {s["scorer"]: s["mean"] for s in a["scores"]}
+    means_b = {s["scorer"]: s["mean"] for s in b["scores"]}
+    for delta in comparison["scores"]:
+        assert delta["a"] == means_a[delta["scorer"]] and delta["b"] == means_b[delta["scorer"]]
+        assert delta["delta"] == pytest.approx(delta["b"] - delta["a"], abs=1e-12)
+    assert comparison["lineage"]["a"]["id"] == a["modelRevision"]["id"] and comparison["lineage"]["b"]["id"] == b["modelRevision"]["id"]
+    assert comparison["lineage"]["artifactChanged"] is True
+    only_regressed = server.data(COMPARE.replace("items {", "items(change: \"REGRESSED\") {"), {"a": a["id"], "b": b["id"]})
+    assert [i["id"] for i in only_regressed["compareEvaluations"]["items"]] == \
+        [i["id"] for i in comparison["items"] if i["change"] == "REGRESSED"]
+    refused = server.gql(COMPARE, {"a": a["id"], "b": "ev000000000000000000000000"})
+    assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_killed_server_resumes_an_evaluation_and_a_running_one_can_be_cancelled(make_server, demo, evaluations, tmp_path):
+    """The server is killed (SIGKILL) while `evaluate` runs; the same mutation after the restart
+    reuses what was recorded, answers only the rest (no item twice), and equals the CLI's
+    uninterrupted run. Then a running evaluation is cancelled: stored CANCELLED part way, and a
+    rerun completes it."""
+    import sqlite3
+    import threading
+    import time
+    _, _, reports = evaluations
+    server = make_server(demo)
+    ledger = Path(server.cache) / "ledger.sqlite"
+    variables = {"input": {"modelRevisionID": "smollm2-135m", "dataset": "data/eval/qa.jsonl", "datasetRevision": "main",
+                           "scorers": SCORERS, "sampling": {"maxTokens": 16}, "concurrency": 1}}
+    import requests
+
+    def post(body, into=None):
+        try:
+            answer = requests.post(server.url + "/graphql", json=body, timeout=300).json()
+            if into is not None:
+                into.update(answer)
+        except requests.RequestException:
+            pass  # the server was killed under it
+    threading.Thread(target=post, args=({"query": EVALUATE, "variables": variables},), daemon=True).start()
+
+    def recorded():
+        try:
+            with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+                return db.execute("SELECT count(*) FROM inference").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+    deadline = time.time() + 300
+    while recorded() < 6 and time.time() < deadline:
+        time.sleep(0.05)
+    assert 6 <= recorded() < 24
+    server.restart(kill=True)
+    resumed = server.data(EVALUATE, variables)["evaluate"]
+    cli = reports["smollm2"]
+    assert resumed["id"] == cli["id"] and 6 <= resumed["reused"] < len(resumed["items"])
+    assert [(i["id"], i["output"]) for i in resumed["items"]] == [(i["id"], i["output"]) for i in cli["items"]]
+    records = [json.loads(line) for line in pedigree("ledger", "export", "--repo", str(demo), "--cache", server.cache).stdout.splitlines()]
+    answered = Counter(record["requestID"] for record in records if record["status"] == "completed")
+    assert set(answered.values()) == {1} and len(answered) == len(cli["items"])  # no item answered twice
+    # Cancel: a slower evaluation (64 tokens, one at a time) is found running and stopped.
+    slow = {"input": {**variables["input"], "sampling": {"maxTokens": 64}}}
+    result = {}
+    worker = threading.Thread(target=post, args=({"query": EVALUATE, "variables": slow}, result), daemon=True)
+    worker.start()
+    running = []
+    while not running and time.time() < deadline:
+        running = [e for e in server.data("{ evaluations(model: \"smollm2-135m\") { id status done } }")["evaluations"] if e["status"] == "RUNNING"]
+        time.sleep(0.05)
+    (evaluation,) = running
+    assert server.data("mutation($id: ID!) { cancelEvaluation(id: $id) }", {"id": evaluation["id"]})["cancelEvaluation"] is True
+    worker.join(timeout=120)
+    assert result["data"]["evaluate"]["id"] == evaluation["id"]
+    stored = server.data(STORED, {"id": evaluation["id"]})["evaluation"]
+    assert stored["status"] == "CANCELLED" and 0 < stored["done"] < stored["total"], stored["done"]
+    assert all(item["error"] is None for item in stored["items"])
+    again = server.data(EVALUATE, slow)["evaluate"]
+    assert again["id"] == evaluation["id"] and again["reused"] == stored["done"] and len(again["items"]) == stored["total"]
+    assert server.data(STORED, {"id": evaluation["id"]})["evaluation"]["status"] == "COMPLETED"
+
+
+PROMOTE = """mutation($input: PromoteInput!) { promote(input: $input) { tags modelRevision { id commit { sha } }
+  evaluation { id } model { stages versions } } }"""
+
+
+def test_promote_gates_on_an_evaluation_and_writes_the_tag_gto_writes(make_server, demo, tmp_path):
+    """`promote` on a server mirroring a bare clone of the demo: with a failing gate it writes no tag;
+    with a passing one it writes the tag `gto assign` writes in a clone (name, target, message),
+    pushes it to the source (where `gto show` reads it), and the server resolves the stage at once;
+    an infer key is refused."""
+    from test_access import create_key, post
+    source = tmp_path / "source.git"  # a remote is bare (libgit2 pushes to no checked-out local repository)
+    run("git", "clone", "-q", "--bare", str(demo), str(source))
+    oracle = tmp_path / "oracle"
+    run("git", "clone", "-q", str(source), str(oracle))
+    run("git", "fetch", "-q", "origin", "refs/tags/*:refs/tags/*", cwd=oracle)
+    identity = {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@example.com"}
+    import subprocess
+    from support.tools import ENV
+    subprocess.run(["gto", "assign", "tiny-llama", "--version", "v1.1.0", "--stage", "prod"], cwd=oracle, env={**ENV, **identity},
+                   check=True, capture_output=True)
+    (expected_tag,) = [t for t in run("git", "tag", "-l", "tiny-llama#prod#*", cwd=oracle).split() if t not in
+                       run("git", "tag", "-l", "tiny-llama#prod#*", cwd=source).split()]
+
+    def tag_facts(repo, name):
+        return run("git", "for-each-ref", f"refs/tags/{name}", "--format=%(objecttype) %(*objectname) %(contents:subject)", cwd=repo).strip()
+
+    server = make_server(source)
+    admin = create_key(server.cache, "operator", "admin")
+    infer = create_key(server.cache, "client", "infer")
+    v11 = post(server, admin, "{ modelRevision(id: \"tiny-llama@v1.1.0\") { id commit { sha } } }").json()["data"]["modelRevision"]
+    before = post(server, admin, "{ modelRevision(id: \"tiny-llama#prod\") { commit { sha } } }").json()["data"]["modelRevision"]
+    assert before["commit"]["sha"] != v11["commit"]["sha"]
+    evaluated = post(server, admin, EVALUATE, {"input": {"modelRevisionID": "tiny-llama@v1.1.0", "dataset": "data/eval/qa.jsonl",
+                                                          "scorers": ["contains:lower", "length"], "sampling": {"maxTokens": 8}}}).json()
+    evaluation = evaluated["data"]["evaluate"]
+    mean = next(s["mean"] for s in evaluation["scores"] if s["scorer"] == "contains:lower")
+    tags_before = run("git", "tag", "-l", cwd=source)
+
+    def promote(key, minimum, **extra):
+        return post(server, key, PROMOTE, {"input": {"model": "tiny-llama", "stage": "prod", **extra, "requireEvaluation": {
+            "id": evaluation["id"], "failUnder": [{"scorer": "contains:lower", "min": minimum}]}}}).json()
+
+    failing = promote(admin, mean + 0.01)
+    assert error_codes(failing) == ["FAILED_PRECONDITION"] and "contains:lower" in failing["errors"][0]["message"]
+    assert run("git", "tag", "-l", cwd=source) == tags_before
+    assert error_codes(promote(infer, mean)) == ["FORBIDDEN"]
+    assert error_codes(promote(admin, mean, model="smollm2-135m")) == ["BAD_USER_INPUT"]  # not the evaluated model
+    assert run("git", "tag", "-l", cwd=source) == tags_before
+    passed = promote(admin, mean)
+    assert "errors" not in passed, passed
+    passed = passed["data"]["promote"]
+    assert passed["tags"] == [expected_tag] and passed["modelRevision"]["id"] == v11["id"] and "prod" in passed["model"]["stages"]
+    # In the source, as gto would have written it; gto reads it from a fresh clone.
+    assert tag_facts(source, expected_tag) == tag_facts(oracle, expected_tag)
+    clone = tmp_path / "clone"
+    run("git", "clone", "-q", str(source), str(clone))
+    shown = json.loads(run("gto", "show", "tiny-llama", "--json", cwd=clone))
+    (version,) = [v for v in shown if v["version"] == "v1.1.0"]
+    assert any(stage["stage"] == "prod" and stage["ref"] == expected_tag for stage in version["stages"]), version["stages"]
+    # The server resolves the stage to the new commit without a restart or a refresh.
+    after = post(server, admin, "{ modelRevision(id: \"tiny-llama#prod\") { commit { sha } } }").json()["data"]["modelRevision"]
+    assert after["commit"]["sha"] == v11["commit"]["sha"]
+    again = promote(admin, mean)
+    assert error_codes(again) == ["INVALID_REVISION"] and "already" in again["errors"][0]["message"]

@@ -93,6 +93,11 @@ public struct EvaluationSet: Sendable {
         public let line: Int
         public let reason: String
         public var description: String { "line \(line): \(reason)" }
+
+        public init(line: Int, reason: String) {
+            self.line = line
+            self.reason = reason
+        }
     }
 
     public let items: [EvaluationItem]

@@ -126,6 +126,24 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Which way is better, for comparing two evaluations item by item.
+    public enum Direction: Sendable {
+        /// Checks and F1: a higher score is better.
+        case higherIsBetter
+        /// Length: a change, neither better nor worse.
+        case neither
+        /// Timings: they differ from run to run, so they are compared as summaries only.
+        case measurement
+    }
+
+    public var direction: Direction {
+        switch self {
+        case .exact, .contains, .regex, .jsonValid, .numeric, .tokenF1: .higherIsBetter
+        case .length: .neither
+        case .timeToFirstToken, .tokensPerSecond: .measurement
+        }
+    }
+
     /// Whether the scorer needs `expected` (an item without it is not scored by it).
     public var needsExpected: Bool {
         switch self {

@@ -1,4 +1,5 @@
-/// Ledger: one record per inference, so any answer can be traced and replayed.
+/// Ledger: one record per inference, so any answer can be traced and replayed, and one per
+/// evaluation (its items' scores, pointing at those records).
 ///
 /// This module owns the provenance records (`InferenceRecord`) and where they are kept
 /// (`InferenceLedger`; `SQLiteLedger` on GRDB in WAL mode, with migrations). It knows nothing of
@@ -17,7 +18,14 @@ public protocol InferenceLedger: Sendable {
     func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool)
     /// Every record created in [since, until), oldest first, in batches (for exports).
     func export(since: Date?, until: Date?, batch: Int, _ body: ([InferenceRecord]) throws -> Void) async throws
+    /// Stores an evaluation, replacing the one with its id (whose creation time it keeps).
+    func saveEvaluation(_ evaluation: EvaluationRecord) async throws
+    /// An evaluation by id.
+    func evaluation(id: String) async throws -> EvaluationRecord?
+    /// Evaluations matching `filter`, newest first (by creation), `first` at most.
+    func evaluations(_ filter: EvaluationFilter, first: Int) async throws -> [EvaluationRecord]
     /// Deletes records older than `maxAge` and beyond the newest `maxRows`; returns how many went.
+    /// (Evaluations stay: they are small, and say what a release was measured with.)
     func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int
     /// The ledger's background work, until the calling task is cancelled: SQLite folds its log
     /// into the database; PostgreSQL runs its connection pool and applies migrations (records wait

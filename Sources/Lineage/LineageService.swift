@@ -45,9 +45,84 @@ public final class LineageService: Sendable {
             thread.start()
         }
         if case .failure(let error) = result { throw LineageError.git(error as? GitError ?? GitError(.repository, "\(error)")) }
+        refsChanged()
+    }
+
+    /// Drops what was derived from refs (the registry, spec resolutions).
+    private func refsChanged() {
         registryCache.withLock { $0 = nil }
         refsGeneration.add(1, ordering: .sequentiallyConsistent)
         resolutions.removeAll()
+    }
+
+    // MARK: Promote
+
+    /// Registers `version` of `model` at `commit` and/or assigns `stage` to it, writing the tags
+    /// `gto register` and `gto assign` write, and pushes each to the source repository; the
+    /// registry here changes at once. A tag the push fails for is deleted again, so the mirror
+    /// never shows what the source does not. Returns the tags created, in order. Blocks the
+    /// calling thread (run it off the cooperative pool).
+    ///
+    /// Refused as `gto` refuses: a version that is not `vX.Y.Z`, a version registered at another
+    /// commit, a second version at one commit, a stage name GTO cannot write, a stage already on
+    /// that version, a stage for a commit with no registered version and none given.
+    public func promote(model: String, commit: String, version: String?, stage: String?, tagger: (name: String, email: String)? = nil) throws
+        -> [String]
+    {
+        guard version != nil || stage != nil else { throw LineageError.invalidRevision("promote takes a version, a stage, or both") }
+        let registry = try registry()
+        let versions = registry.versions(of: model)
+        var registered = versions.first { $0.commit == commit }?.name
+        var tags: [(name: String, message: String)] = []
+        if let version {
+            guard RevisionSpec.isSemver(version) else { throw LineageError.invalidRevision("\(version) is not a version (vX.Y.Z)") }
+            if let existing = versions.first(where: { $0.name == version }), existing.commit != commit {
+                throw LineageError.invalidRevision("\(model)@\(version) is registered at \(existing.commit.prefix(12)) already")
+            }
+            if let registered, registered != version {
+                throw LineageError.invalidRevision("\(model) has \(registered) registered at \(commit.prefix(12)) already")
+            }
+            if registered == nil { tags.append(GTORegistry.registrationTag(model: model, version: version)) }
+            registered = version
+        }
+        if let stage {
+            guard Self.isStageName(stage) else {
+                throw LineageError.invalidRevision("\(stage) is not a stage name GTO writes (letters, digits, - / _ inside)")
+            }
+            guard let registered else {
+                throw LineageError.invalidRevision("\(model) has no version registered at \(commit.prefix(12)): give one to register")
+            }
+            if registry.stage(stage, of: model) == commit {
+                throw LineageError.invalidRevision("\(model) \(registered) is in stage \(stage) already")
+            }
+            tags.append(registry.assignmentTag(model: model, stage: stage, version: registered))
+        }
+        var created: [String] = []
+        defer { if !created.isEmpty { refsChanged() } }
+        do {
+            for tag in tags {
+                try repository.createTag(tag.name, commit: commit, message: tag.message + "\n", tagger: tagger)
+                do {
+                    try repository.pushTag(tag.name)
+                } catch {
+                    // The source did not get it: neither does the mirror.
+                    try? repository.deleteTag(tag.name)
+                    throw error
+                }
+                created.append(tag.name)
+            }
+        } catch {
+            logger.warning("promote failed", metadata: ["model": "\(model)", "tags": "\(tags.map(\.name))", "error": "\(error)"])
+            throw LineageError.wrap(error)
+        }
+        return created
+    }
+
+    /// GTO's name pattern: letters and digits, with `-`, `/` and `_` inside.
+    static func isStageName(_ text: String) -> Bool {
+        func alphanumeric(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+        guard let first = text.first, let last = text.last, alphanumeric(first), alphanumeric(last) else { return false }
+        return text.allSatisfy { alphanumeric($0) || $0 == "-" || $0 == "/" || $0 == "_" }
     }
 
     // MARK: Reads

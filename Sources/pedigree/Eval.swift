@@ -60,11 +60,11 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         let scorers = try (scorer.isEmpty ? ["exact"] : scorer).map { spec in
             do { return try Scorer(parsing: spec) } catch { throw ValidationError("\(error)") }
         }
-        let thresholds = try failUnder.map { entry -> (String, Double) in
-            guard let equals = entry.lastIndex(of: "="), let minimum = Double(entry[entry.index(after: equals)...]),
-                scorers.map(\.description).contains(String(entry[..<equals]))
-            else { throw ValidationError("--fail-under takes SCORER=MIN for a scorer given with --scorer: \(entry)") }
-            return (String(entry[..<equals]), minimum)
+        let thresholds = try failUnder.map { entry in
+            guard let threshold = Evaluator.Threshold(parsing: entry), scorers.map(\.description).contains(threshold.scorer) else {
+                throw ValidationError("--fail-under takes SCORER=MIN for a scorer given with --scorer: \(entry)")
+            }
+            return threshold
         }
         let (path, rev) = dataset.lastIndex(of: "@").map { (String(dataset[..<$0]), String(dataset[dataset.index(after: $0)...])) } ?? (dataset, nil)
         let loaded = try await loadConfiguration(common, quiet: true)
@@ -105,15 +105,9 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
                 print("\(summary.scorer.padding(toLength: 24, withPad: " ", startingAt: 0)) \(mean)  (\(summary.count) scored)")
             }
         }
-        var failed = false
-        for (name, minimum) in thresholds {
-            let mean = summaries.first { $0.scorer == name }?.mean
-            if mean.map({ $0 < minimum }) ?? true {
-                FileHandle.standardError.write(Data("FAIL \(name): \(mean.map { String(format: "%.4f", $0) } ?? "none") < \(minimum)\n".utf8))
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        let misses = try Evaluator.misses(thresholds, in: result)
+        for miss in misses { FileHandle.standardError.write(Data("FAIL \(miss)\n".utf8)) }
+        if !misses.isEmpty { throw ExitCode(1) }
     }
 
     /// The `--json` report.

@@ -9,7 +9,8 @@ struct Pedigree: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
         subcommands: [
-            Serve.self, Worker.self, Models.self, LineageCommand.self, Diff.self, Pull.self, Infer.self, Eval.self, Replay.self, LedgerCommand.self,
+            Serve.self, Worker.self, Models.self, LineageCommand.self, Diff.self, Pull.self, Infer.self, Eval.self, Promote.self, Replay.self,
+            LedgerCommand.self,
             Keys.self,
             ConfigCommand.self,
             Schema.self,

@@ -12,13 +12,16 @@ enum OperationAccess {
             "model": [.readLineage], "models": [.readLineage], "modelRevision": [.readLineage], "repository": [.readLineage],
             "transfers": [.administer], "loadedModels": [.readLineage], "compare": [.readLineage], "dataset": [.readLineage],
             "inference": [.readOwnInferences, .readAllInferences], "inferences": [.readOwnInferences, .readAllInferences],
+            "evaluation": [.readOwnInferences, .readAllInferences], "evaluations": [.readOwnInferences, .readAllInferences],
+            "compareEvaluations": [.readOwnInferences, .readAllInferences],
         ],
         "Mutation": [
             "refresh": [.administer], "pull": [.administer], "loadModel": [.administer], "unloadModel": [.administer],
             "infer": [.generate], "replay": [.readOwnInferences, .replayAny],
-            "replayMany": [.readOwnInferences, .replayAny], "evaluate": [.generate],
+            "replayMany": [.readOwnInferences, .replayAny], "evaluate": [.generate], "cancelEvaluation": [.generate],
+            "promote": [.administer],
         ],
-        "Subscription": ["inferStream": [.generate]],
+        "Subscription": ["inferStream": [.generate], "evaluationProgress": [.readOwnInferences, .readAllInferences]],
     ]
 
     /// Why `principal` may not run the chosen operation of `document`; nil when it may.

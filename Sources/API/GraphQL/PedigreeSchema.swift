@@ -38,6 +38,64 @@ public enum PedigreeSchema {
 
           """Every model revision on the default branch whose pipeline read this data path (at this md5 when given), with the stage that read it."""
           dataset(path: String!, md5: String): [DatasetUse!]!
+
+          """An evaluation by id, as the ledger keeps it (scores as stored, answers read back); null when absent."""
+          evaluation(id: ID!): Evaluation
+
+          """Evaluations, newest first. A model's history: evaluations(model:) gives each scorer over its revisions."""
+          evaluations(model: String, revision: ID, dataset: String, first: Int = 20): [Evaluation!]!
+
+          """Two evaluations over one set compared item by item (b is usually the newer): each scorer's means and their difference, the items whose scores differ (regressions first) with both answers and the first token where they part, and the lineage diff of the two revisions."""
+          compareEvaluations(a: ID!, b: ID!): EvaluationComparison!
+        }
+
+        type EvaluationComparison {
+          a: Evaluation!
+          b: Evaluation!
+          scores: [ScorerDelta!]!
+
+          """The items whose scores differ (timings left out): REGRESSED first, then IMPROVED, then CHANGED; only one kind with change."""
+          items(change: String): [EvaluationItemComparison!]!
+
+          """Items answered in both whose scores are equal."""
+          unchanged: Int!
+
+          """Items answered (without error) in one evaluation only."""
+          unmatched: Int!
+
+          """What changed between the two revisions; null when they are revisions of two models."""
+          lineage: RevisionDiff
+        }
+
+        type ScorerDelta {
+          scorer: String!
+          a: Float
+          b: Float
+
+          """b − a; null when either has no mean."""
+          delta: Float
+        }
+
+        type EvaluationItemComparison {
+          id: ID!
+          line: Int!
+
+          """REGRESSED (a score fell, none rose), IMPROVED (one rose, none fell) or CHANGED (both, or only length differs)."""
+          change: String!
+          a: EvaluationItemResult!
+          b: EvaluationItemResult!
+
+          """Where the generated tokens first differ; null when they are equal or not kept as ids."""
+          firstDifference: TokenDifference
+        }
+
+        type TokenDifference {
+          """0-based index into the generated tokens."""
+          index: Int!
+
+          """Each side's token id there; null where that answer had ended."""
+          a: Int
+          b: Int
         }
 
         type DatasetUse {
@@ -122,6 +180,46 @@ public enum PedigreeSchema {
 
           """Evaluate a model revision on an evaluation set of the repository (a JSONL file tracked by Git or DVC): every item answered through the request path, recorded (request id eval-<id>#<item id>) and scored. A run of the same evaluation (revision, set, sampling) reuses the answers an earlier run recorded."""
           evaluate(input: EvaluateInput!): Evaluation!
+
+          """Stop an evaluation running on this server: items under way finish, no new one starts; it is stored as CANCELLED and a rerun resumes it. False when none by that id runs here."""
+          cancelEvaluation(id: ID!): Boolean!
+
+          """Register a version and/or assign a stage to the revision an evaluation ran on (admin): only when the evaluation is the model's, completed with no failed item, and reaches every threshold; otherwise FAILED_PRECONDITION and no tag. The tags are the ones gto register and gto assign write, pushed to the repository's Git remote; the registry shows them at once."""
+          promote(input: PromoteInput!): Promotion!
+        }
+
+        input PromoteInput {
+          model: String!
+
+          """A version to register at the evaluated commit (vX.Y.Z)."""
+          version: String
+
+          """A stage to assign to the evaluated commit's version."""
+          stage: String
+          requireEvaluation: EvaluationGateInput!
+        }
+
+        input EvaluationGateInput {
+          """The evaluation's id."""
+          id: ID!
+
+          """At least one: each scorer's mean must be at least min."""
+          failUnder: [ScoreThresholdInput!]!
+        }
+
+        input ScoreThresholdInput {
+          scorer: String!
+          min: Float!
+        }
+
+        type Promotion {
+          """The tags written and pushed, in order."""
+          tags: [String!]!
+          modelRevision: ModelRevision!
+          evaluation: Evaluation!
+
+          """The model as the registry shows it now."""
+          model: Model!
         }
 
         input EvaluateInput {
@@ -151,6 +249,21 @@ public enum PedigreeSchema {
           id: ID!
           modelRevision: ModelRevision!
           dataset: EvaluationDataset!
+
+          """RUNNING, COMPLETED, CANCELLED or FAILED."""
+          status: String!
+          createdAt: DateTime!
+
+          """The sampling every item got, as JSON."""
+          sampling: String!
+
+          """Items in the set; done: answered so far (with failed among them)."""
+          total: Int!
+          done: Int!
+          failed: Int!
+
+          """Live progress while it runs on this server; null otherwise."""
+          progress: EvaluationProgress
 
           """Items answered by an earlier run of the same evaluation (read back from the ledger)."""
           reused: Int!
@@ -342,6 +455,26 @@ public enum PedigreeSchema {
         type Subscription {
           """Generate with streaming: one event per piece of text, then one event with the payload. Over SSE (POST /graphql, Accept: text/event-stream)."""
           inferStream(input: InferenceInput!): InferenceEvent!
+
+          """An evaluation's progress as items are answered, ending when it finishes (at once when it does not run here)."""
+          evaluationProgress(id: ID!): EvaluationProgress!
+        }
+
+        type EvaluationProgress {
+          id: ID!
+          total: Int!
+          done: Int!
+          failed: Int!
+
+          """Tokens generated by this run."""
+          tokens: Int!
+
+          """At the pace so far; null before an item was answered."""
+          secondsLeft: Float
+          cancelled: Boolean!
+
+          """True on the last event."""
+          finished: Boolean!
         }
 
         type InferenceEvent {

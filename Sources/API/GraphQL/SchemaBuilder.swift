@@ -66,7 +66,10 @@ public enum SchemaBuilder {
             "inferStream": resolve { (_: Void, args, loader) in
                 let input = try InferenceRequest(args["input"])
                 return try await loader.inference.start(input.request, on: try await loader.lineage(input.spec), by: loader.caller)
-            }
+            },
+            "evaluationProgress": resolve { (_: Void, args, loader) in
+                loader.services.evaluations.progress(args["id"].string ?? "", visibleTo: loader.caller.principal)
+            },
         ]
     }
 
@@ -98,6 +101,17 @@ public enum SchemaBuilder {
                 },
                 "inferences": resolve { (_: Void, args, loader) in
                     try await loader.inferences(filter: args["filter"], first: args["first"].int ?? 20, after: args["after"].string)
+                },
+                "evaluation": resolve { (_: Void, args, loader) in
+                    try await Evaluator(services: loader.services).load(args["id"].string ?? "", caller: loader.caller)
+                },
+                "evaluations": resolve { (_: Void, args, loader) in
+                    var filter = EvaluationFilter(model: args["model"].string, dataset: args["dataset"].string)
+                    if let spec = args["revision"].string { filter.revision = try await loader.lineage(spec).id }
+                    return try await Evaluator(services: loader.services).list(filter, first: args["first"].int ?? 20, caller: loader.caller)
+                },
+                "compareEvaluations": resolve { (_: Void, args, loader) in
+                    try await Evaluator(services: loader.services).compare(args["a"].string ?? "", args["b"].string ?? "", caller: loader.caller)
                 },
             ],
             "Mutation": [
@@ -139,6 +153,19 @@ public enum SchemaBuilder {
                         revision, dataset: dataset, datasetRevision: input["datasetRevision"].string, sampling: sampling, scorers: scorers,
                         concurrency: concurrency, fresh: input["fresh"].bool ?? false, caller: loader.caller)
                 },
+                "promote": resolve { (_: Void, args, loader) in
+                    let input = args["input"]
+                    let gate = input["requireEvaluation"]
+                    let thresholds = (gate["failUnder"].array ?? []).map {
+                        Evaluator.Threshold(scorer: $0["scorer"].string ?? "", minimum: $0["min"].double ?? .infinity)
+                    }
+                    return try await Evaluator(services: loader.services).promote(
+                        model: input["model"].string ?? "", version: input["version"].string, stage: input["stage"].string,
+                        evaluation: gate["id"].string ?? "", thresholds: thresholds, caller: loader.caller)
+                },
+                "cancelEvaluation": resolve { (_: Void, args, loader) in
+                    loader.services.evaluations.cancel(args["id"].string ?? "", by: loader.caller.principal)
+                },
                 "loadModel": resolve { (_: Void, args, loader) in
                     try await loader.inference.load(try await loader.lineage(args["id"].string ?? ""))
                 },
@@ -151,11 +178,81 @@ public enum SchemaBuilder {
                 "modelRevision": field { (result: EvaluationResult) in result.revision },
                 "dataset": field { (result: EvaluationResult) in result },
                 "reused": field { (result: EvaluationResult) in result.reused },
+                "status": field { (result: EvaluationResult) in result.status.rawValue.uppercased() },
+                "createdAt": field { (result: EvaluationResult) in
+                    Signature(name: "", email: "", date: result.createdAt, offsetMinutes: 0).iso8601
+                },
+                "sampling": field { (result: EvaluationResult) in
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = .sortedKeys
+                    return (try? encoder.encode(result.sampling)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                },
+                "total": field { (result: EvaluationResult) in result.total },
+                "done": resolve { (result: EvaluationResult, _, loader) in
+                    loader.services.evaluations.run(result.id)?.done ?? result.items.count
+                },
+                "failed": field { (result: EvaluationResult) in result.items.filter { $0.error != nil }.count },
+                "progress": resolve { (result: EvaluationResult, _, loader) in
+                    loader.services.evaluations.run(result.id, visibleTo: loader.caller.principal)?.progress
+                },
                 "scores": field { (result: EvaluationResult) in result.summaries },
                 "items": field { (result: EvaluationResult) in
                     result.items.map { ScoredItem(item: $0, scorers: result.scorers.map(\.description)) }
                 },
                 "badLines": field { (result: EvaluationResult) in result.lineErrors },
+            ],
+            "EvaluationProgress": [
+                "id": field { (progress: EvaluationTracker.Progress) in progress.id },
+                "total": field { (progress: EvaluationTracker.Progress) in progress.total },
+                "done": field { (progress: EvaluationTracker.Progress) in progress.done },
+                "failed": field { (progress: EvaluationTracker.Progress) in progress.failed },
+                "tokens": field { (progress: EvaluationTracker.Progress) in progress.tokens },
+                "secondsLeft": field { (progress: EvaluationTracker.Progress) in progress.secondsLeft },
+                "cancelled": field { (progress: EvaluationTracker.Progress) in progress.cancelled },
+                "finished": field { (progress: EvaluationTracker.Progress) in progress.finished },
+            ],
+            "Promotion": [
+                "tags": field { (promotion: Evaluator.Promotion) in promotion.tags },
+                "modelRevision": field { (promotion: Evaluator.Promotion) in promotion.revision },
+                "evaluation": field { (promotion: Evaluator.Promotion) in promotion.evaluation },
+                "model": resolve { (promotion: Evaluator.Promotion, _, loader) in
+                    let name = promotion.revision.model.name
+                    return try await loader.read { try $0.model(named: name) }
+                },
+            ],
+            "EvaluationComparison": [
+                "a": field { (comparison: EvaluationComparison) in comparison.a },
+                "b": field { (comparison: EvaluationComparison) in comparison.b },
+                "scores": field { (comparison: EvaluationComparison) in comparison.scores },
+                "items": resolve { (comparison: EvaluationComparison, args, _) in
+                    guard let change = args["change"].string else { return comparison.items }
+                    guard let wanted = EvaluationComparison.Change(rawValue: change.lowercased()) else {
+                        throw ServingError(.badUserInput, "change is REGRESSED, IMPROVED or CHANGED (got \(change))")
+                    }
+                    return comparison.items.filter { $0.change == wanted }
+                },
+                "unchanged": field { (comparison: EvaluationComparison) in comparison.unchanged },
+                "unmatched": field { (comparison: EvaluationComparison) in comparison.unmatched },
+                "lineage": field { (comparison: EvaluationComparison) in comparison.lineage },
+            ],
+            "ScorerDelta": [
+                "scorer": field { (delta: EvaluationComparison.ScorerDelta) in delta.scorer },
+                "a": field { (delta: EvaluationComparison.ScorerDelta) in delta.a },
+                "b": field { (delta: EvaluationComparison.ScorerDelta) in delta.b },
+                "delta": field { (delta: EvaluationComparison.ScorerDelta) in delta.delta },
+            ],
+            "EvaluationItemComparison": [
+                "id": field { (item: EvaluationComparison.Item) in item.a.item.id },
+                "line": field { (item: EvaluationComparison.Item) in item.a.item.line },
+                "change": field { (item: EvaluationComparison.Item) in item.change.rawValue.uppercased() },
+                "a": field { (item: EvaluationComparison.Item) in ScoredItem(item: item.a, scorers: item.scorersA) },
+                "b": field { (item: EvaluationComparison.Item) in ScoredItem(item: item.b, scorers: item.scorersB) },
+                "firstDifference": field { (item: EvaluationComparison.Item) in item.firstDifference },
+            ],
+            "TokenDifference": [
+                "index": field { (difference: EvaluationComparison.TokenDifference) in difference.index },
+                "a": field { (difference: EvaluationComparison.TokenDifference) in difference.a.map { Int($0) } },
+                "b": field { (difference: EvaluationComparison.TokenDifference) in difference.b.map { Int($0) } },
             ],
             "EvaluationDataset": [
                 "path": field { (result: EvaluationResult) in result.dataset },

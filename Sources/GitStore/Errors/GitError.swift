@@ -12,6 +12,8 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
         case repository
         /// An object is larger than the caller accepts (checked from its header, unread).
         case tooLarge
+        /// The source did not take a pushed ref (refused, unreachable, or a non-bare local repository).
+        case push
         /// Any other libgit2 failure.
         case other
     }

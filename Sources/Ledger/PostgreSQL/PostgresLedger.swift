@@ -135,6 +135,19 @@ public final class PostgresLedger: InferenceLedger {
             "v4: caller key ids",
             ["ALTER TABLE inference ADD COLUMN caller_key text", "CREATE INDEX inference_caller_key ON inference (caller_key, id)"]
         ),
+        (
+            "v5: evaluations",
+            [
+                """
+                CREATE TABLE evaluation (
+                  id text PRIMARY KEY, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, caller text, caller_key text,
+                  status text NOT NULL, model text NOT NULL, revision text NOT NULL, commit_sha text NOT NULL, dataset text NOT NULL,
+                  dataset_commit text NOT NULL, dataset_md5 text NOT NULL, sampling text NOT NULL, total bigint NOT NULL,
+                  done bigint NOT NULL, failed bigint NOT NULL, reused bigint NOT NULL, body text NOT NULL)
+                """,
+                "CREATE INDEX evaluation_model ON evaluation (model, created_at)",
+            ]
+        ),
     ]
 
     private func migrate() async throws {
@@ -206,6 +219,60 @@ public final class PostgresLedger: InferenceLedger {
             try body(page)
             cursor = last.id
         }
+    }
+
+    public func saveEvaluation(_ evaluation: EvaluationRecord) async throws {
+        try await migrated.wait()
+        try await client.query(
+            """
+            INSERT INTO evaluation (id, created_at, updated_at, caller, caller_key, status, model, revision, commit_sha, dataset,
+              dataset_commit, dataset_md5, sampling, total, done, failed, reused, body)
+            VALUES (\(evaluation.id), \(evaluation.createdAt), \(evaluation.updatedAt), \(evaluation.caller), \(evaluation.callerKey),
+              \(evaluation.status.rawValue), \(evaluation.model), \(evaluation.revision), \(evaluation.commit), \(evaluation.dataset),
+              \(evaluation.datasetCommit), \(evaluation.datasetMD5), \(evaluation.sampling), \(evaluation.total), \(evaluation.done),
+              \(evaluation.failed), \(evaluation.reused), \(evaluation.body))
+            ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, status = excluded.status, total = excluded.total,
+              done = excluded.done, failed = excluded.failed, reused = excluded.reused, body = excluded.body
+            """, logger: logger)
+    }
+
+    public func evaluation(id: String) async throws -> EvaluationRecord? {
+        try await migrated.wait()
+        return try await fetchEvaluations("SELECT * FROM evaluation WHERE id = \(id)").first
+    }
+
+    public func evaluations(_ filter: EvaluationFilter, first: Int) async throws -> [EvaluationRecord] {
+        try await migrated.wait()
+        return try await fetchEvaluations(
+            """
+            SELECT * FROM evaluation
+            WHERE (\(filter.model)::text IS NULL OR model = \(filter.model))
+              AND (\(filter.revision)::text IS NULL OR revision = \(filter.revision))
+              AND (\(filter.dataset)::text IS NULL OR dataset = \(filter.dataset))
+              AND (\(filter.callerKey)::text IS NULL OR caller_key = \(filter.callerKey))
+            ORDER BY created_at DESC, id LIMIT \(first)
+            """)
+    }
+
+    private func fetchEvaluations(_ query: PostgresQuery) async throws -> [EvaluationRecord] {
+        var records: [EvaluationRecord] = []
+        for try await row in try await client.query(query, logger: logger) {
+            let cells = row.makeRandomAccess()
+            var record = EvaluationRecord(
+                id: try cells["id"].decode(String.self), createdAt: try cells["created_at"].decode(Date.self),
+                updatedAt: try cells["updated_at"].decode(Date.self), caller: try cells["caller"].decode(String?.self),
+                callerKey: try cells["caller_key"].decode(String?.self),
+                status: EvaluationStatus(rawValue: try cells["status"].decode(String.self)) ?? .failed,
+                model: try cells["model"].decode(String.self), revision: try cells["revision"].decode(String.self),
+                commit: try cells["commit_sha"].decode(String.self), dataset: try cells["dataset"].decode(String.self),
+                datasetCommit: try cells["dataset_commit"].decode(String.self), datasetMD5: try cells["dataset_md5"].decode(String.self),
+                sampling: try cells["sampling"].decode(String.self), scorers: [], total: try cells["total"].decode(Int.self),
+                done: try cells["done"].decode(Int.self), failed: try cells["failed"].decode(Int.self),
+                reused: try cells["reused"].decode(Int.self), means: [], items: [], badLines: [])
+            record.setBody(try cells["body"].decode(String.self))
+            records.append(record)
+        }
+        return records
     }
 
     public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {

@@ -100,6 +100,29 @@ public final class SQLiteLedger: InferenceLedger {
             try db.alter(table: "inference") { table in table.add(column: "callerKey", .text) }
             try db.create(index: "inference_caller_key", on: "inference", columns: ["callerKey", "id"])
         }
+        migrator.registerMigration("v5: evaluations") { db in
+            try db.create(table: "evaluation") { table in
+                table.primaryKey("id", .text)
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime).notNull()
+                table.column("caller", .text)
+                table.column("callerKey", .text)
+                table.column("status", .text).notNull()
+                table.column("model", .text).notNull()
+                table.column("revision", .text).notNull()
+                table.column("commit", .text).notNull()
+                table.column("dataset", .text).notNull()
+                table.column("datasetCommit", .text).notNull()
+                table.column("datasetMD5", .text).notNull()
+                table.column("sampling", .text).notNull()
+                table.column("total", .integer).notNull()
+                table.column("done", .integer).notNull()
+                table.column("failed", .integer).notNull()
+                table.column("reused", .integer).notNull()
+                table.column("body", .text).notNull()
+            }
+            try db.create(index: "evaluation_model", on: "evaluation", columns: ["model", "createdAt"])
+        }
         return migrator
     }
 
@@ -156,6 +179,59 @@ public final class SQLiteLedger: InferenceLedger {
             try body(page)
             cursor = last.id
         }
+    }
+
+    public func saveEvaluation(_ evaluation: EvaluationRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO evaluation (id, createdAt, updatedAt, caller, callerKey, status, model, revision, "commit", dataset,
+                      datasetCommit, datasetMD5, sampling, total, done, failed, reused, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET updatedAt = excluded.updatedAt, status = excluded.status, total = excluded.total,
+                      done = excluded.done, failed = excluded.failed, reused = excluded.reused, body = excluded.body
+                    """,
+                arguments: [
+                    evaluation.id, evaluation.createdAt, evaluation.updatedAt, evaluation.caller, evaluation.callerKey,
+                    evaluation.status.rawValue, evaluation.model, evaluation.revision, evaluation.commit, evaluation.dataset,
+                    evaluation.datasetCommit, evaluation.datasetMD5, evaluation.sampling, evaluation.total, evaluation.done, evaluation.failed,
+                    evaluation.reused, evaluation.body,
+                ])
+        }
+    }
+
+    public func evaluation(id: String) async throws -> EvaluationRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM evaluation WHERE id = ?", arguments: [id]).map(Self.decodeEvaluation)
+        }
+    }
+
+    public func evaluations(_ filter: EvaluationFilter, first: Int) async throws -> [EvaluationRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM evaluation WHERE (? IS NULL OR model = ?) AND (? IS NULL OR revision = ?) AND (? IS NULL OR dataset = ?)
+                      AND (? IS NULL OR callerKey = ?)
+                    ORDER BY createdAt DESC, id LIMIT ?
+                    """,
+                arguments: [
+                    filter.model, filter.model, filter.revision, filter.revision, filter.dataset, filter.dataset, filter.callerKey,
+                    filter.callerKey, first,
+                ]
+            ).map(Self.decodeEvaluation)
+        }
+    }
+
+    static func decodeEvaluation(_ row: Row) -> EvaluationRecord {
+        var record = EvaluationRecord(
+            id: row["id"], createdAt: row["createdAt"], updatedAt: row["updatedAt"], caller: row["caller"], callerKey: row["callerKey"],
+            status: EvaluationStatus(rawValue: row["status"] ?? "") ?? .failed, model: row["model"], revision: row["revision"],
+            commit: row["commit"], dataset: row["dataset"], datasetCommit: row["datasetCommit"], datasetMD5: row["datasetMD5"],
+            sampling: row["sampling"], scorers: [], total: row["total"], done: row["done"], failed: row["failed"], reused: row["reused"],
+            means: [], items: [], badLines: [])
+        record.setBody(row["body"] ?? "")
+        return record
     }
 
     public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {

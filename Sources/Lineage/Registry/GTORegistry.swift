@@ -28,12 +28,20 @@ public struct GTORegistry: Sendable {
     private var versions: [String: [Version]] = [:]
     private var deprecated: Set<String> = []
     private var stageEvents: [String: [StageEvent]] = [:]
+    /// The highest event number (`…#N`) of each model's tags, as `gto` counts them.
+    private var counters: [String: Int] = [:]
 
     public init(tags: [TagInfo]) {
         var registered: [String: [String: Version]] = [:]
         var deregistered: [String: Set<String>] = [:]
         for tag in tags where tag.isAnnotated {
             let name = tag.name
+            if let last = name.lastIndex(of: "#"), let number = Int(name[name.index(after: last)...]),
+                let end = name.firstIndex(where: { $0 == "@" || $0 == "#" })
+            {
+                let model = Self.modelName(fromTag: name[..<end])
+                counters[model] = max(counters[model] ?? 0, number)
+            }
             if let hash = name.firstIndex(of: "#") {
                 let model = Self.modelName(fromTag: name[..<hash])
                 let parts = name[name.index(after: hash)...].split(separator: "#", omittingEmptySubsequences: false)
@@ -71,6 +79,20 @@ public struct GTORegistry: Sendable {
     static func modelName(fromTag text: Substring) -> String {
         text.replacingOccurrences(of: "=", with: ":")
     }
+
+    /// The tag `gto register` writes for `version` of `model`: its name and message.
+    public static func registrationTag(model: String, version: String) -> (name: String, message: String) {
+        ("\(tagName(model))@\(version)", "Registering artifact \(model) version \(version)")
+    }
+
+    /// The tag `gto assign` writes for `stage` of `model` at `version`: numbered one past the
+    /// model's highest event number.
+    public func assignmentTag(model: String, stage: String, version: String) -> (name: String, message: String) {
+        ("\(Self.tagName(model))#\(stage)#\((counters[model] ?? 0) + 1)", "Assigning stage \(stage) to artifact \(model) version \(version)")
+    }
+
+    /// A model's name as tags write it (`dir/sub:name` → `dir/sub=name`).
+    static func tagName(_ model: String) -> String { model.replacingOccurrences(of: ":", with: "=") }
 
     /// Active versions, highest first.
     public func versions(of model: String) -> [Version] {

@@ -26,6 +26,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case rateLimited = "RATE_LIMITED"
     case queryTooComplex = "QUERY_TOO_COMPLEX"
     case deadlineExceeded = "DEADLINE_EXCEEDED"
+    /// The request is sound but the state does not allow it now: an evaluation running already,
+    /// a promotion whose evaluation did not pass its gate.
+    case failedPrecondition = "FAILED_PRECONDITION"
     /// An inference worker failed or left during a generation that had already streamed.
     case workerUnavailable = "WORKER_UNAVAILABLE"
     case internalError = "INTERNAL"
@@ -36,6 +39,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: .badRequest
         case .unauthenticated: .unauthorized
         case .forbidden: .forbidden
+        case .failedPrecondition: .conflict
         case .rateLimited: .tooManyRequests
         case .notFound: .notFound
         case .internalError, .modelLoadFailed, .metadataError: .internalServerError
@@ -79,7 +83,11 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             case .git(let git): return unredacted(git)
             }
         case let error as GitError:
-            return error.kind == .notFound ? (.notFound, "not found in the repository") : (.internalError, "internal error reading the repository")
+            switch error.kind {
+            case .notFound: return (.notFound, "not found in the repository")
+            case .push: return (.failedPrecondition, "the Git remote did not take the tag: \(error.message)")
+            default: return (.internalError, "internal error reading the repository")
+            }
         case let error as DVCError:
             return (.metadataError, "invalid DVC metadata in \(error.description)")
         case let error as ArtifactError:

@@ -3,9 +3,11 @@ import Crypto
 import DVCKit
 public import Evaluation
 public import Foundation
+import GitStore
 public import Inference
-import Ledger
+public import Ledger
 public import Lineage
+import Logging
 
 /// One evaluation: a model revision's answers to every item of an evaluation set at a revision,
 /// each recorded in the ledger (its request id `eval-<id>#<item id>` names the evaluation and the
@@ -20,6 +22,8 @@ public struct EvaluationResult: Sendable {
         /// One per scorer, in the evaluation's order; nil where the scorer does not apply or the item failed.
         public let scores: [Double?]
         public let error: String?
+        /// The generated token ids, where the ledger holds them as ids (not digests).
+        public var tokenIDs: [Int32]?
     }
 
     public let id: String
@@ -36,6 +40,10 @@ public struct EvaluationResult: Sendable {
     /// Items whose answer was already in the ledger (an earlier run of the same evaluation that
     /// stopped part way): read back, not asked again.
     public let reused: Int
+    /// Items in the set (`items` holds fewer while it runs, or when it stopped part way).
+    public let total: Int
+    public var status: EvaluationStatus = .completed
+    public var createdAt = Date()
 
     /// Each scorer's mean, count and the items that failed.
     public var summaries: [ScorerSummary] {
@@ -78,43 +86,37 @@ public struct Evaluator: Sendable {
         _ revision: ModelLineage, dataset: String, datasetRevision: String?, sampling: SamplingParameters, scorers: [Scorer],
         concurrency: Int = 4, fresh: Bool = false, caller: RequestInfo = RequestInfo(), progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> EvaluationResult {
-        let lineage = services.lineage
-        let file = try await offload { try lineage.trackedFile(dataset, at: datasetRevision) }
-        let data = try await services.artifacts.read(file, maxBytes: Self.maxSetBytes)
-        let set: EvaluationSet
-        do {
-            set = try EvaluationSet(jsonl: data)
-        } catch {
-            throw ServingError(.badUserInput, "\(error)")
-        }
-        guard !set.items.isEmpty else {
-            throw ServingError(.badUserInput, "\(dataset) holds no item (\(set.errors.prefix(3).map(\.description).joined(separator: "; ")))")
-        }
+        let (file, data, set) = try await readSet(dataset, at: datasetRevision)
         let datasetMD5 = DVCHash.md5(data)
-        let id = fresh ? RecordID.make() : Self.id(revision: revision.id, dataset: file.path, md5: datasetMD5, sampling: sampling)
+        let id =
+            fresh
+            ? RecordID.make() : Self.id(revision: revision.id, dataset: file.path, md5: datasetMD5, sampling: sampling, owner: caller.principal.keyID)
         let recorded = try await recordedAnswers(of: id, caller: caller)
         var results = [EvaluationResult.Item?](repeating: nil, count: set.items.count)
         var pending: [Int] = []
         for (index, item) in set.items.enumerated() {
             if let record = recorded[item.id] {
-                let answer = Scorer.Answer(
-                    text: record.output, timeToFirstTokenMs: record.timeToFirstTokenMs,
-                    tokensPerSecond: GenerationSummary.tokensPerSecond(
-                        tokens: record.completionTokens, totalMs: record.totalMs, firstTokenMs: record.timeToFirstTokenMs))
-                results[index] = EvaluationResult.Item(
-                    item: item, inferenceID: record.id, output: record.output, finishReason: record.finishReason,
-                    scores: scorers.map { $0.score(answer, item: item) }, error: nil)
+                results[index] = Self.item(item, answeredBy: record, scorers: scorers)
             } else {
                 pending.append(index)
             }
         }
         let reused = set.items.count - pending.count
+        func result(_ status: EvaluationStatus) -> EvaluationResult {
+            var result = EvaluationResult(
+                id: id, revision: revision, dataset: file.path, datasetCommit: file.commit, datasetMD5: datasetMD5, scorers: scorers,
+                sampling: sampling, items: results.compactMap { $0 }, lineErrors: set.errors, reused: reused, total: set.items.count)
+            result.status = status
+            return result
+        }
+        try await save(result(.running), caller: caller)
         let width = max(1, min(concurrency, 64))
-        try await withThrowingTaskGroup(of: (Int, EvaluationResult.Item).self) { group in
+        let tracker = try services.evaluations.started(id, revision: revision.id, total: set.items.count, done: reused, owner: caller.principal.keyID)
+        defer { services.evaluations.finished(id) }
+        await withTaskGroup(of: (Int, EvaluationResult.Item).self) { group in
             var next = 0
-            var done = reused
             func start() {
-                guard next < pending.count else { return }
+                guard next < pending.count, !tracker.isCancelled, !Task.isCancelled else { return }
                 let index = pending[next]
                 next += 1
                 let item = set.items[index]
@@ -129,24 +131,142 @@ public struct Evaluator: Sendable {
                 }
             }
             for _ in 0..<width { start() }
-            while let (index, result) = try await group.next() {
-                results[index] = result
-                done += 1
-                progress?(done, set.items.count)
+            while let (index, answered) = await group.next() {
+                // An item stopped by the cancellation is not an answer: a rerun asks it again.
+                if answered.error == nil || !(tracker.isCancelled || Task.isCancelled) {
+                    results[index] = answered
+                    tracker.answered(tokens: answered.tokenIDs?.count ?? 0, failed: answered.error != nil)
+                    progress?(tracker.done, set.items.count)
+                }
                 start()
             }
         }
-        return EvaluationResult(
-            id: id, revision: revision, dataset: file.path, datasetCommit: file.commit, datasetMD5: datasetMD5, scorers: scorers,
-            sampling: sampling, items: results.compactMap { $0 }, lineErrors: set.errors, reused: reused)
+        let stopped = tracker.isCancelled || Task.isCancelled
+        let final = result(stopped ? .cancelled : .completed)
+        // Saved from a task of its own: a cancelled task's writes would not start.
+        let caller = caller
+        try await Task { try await self.save(final, caller: caller) }.value
+        return final
     }
 
-    /// The id of an evaluation: a digest of what decides its answers.
-    static func id(revision: String, dataset: String, md5: String, sampling: SamplingParameters) -> String {
+    /// The set at `path` and `revision`: the file, its bytes and its items.
+    private func readSet(_ path: String, at revision: String?) async throws -> (TrackedFile, Data, EvaluationSet) {
+        let lineage = services.lineage
+        let file = try await offload { try lineage.trackedFile(path, at: revision) }
+        let data = try await services.artifacts.read(file, maxBytes: Self.maxSetBytes)
+        let set: EvaluationSet
+        do {
+            set = try EvaluationSet(jsonl: data)
+        } catch {
+            throw ServingError(.badUserInput, "\(error)")
+        }
+        guard !set.items.isEmpty else {
+            throw ServingError(.badUserInput, "\(path) holds no item (\(set.errors.prefix(3).map(\.description).joined(separator: "; ")))")
+        }
+        return (file, data, set)
+    }
+
+    /// An item answered by a recorded inference, scored.
+    static func item(_ item: EvaluationItem, answeredBy record: InferenceRecord, scorers: [Scorer]) -> EvaluationResult.Item {
+        let answer = Scorer.Answer(
+            text: record.output, timeToFirstTokenMs: record.timeToFirstTokenMs,
+            tokensPerSecond: GenerationSummary.tokensPerSecond(
+                tokens: record.completionTokens, totalMs: record.totalMs, firstTokenMs: record.timeToFirstTokenMs))
+        return EvaluationResult.Item(
+            item: item, inferenceID: record.id, output: record.output, finishReason: record.finishReason,
+            scores: scorers.map { $0.score(answer, item: item) }, error: nil,
+            tokenIDs: try? JSONDecoder().decode([Int32].self, from: Data(record.completionTokenIDs.utf8)))
+    }
+
+    /// Writes the evaluation's row (when the ledger is on).
+    private func save(_ result: EvaluationResult, caller: RequestInfo) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let now = Date()
+        let record = EvaluationRecord(
+            id: result.id, createdAt: now, updatedAt: now, caller: caller.principal.name, callerKey: caller.principal.keyID,
+            status: result.status, model: result.revision.model.name, revision: result.revision.id, commit: result.revision.commit.sha,
+            dataset: result.dataset, datasetCommit: result.datasetCommit, datasetMD5: result.datasetMD5,
+            sampling: String(decoding: try encoder.encode(result.sampling), as: UTF8.self), scorers: result.scorers.map(\.description),
+            total: result.total, done: result.items.count, failed: result.items.filter { $0.error != nil }.count, reused: result.reused,
+            means: result.summaries.map(\.mean),
+            items: result.items.map {
+                EvaluationRecord.Item(
+                    id: $0.item.id, line: $0.item.line, inferenceID: $0.inferenceID, finishReason: $0.finishReason, scores: $0.scores,
+                    error: $0.error)
+            },
+            badLines: result.lineErrors.map { EvaluationRecord.BadLine(line: $0.line, reason: $0.reason) })
+        try await services.recorder.saveEvaluation(record)
+    }
+
+    /// A stored evaluation read back as `principal` may read it: its set read again at the
+    /// commit it was read at, its answers from the ledger, its scores as stored. Nil when absent
+    /// (or another key's).
+    public func load(_ id: String, caller: RequestInfo) async throws -> EvaluationResult? {
+        guard let record = try await services.recorder.evaluation(id: id, readableBy: caller.principal) else { return nil }
+        return try await load(record, caller: caller)
+    }
+
+    /// The evaluations matching `filter` that `caller` may read, newest first, read back (100 at most).
+    public func list(_ filter: EvaluationFilter, first: Int, caller: RequestInfo) async throws -> [EvaluationResult] {
+        guard (1...100).contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 100") }
+        var results: [EvaluationResult] = []
+        for record in try await services.recorder.evaluations(filter, first: first, readableBy: caller.principal) {
+            results.append(try await load(record, caller: caller))
+        }
+        return results
+    }
+
+    /// Compares two stored evaluations (`NOT_FOUND` for one `caller` cannot read), with the
+    /// lineage diff of their revisions when they are revisions of one model.
+    public func compare(_ a: String, _ b: String, caller: RequestInfo) async throws -> EvaluationComparison {
+        guard let old = try await load(a, caller: caller) else { throw ServingError(.notFound, "no evaluation \(a)") }
+        guard let new = try await load(b, caller: caller) else { throw ServingError(.notFound, "no evaluation \(b)") }
+        var diff: LineageDiff?
+        if old.revision.model.name == new.revision.model.name {
+            let lineage = services.lineage
+            diff = try await offload { try lineage.compare(old.revision.id, new.revision.id) }
+        }
+        return try EvaluationComparison(old, new, lineage: diff)
+    }
+
+    private func load(_ record: EvaluationRecord, caller: RequestInfo) async throws -> EvaluationResult {
+        let lineage = services.lineage
+        let revision = try await offload { try lineage.lineage(record.revision) }
+        let (_, data, set) = try await readSet(record.dataset, at: record.datasetCommit)
+        guard DVCHash.md5(data) == record.datasetMD5 else {
+            throw ServingError(.internalError, "evaluation \(record.id): its set no longer has the md5 it was run on")
+        }
+        let scorers = try record.scorers.map { try Scorer(parsing: $0) }
+        let sampling = try JSONDecoder().decode(SamplingParameters.self, from: Data(record.sampling.utf8))
+        let answers = try await recordedAnswers(of: record.id, caller: caller)
+        let byID = Dictionary(set.items.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let items = record.items.compactMap { stored -> EvaluationResult.Item? in
+            guard let item = byID[stored.id] else { return nil }
+            let answer = answers[stored.id].flatMap { $0.id == stored.inferenceID ? $0 : nil }
+            var result = EvaluationResult.Item(
+                item: item, inferenceID: stored.inferenceID, output: answer?.output, finishReason: stored.finishReason, scores: stored.scores,
+                error: stored.error)
+            result.tokenIDs = answer.flatMap { try? JSONDecoder().decode([Int32].self, from: Data($0.completionTokenIDs.utf8)) }
+            return result
+        }
+        var result = EvaluationResult(
+            id: record.id, revision: revision, dataset: record.dataset, datasetCommit: record.datasetCommit, datasetMD5: record.datasetMD5,
+            scorers: scorers, sampling: sampling, items: items,
+            lineErrors: record.badLines.map { EvaluationSet.LineError(line: $0.line, reason: $0.reason) },
+            reused: record.reused, total: record.total)
+        result.status = record.status
+        result.createdAt = record.createdAt
+        return result
+    }
+
+    /// The id of an evaluation: a digest of what decides its answers, and of the key that runs it
+    /// (with keys, each key's evaluation is its own: nobody resumes into another's).
+    static func id(revision: String, dataset: String, md5: String, sampling: SamplingParameters, owner: String?) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let samplingJSON = (try? encoder.encode(sampling)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let digest = SHA256.hash(data: Data([revision, dataset, md5, samplingJSON].joined(separator: "\u{0}").utf8))
+        let digest = SHA256.hash(data: Data(([revision, dataset, md5, samplingJSON] + (owner.map { [$0] } ?? [])).joined(separator: "\u{0}").utf8))
         return "ev" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 
@@ -196,10 +316,92 @@ public struct Evaluator: Sendable {
             let scored = Scorer.Answer(text: summary.text, timeToFirstTokenMs: summary.timeToFirstTokenMs, tokensPerSecond: summary.tokensPerSecond)
             return EvaluationResult.Item(
                 item: item, inferenceID: id, output: summary.text, finishReason: summary.finishReason.rawValue,
-                scores: scorers.map { $0.score(scored, item: item) }, error: nil)
+                scores: scorers.map { $0.score(scored, item: item) }, error: nil, tokenIDs: summary.completionTokens)
         } catch {
             return EvaluationResult.Item(
                 item: item, inferenceID: nil, output: nil, finishReason: nil, scores: scorers.map { _ in nil }, error: "\(error)")
         }
+    }
+}
+
+// MARK: Promote
+
+extension Evaluator {
+    /// A scorer's mean an evaluation must reach.
+    public struct Threshold: Sendable, Hashable {
+        public let scorer: String
+        public let minimum: Double
+
+        public init(scorer: String, minimum: Double) {
+            self.scorer = scorer
+            self.minimum = minimum
+        }
+
+        /// `SCORER=MIN` (the CLI's `--fail-under`); nil when it is not that.
+        public init?(parsing text: String) {
+            guard let equals = text.lastIndex(of: "="), let minimum = Double(text[text.index(after: equals)...]), minimum.isFinite,
+                equals > text.startIndex
+            else { return nil }
+            self.init(scorer: String(text[..<equals]), minimum: minimum)
+        }
+    }
+
+    /// A promotion: the tags written (and pushed), the revision they name, the evaluation that let it.
+    public struct Promotion: Sendable {
+        public let tags: [String]
+        public let revision: ModelLineage
+        public let evaluation: EvaluationResult
+    }
+
+    /// The thresholds `result` misses, as `scorer mean < minimum` (a scorer without a mean misses).
+    /// `BAD_USER_INPUT` for a threshold on a scorer the evaluation did not use.
+    public static func misses(_ thresholds: [Threshold], in result: EvaluationResult) throws -> [String] {
+        let summaries = result.summaries
+        return try thresholds.compactMap { threshold in
+            guard let summary = summaries.first(where: { $0.scorer == threshold.scorer }) else {
+                throw ServingError(
+                    .badUserInput,
+                    "evaluation \(result.id) has no scorer \(threshold.scorer) (it has \(summaries.map(\.scorer).joined(separator: ", ")))")
+            }
+            guard let mean = summary.mean, mean >= threshold.minimum else {
+                return "\(threshold.scorer) \(summary.mean.map { String(format: "%.4f", $0) } ?? "none") < \(threshold.minimum)"
+            }
+            return nil
+        }
+    }
+
+    /// Registers `version` and/or assigns `stage` to the revision evaluation `id` ran on, only
+    /// when it is `model`'s, completed with no failed item, and reaches every threshold (at least
+    /// one); `FAILED_PRECONDITION` otherwise, and no tag is written. The tags are GTO's, pushed to
+    /// the repository's remote; the registry here shows them at once. Takes the admin role.
+    public func promote(
+        model: String, version: String?, stage: String?, evaluation id: String, thresholds: [Threshold], caller: RequestInfo
+    ) async throws -> Promotion {
+        guard caller.principal.permits(.administer) else { throw AccessError.forbidden("promote takes the admin role") }
+        guard !thresholds.isEmpty else { throw ServingError(.badUserInput, "promote takes at least one threshold the evaluation must reach") }
+        guard let evaluation = try await load(id, caller: caller) else { throw ServingError(.notFound, "no evaluation \(id)") }
+        guard evaluation.revision.model.name == model else {
+            throw ServingError(.badUserInput, "evaluation \(id) ran on \(evaluation.revision.model.name), not \(model)")
+        }
+        let failed = evaluation.items.filter { $0.error != nil }.count
+        guard evaluation.status == .completed, evaluation.items.count == evaluation.total, failed == 0 else {
+            throw ServingError(
+                .failedPrecondition,
+                "evaluation \(id) is \(evaluation.status.rawValue) with \(evaluation.items.count) of \(evaluation.total) items answered, \(failed) failed"
+            )
+        }
+        let misses = try Self.misses(thresholds, in: evaluation)
+        guard misses.isEmpty else {
+            throw ServingError(.failedPrecondition, "evaluation \(id) did not pass: \(misses.joined(separator: "; "))")
+        }
+        let lineage = services.lineage
+        let commit = evaluation.revision.commit.sha
+        let tags = try await offload { try lineage.promote(model: model, commit: commit, version: version, stage: stage) }
+        services.logger.info(
+            "promoted",
+            metadata: [
+                "model": "\(model)", "tags": "\(tags.joined(separator: ","))", "evaluation": "\(id)", "caller": "\(caller.principal.name ?? "-")",
+            ])
+        return Promotion(tags: tags, revision: evaluation.revision, evaluation: evaluation)
     }
 }

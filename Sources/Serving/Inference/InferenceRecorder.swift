@@ -104,6 +104,30 @@ public final class InferenceRecorder: Sendable {
         return scoped
     }
 
+    /// Stores an evaluation (nothing when the ledger is off). A failed write is thrown: an
+    /// evaluation that cannot be read back must not look stored.
+    func saveEvaluation(_ evaluation: EvaluationRecord) async throws {
+        guard let ledger else { return }
+        try await ledger.saveEvaluation(evaluation)
+    }
+
+    /// An evaluation if `principal` may read it (as for its inferences: a key that reads its own
+    /// reads the evaluations it ran; another's is as absent as an unknown id).
+    public func evaluation(id: String, readableBy principal: Principal) async throws -> EvaluationRecord? {
+        guard let ledger else { throw ServingError(.badUserInput, "the ledger is off: evaluations are not kept") }
+        guard let record = try await ledger.evaluation(id: id), principal.mayRead(recordByKey: record.callerKey) else { return nil }
+        return record
+    }
+
+    /// The evaluations matching `filter` that `principal` may read, newest first.
+    public func evaluations(_ filter: EvaluationFilter, first: Int, readableBy principal: Principal) async throws -> [EvaluationRecord] {
+        guard let ledger else { throw ServingError(.badUserInput, "the ledger is off: evaluations are not kept") }
+        guard Self.pageSizes.contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 1000") }
+        var scopedFilter = filter
+        scopedFilter.callerKey = try scoped(InferenceFilter(callerKey: filter.callerKey), for: principal).callerKey
+        return try await ledger.evaluations(scopedFilter, first: first)
+    }
+
     /// Writes a record; with the `warn` policy a failed write is logged and counted, not thrown.
     func store(_ record: InferenceRecord) async throws {
         guard let ledger else { return }

@@ -23,6 +23,8 @@ public struct Services: Sendable {
     public let inference: InferenceService
     public let refresher: RepositoryRefresher
     public let state: ServingState
+    /// The evaluations running in this process.
+    public let evaluations: EvaluationTracker
     /// API keys: who is asking, what they may do, their quotas.
     public let access: Authenticator
     /// Metrics (swift-metrics into one Prometheus registry).
@@ -53,7 +55,7 @@ public struct Services: Sendable {
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder,
             inference: inference,
             refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state,
-            access: openAccess(configuration), telemetry: telemetry, logger: logger)
+            evaluations: EvaluationTracker(), access: openAccess(configuration), telemetry: telemetry, logger: logger)
     }
 
     /// The worker pool of `workers`, with the token of `worker-token-file`; nil without workers.
