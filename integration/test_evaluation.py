@@ -415,3 +415,42 @@ def test_promote_gates_on_an_evaluation_and_writes_the_tag_gto_writes(make_serve
     assert after["commit"]["sha"] == v11["commit"]["sha"]
     again = promote(admin, mean)
     assert error_codes(again) == ["INVALID_REVISION"] and "already" in again["errors"][0]["message"]
+
+
+def test_the_evaluation_and_comparison_pages_show_graphqls_numbers(server, tiny_evaluations, tmp_path):
+    """In headless Chromium: an evaluation's page shows each scorer's mean and every item's scores
+    as GraphQL gives them, each item linking to its inference; the comparison page shows the score
+    deltas and the differing items of compareEvaluations, in its order; the model's page charts
+    its evaluations (SVG)."""
+    from support.browser import Browser, chromium_path
+    assert chromium_path(), "chromium is not installed (script/bootstrap installs Debian's chromium)"
+    a, b = tiny_evaluations
+    comparison = server.data(COMPARE, {"a": a["id"], "b": b["id"]})["compareEvaluations"]
+    number = lambda value, signed=False: "—" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
+    cells = "Array.from(document.querySelectorAll('{} tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent))"
+    browser = Browser()
+    try:
+        browser.goto(server.url + f"/ui/evaluations/{a['id']}")
+        assert [row[:2] for row in browser.evaluate(cells.format("#scores"))] == [[s["scorer"], number(s["mean"])] for s in a["scores"]]
+        shown = {row[0]: row for row in browser.evaluate(cells.format("#items"))}
+        assert len(shown) == len(a["items"])
+        for item in a["items"]:
+            assert shown[item["id"]][4:] == [number(s["value"]) for s in item["scores"]], item["id"]
+        links = browser.evaluate("Array.from(document.querySelectorAll('#items tbody a')).map(a => a.getAttribute('href'))")
+        assert sorted(links) == sorted(f"/ui/inferences/{item['inferenceID']}" for item in a["items"])
+        browser.screenshot(tmp_path / "evaluation.png")
+        browser.goto(server.url + f"/ui/evaluations/{a['id']}/compare/{b['id']}")
+        assert browser.evaluate(cells.format("#deltas")) == [
+            [d["scorer"], number(d["a"]), number(d["b"]), number(d["delta"], signed=True)] for d in comparison["scores"]]
+        changes = browser.evaluate(cells.format("#changes"))
+        assert [(row[0], row[1]) for row in changes] == [(i["id"], i["change"].lower()) for i in comparison["items"]]
+        assert browser.evaluate("document.getElementById('differing').textContent") == str(len(comparison["items"]))
+        browser.screenshot(tmp_path / "comparison.png")
+        browser.goto(server.url + "/ui/models/tiny-llama")
+        assert browser.evaluate("document.querySelectorAll('#evaluation-charts svg polyline').length") >= 1
+        listed = browser.evaluate("Array.from(document.querySelectorAll('#evaluations tbody tr td:first-child')).map(c => c.textContent)")
+        assert {a["id"], b["id"]} <= set(listed)
+        browser.screenshot(tmp_path / "model-evaluations.png")
+        assert browser.console_errors == []
+    finally:
+        browser.close()

@@ -13,7 +13,8 @@ import Serving
 /// The lineage web view under `/ui/`: server-rendered HTML with one stylesheet, no script, no
 /// build step, nothing from another host. Pages: the models; a model's revision history; a
 /// revision with its pipeline drawn as SVG, datasets, parameters, code and recent inferences; an
-/// inference with a replay button. Every link names a canonical revision (`name@sha`), so a page
+/// inference with a replay button; an evaluation, a comparison of two, and a model's evaluations
+/// charted across its revisions (`EvaluationPages`). Every link names a canonical revision (`name@sha`), so a page
 /// is a permanent link. Browsers send their key as a cookie set by `/ui/login` (HttpOnly,
 /// SameSite=Strict), which only these pages accept.
 struct WebView: Sendable {
@@ -32,6 +33,14 @@ struct WebView: Sendable {
         }
         router.get("ui/inferences/:id") { _, context in
             try await page(context) { try await inference(context.parameters.get("id") ?? "", context) }
+        }
+        router.get("ui/evaluations/:id") { _, context in
+            try await page(context) { try await evaluationPage(context.parameters.get("id") ?? "", context) }
+        }
+        router.get("ui/evaluations/:id/compare/:b") { _, context in
+            try await page(context) {
+                try await comparisonPage(context.parameters.get("id") ?? "", context.parameters.get("b") ?? "", context)
+            }
         }
         router.post("ui/inferences/:id/replay") { _, context in
             try await page(context) { try await replay(context.parameters.get("id") ?? "", context) }
@@ -136,6 +145,7 @@ struct WebView: Sendable {
                 <h2>Revisions</h2>
                 <p class="meta">Each commit of the default branch where the artifact changed, newest first.</p>
                 \(HTML.table(["commit", "date", "author", "message", "size", "md5", "versions & stages"], rows, id: "revisions"))
+                \(await modelEvaluations(name, revisions: history, context.principal))
                 """)
     }
 
@@ -330,7 +340,7 @@ struct WebView: Sendable {
 
     /// Runs a page; a failure is thrown to the group's `ErrorRendering` (an HTML page with the
     /// code's status).
-    private func page(_ context: PedigreeRequestContext, _ body: () async throws -> String) async throws -> Response {
+    func page(_ context: PedigreeRequestContext, _ body: () async throws -> String) async throws -> Response {
         Self.html(.ok, try await body())
     }
 
@@ -390,6 +400,10 @@ struct WebView: Sendable {
         th { font-weight: 600; color: var(--muted); font-size: .85rem; }
         .meta { color: var(--muted); }
         .stage-tag { display: inline-block; padding: 0 .4rem; border-radius: .6rem; background: var(--stage); font-size: .8rem; }
+        #evaluation-charts { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; }
+        figure.chart { margin: 0; }
+        figure.chart figcaption { font-size: .8rem; color: var(--muted, #666); }
+        .change.regressed { color: #b00; } .change.improved { color: #070; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
         dl.facts dt { color: var(--muted); }
         dl.facts dd { margin: 0; }
