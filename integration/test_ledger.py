@@ -244,3 +244,25 @@ def test_postgres_tls_is_required_and_verified(demo, postgres, tmp_path):
                          env={**os.environ, "PGPASSWORD": postgres.password})
     assert out.returncode == 0, out.stderr
     assert postgres.password not in out.stderr + out.stdout
+
+
+def test_an_evaluation_is_kept_and_read_back_after_a_restart(restartable):
+    """An evaluation's row (SQLite and PostgreSQL): read back after a restart with its status,
+    scores and items as the run gave them, listed in the model's history, rerun in full from the
+    ledger, and equal to itself in a comparison."""
+    server = restartable()
+    query = """mutation($input: EvaluateInput!) { evaluate(input: $input) { id status total
+      scores { scorer mean count } items { id inferenceID output scores { scorer value } } } }"""
+    variables = {"input": {"modelRevisionID": "tiny-llama", "dataset": "data/eval/qa.jsonl", "scorers": ["contains:lower", "length"],
+                           "sampling": {"maxTokens": 4}}}
+    ran = server.data(query, variables)["evaluate"]
+    assert ran["status"] == "COMPLETED" and ran["total"] == len(ran["items"]) >= 20
+    server.restart()
+    stored = server.data("""query($id: ID!) { evaluation(id: $id) { id status total done
+      scores { scorer mean count } items { id inferenceID output scores { scorer value } } } }""", {"id": ran["id"]})["evaluation"]
+    assert stored == {**ran, "done": ran["total"]}
+    assert ran["id"] in [e["id"] for e in server.data('{ evaluations(model: "tiny-llama") { id } }')["evaluations"]]
+    again = server.data(query.replace("status total", "status total reused"), variables)["evaluate"]
+    assert again["reused"] == ran["total"] and again["items"] == ran["items"]
+    same = server.data("query($id: ID!) { compareEvaluations(a: $id, b: $id) { unchanged items { id } } }", {"id": ran["id"]})
+    assert same["compareEvaluations"] == {"unchanged": ran["total"], "items": []}
