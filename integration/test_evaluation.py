@@ -339,7 +339,20 @@ def test_a_killed_server_resumes_an_evaluation_and_a_running_one_can_be_cancelle
         running = [e for e in server.data("{ evaluations(model: \"smollm2-135m\") { id status done } }")["evaluations"] if e["status"] == "RUNNING"]
         time.sleep(0.05)
     (evaluation,) = running
+    # Two watchers of its progress at once (each subscription its own stream), each seeing it move.
+    watchers = [requests.post(server.url + "/graphql", stream=True, timeout=120, headers={"Accept": "text/event-stream"},
+                              json={"query": "subscription($id: ID!) { evaluationProgress(id: $id) { id total done finished } }",
+                                    "variables": {"id": evaluation["id"]}}) for _ in range(2)]
+    streams = [watcher.iter_lines(decode_unicode=True) for watcher in watchers]
+    for lines in streams:
+        first = json.loads(next(line for line in lines if line.startswith("data:"))[5:])["data"]["evaluationProgress"]
+        assert first["id"] == evaluation["id"] and first["total"] == 24 and not first["finished"]
     assert server.data("mutation($id: ID!) { cancelEvaluation(id: $id) }", {"id": evaluation["id"]})["cancelEvaluation"] is True
+    for watcher, lines in zip(watchers, streams):  # the stream ends with the run: its last event says so
+        events = [json.loads(line[5:])["data"]["evaluationProgress"] for line in lines
+                  if line.startswith("data:") and "evaluationProgress" in line]
+        assert events and events[-1]["finished"] is True
+        watcher.close()
     worker.join(timeout=120)
     assert result["data"]["evaluate"]["id"] == evaluation["id"]
     stored = server.data(STORED, {"id": evaluation["id"]})["evaluation"]
@@ -415,6 +428,10 @@ def test_promote_gates_on_an_evaluation_and_writes_the_tag_gto_writes(make_serve
     assert after["commit"]["sha"] == v11["commit"]["sha"]
     again = promote(admin, mean)
     assert error_codes(again) == ["INVALID_REVISION"] and "already" in again["errors"][0]["message"]
+    for hostile in ("v1.0.0-a!", "v1.0.0-a#prod#99", "1.2.0", "v1.2.0-é"):  # a version becomes a tag name: GTO's own events refused
+        refused = promote(admin, mean, version=hostile, stage=None)
+        assert error_codes(refused) == ["INVALID_REVISION"], (hostile, refused)
+    assert run("git", "tag", "-l", cwd=source).split() == sorted(tags_before.split() + [expected_tag])
 
 
 def test_the_evaluation_and_comparison_pages_show_graphqls_numbers(server, tiny_evaluations, tmp_path):

@@ -25,6 +25,8 @@ public final class LineageService: Sendable {
     private let refsGeneration = Atomic<Int>(0)
     /// The GTO registry, rebuilt after each refresh (tags move only then).
     private let registryCache = Mutex<GTORegistry?>(nil)
+    /// Held while a promotion fetches, checks and writes tags.
+    private let promotions = NSLock()
 
     public init(repository: GitRepository, logger: Logger = Logger(label: "pedigree.lineage")) {
         self.repository = repository
@@ -70,12 +72,25 @@ public final class LineageService: Sendable {
         -> [String]
     {
         guard version != nil || stage != nil else { throw LineageError.invalidRevision("promote takes a version, a stage, or both") }
+        // One promotion at a time, on refs fetched just now: two promotions never both see the
+        // same free version or event number, and none works from a stale mirror.
+        promotions.lock()
+        defer { promotions.unlock() }
+        do {
+            try repository.fetch(timeout: .seconds(60))
+        } catch {
+            throw LineageError.wrap(error)
+        }
+        refsChanged()
         let registry = try registry()
         let versions = registry.versions(of: model)
         var registered = versions.first { $0.commit == commit }?.name
         var tags: [(name: String, message: String)] = []
         if let version {
-            guard RevisionSpec.isSemver(version) else { throw LineageError.invalidRevision("\(version) is not a version (vX.Y.Z)") }
+            guard Self.isPlainSemver(version) else {
+                throw LineageError.invalidRevision(
+                    "\(version) is not a version GTO registers (vX.Y.Z, optionally -pre and +build of ASCII letters, digits, . and -)")
+            }
             if let existing = versions.first(where: { $0.name == version }), existing.commit != commit {
                 throw LineageError.invalidRevision("\(model)@\(version) is registered at \(existing.commit.prefix(12)) already")
             }
@@ -95,7 +110,10 @@ public final class LineageService: Sendable {
             if registry.stage(stage, of: model) == commit {
                 throw LineageError.invalidRevision("\(model) \(registered) is in stage \(stage) already")
             }
-            tags.append(registry.assignmentTag(model: model, stage: stage, version: registered))
+            guard let tag = registry.assignmentTag(model: model, stage: stage, version: registered) else {
+                throw LineageError.invalidRevision("\(model)'s tags already count as many events as a number holds")
+            }
+            tags.append(tag)
         }
         var created: [String] = []
         defer { if !created.isEmpty { refsChanged() } }
@@ -112,10 +130,34 @@ public final class LineageService: Sendable {
                 created.append(tag.name)
             }
         } catch {
-            logger.warning("promote failed", metadata: ["model": "\(model)", "tags": "\(tags.map(\.name))", "error": "\(error)"])
+            logger.warning(
+                "promote failed",
+                metadata: [
+                    "model": "\(model)", "tags": "\(tags.map(\.name))", "pushed": "\(created)", "error": "\(Self.withoutCredentials("\(error)"))",
+                ])
+            if !created.isEmpty, let git = error as? GitError {
+                // Say what the remote has now: the tags pushed before the failure stay there.
+                throw LineageError.git(GitError(git.kind, "\(git.message) (pushed before it: \(created.joined(separator: ", ")))"))
+            }
             throw LineageError.wrap(error)
         }
         return created
+    }
+
+    /// `vX.Y.Z[-pre][+build]` in ASCII, nothing else: a version ends up in a tag name, where `!`
+    /// or `#` would read as another GTO event.
+    static func isPlainSemver(_ text: String) -> Bool {
+        guard text.hasPrefix("v"), RevisionSpec.isSemver(text) else { return false }
+        let core = text.dropFirst().prefix { $0 != "-" && $0 != "+" }
+        let rest = text.dropFirst(1 + core.count)
+        return core.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+            && rest.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "+") }
+    }
+
+    /// A message with the user and password of any URL in it blanked.
+    static func withoutCredentials(_ text: String) -> String {
+        guard let pattern = try? NSRegularExpression(pattern: "://[^/@\\s]+@") else { return text }
+        return pattern.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "://***@")
     }
 
     /// GTO's name pattern: letters and digits, with `-`, `/` and `_` inside.

@@ -22,4 +22,20 @@ struct GTORegistryTests {
         #expect(registry.stage("staging", of: "m") == nil)
         #expect(registry.version("v0.1.0", of: "sub:n")?.commit == "c5")
     }
+
+    @Test func theNextTagsAreTheOnesGTOWrites() {
+        let registry = GTORegistry(tags: [
+            tag("m@v1.0.0", "c1"), tag("m#prod#1", "c1"), tag("m#staging!#4", "c1"), tag("other#prod#9", "c2"), tag("sub=n#dev#2", "c3"),
+        ])
+        #expect(GTORegistry.registrationTag(model: "sub:n", version: "v1.0.0").name == "sub=n@v1.0.0")
+        #expect(GTORegistry.registrationTag(model: "m", version: "v2.0.0").message == "Registering artifact m version v2.0.0")
+        let assignment = registry.assignmentTag(model: "m", stage: "prod", version: "v1.0.0")
+        #expect(assignment?.name == "m#prod#5")
+        #expect(assignment?.message == "Assigning stage prod to artifact m version v1.0.0")
+        #expect(registry.assignmentTag(model: "sub:n", stage: "prod", version: "v1.0.0")?.name == "sub=n#prod#3")
+        #expect(registry.assignmentTag(model: "new", stage: "prod", version: "v0.0.1")?.name == "new#prod#1")
+        // A planted tag at the largest number: no next number, no trap.
+        let full = GTORegistry(tags: [tag("m#prod#\(Int.max)", "c1")])
+        #expect(full.assignmentTag(model: "m", stage: "dev", version: "v1.0.0") == nil)
+    }
 }

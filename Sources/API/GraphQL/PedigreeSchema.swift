@@ -42,7 +42,7 @@ public enum PedigreeSchema {
           """An evaluation by id, as the ledger keeps it (scores as stored, answers read back); null when absent."""
           evaluation(id: ID!): Evaluation
 
-          """Evaluations, newest first. A model's history: evaluations(model:) gives each scorer over its revisions."""
+          """Evaluations, newest first (20 at most). A model's history: evaluations(model:) gives each scorer over its revisions."""
           evaluations(model: String, revision: ID, dataset: String, first: Int = 20): [Evaluation!]!
 
           """Two evaluations over one set compared item by item (b is usually the newer): each scorer's means and their difference, the items whose scores differ (regressions first) with both answers and the first token where they part, and the lineage diff of the two revisions."""

@@ -1,4 +1,5 @@
 import Clibgit2
+import Dispatch
 import Foundation
 
 extension GitRepository {
@@ -33,8 +34,8 @@ extension GitRepository {
 
     /// Pushes the tag `name` to the source (`origin`); a mirror opened in place has none, and
     /// nothing is pushed. Credentials: the user and password in the source URL, or for SSH the
-    /// agent's keys. Blocks the calling thread.
-    public func pushTag(_ name: String) throws {
+    /// agent's keys (asked once). A push past `timeout` is stopped. Blocks the calling thread.
+    public func pushTag(_ name: String, timeout: Duration = .seconds(60)) throws {
         guard source != nil else { return }
         try withHandle { handle throws in
             var remote: OpaquePointer?
@@ -42,7 +43,18 @@ extension GitRepository {
             defer { git_remote_free(remote) }
             var options = git_push_options()
             try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "push options")
-            options.callbacks.credentials = { out, url, username, allowed, _ in
+            // What the callbacks share: the remote's refusal, how often credentials were asked
+            // (once: libgit2 asks again after a rejection, and would for ever), and the deadline.
+            struct Exchange {
+                var refusal: String?
+                var credentialRequests = 0
+                var deadline: UInt64
+            }
+            var exchange = Exchange(deadline: DispatchTime.now().uptimeNanoseconds &+ UInt64(timeout.components.seconds) &* 1_000_000_000)
+            options.callbacks.credentials = { out, url, username, allowed, payload in
+                guard let exchange = payload?.assumingMemoryBound(to: Exchange.self) else { return GIT_PASSTHROUGH.rawValue }
+                exchange.pointee.credentialRequests += 1
+                guard exchange.pointee.credentialRequests == 1 else { return GIT_EAUTH.rawValue }
                 let components = url.flatMap { URLComponents(string: String(cString: $0)) }
                 if allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let user = components?.user, let password = components?.password {
                     return git_credential_userpass_plaintext_new(out, user, password)
@@ -53,13 +65,16 @@ extension GitRepository {
                 return GIT_PASSTHROUGH.rawValue
             }
             // A ref the remote refuses (the tag exists there) is reported per ref, not as a failure.
-            var refusal: String?
             options.callbacks.push_update_reference = { _, status, payload in
-                if let status, let payload { payload.assumingMemoryBound(to: String?.self).pointee = String(cString: status) }
+                if let status, let exchange = payload?.assumingMemoryBound(to: Exchange.self) { exchange.pointee.refusal = String(cString: status) }
                 return 0
             }
+            options.callbacks.push_transfer_progress = { _, _, _, payload in
+                guard let exchange = payload?.assumingMemoryBound(to: Exchange.self) else { return 0 }
+                return DispatchTime.now().uptimeNanoseconds > exchange.pointee.deadline ? -1 : 0
+            }
             let spec = "refs/tags/\(name):refs/tags/\(name)"
-            let code = withUnsafeMutablePointer(to: &refusal) { pointer -> Int32 in
+            let code = withUnsafeMutablePointer(to: &exchange) { pointer -> Int32 in
                 options.callbacks.payload = UnsafeMutableRawPointer(pointer)
                 return spec.withCString { raw -> Int32 in
                     var strings: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(mutating: raw)
@@ -69,6 +84,7 @@ extension GitRepository {
                     }
                 }
             }
+            let refusal = exchange.refusal
             if code < 0 { throw GitError(.push, GitError.fromLibgit2(code, "push \(name)").message) }
             if let refusal { throw GitError(.push, "the remote refused \(name): \(refusal)") }
         }

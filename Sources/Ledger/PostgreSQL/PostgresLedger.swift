@@ -148,6 +148,8 @@ public final class PostgresLedger: InferenceLedger {
                 "CREATE INDEX evaluation_model ON evaluation (model, created_at)",
             ]
         ),
+        // An evaluation reads its answers by request-id prefix (`eval-<id>#`): LIKE 'prefix%' on this index.
+        ("v6: request id index", ["CREATE INDEX inference_request_id ON inference (request_id text_pattern_ops)"]),
     ]
 
     private func migrate() async throws {
@@ -187,6 +189,11 @@ public final class PostgresLedger: InferenceLedger {
 
     public func inferences(_ filter: InferenceFilter, first: Int, after: String?) async throws -> (records: [InferenceRecord], hasMore: Bool) {
         try await migrated.wait()
+        // The prefix as a LIKE pattern (its own wildcards and the escape character escaped).
+        let pattern = filter.requestIDPrefix.map {
+            $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                + "%"
+        }
         // NULL parameters switch a condition off, so one statement serves every filter.
         let rows = try await fetch(
             """
@@ -195,7 +202,7 @@ public final class PostgresLedger: InferenceLedger {
               AND (\(filter.revision)::text IS NULL OR revision = \(filter.revision))
               AND (\(filter.caller)::text IS NULL OR caller = \(filter.caller))
               AND (\(filter.callerKey)::text IS NULL OR caller_key = \(filter.callerKey))
-              AND (\(filter.requestIDPrefix)::text IS NULL OR starts_with(request_id, \(filter.requestIDPrefix)))
+              AND (\(pattern)::text IS NULL OR request_id LIKE \(pattern))
               AND (\(filter.since)::timestamptz IS NULL OR created_at >= \(filter.since))
               AND (\(filter.until)::timestamptz IS NULL OR created_at < \(filter.until))
               AND (\(after)::text IS NULL OR id < \(after))

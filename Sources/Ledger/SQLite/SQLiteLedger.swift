@@ -123,6 +123,10 @@ public final class SQLiteLedger: InferenceLedger {
             }
             try db.create(index: "evaluation_model", on: "evaluation", columns: ["model", "createdAt"])
         }
+        migrator.registerMigration("v6: request id index") { db in
+            // An evaluation reads its answers by request-id prefix (`eval-<id>#`).
+            try db.create(index: "inference_request_id", on: "inference", columns: ["requestID"])
+        }
         return migrator
     }
 
@@ -147,8 +151,14 @@ public final class SQLiteLedger: InferenceLedger {
         add("caller = ?", filter.caller)
         add("callerKey = ?", filter.callerKey)
         if let prefix = filter.requestIDPrefix {
-            clauses.append("substr(requestID, 1, ?) = ?")
-            _ = arguments.append(contentsOf: [prefix.count, prefix])
+            // A range the index serves: [prefix, prefix with its last character incremented).
+            if let last = prefix.unicodeScalars.last, let next = Unicode.Scalar(last.value + 1) {
+                clauses.append("requestID >= ? AND requestID < ?")
+                _ = arguments.append(contentsOf: [prefix, String(prefix.unicodeScalars.dropLast()) + String(next)])
+            } else {
+                clauses.append("substr(requestID, 1, ?) = ?")
+                _ = arguments.append(contentsOf: [prefix.count, prefix])
+            }
         }
         add("createdAt >= ?", filter.since)
         add("createdAt < ?", filter.until)

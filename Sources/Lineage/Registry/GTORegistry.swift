@@ -86,9 +86,11 @@ public struct GTORegistry: Sendable {
     }
 
     /// The tag `gto assign` writes for `stage` of `model` at `version`: numbered one past the
-    /// model's highest event number.
-    public func assignmentTag(model: String, stage: String, version: String) -> (name: String, message: String) {
-        ("\(Self.tagName(model))#\(stage)#\((counters[model] ?? 0) + 1)", "Assigning stage \(stage) to artifact \(model) version \(version)")
+    /// model's highest event number; nil when that number is the largest an Int holds.
+    public func assignmentTag(model: String, stage: String, version: String) -> (name: String, message: String)? {
+        let (next, overflow) = (counters[model] ?? 0).addingReportingOverflow(1)
+        guard !overflow else { return nil }
+        return ("\(Self.tagName(model))#\(stage)#\(next)", "Assigning stage \(stage) to artifact \(model) version \(version)")
     }
 
     /// A model's name as tags write it (`dir/sub:name` → `dir/sub=name`).

@@ -60,8 +60,10 @@ public struct EvaluationComparison: Sendable {
 
     /// Compares `a` with `b` (usually the newer). `BAD_USER_INPUT` unless both ran over the same set path.
     public init(_ a: EvaluationResult, _ b: EvaluationResult, lineage: LineageDiff?) throws {
-        guard a.dataset == b.dataset else {
-            throw ServingError(.badUserInput, "evaluations compare over one set: \(a.id) ran on \(a.dataset), \(b.id) on \(b.dataset)")
+        guard a.dataset == b.dataset, a.datasetMD5 == b.datasetMD5 else {
+            throw ServingError(
+                .badUserInput,
+                "evaluations compare over one set: \(a.id) ran on \(a.dataset) (md5 \(a.datasetMD5)), \(b.id) on \(b.dataset) (md5 \(b.datasetMD5))")
         }
         self.a = a
         self.b = b
@@ -106,7 +108,9 @@ public struct EvaluationComparison: Sendable {
         }
         items = Change.allCases.flatMap { change in differing.filter { $0.change == change } }
         self.unchanged = unchanged
-        unmatched = a.items.count + b.items.count - 2 * matched
+        let answeredA = a.items.filter { $0.error == nil }.count
+        let answeredB = b.items.filter { $0.error == nil }.count
+        unmatched = answeredA + answeredB - 2 * matched
     }
 
     /// The first index where two token sequences differ (nil when equal, or either is unknown).

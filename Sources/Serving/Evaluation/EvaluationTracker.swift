@@ -21,12 +21,14 @@ public final class EvaluationTracker: Sendable {
             var tokens = 0
             var answeredHere = 0
             var cancelled = false
+            var finished = false
+            /// One per subscriber: a stream serves one reader, so each gets its own.
+            var subscribers: [Int: AsyncStream<Progress>.Continuation] = [:]
+            var nextSubscriber = 0
         }
         private let state: Mutex<State>
         /// Items already answered when this run started (an earlier run's).
         let reused: Int
-        private let changes: AsyncStream<Progress>.Continuation
-        let stream: AsyncStream<Progress>
 
         init(id: String, revision: String, total: Int, done: Int, owner: String?) {
             self.id = id
@@ -35,7 +37,37 @@ public final class EvaluationTracker: Sendable {
             self.total = total
             self.reused = done
             state = Mutex(State(done: done))
-            (stream, changes) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        }
+
+        /// A stream of this run's progress for one reader: where it stands now, then each change,
+        /// ending when the run finishes (or the reader goes).
+        func subscribe() -> AsyncStream<Progress> {
+            let (stream, continuation) = AsyncStream.makeStream(of: Progress.self, bufferingPolicy: .bufferingNewest(1))
+            continuation.yield(progress)
+            let key = state.withLock { state -> Int? in
+                guard !state.finished else { return nil }
+                let key = state.nextSubscriber
+                state.nextSubscriber += 1
+                state.subscribers[key] = continuation
+                return key
+            }
+            guard let key else {
+                continuation.finish()
+                return stream
+            }
+            continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: key) } }
+            return stream
+        }
+
+        private func publish(_ progress: Progress, last: Bool = false) {
+            let subscribers = state.withLock { state in
+                if last { state.finished = true }
+                return Array(state.subscribers.values)
+            }
+            for subscriber in subscribers {
+                subscriber.yield(progress)
+                if last { subscriber.finish() }
+            }
         }
 
         public var done: Int { state.withLock { $0.done } }
@@ -61,19 +93,18 @@ public final class EvaluationTracker: Sendable {
                 if failed { $0.failed += 1 }
             }
             Counter(label: "pedigree_evaluation_items_total", dimensions: [("outcome", failed ? "failed" : "answered")]).increment()
-            changes.yield(progress)
+            publish(progress)
         }
 
         func cancel() {
             state.withLock { $0.cancelled = true }
-            changes.yield(progress)
+            publish(progress)
         }
 
         func finish() {
             var last = progress
             last.finished = true
-            changes.yield(last)
-            changes.finish()
+            publish(last, last: true)
         }
     }
 
@@ -140,6 +171,6 @@ public final class EvaluationTracker: Sendable {
     /// The progress of `id` as it changes, ending when it finishes (at once when it is not running).
     public func progress(_ id: String, visibleTo principal: Principal) -> AsyncStream<Progress> {
         guard let run = run(id, visibleTo: principal) else { return AsyncStream { $0.finish() } }
-        return run.stream
+        return run.subscribe()
     }
 }

@@ -109,10 +109,12 @@ public struct Evaluator: Sendable {
             result.status = status
             return result
         }
-        try await save(result(.running), caller: caller)
-        let width = max(1, min(concurrency, 64))
+        // Registered before the row is written: a second run of a running evaluation is refused
+        // before it can touch the first one's row.
         let tracker = try services.evaluations.started(id, revision: revision.id, total: set.items.count, done: reused, owner: caller.principal.keyID)
         defer { services.evaluations.finished(id) }
+        try await save(result(.running), caller: caller)
+        let width = max(1, min(concurrency, 64))
         await withTaskGroup(of: (Int, EvaluationResult.Item).self) { group in
             var next = 0
             func start() {
@@ -141,7 +143,8 @@ public struct Evaluator: Sendable {
                 start()
             }
         }
-        let stopped = tracker.isCancelled || Task.isCancelled
+        // Stopped part way (a cancellation after the last item started still lets every one finish).
+        let stopped = (tracker.isCancelled || Task.isCancelled) && results.contains { $0 == nil }
         let final = result(stopped ? .cancelled : .completed)
         // Saved from a task of its own: a cancelled task's writes would not start.
         let caller = caller
@@ -209,7 +212,7 @@ public struct Evaluator: Sendable {
 
     /// The evaluations matching `filter` that `caller` may read, newest first, read back (100 at most).
     public func list(_ filter: EvaluationFilter, first: Int, caller: RequestInfo) async throws -> [EvaluationResult] {
-        guard (1...100).contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 100") }
+        guard (1...20).contains(first) else { throw ServingError(.badUserInput, "first must be between 1 and 20") }
         var results: [EvaluationResult] = []
         for record in try await services.recorder.evaluations(filter, first: first, readableBy: caller.principal) {
             results.append(try await load(record, caller: caller))
@@ -245,7 +248,9 @@ public struct Evaluator: Sendable {
             guard let item = byID[stored.id] else { return nil }
             let answer = answers[stored.id].flatMap { $0.id == stored.inferenceID ? $0 : nil }
             var result = EvaluationResult.Item(
-                item: item, inferenceID: stored.inferenceID, output: answer?.output, finishReason: stored.finishReason, scores: stored.scores,
+                item: item, inferenceID: stored.inferenceID, output: answer?.output, finishReason: stored.finishReason,
+                // One per scorer whatever the row says (a row written by hand or by another version).
+                scores: scorers.indices.map { $0 < stored.scores.count ? stored.scores[$0] : nil },
                 error: stored.error)
             result.tokenIDs = answer.flatMap { try? JSONDecoder().decode([Int32].self, from: Data($0.completionTokenIDs.utf8)) }
             return result
@@ -319,7 +324,9 @@ public struct Evaluator: Sendable {
                 scores: scorers.map { $0.score(scored, item: item) }, error: nil, tokenIDs: summary.completionTokens)
         } catch {
             return EvaluationResult.Item(
-                item: item, inferenceID: nil, output: nil, finishReason: nil, scores: scorers.map { _ in nil }, error: "\(error)")
+                item: item, inferenceID: nil, output: nil, finishReason: nil, scores: scorers.map { _ in nil },
+                // As any answer shows an error: classified and redacted (no path, URL or secret).
+                error: ErrorCode.classify(error).message)
         }
     }
 }
@@ -358,6 +365,9 @@ extension Evaluator {
     public static func misses(_ thresholds: [Threshold], in result: EvaluationResult) throws -> [String] {
         let summaries = result.summaries
         return try thresholds.compactMap { threshold in
+            if threshold.scorer == Scorer.timeToFirstToken.description {
+                throw ServingError(.badUserInput, "ttft is better lower: a minimum it must reach does not gate anything")
+            }
             guard let summary = summaries.first(where: { $0.scorer == threshold.scorer }) else {
                 throw ServingError(
                     .badUserInput,
@@ -384,6 +394,9 @@ extension Evaluator {
             throw ServingError(.badUserInput, "evaluation \(id) ran on \(evaluation.revision.model.name), not \(model)")
         }
         let failed = evaluation.items.filter { $0.error != nil }.count
+        guard evaluation.lineErrors.isEmpty else {
+            throw ServingError(.failedPrecondition, "evaluation \(id) left \(evaluation.lineErrors.count) bad line(s) of its set unasked")
+        }
         guard evaluation.status == .completed, evaluation.items.count == evaluation.total, failed == 0 else {
             throw ServingError(
                 .failedPrecondition,
