@@ -471,3 +471,39 @@ def test_the_evaluation_and_comparison_pages_show_graphqls_numbers(server, tiny_
         assert browser.console_errors == []
     finally:
         browser.close()
+
+
+def test_the_schema_scorer_agrees_with_jsonschema(server):
+    """Answers constrained to one JSON Schema (temperature 1, so they vary) scored against five
+    others with `schema:`: each item's score equals Python jsonschema's verdict (Draft 2020-12) on
+    the recorded answer."""
+    from jsonschema import Draft202012Validator
+    constraint = {"type": "object", "properties": {"n": {"type": "integer", "minimum": -1000, "maximum": 1000},
+                                                   "s": {"type": "string", "maxLength": 8}, "b": {"type": "boolean"}},
+                  "required": ["n", "s", "b"], "additionalProperties": False}
+    schemas = [
+        {"type": "object", "properties": {"n": {"minimum": 0}}},
+        {"properties": {"s": {"pattern": "^[a-z]"}}, "required": ["s"]},
+        {"anyOf": [{"properties": {"b": {"const": True}}}, {"properties": {"n": {"multipleOf": 2}}}]},
+        {"properties": {"s": {"minLength": 3}, "n": {"exclusiveMaximum": 100}}, "not": {"required": ["x"]}, "maxProperties": 3},
+        {"oneOf": [{"properties": {"n": {"type": "integer", "maximum": 10}}}, {"properties": {"b": {"enum": [False]}}}]},
+    ]
+    scorers = [f"schema:{json.dumps(schema)}" for schema in schemas] + ["json"]
+    variables = {"input": {"modelRevisionID": "smollm2-135m", "dataset": "data/eval/qa.jsonl", "scorers": scorers,
+                           "sampling": {"maxTokens": 64, "temperature": 1.0, "seed": 5},
+                           "constraint": {"type": "json_schema", "schema": json.dumps(constraint)}}}
+    evaluation = server.data(EVALUATE, variables)["evaluate"]
+    seen = set()
+    for item in evaluation["items"]:
+        scores = {s["scorer"]: s["value"] for s in item["scores"]}
+        try:
+            answer = json.loads(item["output"].strip())
+        except ValueError:
+            answer = None
+        for scorer, schema in zip(scorers, schemas):
+            expected = 0.0 if answer is None else float(Draft202012Validator(schema).is_valid(answer))
+            assert scores[scorer] == expected, (item["output"], schema)
+            seen.add((scorer, expected))
+    assert len(seen) > len(schemas), "every schema gave every answer the same verdict: the test could not fail"
+    refused = server.gql(EVALUATE, {"input": {**variables["input"], "scorers": ['schema:{"$ref": "#/x"}']}})
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and "$ref" in refused["errors"][0]["message"]

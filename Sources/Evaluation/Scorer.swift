@@ -4,7 +4,7 @@ import Foundation
 /// token F1, a measure for length and timings) or none (an item without `expected`, for the
 /// scorers that need one); the summary is the mean over the items scored. Written as the CLI and
 /// GraphQL take them: `exact`, `exact:lower,collapse,punctuation`, `contains`, `regex:PATTERN`,
-/// `json`, `numeric:0.01`, `f1`, `length`, `ttft`, `tps`.
+/// `json`, `schema:{…}`, `numeric:0.01`, `f1`, `length`, `ttft`, `tps`.
 public enum Scorer: Sendable, Hashable, CustomStringConvertible {
     /// The answer equals an acceptable one, both normalised.
     case exact(Normalisation)
@@ -14,6 +14,8 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
     case regex(String?)
     /// The answer, trimmed, is JSON.
     case jsonValid
+    /// The answer, trimmed, is JSON valid against a JSON Schema (written as given: `source`).
+    case schema(JSONSchemaCheck, source: String)
     /// The first number in the answer is within `tolerance` of the expected number.
     case numeric(tolerance: Double)
     /// SQuAD's token F1: lowercased, punctuation and articles removed, the best over the
@@ -90,6 +92,12 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case "json":
             try none()
             self = .jsonValid
+        case "schema":
+            guard let argument, argument.utf8.count <= 64 << 10,
+                let parsed = try? JSONSerialization.jsonObject(with: Data(argument.utf8), options: [.fragmentsAllowed]),
+                let schema = JSONValue(parsed)
+            else { throw EvaluationError.badScorer("schema takes a JSON Schema as JSON (schema:{\"type\":\"object\"}), at most 64 KiB") }
+            self = .schema(try JSONSchemaCheck(schema), source: argument)
         case "numeric":
             guard let tolerance = Double(argument ?? "0"), tolerance >= 0, tolerance.isFinite else {
                 throw EvaluationError.badScorer("numeric takes a tolerance of 0 or more (numeric:0.01)")
@@ -108,7 +116,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
             try none()
             self = .tokensPerSecond
         default:
-            throw EvaluationError.badScorer("\(name) is not a scorer (exact, contains, regex, json, numeric, f1, length, ttft, tps)")
+            throw EvaluationError.badScorer("\(name) is not a scorer (exact, contains, regex, json, schema, numeric, f1, length, ttft, tps)")
         }
     }
 
@@ -118,6 +126,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case .contains(let options): options.isEmpty ? "contains" : "contains:" + options.names.joined(separator: ",")
         case .regex(let pattern): pattern.map { "regex:\($0)" } ?? "regex"
         case .jsonValid: "json"
+        case .schema(_, let source): "schema:" + source
         case .numeric(let tolerance): "numeric:" + String(format: "%g", tolerance)
         case .tokenF1: "f1"
         case .length: "length"
@@ -138,7 +147,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
 
     public var direction: Direction {
         switch self {
-        case .exact, .contains, .regex, .jsonValid, .numeric, .tokenF1: .higherIsBetter
+        case .exact, .contains, .regex, .jsonValid, .schema, .numeric, .tokenF1: .higherIsBetter
         case .length: .neither
         case .timeToFirstToken, .tokensPerSecond: .measurement
         }
@@ -149,7 +158,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .exact, .contains, .numeric, .tokenF1: true
         case .regex(let pattern): pattern == nil
-        case .jsonValid, .length, .timeToFirstToken, .tokensPerSecond: false
+        case .jsonValid, .schema, .length, .timeToFirstToken, .tokensPerSecond: false
         }
     }
 
@@ -171,6 +180,12 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case .jsonValid:
             let trimmed = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
             return (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed])) != nil ? 1 : 0
+        case .schema(let check, _):
+            let trimmed = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed]),
+                let value = JSONValue(parsed)
+            else { return 0 }
+            return check.validates(value) ? 1 : 0
         case .numeric(let tolerance):
             let expected: Double?
             switch item.expected {

@@ -14,7 +14,7 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         discussion: """
             Each line of the set (JSONL) has prompt or messages, optionally expected (a string, a list of acceptable strings, \
             or JSON) and id. Every answer is recorded in the ledger (request id eval-<evaluation id>#<item id>). \
-            Scorers: exact, exact:lower,collapse,punctuation, contains[:…], regex[:PATTERN], json, numeric[:TOLERANCE], f1, \
+            Scorers: exact, exact:lower,collapse,punctuation, contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, \
             length, ttft, tps.
             """)
 
@@ -35,6 +35,9 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
 
     @Option(help: "0 is greedy (the default: an evaluation is reproducible).")
     var temperature = 0.0
+
+    @Option(help: "Constrain every answer to the JSON Schema in this file (as infer's json_schema constraint).")
+    var jsonSchema: String?
 
     @Option(help: "Seed of every item's draw.")
     var seed: UInt32 = 0
@@ -72,6 +75,14 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         let revision = try orExit { try services.lineage.lineage(spec) }
         var sampling = SamplingParameters(temperature: temperature, seed: seed, maxTokens: maxTokens)
         sampling.seed = seed
+        if let jsonSchema {
+            do {
+                let schema = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: jsonSchema)))
+                sampling.constraint = try Constraint.jsonSchema(schema, name: nil)
+            } catch {
+                throw ValidationError("--json-schema \(jsonSchema): \(error)")
+            }
+        }
         let concurrency = self.concurrency
         let fresh = self.fresh
         let quiet = json

@@ -98,7 +98,7 @@ struct InferenceRequest: Sendable {
         }
     }
 
-    private static func constraint(_ input: Map) throws -> Constraint {
+    static func constraint(_ input: Map) throws -> Constraint {
         do {
             switch input["type"].string {
             case "json_object":

@@ -232,8 +232,11 @@ public enum PedigreeSchema {
           """Branch, tag or commit the set is read at; the default branch when omitted."""
           datasetRevision: String
 
-          """Scorers (default exact): exact[:lower,collapse,punctuation], contains[:…], regex[:PATTERN], json, numeric[:TOLERANCE], f1, length, ttft, tps."""
+          """Scorers (default exact): exact[:lower,collapse,punctuation], contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, length, ttft, tps."""
           scorers: [String!]
+
+          """Constrain every answer (a JSON Schema, any JSON object, or a grammar), as infer does."""
+          constraint: ConstraintInput
 
           """Greedy with seed 0 unless given: an evaluation is reproducible."""
           sampling: SamplingInput

@@ -146,8 +146,9 @@ public enum SchemaBuilder {
                     }
                     let concurrency = input["concurrency"].int ?? 4
                     guard (1...16).contains(concurrency) else { throw ServingError(.badUserInput, "concurrency must be between 1 and 16") }
-                    let sampling = try InferenceRequest.sampling(
+                    var sampling = try InferenceRequest.sampling(
                         input["sampling"], defaults: SamplingParameters(temperature: 0, seed: 0, maxTokens: 64))
+                    if case .dictionary = input["constraint"] { sampling.constraint = try InferenceRequest.constraint(input["constraint"]) }
                     let revision = try await loader.lineage(input["modelRevisionID"].string ?? "")
                     return try await Evaluator(services: loader.services).run(
                         revision, dataset: dataset, datasetRevision: input["datasetRevision"].string, sampling: sampling, scorers: scorers,
