@@ -507,3 +507,45 @@ def test_the_schema_scorer_agrees_with_jsonschema(server):
     assert len(seen) > len(schemas), "every schema gave every answer the same verdict: the test could not fail"
     refused = server.gql(EVALUATE, {"input": {**variables["input"], "scorers": ['schema:{"$ref": "#/x"}']}})
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and "$ref" in refused["errors"][0]["message"]
+
+
+def verdict(text):
+    """A judge's verdict as the judge scorer reads it (first word yes/no and kin, else a number)."""
+    words = [w.strip(".") for w in re.split(r"[^0-9a-z.]+", text.lower()) if w]
+    if words and words[0] in ("yes", "correct", "true", "right"):
+        return 1.0
+    if words and words[0] in ("no", "incorrect", "false", "wrong"):
+        return 0.0
+    number = re.search(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", text)
+    if not number or float(number.group()) < 0:
+        return None
+    value = float(number.group())
+    return value if value <= 1 else value / 10 if value <= 10 else None
+
+
+def test_a_judge_model_grades_every_answer_and_is_recorded_with_its_lineage(server, demo):
+    """`judge:smollm2-135m` grades tiny-llama's answers: each item's judge score is the verdict in
+    the judge's own recorded answer (found in the ledger under the item's request id, with the
+    judge's revision and a prompt holding the graded answer); a second run reuses the verdicts."""
+    smollm2 = server.data('{ modelRevision(id: "smollm2-135m") { id } }')["modelRevision"]["id"]
+    variables = {"input": {"modelRevisionID": "tiny-llama@v1.1.0", "dataset": "data/eval/qa.jsonl",
+                           "scorers": ["judge:smollm2-135m", "length"], "sampling": {"maxTokens": 6}}}
+    evaluation = server.data(EVALUATE, variables)["evaluate"]
+    records = [json.loads(line) for line in pedigree("ledger", "export", "--repo", str(demo), "--cache", server.cache).stdout.splitlines()]
+    judged = {r["requestID"].split("#")[1]: r for r in records
+              if (r.get("requestID") or "").startswith(f"eval-{evaluation['id']}#") and "#judge-" in r["requestID"]}
+    assert len(judged) == len(evaluation["items"])
+    for item in evaluation["items"]:
+        record = judged[item["id"]]
+        assert record["revision"] == smollm2 and record["inputKind"] == "messages" and record["status"] == "completed"
+        assert item["output"] in json.loads(record["input"])[0]["content"]
+        score = {s["scorer"]: s["value"] for s in item["scores"]}["judge:smollm2-135m"]
+        assert score == verdict(record["output"]), (record["output"], score)
+    judge_scores = [{s["scorer"]: s["value"] for s in item["scores"]}["judge:smollm2-135m"] for item in evaluation["items"]]
+    assert any(score is not None for score in judge_scores), [judged[i["id"]]["output"] for i in evaluation["items"]]
+    again = server.data(EVALUATE, variables)["evaluate"]
+    assert again["reused"] == len(again["items"]) and again["scores"] == evaluation["scores"]
+    recount = [json.loads(line) for line in pedigree("ledger", "export", "--repo", str(demo), "--cache", server.cache).stdout.splitlines()]
+    assert len(recount) == len(records)  # nobody asked again: answers and verdicts read back
+    bad = server.gql(EVALUATE, {"input": {**variables["input"], "judgeTemplate": "no placeholder"}})
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -23,6 +23,10 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
     case tokenF1
     /// The answer's length in Unicode scalars (Python's `len`).
     case length
+    /// Another model revision of the repository (`judge:SPEC`) asked, with a template, whether the
+    /// answer is right; its verdict (`verdict(in:)`) is the score. The evaluator asks it (it
+    /// generates, so `score` gives nil for it) and records the judge's answers too.
+    case judge(spec: String)
     /// Milliseconds to the first token.
     case timeToFirstToken
     /// Decode tokens per second.
@@ -106,6 +110,11 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case "f1":
             try none()
             self = .tokenF1
+        case "judge":
+            guard let argument, !argument.isEmpty, argument.utf8.count <= 256 else {
+                throw EvaluationError.badScorer("judge takes a model revision spec of the repository (judge:smollm2-135m@v1.1.0)")
+            }
+            self = .judge(spec: argument)
         case "length":
             try none()
             self = .length
@@ -116,7 +125,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
             try none()
             self = .tokensPerSecond
         default:
-            throw EvaluationError.badScorer("\(name) is not a scorer (exact, contains, regex, json, schema, numeric, f1, length, ttft, tps)")
+            throw EvaluationError.badScorer("\(name) is not a scorer (exact, contains, regex, json, schema, numeric, f1, judge, length, ttft, tps)")
         }
     }
 
@@ -129,6 +138,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case .schema(_, let source): "schema:" + source
         case .numeric(let tolerance): "numeric:" + String(format: "%g", tolerance)
         case .tokenF1: "f1"
+        case .judge(let spec): "judge:" + spec
         case .length: "length"
         case .timeToFirstToken: "ttft"
         case .tokensPerSecond: "tps"
@@ -147,7 +157,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
 
     public var direction: Direction {
         switch self {
-        case .exact, .contains, .regex, .jsonValid, .schema, .numeric, .tokenF1: .higherIsBetter
+        case .exact, .contains, .regex, .jsonValid, .schema, .numeric, .tokenF1, .judge: .higherIsBetter
         case .length: .neither
         case .timeToFirstToken, .tokensPerSecond: .measurement
         }
@@ -158,7 +168,7 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .exact, .contains, .numeric, .tokenF1: true
         case .regex(let pattern): pattern == nil
-        case .jsonValid, .schema, .length, .timeToFirstToken, .tokensPerSecond: false
+        case .jsonValid, .schema, .judge, .length, .timeToFirstToken, .tokensPerSecond: false
         }
     }
 
@@ -198,6 +208,8 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
             return abs(said - expected) <= tolerance ? 1 : 0
         case .tokenF1:
             return acceptable.map { Self.tokenF1(answer.text, $0) }.max()
+        case .judge:
+            return nil
         case .length:
             return Double(answer.text.unicodeScalars.count)
         case .timeToFirstToken:
@@ -205,6 +217,55 @@ public enum Scorer: Sendable, Hashable, CustomStringConvertible {
         case .tokensPerSecond:
             return answer.tokensPerSecond
         }
+    }
+
+    /// What a judge is asked unless the evaluation gives a template: `{prompt}`, `{expected}` and
+    /// `{answer}` are replaced by the item's question, its acceptable answers and the answer.
+    public static let defaultJudgeTemplate = """
+        You are grading an answer to a question.
+        Question: {prompt}
+        Reference answer: {expected}
+        Answer to grade: {answer}
+        Is the answer to grade correct? Reply with one word: yes or no.
+        """
+
+    /// The judge's prompt for `answer` to `item` with `template`.
+    public static func judgePrompt(_ template: String, item: EvaluationItem, answer: String) -> String {
+        let question: String =
+            switch item.input {
+            case .prompt(let text): text
+            case .messages(let messages): messages.filter { $0.role == "user" }.map(\.content).joined(separator: "\n")
+            }
+        let expected = item.acceptable.isEmpty ? "(none)" : item.acceptable.joined(separator: " | ")
+        // One pass over the template: a placeholder inside a replacement is text, not a placeholder.
+        var result = ""
+        var rest = Substring(template)
+        let values = ["{prompt}": question, "{expected}": expected, "{answer}": answer]
+        while let open = rest.firstIndex(of: "{") {
+            result += rest[..<open]
+            let tail = rest[open...]
+            if let (key, value) = values.first(where: { tail.hasPrefix($0.key) }) {
+                result += value
+                rest = tail.dropFirst(key.count)
+            } else {
+                result += "{"
+                rest = tail.dropFirst()
+            }
+        }
+        return result + rest
+    }
+
+    /// A judge's verdict: 1 for yes (correct, true, right), 0 for no (incorrect, false, wrong), by
+    /// the first word; else the first number, read as a fraction (0–1) or out of ten (up to 10);
+    /// nil when it says none of these.
+    public static func verdict(in text: String) -> Double? {
+        let words = text.lowercased().split { !$0.isLetter && !$0.isNumber && $0 != "." }.map(String.init)
+        if let first = words.first?.trimmingCharacters(in: CharacterSet(charactersIn: ".")) {
+            if ["yes", "correct", "true", "right"].contains(first) { return 1 }
+            if ["no", "incorrect", "false", "wrong"].contains(first) { return 0 }
+        }
+        guard let number = firstNumber(in: text), number >= 0 else { return nil }
+        return number <= 1 ? number : number <= 10 ? number / 10 : nil
     }
 
     static func isASCIIPunctuation(_ scalar: Unicode.Scalar) -> Bool {

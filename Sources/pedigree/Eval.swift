@@ -14,7 +14,7 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         discussion: """
             Each line of the set (JSONL) has prompt or messages, optionally expected (a string, a list of acceptable strings, \
             or JSON) and id. Every answer is recorded in the ledger (request id eval-<evaluation id>#<item id>). \
-            Scorers: exact, exact:lower,collapse,punctuation, contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, \
+            Scorers: exact, exact:lower,collapse,punctuation, contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, judge:SPEC, \
             length, ttft, tps.
             """)
 
@@ -38,6 +38,9 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
 
     @Option(help: "Constrain every answer to the JSON Schema in this file (as infer's json_schema constraint).")
     var jsonSchema: String?
+
+    @Option(help: "The template a judge:SPEC scorer's model is asked with (a file; {prompt}, {expected}, {answer} are replaced).")
+    var judgeTemplate: String?
 
     @Option(help: "Seed of every item's draw.")
     var seed: UInt32 = 0
@@ -83,6 +86,13 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
                 throw ValidationError("--json-schema \(jsonSchema): \(error)")
             }
         }
+        var template = Scorer.defaultJudgeTemplate
+        if let judgeTemplate {
+            guard let text = try? String(contentsOfFile: judgeTemplate, encoding: .utf8) else {
+                throw ValidationError("--judge-template \(judgeTemplate) cannot be read")
+            }
+            template = text
+        }
         let concurrency = self.concurrency
         let fresh = self.fresh
         let quiet = json
@@ -90,7 +100,7 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
             try await orExit {
                 try await Evaluator(services: services).run(
                     revision, dataset: path, datasetRevision: rev, sampling: sampling, scorers: scorers, concurrency: concurrency,
-                    fresh: fresh
+                    fresh: fresh, judgeTemplate: template
                 ) { done, total in
                     if !quiet { FileHandle.standardError.write(Data("\r\(done)/\(total) items".utf8)) }
                 }

@@ -107,3 +107,36 @@ import Testing
         #expect(set.errors.map(\.line) == [1, 2, 3, 4, 5, 6])
     }
 }
+
+struct JudgeAndSchemaScorerTests {
+    @Test func verdictsReadTheFirstWordOrANumber() {
+        #expect(Scorer.verdict(in: "Yes, it is.") == 1)
+        #expect(Scorer.verdict(in: " no") == 0)
+        #expect(Scorer.verdict(in: "Incorrect.") == 0)
+        #expect(Scorer.verdict(in: "I'd say 0.25") == 0.25)
+        #expect(Scorer.verdict(in: "Score: 7/10") == 0.7)
+        #expect(Scorer.verdict(in: "maybe") == nil)
+        #expect(Scorer.verdict(in: "42") == nil)
+    }
+
+    @Test func theJudgePromptReplacesEachPlaceholderOnce() throws {
+        let set = try EvaluationSet(jsonl: Data(#"{"id": "a", "prompt": "Capital of {answer}?", "expected": ["Paris", "paris"]}"#.utf8))
+        let prompt = Scorer.judgePrompt("Q: {prompt} E: {expected} A: {answer} {other}", item: set.items[0], answer: "{prompt}")
+        #expect(prompt == "Q: Capital of {answer}? E: Paris | paris A: {prompt} {other}")
+    }
+
+    @Test func schemaScorerRefusesWhatItDoesNotCheck() throws {
+        #expect(throws: EvaluationError.self) { try Scorer(parsing: ##"schema:{"$ref": "#/a"}"##) }
+        #expect(throws: EvaluationError.self) { try Scorer(parsing: #"schema:{"type": "thing"}"#) }
+        #expect(throws: EvaluationError.self) { try Scorer(parsing: "schema:not json") }
+        let scorer = try Scorer(parsing: #"schema:{"type": "integer", "minimum": 2}"#)
+        #expect(scorer.description == #"schema:{"type": "integer", "minimum": 2}"#)
+        let item = try EvaluationSet(jsonl: Data(#"{"prompt": "x"}"#.utf8)).items[0]
+        func score(_ text: String) -> Double? { scorer.score(Scorer.Answer(text: text, timeToFirstTokenMs: 0, tokensPerSecond: nil), item: item) }
+        #expect(score(" 3 ") == 1)
+        #expect(score("3.0") == 1)
+        #expect(score("1") == 0)
+        #expect(score("2.5") == 0)
+        #expect(score("three") == 0)
+    }
+}

@@ -232,11 +232,14 @@ public enum PedigreeSchema {
           """Branch, tag or commit the set is read at; the default branch when omitted."""
           datasetRevision: String
 
-          """Scorers (default exact): exact[:lower,collapse,punctuation], contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, length, ttft, tps."""
+          """Scorers (default exact): exact[:lower,collapse,punctuation], contains[:…], regex[:PATTERN], json, schema:{JSON Schema}, numeric[:TOLERANCE], f1, judge:SPEC (another revision of the repository grades each answer; its answers are recorded too), length, ttft, tps."""
           scorers: [String!]
 
           """Constrain every answer (a JSON Schema, any JSON object, or a grammar), as infer does."""
           constraint: ConstraintInput
+
+          """What a judge:SPEC scorer's model is asked: {prompt}, {expected} and {answer} are replaced by the item's question, its acceptable answers and the answer to grade. Default: a question asking for yes or no."""
+          judgeTemplate: String
 
           """Greedy with seed 0 unless given: an evaluation is reproducible."""
           sampling: SamplingInput

@@ -152,7 +152,8 @@ public enum SchemaBuilder {
                     let revision = try await loader.lineage(input["modelRevisionID"].string ?? "")
                     return try await Evaluator(services: loader.services).run(
                         revision, dataset: dataset, datasetRevision: input["datasetRevision"].string, sampling: sampling, scorers: scorers,
-                        concurrency: concurrency, fresh: input["fresh"].bool ?? false, caller: loader.caller)
+                        concurrency: concurrency, fresh: input["fresh"].bool ?? false,
+                        judgeTemplate: input["judgeTemplate"].string ?? Scorer.defaultJudgeTemplate, caller: loader.caller)
                 },
                 "promote": resolve { (_: Void, args, loader) in
                     let input = args["input"]

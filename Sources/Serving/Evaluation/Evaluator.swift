@@ -20,7 +20,7 @@ public struct EvaluationResult: Sendable {
         public let output: String?
         public let finishReason: String?
         /// One per scorer, in the evaluation's order; nil where the scorer does not apply or the item failed.
-        public let scores: [Double?]
+        public internal(set) var scores: [Double?]
         public let error: String?
         /// The generated token ids, where the ledger holds them as ids (not digests).
         public var tokenIDs: [Int32]?
@@ -84,8 +84,10 @@ public struct Evaluator: Sendable {
     /// of its own instead.
     public func run(
         _ revision: ModelLineage, dataset: String, datasetRevision: String?, sampling: SamplingParameters, scorers: [Scorer],
-        concurrency: Int = 4, fresh: Bool = false, caller: RequestInfo = RequestInfo(), progress: (@Sendable (Int, Int) -> Void)? = nil
+        concurrency: Int = 4, fresh: Bool = false, judgeTemplate: String = Scorer.defaultJudgeTemplate, caller: RequestInfo = RequestInfo(),
+        progress: (@Sendable (Int, Int) -> Void)? = nil
     ) async throws -> EvaluationResult {
+        let judges = try await resolveJudges(scorers, template: judgeTemplate)
         let (file, data, set) = try await readSet(dataset, at: datasetRevision)
         let datasetMD5 = DVCHash.md5(data)
         let id =
@@ -145,11 +147,102 @@ public struct Evaluator: Sendable {
         }
         // Stopped part way (a cancellation after the last item started still lets every one finish).
         let stopped = (tracker.isCancelled || Task.isCancelled) && results.contains { $0 == nil }
+        if !judges.isEmpty, !stopped {
+            results = await judged(results, by: judges, template: judgeTemplate, recorded: recorded, evaluation: id, width: width, caller: caller)
+        }
         let final = result(stopped ? .cancelled : .completed)
         // Saved from a task of its own: a cancelled task's writes would not start.
         let caller = caller
         try await Task { try await self.save(final, caller: caller) }.value
         return final
+    }
+
+    /// A judge: the scorer's index, the revision it names, and the tag its request ids carry (a
+    /// digest of that revision and the template, so another judge or template asks again).
+    struct Judge: Sendable {
+        let index: Int
+        let revision: ModelLineage
+        let tag: String
+    }
+
+    /// The judges among `scorers`, their specs resolved once. `BAD_USER_INPUT` for a template
+    /// without `{answer}`.
+    private func resolveJudges(_ scorers: [Scorer], template: String) async throws -> [Judge] {
+        var judges: [Judge] = []
+        for (index, scorer) in scorers.enumerated() {
+            guard case .judge(let spec) = scorer else { continue }
+            guard template.contains("{answer}"), template.utf8.count <= 16 << 10 else {
+                throw ServingError(.badUserInput, "a judge template holds {answer} (and is at most 16 KiB)")
+            }
+            let lineage = services.lineage
+            let revision = try await offload { try lineage.lineage(spec) }
+            let digest = SHA256.hash(data: Data((revision.id + "\u{0}" + template).utf8))
+            judges.append(Judge(index: index, revision: revision, tag: digest.prefix(6).map { String(format: "%02x", $0) }.joined()))
+        }
+        return judges
+    }
+
+    /// `results` with each judge's verdict on every answered item: read from the judge's recorded
+    /// answer (an earlier run asked it) or asked now, `width` at a time.
+    private func judged(
+        _ results: [EvaluationResult.Item?], by judges: [Judge], template: String, recorded: [String: InferenceRecord], evaluation: String,
+        width: Int, caller: RequestInfo
+    ) async -> [EvaluationResult.Item?] {
+        var results = results
+        var asks: [(item: Int, judge: Judge)] = []
+        for (index, result) in results.enumerated() {
+            guard let result, result.error == nil, result.output != nil else { continue }
+            for judge in judges {
+                if let record = recorded["\(result.item.id)#judge-\(judge.tag)"], record.status == .completed {
+                    results[index]?.scores[judge.index] = Scorer.verdict(in: record.output)
+                } else {
+                    asks.append((index, judge))
+                }
+            }
+        }
+        let snapshot = results
+        await withTaskGroup(of: (Int, Int, Double?).self) { group in
+            var next = 0
+            func start() {
+                guard next < asks.count, !Task.isCancelled else { return }
+                let (index, judge) = asks[next]
+                next += 1
+                guard let result = snapshot[index], let answer = result.output else { return }
+                group.addTask {
+                    let verdict = await self.ask(judge, item: result.item, answer: answer, template: template, evaluation: evaluation, caller: caller)
+                    return (index, judge.index, verdict)
+                }
+            }
+            for _ in 0..<width { start() }
+            while let (index, scorer, verdict) = await group.next() {
+                results[index]?.scores[scorer] = verdict
+                start()
+            }
+        }
+        return results
+    }
+
+    /// The judge's verdict on `answer` (nil when it failed or said nothing readable); its answer is
+    /// recorded like any other, under `eval-<id>#<item id>#judge-<tag>`.
+    private func ask(_ judge: Judge, item: EvaluationItem, answer: String, template: String, evaluation: String, caller: RequestInfo) async
+        -> Double?
+    {
+        var caller = caller.nextOperation()
+        caller.requestID = "eval-\(evaluation)#\(item.id)#judge-\(judge.tag)"
+        do {
+            try caller.principal.meter?.admitRequest()
+            let request = GenerationRequest(
+                input: .messages([ChatMessage(role: "user", content: Scorer.judgePrompt(template, item: item, answer: answer))]),
+                sampling: SamplingParameters(temperature: 0, seed: 0, maxTokens: 8))
+            var verdict: InferenceAnswer?
+            for try await event in try await services.inference.start(request, on: judge.revision, by: caller) {
+                if case .payload(let done) = event { verdict = done }
+            }
+            return verdict.flatMap { Scorer.verdict(in: $0.summary.text) }
+        } catch {
+            services.logger.warning("judge failed", metadata: ["judge": "\(judge.revision.id)", "item": "\(item.id)", "error": "\(ErrorCode.classify(error).message)"])
+            return nil
+        }
     }
 
     /// The set at `path` and `revision`: the file, its bytes and its items.
