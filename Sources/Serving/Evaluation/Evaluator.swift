@@ -240,7 +240,8 @@ public struct Evaluator: Sendable {
             }
             return verdict.flatMap { Scorer.verdict(in: $0.summary.text) }
         } catch {
-            services.logger.warning("judge failed", metadata: ["judge": "\(judge.revision.id)", "item": "\(item.id)", "error": "\(ErrorCode.classify(error).message)"])
+            services.logger.warning(
+                "judge failed", metadata: ["judge": "\(judge.revision.id)", "item": "\(item.id)", "error": "\(ErrorCode.classify(error).message)"])
             return nil
         }
     }
