@@ -360,6 +360,10 @@ def test_a_killed_server_resumes_an_evaluation_and_a_running_one_can_be_cancelle
     assert all(item["error"] is None for item in stored["items"])
     again = server.data(EVALUATE, slow)["evaluate"]
     assert again["id"] == evaluation["id"] and again["reused"] == stored["done"] and len(again["items"]) == stored["total"]
+    metrics = requests.get(server.url + "/metrics", timeout=30).text
+    answered = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("pedigree_evaluation_items_total") and 'outcome="answered"' in line)
+    assert answered >= len(again["items"]) and re.search(r"^pedigree_evaluations_running(\{\})? 0(\.0)?$", metrics, re.M), metrics[-2000:]
     assert server.data(STORED, {"id": evaluation["id"]})["evaluation"]["status"] == "COMPLETED"
 
 
