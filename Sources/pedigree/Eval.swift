@@ -96,17 +96,18 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         let concurrency = self.concurrency
         let fresh = self.fresh
         let quiet = json
+        let started = ContinuousClock.now
         let result = try await services.withBackgroundWork {
             try await orExit {
                 try await Evaluator(services: services).run(
                     revision, dataset: path, datasetRevision: rev, sampling: sampling, scorers: scorers, concurrency: concurrency,
                     fresh: fresh, judgeTemplate: template
                 ) { done, total in
-                    if !quiet { FileHandle.standardError.write(Data("\r\(done)/\(total) items".utf8)) }
+                    if !quiet { FileHandle.standardError.write(Data(Self.progressLine(done: done, total: total, started: started).utf8)) }
                 }
             }
         }
-        if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+        if !quiet, isatty(2) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
         if let metricsOut {
             let data = try JSONSerialization.data(withJSONObject: result.metrics, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: metricsOut))
@@ -129,6 +130,18 @@ struct Eval: AsyncParsableCommand, ConfiguredCommand {
         let misses = try Evaluator.misses(thresholds, in: result)
         for miss in misses { FileHandle.standardError.write(Data("FAIL \(miss)\n".utf8)) }
         if !misses.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The progress bar on standard error: items done of the set, and the time left at the pace so
+    /// far (a terminal redraws the line; elsewhere each update is a line of its own).
+    static func progressLine(done: Int, total: Int, started: ContinuousClock.Instant) -> String {
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let filled = Int(fraction * 30)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        let left = done > 0 && done < total ? " \(Int((elapsed / Double(done) * Double(total - done)).rounded()))s left" : ""
+        let line = "[\(bar)] \(done)/\(total) items\(left)"
+        return isatty(2) == 1 ? "\r\(line)   " : line + "\n"
     }
 
     /// The `--json` report.
