@@ -109,6 +109,8 @@ let package = Package(
         // Evaluation sets (JSONL items, bad lines by number) and scorers: what an evaluation
         // reads and computes, apart from how it runs.
         .target(name: "Evaluation", swiftSettings: swiftSettings),
+        // Trust: the server's Ed25519 receipt key and DSSE envelopes (in-toto statements signed).
+        .target(name: "Trust", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // GraphQL documents measured before they run: depth, fields, cost, mutation roots.
         .target(
             name: "GraphQLLimits",
@@ -146,6 +148,7 @@ let package = Package(
                 "Inference",
                 "Ledger",
                 "Lineage",
+                "Trust",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -173,6 +176,7 @@ let package = Package(
                 "Ledger",
                 "Lineage",
                 "Serving",
+                "Trust",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GraphQL", package: "GraphQL"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -228,6 +232,7 @@ let package = Package(
         .testTarget(name: "DVCKitTests", dependencies: ["DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "InferenceTests", dependencies: ["Inference"], swiftSettings: swiftSettings),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], swiftSettings: swiftSettings),
+        .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServingTests", dependencies: ["Inference", "Ledger", "Serving", .product(name: "Logging", package: "swift-log")],

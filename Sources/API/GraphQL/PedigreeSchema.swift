@@ -352,6 +352,9 @@ public enum PedigreeSchema {
           createdAt: DateTime!
           modelRevision: ModelRevision!
 
+          """Its signed receipt: a DSSE envelope (JSON) of an in-toto Statement whose subjects are the SHA-256 of the answer's text and of its token ids, and whose predicate is what made it (revision, commit, weights md5, lineage, input digest, sampling and seed, engine, time, caller key id). Verify with the keys at GET /receipt-keys. Null for records made before receipts."""
+          receipt: String
+
           """The prompt, or the chat messages as JSON; a sha256: digest under the privacy setting."""
           prompt: String!
           result: String!

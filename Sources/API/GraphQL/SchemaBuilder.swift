@@ -362,6 +362,7 @@ public enum SchemaBuilder {
             ],
             "Inference": [
                 "id": field { (record: InferenceRecord) in record.id },
+                "receipt": field { (record: InferenceRecord) in record.receipt },
                 "createdAt": field { (record: InferenceRecord) in Signature(name: "", email: "", date: record.createdAt, offsetMinutes: 0).iso8601 },
                 "modelRevision": resolve { (record: InferenceRecord, _, loader) in try await loader.lineage(record.revision) },
                 "prompt": field { (record: InferenceRecord) in record.input },

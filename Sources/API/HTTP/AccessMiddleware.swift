@@ -88,11 +88,11 @@ public struct AccessMiddleware: RouterMiddleware {
         return nil
     }
 
-    /// Routes anyone may call: health, the webhook (signed), GraphiQL's page and files, the web
-    /// view's sign-in page and stylesheet.
+    /// Routes anyone may call: health, the receipt keys (public keys), the webhook (signed),
+    /// GraphiQL's page and files, the web view's sign-in page and stylesheet.
     static func isOpen(_ request: Request) -> Bool {
         switch request.uri.path {
-        case "/healthz", "/readyz", "/hooks/git", "/ui/login", "/ui/logout", "/ui/assets/ui.css": return true
+        case "/healthz", "/readyz", "/receipt-keys", "/hooks/git", "/ui/login", "/ui/logout", "/ui/assets/ui.css": return true
         case "/graphql":
             return request.method == .get && request.uri.query == nil && request.headers[.upgrade] == nil
                 && (request.headers[.accept] ?? "").contains("text/html")

@@ -1,10 +1,12 @@
 import Access
+import Foundation
 import Hummingbird
 import Lineage
 import Serving
+import Trust
 
 /// What operators and their probes read: `GET /healthz` (and HEAD) (the process answers), `GET /readyz`
-/// (serving, and the repository readable) and `GET /metrics` (Prometheus text; series by API key
+/// (serving, and the repository readable), `GET /receipt-keys` (the public keys of receipts) and `GET /metrics` (Prometheus text; series by API key
 /// only for scrapes that may see every caller).
 struct OperationsRoutes: Sendable {
     let services: Services
@@ -27,6 +29,13 @@ struct OperationsRoutes: Sendable {
         // Probes that ask with HEAD get the same status, without a body.
         group.head("healthz") { _, _ in Response(status: .ok) }
         group.head("readyz") { _, _ in Response(status: ready().status) }
+        // The public keys receipts are signed with (securesystemslib's key format), for anyone to verify them.
+        let receiptKeys: String = {
+            let keys = services.recorder.receiptKey.map { [$0.published] } ?? []
+            let data = (try? JSONSerialization.data(withJSONObject: ["keys": keys], options: [.sortedKeys])) ?? Data("{}".utf8)
+            return String(decoding: data, as: UTF8.self) + "\n"
+        }()
+        group.get("receipt-keys") { _, _ in text(.ok, receiptKeys, contentType: "application/json") }
         group.get("metrics") { _, context -> Response in
             // Per-key series name every key: only for scrapes that may see every caller.
             let perKey = context.principal.permits(.readAllInferences)

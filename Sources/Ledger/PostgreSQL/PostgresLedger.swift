@@ -150,6 +150,7 @@ public final class PostgresLedger: InferenceLedger {
         ),
         // An evaluation reads its answers by request-id prefix (`eval-<id>#`): LIKE 'prefix%' on this index.
         ("v6: request id index", ["CREATE INDEX inference_request_id ON inference (request_id text_pattern_ops)"]),
+        ("v7: receipts", ["ALTER TABLE inference ADD COLUMN receipt text"]),
     ]
 
     private func migrate() async throws {
@@ -173,12 +174,12 @@ public final class PostgresLedger: InferenceLedger {
             """
             INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
               sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-              ttft_ms, total_ms, request_id, trace_id, caller_key)
+              ttft_ms, total_ms, request_id, trace_id, caller_key, receipt)
             VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
               \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
               \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
               \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
-              \(record.requestID), \(record.traceID), \(record.callerKey))
+              \(record.requestID), \(record.traceID), \(record.callerKey), \(record.receipt))
             """, logger: logger)
     }
 
@@ -326,7 +327,7 @@ public final class PostgresLedger: InferenceLedger {
                     completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
                     timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
                     requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self),
-                    callerKey: try cells["caller_key"].decode(String?.self)))
+                    callerKey: try cells["caller_key"].decode(String?.self), receipt: try cells["receipt"].decode(String?.self)))
         }
         return records
     }

@@ -54,13 +54,18 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     public var requestID: String?
     /// The W3C trace id of the request that asked for it (when tracing is on).
     public var traceID: String?
+    /// Its signed receipt: a DSSE envelope (JSON) of an in-toto statement (nil in records made
+    /// before receipts, or without a receipt key).
+    public var receipt: String?
 
     public init(
         id: String, createdAt: Date, caller: String?, status: RecordStatus, error: String?, model: String, revision: String, commit: String,
         artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
-        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil, callerKey: String? = nil
+        timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil, callerKey: String? = nil,
+        receipt: String? = nil
     ) {
+        self.receipt = receipt
         self.callerKey = callerKey
         self.id = id
         self.createdAt = createdAt

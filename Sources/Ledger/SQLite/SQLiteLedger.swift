@@ -127,6 +127,9 @@ public final class SQLiteLedger: InferenceLedger {
             // An evaluation reads its answers by request-id prefix (`eval-<id>#`).
             try db.create(index: "inference_request_id", on: "inference", columns: ["requestID"])
         }
+        migrator.registerMigration("v7: receipts") { db in
+            try db.alter(table: "inference") { table in table.add(column: "receipt", .text) }
+        }
         return migrator
     }
 
@@ -272,7 +275,7 @@ public final class SQLiteLedger: InferenceLedger {
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
             timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"],
-            callerKey: row["callerKey"])
+            callerKey: row["callerKey"], receipt: row["receipt"])
     }
 }
 
@@ -283,14 +286,14 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey, receipt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
                 record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
-                record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID, record.callerKey,
+                record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID, record.callerKey, record.receipt,
             ])
     }
 }

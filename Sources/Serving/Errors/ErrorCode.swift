@@ -6,6 +6,7 @@ public import HTTPTypes
 import Inference
 import Ledger
 import Lineage
+import Trust
 
 /// The `extensions.code` values clients can rely on (see CONTRACT.md). Each knows the HTTP status
 /// that fits it when an error is the whole answer, so GraphQL over HTTP, the OpenAI routes and
@@ -90,6 +91,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             }
         case let error as DVCError:
             return (.metadataError, "invalid DVC metadata in \(error.description)")
+        case let error as TrustError:
+            return (.badUserInput, error.description)
         case let error as ArtifactError:
             switch error {
             case .integrity, .oversized: return (.integrityError, error.description)

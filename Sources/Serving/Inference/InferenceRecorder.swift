@@ -9,6 +9,7 @@ import Metrics
 import OTel
 import Synchronization
 import Tracing
+public import Trust
 
 /// Writes inference records to the ledger with the configured policy (warn or fail on a failed
 /// write) and privacy setting (text or digests), and keeps the figures `/metrics` shows. This is
@@ -21,6 +22,8 @@ public final class InferenceRecorder: Sendable {
     let storeText: Bool
     /// The deployment's salt for those digests.
     let salt: Data
+    /// Signs each record's receipt (nil: records carry none).
+    public let receiptKey: ReceiptKey?
     let logger: Logger
     private let counters = Mutex<(records: Int64, failures: Int64, rejected: Int64)>((0, 0, 0))
     /// The longest input a failed record keeps; the rest is replaced by its size and digest.
@@ -31,8 +34,9 @@ public final class InferenceRecorder: Sendable {
 
     public init(
         ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true, salt: Data = Data(),
-        logger: Logger = Logger(label: "pedigree.ledger")
+        receiptKey: ReceiptKey? = nil, logger: Logger = Logger(label: "pedigree.ledger")
     ) {
+        self.receiptKey = receiptKey
         self.ledger = ledger
         self.policy = policy
         self.storeText = storeText
@@ -206,7 +210,7 @@ public final class InferenceRecorder: Sendable {
             pipeline: revision.pipeline.map(\.name), datasets: revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
             parameters: revision.parameters.map { ["file": $0.file, "key": $0.key, "value": $0.value] },
             code: revision.code.map { ["path": $0.path, "md5": $0.md5] })
-        return InferenceRecord(
+        var record = InferenceRecord(
             id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
             model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
             lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
@@ -217,6 +221,16 @@ public final class InferenceRecorder: Sendable {
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey)
+        if let receiptKey {
+            // Signed over the answer and input as they were, before any privacy digest.
+            do {
+                record.receipt = try InferenceReceipt.sign(
+                    record, text: summary.text, tokens: summary.completionTokens, input: input, with: receiptKey)
+            } catch {
+                logger.warning("receipt not signed", metadata: ["id": "\(draft.id)", "error": "\(error)"])
+            }
+        }
+        return record
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

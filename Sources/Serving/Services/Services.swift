@@ -7,6 +7,7 @@ public import Ledger
 public import Lineage
 public import Logging
 public import ServiceLifecycle
+public import Trust
 import UnixSignals
 
 /// The services of one Pedigree process, built once from the configuration and passed to the
@@ -40,10 +41,13 @@ public struct Services: Sendable {
         let lineage = try openLineage(configuration, fetch: fetch, logger: logger)
         let artifacts = try openArtifacts(configuration, lineage: lineage, logger: logger)
         let models = ModelManager(configuration: configuration.models, logger: logger)
+        let ledger = try openLedger(configuration.ledgerURL, password: try configuration.ledgerPassword(), logger: logger)
         let recorder = InferenceRecorder(
-            ledger: try openLedger(configuration.ledgerURL, password: try configuration.ledgerPassword(), logger: logger),
-            policy: configuration.ledgerFailure,
-            storeText: configuration.ledgerStoreText, salt: configuration.ledgerStoreText ? Data() : try ledgerSalt(configuration), logger: logger)
+            ledger: ledger, policy: configuration.ledgerFailure,
+            storeText: configuration.ledgerStoreText, salt: configuration.ledgerStoreText ? Data() : try ledgerSalt(configuration),
+            // Under the privacy setting a stored receipt's plain digests would let short texts be
+            // found by hashing guesses: no receipts there (yet).
+            receiptKey: ledger == nil || !configuration.ledgerStoreText ? nil : try receiptKey(configuration), logger: logger)
         let state = ServingState()
         let workers = try openWorkers(configuration, models: models, logger: logger)
         let backend = try openBackend(
@@ -93,6 +97,15 @@ public struct Services: Sendable {
             throw ConfigurationError("ledger-salt-file: \(path) cannot be written")
         }
         return salt
+    }
+
+    /// The server's receipt key: `receipt-key` in the cache folder, made (Ed25519, mode 0600) when missing.
+    public static func receiptKey(_ configuration: ServingConfiguration) throws -> ReceiptKey {
+        do {
+            return try ReceiptKey.openOrCreate(at: configuration.cache.appendingPathComponent("receipt-key").path)
+        } catch {
+            throw ConfigurationError("receipt key: \(error)")
+        }
     }
 
     /// The keys of the configuration's keys file. A server on a non-loopback address always

@@ -1,0 +1,148 @@
+public import Crypto
+public import Foundation
+import Inference
+public import Ledger
+public import Trust
+
+/// A recorded inference's receipt: an in-toto Statement (v1) in a DSSE envelope signed with the
+/// server's Ed25519 key. The subjects are the SHA-256 digests of the answer's text and of its
+/// token ids (as JSON); the predicate says what made it: the canonical revision, commit and
+/// weights' md5, the lineage, the digest of the exact input, the sampling with its seed, the
+/// engine facts, the time, the calling key's id and the server's key id. Made when the record is
+/// written, from the answer as generated, so it proves the text to whoever holds it even when the
+/// ledger keeps only digests.
+public enum InferenceReceipt {
+    public static let statementType = "https://in-toto.io/Statement/v1"
+    public static let predicateType = "https://pedigree.dev/attestation/inference/v1"
+
+    struct Statement: Encodable {
+        struct Subject: Encodable {
+            let name: String
+            let digest: [String: String]
+        }
+        let type = InferenceReceipt.statementType
+        let subject: [Subject]
+        let predicateType = InferenceReceipt.predicateType
+        let predicate: Predicate
+
+        enum CodingKeys: String, CodingKey {
+            case type = "_type"
+            case subject, predicateType, predicate
+        }
+    }
+
+    struct Predicate: Encodable {
+        struct Artifact: Encodable { let md5: String }
+        struct Input: Encodable {
+            let kind: String
+            let sha256: String
+        }
+        struct Usage: Encodable {
+            let promptTokens: Int
+            let completionTokens: Int
+        }
+        let inference: String
+        let createdAt: String
+        let status: String
+        let error: String?
+        let model: String
+        let revision: String
+        let commit: String
+        let artifact: Artifact
+        /// The lineage as the record holds it (pipeline, datasets, parameters, code).
+        let lineage: RawJSON
+        let input: Input
+        let sampling: RawJSON
+        let seed: Int64
+        let engine: String
+        let finishReason: String
+        let usage: Usage
+        let callerKey: String?
+        let requestID: String?
+        let signer: String
+    }
+
+    /// JSON text embedded as JSON (not as a string).
+    struct RawJSON: Encodable {
+        let value: JSONFragment
+        init(_ text: String) { value = JSONFragment(text) }
+        func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+    }
+
+    static func hex(_ data: some DataProtocol) -> String { SHA256.hash(data: Data(data)).map { String(format: "%02x", $0) }.joined() }
+
+    /// The statement of `record`, whose answer was `text` with `tokens` and whose input was
+    /// `input` (the texts as generated and sent, before any privacy digest).
+    static func statement(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String) throws -> Data {
+        let tokenJSON = try JSONEncoder().encode(tokens)
+        let statement = Statement(
+            subject: [
+                .init(name: "output", digest: ["sha256": hex(Data(text.utf8))]),
+                .init(name: "output-token-ids", digest: ["sha256": hex(tokenJSON)]),
+            ],
+            predicate: Predicate(
+                inference: record.id, createdAt: ISO8601DateFormatter().string(from: record.createdAt), status: record.status.rawValue,
+                error: record.error, model: record.model, revision: record.revision, commit: record.commit,
+                artifact: .init(md5: record.artifactMD5), lineage: RawJSON(record.lineage),
+                input: .init(kind: record.inputKind.rawValue, sha256: hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
+                seed: record.seed, engine: record.engine, finishReason: record.finishReason,
+                usage: .init(promptTokens: record.promptTokens, completionTokens: record.completionTokens), callerKey: record.callerKey,
+                requestID: record.requestID, signer: signer))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(statement)
+    }
+
+    /// The signed receipt (a DSSE envelope's JSON) of `record`.
+    public static func sign(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, with key: ReceiptKey) throws -> String {
+        let payload = try statement(record, text: text, tokens: tokens, input: input, signer: key.keyID)
+        return try DSSEEnvelope.sign(payload, with: key).json
+    }
+}
+
+/// Any JSON value, decoded from text and encoded back as JSON.
+indirect enum JSONFragment: Encodable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case integer(Int64)
+    case string(String)
+    case array([JSONFragment])
+    case object([String: JSONFragment])
+
+    init(_ text: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+            self = .string(text)
+            return
+        }
+        self = Self.from(object)
+    }
+
+    static func from(_ value: Any) -> JSONFragment {
+        switch value {
+        case is NSNull: return .null
+        case let number as NSNumber where String(cString: number.objCType) == "c": return .bool(number.boolValue)
+        case let number as NSNumber:
+            let double = number.doubleValue
+            if double == double.rounded(), abs(double) < 9e15 { return .integer(number.int64Value) }
+            return .number(double)
+        case let text as String: return .string(text)
+        case let list as [Any]: return .array(list.map(from))
+        case let object as [String: Any]: return .object(object.mapValues(from))
+        default: return .null
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let values): try container.encode(values)
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import GitStore
+import Ledger
+import Lineage
+import Logging
+import Serving
+import Trust
+
+struct Receipt: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
+
+    static let configuration = CommandConfiguration(
+        abstract: "Print a recorded inference's signed receipt (a DSSE envelope of an in-toto statement).")
+
+    @Argument(help: "The inference's id.")
+    var id: String
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
+        let opened = try orExit {
+            try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
+        }
+        guard let store = opened else { throw ValidationError("the ledger is off") }
+        let id = self.id
+        let record = try await store.withBackgroundWork { try await store.inference(id: id) }
+        guard let record else { throw ValidationError("no inference \(id) in the ledger") }
+        guard let receipt = record.receipt else { throw ValidationError("inference \(id) was recorded without a receipt") }
+        print(receipt)
+    }
+}
+
+struct Verify: AsyncParsableCommand, ConfiguredCommand {
+    static let configurationGroups: [ConfigurationKey.Group] = [.common, .artifacts]
+
+    static let configuration = CommandConfiguration(
+        abstract: "Check a receipt offline: its signature, and with --repo that its commit names the weights it says.",
+        discussion: """
+            Trusted keys: --public-key (hex, repeatable), --keys (the JSON of GET /receipt-keys), else this cache's own \
+            receipt key. --output checks that a text is the answer the receipt signs. Exits 1 when anything does not hold.
+            """)
+
+    @Argument(help: "The receipt (a file; - for standard input).")
+    var receipt: String
+
+    @Option(help: "A trusted Ed25519 public key, 32 bytes in hex (repeatable).")
+    var publicKey: [String] = []
+
+    @Option(help: "A file of trusted keys as GET /receipt-keys answers.")
+    var keys: String?
+
+    @Option(help: "A file holding the answer's text: it must be what the receipt signs.")
+    var output: String?
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let data = receipt == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: receipt)
+        guard let data else { throw ValidationError("\(receipt) cannot be read") }
+        let envelope = try orExit { try DSSEEnvelope(json: data) }
+        var trusted: [Curve25519.Signing.PublicKey] = []
+        for hex in publicKey {
+            guard let raw = Self.bytes(hex: hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+                throw ValidationError("--public-key takes an Ed25519 public key in hex (64 digits): \(hex)")
+            }
+            trusted.append(key)
+        }
+        if let keys {
+            guard let text = FileManager.default.contents(atPath: keys),
+                let list = (try? JSONSerialization.jsonObject(with: text) as? [String: Any])?["keys"] as? [[String: Any]]
+            else { throw ValidationError("--keys \(keys) is not a key list (GET /receipt-keys)") }
+            for entry in list {
+                if let hex = (entry["keyval"] as? [String: Any])?["public"] as? String, let raw = Self.bytes(hex: hex),
+                    let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+                {
+                    trusted.append(key)
+                }
+            }
+        }
+        let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
+        if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving) }.publicKey) }
+        var failures: [String] = []
+        do {
+            let signers = try envelope.verify(with: trusted)
+            print("signature: verified (key \(signers.joined(separator: ", ")))")
+        } catch {
+            failures.append("signature: \(error)")
+        }
+        guard envelope.payloadType == DSSEEnvelope.inTotoType,
+            let statement = try? JSONSerialization.jsonObject(with: envelope.payload) as? [String: Any],
+            statement["_type"] as? String == InferenceReceipt.statementType,
+            statement["predicateType"] as? String == InferenceReceipt.predicateType,
+            let predicate = statement["predicate"] as? [String: Any], let subjects = statement["subject"] as? [[String: Any]]
+        else {
+            failures.append("statement: not a Pedigree inference statement")
+            return try report(failures)
+        }
+        let revision = predicate["revision"] as? String ?? ""
+        let md5 = (predicate["artifact"] as? [String: Any])?["md5"] as? String ?? ""
+        print("inference: \(predicate["inference"] as? String ?? "?") at \(predicate["createdAt"] as? String ?? "?")")
+        print("revision: \(revision) (weights md5 \(md5))")
+        if let output {
+            guard let text = FileManager.default.contents(atPath: output) else { throw ValidationError("\(output) cannot be read") }
+            let digest = SHA256.hash(data: text).map { String(format: "%02x", $0) }.joined()
+            let signed = subjects.first { $0["name"] as? String == "output" }.flatMap { ($0["digest"] as? [String: Any])?["sha256"] as? String }
+            if signed == digest { print("output: the signed answer") } else { failures.append("output: not the answer the receipt signs") }
+        }
+        if !loaded.serving.repo.isEmpty {
+            let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
+            do {
+                let lineage = try services.lineage.lineage(revision)
+                if lineage.artifact.md5 == md5, lineage.commit.sha == predicate["commit"] as? String {
+                    print("repository: \(lineage.commit.sha.prefix(12)) names weights md5 \(md5)")
+                } else {
+                    failures.append("repository: \(revision) names weights md5 \(lineage.artifact.md5), not \(md5)")
+                }
+            } catch {
+                failures.append("repository: \(revision) does not resolve (\(error))")
+            }
+        }
+        try report(failures)
+    }
+
+    private func report(_ failures: [String]) throws {
+        for failure in failures { FileHandle.standardError.write(Data("FAIL \(failure)\n".utf8)) }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    static func bytes(hex: String) -> Data? {
+        guard hex.count % 2 == 0 else { return nil }
+        var data = Data()
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            data.append(byte)
+            index = next
+        }
+        return data
+    }
+}

@@ -1,0 +1,78 @@
+"""Receipts: every recorded inference carries an in-toto Statement in a DSSE envelope signed with
+the server's Ed25519 key. Checked with code we did not write (securesystemslib's DSSE
+verification, with the key from GET /receipt-keys) and with `pedigree verify`; any change to the
+statement breaks the signature."""
+import base64
+import copy
+import hashlib
+import json
+
+import pytest
+import requests
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+
+from support.tools import pedigree
+
+INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id result seed } }"
+RECORD = """query($id: ID!) { inference(id: $id) { receipt sampling seed
+  modelRevision { id commit { sha } artifact { md5 } } } }"""
+
+
+def published_keys(server):
+    keys = requests.get(server.url + "/receipt-keys", timeout=30).json()["keys"]
+    assert keys and all(k["keyid"] == hashlib.sha256(bytes.fromhex(k["keyval"]["public"])).hexdigest() for k in keys)
+    return [SSlibKey.from_dict(k["keyid"], {key: value for key, value in k.items() if key != "keyid"}) for k in keys]
+
+
+def with_payload(envelope, statement):
+    return {**envelope, "payload": base64.b64encode(json.dumps(statement).encode()).decode()}
+
+
+def test_a_receipt_verifies_with_securesystemslib_and_pedigree_verify(server, demo, tmp_path):
+    answer = server.data(INFER, {"input": {"modelRevisionID": "tiny-llama", "prompt": "A receipt, please:",
+                                           "sampling": {"temperature": 0.8, "seed": 7, "maxTokens": 8}}})["infer"]
+    record = server.data(RECORD, {"id": answer["id"]})["inference"]
+    envelope = json.loads(record["receipt"])
+    keys = published_keys(server)
+    assert set(Envelope.from_dict(copy.deepcopy(envelope)).verify(keys, 1)) == {keys[0].keyid}  # (from_dict consumes its dict)
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert subjects["output"] == hashlib.sha256(answer["result"].encode()).hexdigest()
+    predicate = statement["predicate"]
+    revision = record["modelRevision"]
+    assert predicate["inference"] == answer["id"] and predicate["revision"] == revision["id"]
+    assert predicate["commit"] == revision["commit"]["sha"] and predicate["artifact"]["md5"] == revision["artifact"]["md5"]
+    assert predicate["seed"] == answer["seed"] == 7 and predicate["sampling"] == json.loads(record["sampling"])
+    assert predicate["input"]["sha256"] == hashlib.sha256(b"A receipt, please:").hexdigest() and predicate["signer"] == keys[0].keyid
+    # The CLI prints the same receipt from the ledger, and `pedigree verify` checks it offline.
+    assert json.loads(pedigree("receipt", answer["id"], "--cache", server.cache).stdout) == envelope
+    (tmp_path / "receipt.json").write_text(record["receipt"])
+    (tmp_path / "keys.json").write_text(requests.get(server.url + "/receipt-keys", timeout=30).text)
+    (tmp_path / "output.txt").write_text(answer["result"])
+    verified = pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"), "--output",
+                        str(tmp_path / "output.txt"), "--repo", str(demo), "--cache", str(tmp_path / "cache"))
+    assert "signature: verified" in verified.stdout and "the signed answer" in verified.stdout and "names weights md5" in verified.stdout
+    (tmp_path / "other.txt").write_text(answer["result"] + " ")
+    wrong = pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"), "--output",
+                     str(tmp_path / "other.txt"), check=False)
+    assert wrong.returncode == 1 and "FAIL output" in wrong.stderr
+    # Any change to the statement breaks the signature, for securesystemslib and for `pedigree verify`.
+    changes = [
+        lambda s: s["predicate"].update(seed=s["predicate"]["seed"] + 1),
+        lambda s: s["predicate"].update(revision="tiny-llama@" + "0" * 40),
+        lambda s: s["predicate"]["artifact"].update(md5="0" * 32),
+        lambda s: s["subject"][0]["digest"].update(sha256="0" * 64),
+        lambda s: s["predicate"]["sampling"].update(temperature=0.1),
+    ]
+    for change in changes:
+        tampered = copy.deepcopy(statement)
+        change(tampered)
+        forged = with_payload(envelope, tampered)
+        with pytest.raises(Exception):
+            Envelope.from_dict(copy.deepcopy(forged)).verify(keys, 1)
+        (tmp_path / "forged.json").write_text(json.dumps(forged))
+        refused = pedigree("verify", str(tmp_path / "forged.json"), "--keys", str(tmp_path / "keys.json"), check=False)
+        assert refused.returncode == 1 and "FAIL signature" in refused.stderr
