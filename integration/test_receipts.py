@@ -76,3 +76,24 @@ def test_a_receipt_verifies_with_securesystemslib_and_pedigree_verify(server, de
         (tmp_path / "forged.json").write_text(json.dumps(forged))
         refused = pedigree("verify", str(tmp_path / "forged.json"), "--keys", str(tmp_path / "keys.json"), check=False)
         assert refused.returncode == 1 and "FAIL signature" in refused.stderr
+
+
+def test_the_answer_carries_its_receipt_on_graphql_and_the_openai_routes(server):
+    """`infer` returns the receipt it recorded; a chat completion returns each choice's receipt in
+    the `Pedigree-Receipt` header (base64 of the envelope), which verifies and signs that choice's text."""
+    keys = published_keys(server)
+    answer = server.data(INFER.replace("result seed", "result seed receipt"), {"input": {
+        "modelRevisionID": "tiny-llama", "prompt": "Sign this", "sampling": {"seed": 3, "maxTokens": 4}}})["infer"]
+    assert answer["receipt"] == server.data(RECORD, {"id": answer["id"]})["inference"]["receipt"]
+    response = requests.post(server.url + "/v1/chat/completions", timeout=120, json={
+        "model": "tiny-llama", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4, "seed": 1, "n": 2})
+    assert response.status_code == 200, response.text
+    receipts = [json.loads(base64.b64decode(part.strip())) for part in response.headers["Pedigree-Receipt"].split(",")]
+    choices = response.json()["choices"]
+    assert len(receipts) == len(choices) == 2
+    for envelope, choice in zip(receipts, choices):
+        assert Envelope.from_dict(copy.deepcopy(envelope)).verify(keys, 1)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        output = next(s for s in statement["subject"] if s["name"] == "output")["digest"]["sha256"]
+        assert output == hashlib.sha256(choice["message"]["content"].encode()).hexdigest()
+        assert statement["predicate"]["inference"] == choice["inference_id"]

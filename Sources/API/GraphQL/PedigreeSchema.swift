@@ -593,6 +593,9 @@ public enum PedigreeSchema {
           id: ID!
           result: String!
 
+          """Its signed receipt (as Inference.receipt), written with the record before this answer."""
+          receipt: String
+
           """stop, length or cancelled."""
           finishReason: String!
           modelRevision: ModelRevision!

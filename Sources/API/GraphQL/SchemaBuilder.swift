@@ -410,6 +410,7 @@ public enum SchemaBuilder {
             "InferencePayload": [
                 "id": field { (answer: InferenceAnswer) in answer.id },
                 "result": field { (answer: InferenceAnswer) in answer.summary.text },
+                "receipt": field { (answer: InferenceAnswer) in answer.receipt },
                 "finishReason": field { (answer: InferenceAnswer) in answer.summary.finishReason.rawValue },
                 "modelRevision": field { (answer: InferenceAnswer) in answer.revision },
                 "usage": field { (answer: InferenceAnswer) in

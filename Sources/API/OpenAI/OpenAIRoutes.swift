@@ -152,9 +152,19 @@ struct OpenAIRoutes: Sendable {
         let events = untilClosed(Self.merged(started.map(\.events)), context.channel)
         guard body.stream else {
             var summaries = [GenerationSummary?](repeating: nil, count: ids.count)
-            for try await (index, event) in events { if case .payload(let done) = event { summaries[index] = done.summary } }
+            var receipts = [String?](repeating: nil, count: ids.count)
+            for try await (index, event) in events {
+                if case .payload(let done) = event {
+                    summaries[index] = done.summary
+                    receipts[index] = done.receipt
+                }
+            }
             let done = summaries.compactMap { $0 }
             guard done.count == ids.count else { throw CancellationError() }
+            var headers = headers
+            // Each choice's signed receipt (base64 of its DSSE envelope), in choice order.
+            let signed = receipts.compactMap { $0.map { Data($0.utf8).base64EncodedString() } }
+            if signed.count == ids.count, let name = HTTPField.Name("Pedigree-Receipt") { headers[name] = signed.joined(separator: ", ") }
             return jsonObject(
                 .ok,
                 [

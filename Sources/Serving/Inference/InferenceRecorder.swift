@@ -185,8 +185,14 @@ public final class InferenceRecorder: Sendable {
         let engine: String
     }
 
-    func store(_ outcome: Record) async throws {
-        try await withSpan("record", context: outcome.draft.context) { _ in try await store(makeRecord(outcome)) }
+    /// Writes the outcome's record; returns its receipt (nil without a receipt key).
+    @discardableResult
+    func store(_ outcome: Record) async throws -> String? {
+        try await withSpan("record", context: outcome.draft.context) { _ in
+            let record = makeRecord(outcome)
+            try await store(record)
+            return record.receipt
+        }
     }
 
     private func makeRecord(_ outcome: Record) -> InferenceRecord {

@@ -61,6 +61,8 @@ public struct InferenceAnswer: Sendable {
     public let id: String
     public let revision: ModelLineage
     public let summary: GenerationSummary
+    /// Its signed receipt (a DSSE envelope's JSON), as recorded; nil without one.
+    public var receipt: String?
 }
 
 /// Runs inferences end to end on a resolved revision — loaded model → tokens → record — and
@@ -196,13 +198,14 @@ public final class InferenceService: Sendable {
                             span.attributes["gen_ai.response.finish_reasons"] = [summary.finishReason.rawValue]
                             span.end()
                             spanEnded = true
-                            try await recorder.store(draft.finished(summary, engine: summary.engine?.json ?? backend.engineFacts(for: revision).json))
+                            let receipt = try await recorder.store(
+                                draft.finished(summary, engine: summary.engine?.json ?? backend.engineFacts(for: revision).json))
                             logger.info(
                                 "inference finished",
                                 metadata: [
                                     "id": "\(id)", "finish_reason": "\(summary.finishReason.rawValue)", "tokens": "\(summary.completionTokenCount)",
                                 ])
-                            continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary)))
+                            continuation.yield(.payload(InferenceAnswer(id: id, revision: revision, summary: summary, receipt: receipt)))
                             continuation.finish()
                             return
                         }
