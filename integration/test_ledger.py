@@ -266,3 +266,56 @@ def test_an_evaluation_is_kept_and_read_back_after_a_restart(restartable):
     assert again["reused"] == ran["total"] and again["items"] == ran["items"]
     same = server.data("query($id: ID!) { compareEvaluations(a: $id, b: $id) { unchanged items { id } } }", {"id": ran["id"]})
     assert same["compareEvaluations"] == {"unchanged": ran["total"], "items": []}
+
+
+def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartable, backend):
+    """Every record is sealed by its receipt at its ledger position. `pedigree ledger verify`
+    passes on an untouched ledger and, after an output is edited, two records swap places, or a
+    record is deleted — directly in SQLite or PostgreSQL — fails naming the first bad position."""
+    server = restartable()
+    for index in range(6):
+        infer(server, "tiny-llama", f"sealed {index}", temperature=0.7, seed=index + 1, maxTokens=3)
+    if backend:
+        url = backend[1]
+        env = {**os.environ}
+        if len(backend) > 2:
+            env["PGPASSWORD"] = Path(backend[3]).read_text().strip()
+
+        def sql(statement):
+            out = subprocess.run(["psql", "-At", url.replace("postgres://", "postgresql://"), "-c", statement], check=True,
+                                 capture_output=True, text=True, env=env)
+            return out.stdout.strip()
+    else:
+        def sql(statement):
+            with sqlite3.connect(Path(server.cache) / "ledger.sqlite") as db:
+                rows = db.execute(statement).fetchall()
+            return "\n".join("|".join(str(c) for c in row) for row in rows)
+
+    def verify():
+        return subprocess.run([BIN, "ledger", "verify", "--cache", server.cache, *backend], capture_output=True, text=True)
+
+    positions = [int(p) for p in sql("SELECT position FROM inference ORDER BY position").split()]
+    assert positions == list(range(positions[0], positions[0] + 6))
+    first = positions[0]
+    clean = verify()
+    assert clean.returncode == 0 and "verified 6 records" in clean.stdout, clean.stderr
+    # An edited answer.
+    sql(f"UPDATE inference SET output = output || ' (edited)' WHERE position = {first + 2}")
+    edited = verify()
+    assert edited.returncode == 1 and f"FAIL position {first + 2}" in edited.stderr and "output" in edited.stderr, edited.stderr
+    sql(f"UPDATE inference SET output = substr(output, 1, length(output) - 9) WHERE position = {first + 2}")
+    assert verify().returncode == 0
+    # Two records swapped.
+    sql(f"UPDATE inference SET position = -1 WHERE position = {first + 1}")
+    sql(f"UPDATE inference SET position = {first + 1} WHERE position = {first + 4}")
+    sql(f"UPDATE inference SET position = {first + 4} WHERE position = -1")
+    swapped = verify()
+    assert swapped.returncode == 1 and f"FAIL position {first + 1}" in swapped.stderr and "position" in swapped.stderr, swapped.stderr
+    sql(f"UPDATE inference SET position = -1 WHERE position = {first + 1}")
+    sql(f"UPDATE inference SET position = {first + 1} WHERE position = {first + 4}")
+    sql(f"UPDATE inference SET position = {first + 4} WHERE position = -1")
+    assert verify().returncode == 0
+    # A deleted record.
+    sql(f"DELETE FROM inference WHERE position = {first + 3}")
+    deleted = verify()
+    assert deleted.returncode == 1 and f"FAIL position {first + 3}: missing" in deleted.stderr, deleted.stderr

@@ -10,8 +10,13 @@ public import Foundation
 
 /// Where records are kept.
 public protocol InferenceLedger: Sendable {
-    /// Stores a record; returns when it is durable.
-    func record(_ record: InferenceRecord) async throws
+    /// Stores a record at the next ledger position (1, 2, 3, … across every writer of this
+    /// ledger, never reused, never forked); returns the record as stored once it is durable.
+    /// `seal`, when given, is called inside the write with the record given its position, and
+    /// what it returns is stored as the record's receipt (so a receipt can sign its position).
+    func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord
+    /// Records at positions after `position`, in position order, `limit` at most (for `ledger verify`).
+    func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord]
     /// A record by id.
     func inference(id: String) async throws -> InferenceRecord?
     /// Records matching `filter`, newest first, `first` at most, after the cursor `after` (an id).
@@ -35,6 +40,9 @@ public protocol InferenceLedger: Sendable {
 }
 
 extension InferenceLedger {
+    /// Stores a record without a receipt.
+    public func record(_ record: InferenceRecord) async throws { _ = try await self.record(record, seal: nil) }
+
     /// Runs `body` while the ledger's background work runs beside it (for commands that use the
     /// ledger outside a service group).
     public func withBackgroundWork<T: Sendable>(_ body: () async throws -> T) async throws -> T {

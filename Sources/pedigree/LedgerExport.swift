@@ -3,10 +3,11 @@ import Foundation
 import Ledger
 import Logging
 import Serving
+import Trust
 
 struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ledger", abstract: "Work with the inference ledger.", subcommands: [Export.self])
+        commandName: "ledger", abstract: "Work with the inference ledger.", subcommands: [Export.self, VerifyLedger.self])
 
     struct Export: AsyncParsableCommand, ConfiguredCommand {
         static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
@@ -51,6 +52,63 @@ struct LedgerCommand: AsyncParsableCommand {
                     }
                     FileHandle.standardOutput.write(lines)
                 }
+            }
+        }
+    }
+
+    struct VerifyLedger: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
+
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Check every record against its signed receipt, in ledger order; exits 1 naming the first bad position.",
+            discussion: """
+                Positions must follow one another (a missing one is a deleted record); each record's receipt must verify \
+                with a trusted key (--public-key, --keys, else this cache's receipt key) and sign this record at this \
+                position, with the answer, input, revision, weights, sampling and engine its row holds now.
+                """)
+
+        @Option(help: "A trusted Ed25519 public key, 32 bytes in hex (repeatable).")
+        var publicKey: [String] = []
+
+        @Option(help: "A file of trusted keys as GET /receipt-keys answers.")
+        var keys: String?
+
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
+            var trusted = try Verify.trustedKeys(publicKey, keys)
+            if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving) }.publicKey) }
+            let opened = try orExit {
+                try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
+            }
+            guard let store = opened else { throw ValidationError("the ledger is off") }
+            let keys = trusted
+            let failure: String? = try await store.withBackgroundWork {
+                var expected: Int64?
+                var checked = 0
+                var first: Int64?
+                while true {
+                    let page = try await store.records(afterPosition: expected.map { $0 - 1 } ?? 0, limit: 1000)
+                    guard !page.isEmpty else { break }
+                    for record in page {
+                        guard let position = record.position else { continue }
+                        if first == nil { first = position }
+                        let want = expected ?? position
+                        if position != want { return "position \(want): missing (a deleted record, or one moved)" }
+                        let problems = InferenceReceipt.problems(of: record, trusting: keys)
+                        if !problems.isEmpty { return "position \(position) (inference \(record.id)): \(problems.joined(separator: "; "))" }
+                        expected = position + 1
+                        checked += 1
+                    }
+                }
+                print("verified \(checked) records\(first.map { ", positions \($0) to \($0 + Int64(checked) - 1)" } ?? "")")
+                return nil
+            }
+            if let failure {
+                FileHandle.standardError.write(Data("FAIL \(failure)\n".utf8))
+                throw ExitCode(1)
             }
         }
     }

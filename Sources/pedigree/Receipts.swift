@@ -61,25 +61,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         let data = receipt == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: receipt)
         guard let data else { throw ValidationError("\(receipt) cannot be read") }
         let envelope = try orExit { try DSSEEnvelope(json: data) }
-        var trusted: [Curve25519.Signing.PublicKey] = []
-        for hex in publicKey {
-            guard let raw = Self.bytes(hex: hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
-                throw ValidationError("--public-key takes an Ed25519 public key in hex (64 digits): \(hex)")
-            }
-            trusted.append(key)
-        }
-        if let keys {
-            guard let text = FileManager.default.contents(atPath: keys),
-                let list = (try? JSONSerialization.jsonObject(with: text) as? [String: Any])?["keys"] as? [[String: Any]]
-            else { throw ValidationError("--keys \(keys) is not a key list (GET /receipt-keys)") }
-            for entry in list {
-                if let hex = (entry["keyval"] as? [String: Any])?["public"] as? String, let raw = Self.bytes(hex: hex),
-                    let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
-                {
-                    trusted.append(key)
-                }
-            }
-        }
+        var trusted = try Self.trustedKeys(publicKey, keys)
         let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
         if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving) }.publicKey) }
         var failures: [String] = []
@@ -127,6 +109,30 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
     private func report(_ failures: [String]) throws {
         for failure in failures { FileHandle.standardError.write(Data("FAIL \(failure)\n".utf8)) }
         if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The keys given as hex (`--public-key`) and in a key list (`--keys`, as GET /receipt-keys answers).
+    static func trustedKeys(_ hexKeys: [String], _ file: String?) throws -> [Curve25519.Signing.PublicKey] {
+        var trusted: [Curve25519.Signing.PublicKey] = []
+        for hex in hexKeys {
+            guard let raw = bytes(hex: hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+                throw ValidationError("--public-key takes an Ed25519 public key in hex (64 digits): \(hex)")
+            }
+            trusted.append(key)
+        }
+        if let file {
+            guard let text = FileManager.default.contents(atPath: file),
+                let list = (try? JSONSerialization.jsonObject(with: text) as? [String: Any])?["keys"] as? [[String: Any]]
+            else { throw ValidationError("--keys \(file) is not a key list (GET /receipt-keys)") }
+            for entry in list {
+                if let hex = (entry["keyval"] as? [String: Any])?["public"] as? String, let raw = bytes(hex: hex),
+                    let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+                {
+                    trusted.append(key)
+                }
+            }
+        }
+        return trusted
     }
 
     static func bytes(hex: String) -> Data? {

@@ -34,7 +34,10 @@ struct SQLiteLedgerTests {
             try await ledger.record(Self.record(id, model: index.isMultiple(of: 2) ? "a" : "b", at: base.addingTimeInterval(Double(index))))
         }
         let stored = try #require(try await ledger.inference(id: ids[0]))
-        #expect(stored == Self.record(ids[0], model: "a", at: base))
+        var expected = Self.record(ids[0], model: "a", at: base)
+        expected.position = 1  // the first in the ledger's sequence
+        #expect(stored == expected)
+        #expect(try await ledger.records(afterPosition: 2, limit: 10).map(\.position) == [3, 4, 5])
         let page = try await ledger.inferences(InferenceFilter(model: "a"), first: 2, after: nil)
         #expect(page.records.map(\.id) == [ids[4], ids[2]] && page.hasMore)
         let next = try await ledger.inferences(InferenceFilter(model: "a"), first: 2, after: page.records.last?.id)

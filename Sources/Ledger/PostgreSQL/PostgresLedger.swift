@@ -151,6 +151,16 @@ public final class PostgresLedger: InferenceLedger {
         // An evaluation reads its answers by request-id prefix (`eval-<id>#`): LIKE 'prefix%' on this index.
         ("v6: request id index", ["CREATE INDEX inference_request_id ON inference (request_id text_pattern_ops)"]),
         ("v7: receipts", ["ALTER TABLE inference ADD COLUMN receipt text"]),
+        (
+            "v8: positions",
+            [
+                "ALTER TABLE inference ADD COLUMN position bigint",
+                "CREATE UNIQUE INDEX inference_position ON inference (position)",
+                // One row: the last position given; its row lock orders every writer (no forks).
+                "CREATE TABLE ledger_sequence (id int PRIMARY KEY CHECK (id = 1), last bigint NOT NULL)",
+                "INSERT INTO ledger_sequence (id, last) VALUES (1, 0)",
+            ]
+        ),
     ]
 
     private func migrate() async throws {
@@ -168,19 +178,35 @@ public final class PostgresLedger: InferenceLedger {
         }
     }
 
-    public func record(_ record: InferenceRecord) async throws {
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord {
         try await migrated.wait()
-        try await client.query(
-            """
-            INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
-              sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-              ttft_ms, total_ms, request_id, trace_id, caller_key, receipt)
-            VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
-              \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
-              \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
-              \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
-              \(record.requestID), \(record.traceID), \(record.callerKey), \(record.receipt))
-            """, logger: logger)
+        let logger = self.logger
+        return try await client.withTransaction(logger: logger) { connection in
+            var record = record
+            var position: Int64?
+            let next = try await connection.query("UPDATE ledger_sequence SET last = last + 1 WHERE id = 1 RETURNING last", logger: logger)
+            for try await value in next.decode(Int64.self) { position = value }
+            guard let position else { throw LedgerError.configuration("the ledger's sequence row is missing") }
+            record.position = position
+            if let seal { record.receipt = try seal(record) }
+            try await connection.query(
+                """
+                INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
+                  sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
+                  ttft_ms, total_ms, request_id, trace_id, caller_key, receipt, position)
+                VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
+                  \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
+                  \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
+                  \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
+                  \(record.requestID), \(record.traceID), \(record.callerKey), \(record.receipt), \(record.position))
+                """, logger: logger)
+            return record
+        }
+    }
+
+    public func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord] {
+        try await migrated.wait()
+        return try await fetch("SELECT * FROM inference WHERE position > \(position) ORDER BY position LIMIT \(limit)")
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {
@@ -327,7 +353,8 @@ public final class PostgresLedger: InferenceLedger {
                     completionTokenIDs: try cells["completion_token_ids"].decode(String.self),
                     timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
                     requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self),
-                    callerKey: try cells["caller_key"].decode(String?.self), receipt: try cells["receipt"].decode(String?.self)))
+                    callerKey: try cells["caller_key"].decode(String?.self), receipt: try cells["receipt"].decode(String?.self),
+                    position: try cells["position"].decode(Int64?.self)))
         }
         return records
     }

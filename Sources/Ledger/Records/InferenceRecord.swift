@@ -57,14 +57,17 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     /// Its signed receipt: a DSSE envelope (JSON) of an in-toto statement (nil in records made
     /// before receipts, or without a receipt key).
     public var receipt: String?
+    /// Its place in the ledger's one sequence (1, 2, 3, …; nil in records made before positions).
+    public var position: Int64?
 
     public init(
         id: String, createdAt: Date, caller: String?, status: RecordStatus, error: String?, model: String, revision: String, commit: String,
         artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
         timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil, callerKey: String? = nil,
-        receipt: String? = nil
+        receipt: String? = nil, position: Int64? = nil
     ) {
+        self.position = position
         self.receipt = receipt
         self.callerKey = callerKey
         self.id = id

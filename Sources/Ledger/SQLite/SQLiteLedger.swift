@@ -130,11 +130,35 @@ public final class SQLiteLedger: InferenceLedger {
         migrator.registerMigration("v7: receipts") { db in
             try db.alter(table: "inference") { table in table.add(column: "receipt", .text) }
         }
+        migrator.registerMigration("v8: positions") { db in
+            try db.alter(table: "inference") { table in table.add(column: "position", .integer) }
+            try db.create(index: "inference_position", on: "inference", columns: ["position"], unique: true)
+            // One row: the last position given (positions are never reused, even after retention).
+            try db.execute(sql: "CREATE TABLE ledger_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO ledger_sequence (id, last) VALUES (1, 0)")
+        }
         return migrator
     }
 
-    public func record(_ record: InferenceRecord) async throws {
-        try await pool.write { db in try Row.insert(record, into: db) }
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord {
+        try await pool.write { db in
+            var record = record
+            guard let position = try Int64.fetchOne(db, sql: "UPDATE ledger_sequence SET last = last + 1 WHERE id = 1 RETURNING last") else {
+                throw LedgerError.configuration("the ledger's sequence row is missing")
+            }
+            record.position = position
+            if let seal { record.receipt = try seal(record) }
+            try Row.insert(record, into: db)
+            return record
+        }
+    }
+
+    public func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM inference WHERE position > ? ORDER BY position LIMIT ?", arguments: [position, limit]
+            ).map(Self.decode)
+        }
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {
@@ -275,7 +299,7 @@ public final class SQLiteLedger: InferenceLedger {
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
             timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"],
-            callerKey: row["callerKey"], receipt: row["receipt"])
+            callerKey: row["callerKey"], receipt: row["receipt"], position: row["position"])
     }
 }
 
@@ -286,14 +310,15 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey, receipt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey, receipt, position)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
                 record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
                 record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID, record.callerKey, record.receipt,
+                record.position,
             ])
     }
 }

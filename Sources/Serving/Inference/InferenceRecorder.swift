@@ -132,12 +132,14 @@ public final class InferenceRecorder: Sendable {
         return try await ledger.evaluations(scopedFilter, first: first)
     }
 
-    /// Writes a record; with the `warn` policy a failed write is logged and counted, not thrown.
-    func store(_ record: InferenceRecord) async throws {
-        guard let ledger else { return }
+    /// Writes a record (sealed by `seal` when given: its receipt, made with its position); with the
+    /// `warn` policy a failed write is logged and counted, not thrown. Returns the record as stored.
+    @discardableResult
+    func store(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)? = nil) async throws -> InferenceRecord? {
+        guard let ledger else { return nil }
         do {
             let start = ContinuousClock.now
-            try await ledger.record(record)
+            let stored = try await ledger.record(record, seal: seal)
             let elapsed = ContinuousClock.now - start
             Timer(label: MetricName.ledgerWriteDuration).record(duration: elapsed)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -146,11 +148,13 @@ public final class InferenceRecorder: Sendable {
                 ring.next = (ring.next + 1) % 1024
             }
             counters.withLock { $0.records += 1 }
+            return stored
         } catch {
             counters.withLock { $0.failures += 1 }
             logger.warning(
                 "ledger write failed", metadata: ["id": "\(record.id)", "request_id": "\(record.requestID ?? "-")", "error": "\(error)"])
             if policy == .fail { throw ServingError(.internalError, "the inference could not be recorded in the ledger") }
+            return nil
         }
     }
 
@@ -189,13 +193,13 @@ public final class InferenceRecorder: Sendable {
     @discardableResult
     func store(_ outcome: Record) async throws -> String? {
         try await withSpan("record", context: outcome.draft.context) { _ in
-            let record = makeRecord(outcome)
-            try await store(record)
-            return record.receipt
+            let (record, seal) = makeRecord(outcome)
+            return try await store(record, seal: seal)?.receipt
         }
     }
 
-    private func makeRecord(_ outcome: Record) -> InferenceRecord {
+    /// The outcome's record, and what seals it with a receipt (nil without a receipt key).
+    private func makeRecord(_ outcome: Record) -> (InferenceRecord, (@Sendable (InferenceRecord) throws -> String)?) {
         let draft = outcome.draft
         let summary = outcome.summary
         let revision = draft.revision
@@ -216,7 +220,7 @@ public final class InferenceRecorder: Sendable {
             pipeline: revision.pipeline.map(\.name), datasets: revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
             parameters: revision.parameters.map { ["file": $0.file, "key": $0.key, "value": $0.value] },
             code: revision.code.map { ["path": $0.path, "md5": $0.md5] })
-        var record = InferenceRecord(
+        let record = InferenceRecord(
             id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
             model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
             lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
@@ -227,16 +231,11 @@ public final class InferenceRecorder: Sendable {
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey)
-        if let receiptKey {
-            // Signed over the answer and input as they were, before any privacy digest.
-            do {
-                record.receipt = try InferenceReceipt.sign(
-                    record, text: summary.text, tokens: summary.completionTokens, input: input, with: receiptKey)
-            } catch {
-                logger.warning("receipt not signed", metadata: ["id": "\(draft.id)", "error": "\(error)"])
-            }
-        }
-        return record
+        guard let receiptKey else { return (record, nil) }
+        // Signed inside the ledger's write, once the record has its position, over the answer and
+        // input as they were (before any privacy digest).
+        let (text, tokens) = (summary.text, summary.completionTokens)
+        return (record, { try InferenceReceipt.sign($0, text: text, tokens: tokens, input: input, with: receiptKey) })
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

@@ -8,8 +8,8 @@ public import Trust
 /// server's Ed25519 key. The subjects are the SHA-256 digests of the answer's text and of its
 /// token ids (as JSON); the predicate says what made it: the canonical revision, commit and
 /// weights' md5, the lineage, the digest of the exact input, the sampling with its seed, the
-/// engine facts, the time, the calling key's id and the server's key id. Made when the record is
-/// written, from the answer as generated, so it proves the text to whoever holds it even when the
+/// engine facts, the time, the calling key's id, the record's ledger position and the server's
+/// key id. Made inside the ledger's write (once the position is known), from the answer as generated, so it proves the text to whoever holds it even when the
 /// ledger keeps only digests.
 public enum InferenceReceipt {
     public static let statementType = "https://in-toto.io/Statement/v1"
@@ -42,6 +42,8 @@ public enum InferenceReceipt {
             let completionTokens: Int
         }
         let inference: String
+        /// The record's place in the ledger's sequence: a receipt signs where it stands.
+        let position: Int64?
         let createdAt: String
         let status: String
         let error: String?
@@ -81,7 +83,8 @@ public enum InferenceReceipt {
                 .init(name: "output-token-ids", digest: ["sha256": hex(tokenJSON)]),
             ],
             predicate: Predicate(
-                inference: record.id, createdAt: ISO8601DateFormatter().string(from: record.createdAt), status: record.status.rawValue,
+                inference: record.id, position: record.position, createdAt: ISO8601DateFormatter().string(from: record.createdAt),
+                status: record.status.rawValue,
                 error: record.error, model: record.model, revision: record.revision, commit: record.commit,
                 artifact: .init(md5: record.artifactMD5), lineage: RawJSON(record.lineage),
                 input: .init(kind: record.inputKind.rawValue, sha256: hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
@@ -144,5 +147,54 @@ indirect enum JSONFragment: Encodable {
         case .array(let values): try container.encode(values)
         case .object(let values): try container.encode(values)
         }
+    }
+}
+
+extension InferenceReceipt {
+    /// What is wrong with a stored record against its receipt, checked with `keys` (empty when
+    /// nothing): the receipt must verify with one of them and sign this record — its id, its
+    /// position, its answer and token ids, its input, revision, commit, weights, sampling, seed,
+    /// status and engine as the row holds them now. An edited row, a receipt moved to another
+    /// position, a row without a receipt: each is named.
+    public static func problems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
+        guard let text = record.receipt else { return ["no receipt"] }
+        let envelope: DSSEEnvelope
+        do {
+            envelope = try DSSEEnvelope(json: Data(text.utf8))
+            try envelope.verify(with: keys)
+        } catch {
+            return ["receipt: \(error)"]
+        }
+        guard let statement = try? JSONSerialization.jsonObject(with: envelope.payload) as? [String: Any],
+            let predicate = statement["predicate"] as? [String: Any], let subjects = statement["subject"] as? [[String: Any]]
+        else { return ["receipt: not an inference statement"] }
+        func subject(_ name: String) -> String? {
+            subjects.first { $0["name"] as? String == name }.flatMap { ($0["digest"] as? [String: Any])?["sha256"] as? String }
+        }
+        func json(_ text: String) -> NSObject? {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) as? NSObject
+        }
+        var problems: [String] = []
+        func expect(_ field: String, _ signed: Any?, _ stored: Any?) {
+            if "\(signed.map { "\($0)" } ?? "nil")" != "\(stored.map { "\($0)" } ?? "nil")" {
+                problems.append("\(field) is not what its receipt signs")
+            }
+        }
+        expect("position", (predicate["position"] as? NSNumber)?.int64Value, record.position)
+        expect("id", predicate["inference"], record.id)
+        expect("output", subject("output"), hex(Data(record.output.utf8)))
+        expect("token ids", subject("output-token-ids"), hex(Data(record.completionTokenIDs.utf8)))
+        if !record.inputIsExcerpt { expect("input", (predicate["input"] as? [String: Any])?["sha256"], hex(Data(record.input.utf8))) }
+        expect("revision", predicate["revision"], record.revision)
+        expect("commit", predicate["commit"], record.commit)
+        expect("weights md5", (predicate["artifact"] as? [String: Any])?["md5"], record.artifactMD5)
+        expect("seed", (predicate["seed"] as? NSNumber)?.int64Value, record.seed)
+        expect("status", predicate["status"], record.status.rawValue)
+        expect("finish reason", predicate["finishReason"], record.finishReason)
+        expect("engine", predicate["engine"], record.engine)
+        if let signed = predicate["sampling"] as? NSObject, json(record.sampling) != signed {
+            problems.append("sampling is not what its receipt signs")
+        }
+        return problems
     }
 }
