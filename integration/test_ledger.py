@@ -270,8 +270,9 @@ def test_an_evaluation_is_kept_and_read_back_after_a_restart(restartable):
 
 def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartable, backend):
     """Every record is sealed by its receipt at its ledger position. `pedigree ledger verify`
-    passes on an untouched ledger and, after an output is edited, two records swap places, or a
-    record is deleted — directly in SQLite or PostgreSQL — fails naming the first bad position."""
+    passes on an untouched ledger and, after an output or the lineage is edited, two records swap
+    places, a position is cleared, or a record is deleted (first, last, middle) — directly in SQLite
+    or PostgreSQL — fails naming the first bad position."""
     server = restartable()
     for index in range(6):
         infer(server, "tiny-llama", f"sealed {index}", temperature=0.7, seed=index + 1, maxTokens=3)
@@ -315,7 +316,20 @@ def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartabl
     sql(f"UPDATE inference SET position = {first + 1} WHERE position = {first + 4}")
     sql(f"UPDATE inference SET position = {first + 4} WHERE position = -1")
     assert verify().returncode == 0
-    # A deleted record.
-    sql(f"DELETE FROM inference WHERE position = {first + 3}")
-    deleted = verify()
-    assert deleted.returncode == 1 and f"FAIL position {first + 3}: missing" in deleted.stderr, deleted.stderr
+    # A record taken out of the sequence (its position cleared) looks like none made before positions: refused.
+    sql(f"UPDATE inference SET position = NULL WHERE position = {first + 5}")
+    hidden = verify()
+    assert hidden.returncode == 1 and "1 records have no position" in hidden.stderr, hidden.stderr
+    sql(f"UPDATE inference SET position = {first + 5} WHERE position IS NULL")
+    # An edited field the answer does not show (the lineage) is named too.
+    lineage_text = sql(f"SELECT lineage FROM inference WHERE position = {first}")
+    sql(f"UPDATE inference SET lineage = '{{}}' WHERE position = {first}")
+    lineage = verify()
+    assert lineage.returncode == 1 and f"FAIL position {first} " in lineage.stderr and "lineage" in lineage.stderr, lineage.stderr
+    sql(f"UPDATE inference SET lineage = '{lineage_text.replace(chr(39), chr(39) * 2)}' WHERE position = {first}")
+    assert verify().returncode == 0
+    # Deleted records: the newest (cut from the end), then one in the middle, then the first.
+    for gone in (first + 5, first + 3, first):
+        sql(f"DELETE FROM inference WHERE position = {gone}")
+        deleted = verify()
+        assert deleted.returncode == 1 and f"FAIL position {gone}: missing" in deleted.stderr, (gone, deleted.stderr)

@@ -55,6 +55,13 @@ def test_a_receipt_verifies_with_securesystemslib_and_pedigree_verify(server, de
     verified = pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"), "--output",
                         str(tmp_path / "output.txt"), "--repo", str(demo), "--cache", str(tmp_path / "cache"))
     assert "signature: verified" in verified.stdout and "the signed answer" in verified.stdout and "names weights md5" in verified.stdout
+    (tmp_path / "input.txt").write_text("A receipt, please:")
+    (tmp_path / "other-input.txt").write_text("Another prompt")
+    assert "the signed input" in pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"),
+                                          "--input", str(tmp_path / "input.txt")).stdout
+    other_input = pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"), "--input",
+                           str(tmp_path / "other-input.txt"), check=False)
+    assert other_input.returncode == 1 and "FAIL input" in other_input.stderr
     (tmp_path / "other.txt").write_text(answer["result"] + " ")
     wrong = pedigree("verify", str(tmp_path / "receipt.json"), "--keys", str(tmp_path / "keys.json"), "--output",
                      str(tmp_path / "other.txt"), check=False)

@@ -14,9 +14,12 @@ public protocol InferenceLedger: Sendable {
     /// ledger, never reused, never forked); returns the record as stored once it is durable.
     /// `seal`, when given, is called inside the write with the record given its position, and
     /// what it returns is stored as the record's receipt (so a receipt can sign its position).
-    func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord
+    func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord
     /// Records at positions after `position`, in position order, `limit` at most (for `ledger verify`).
     func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord]
+    /// Where the sequence stands: the last position given, the highest retention removed, the
+    /// records made before positions, and how many records now have none.
+    func sequence() async throws -> LedgerSequence
     /// A record by id.
     func inference(id: String) async throws -> InferenceRecord?
     /// Records matching `filter`, newest first, `first` at most, after the cursor `after` (an id).
@@ -59,6 +62,25 @@ extension InferenceLedger {
                 throw error
             }
         }
+    }
+}
+
+/// Where a ledger's sequence stands (for `ledger verify`).
+public struct LedgerSequence: Sendable, Hashable {
+    /// The last position given (0: none yet).
+    public var last: Int64
+    /// Positions up to this one were removed by retention (0: none).
+    public var floor: Int64
+    /// Records the ledger held when positions began (they have none).
+    public var legacy: Int
+    /// Records without a position (or with one below 1) now.
+    public var unpositioned: Int
+
+    public init(last: Int64, floor: Int64, legacy: Int, unpositioned: Int) {
+        self.last = last
+        self.floor = floor
+        self.legacy = legacy
+        self.unpositioned = unpositioned
     }
 }
 

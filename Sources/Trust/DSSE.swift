@@ -25,7 +25,7 @@ public struct DSSEEnvelope: Sendable, Hashable {
 
     /// `payload` of `type` signed with `key`.
     public static func sign(_ payload: Data, type: String = inTotoType, with key: ReceiptKey) throws -> DSSEEnvelope {
-        let signature = try key.privateKey.signature(for: preAuthenticationEncoding(type: type, body: payload))
+        let signature = try key.signingKey().signature(for: preAuthenticationEncoding(type: type, body: payload))
         return DSSEEnvelope(payloadType: type, payload: payload, signatures: [Signature(keyID: key.keyID, signature: Data(signature))])
     }
 

@@ -1,6 +1,10 @@
 public import Crypto
 public import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The server's Ed25519 key for signing receipts: 32 raw bytes in a file of mode 0600, made on
 /// first use. Its id is the SHA-256 of the raw public key, in hex (what a DSSE signature's
 /// `keyid` names, and what the published key list is keyed by).
@@ -9,13 +13,17 @@ public struct ReceiptKey: Sendable {
     private let raw: Data
     /// `sha256(raw public key)`, hex.
     public let keyID: String
+    public let publicKeyBytes: Data
 
-    public var privateKey: Curve25519.Signing.PrivateKey {
-        // Valid by construction: `raw` came from a private key.
-        (try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)) ?? Curve25519.Signing.PrivateKey()
+    /// The signing key.
+    public func signingKey() throws -> Curve25519.Signing.PrivateKey {
+        try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
     }
 
-    public var publicKey: Curve25519.Signing.PublicKey { privateKey.publicKey }
+    public var publicKey: Curve25519.Signing.PublicKey {
+        // Valid by construction: the bytes came from a public key.
+        (try? Curve25519.Signing.PublicKey(rawRepresentation: publicKeyBytes)) ?? Curve25519.Signing.PrivateKey().publicKey
+    }
 
     public static func keyID(of key: Curve25519.Signing.PublicKey) -> String {
         SHA256.hash(data: key.rawRepresentation).map { String(format: "%02x", $0) }.joined()
@@ -23,38 +31,52 @@ public struct ReceiptKey: Sendable {
 
     public init(_ privateKey: Curve25519.Signing.PrivateKey) {
         raw = privateKey.rawRepresentation
+        publicKeyBytes = privateKey.publicKey.rawRepresentation
         keyID = Self.keyID(of: privateKey.publicKey)
     }
 
-    /// The key in `path`, or a new one written there (mode 0600, through a temporary file renamed
-    /// into place, so a crash never leaves half a key). A file that is not 32 bytes is refused.
+    /// The key in `path`; `TrustError.key` when it is absent, unreadable or not a key. Never makes one.
+    public static func open(at path: String) throws -> ReceiptKey {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrustError.key("\(path) cannot be read") }
+        guard data.count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: data) else {
+            throw TrustError.key("\(path) does not hold an Ed25519 private key (32 raw bytes)")
+        }
+        return ReceiptKey(key)
+    }
+
+    /// The key in `path`, made there when (and only when) no file is there: created exclusively
+    /// (mode 0600), so of two processes starting at once one writes it and the other reads it; a
+    /// file that exists but cannot be read, or is not a key, is refused, never replaced.
     public static func openOrCreate(at path: String) throws -> ReceiptKey {
-        if let data = FileManager.default.contents(atPath: path) {
-            guard data.count == 32, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: data) else {
-                throw TrustError.key("\(path) does not hold an Ed25519 private key (32 raw bytes)")
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder.isEmpty ? "." : folder, withIntermediateDirectories: true)
+        let key = Curve25519.Signing.PrivateKey()
+        let descriptor = Glibc.open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        if descriptor >= 0 {
+            let bytes = key.rawRepresentation
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            let synced = fsync(descriptor)
+            close(descriptor)
+            guard written == bytes.count, synced == 0 else {
+                unlink(path)
+                throw TrustError.key("\(path) cannot be written")
             }
             return ReceiptKey(key)
         }
-        let key = Curve25519.Signing.PrivateKey()
-        let folder = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: folder.isEmpty ? "." : folder, withIntermediateDirectories: true)
-        let staging = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: staging, contents: key.rawRepresentation, attributes: [.posixPermissions: 0o600]) else {
-            throw TrustError.key("\(path) cannot be written")
+        guard errno == EEXIST else { throw TrustError.key("\(path) cannot be created (errno \(errno))") }
+        // Another process may be writing it this instant: give it a moment to finish.
+        for _ in 0..<50 {
+            if let data = FileManager.default.contents(atPath: path), data.count >= 32 { break }
+            usleep(20_000)
         }
-        if rename(staging, path) != 0 {
-            try? FileManager.default.removeItem(atPath: staging)
-            // Another process may have made it first: use theirs.
-            return try openOrCreate(at: path)
-        }
-        return ReceiptKey(key)
+        return try open(at: path)
     }
 
     /// The public key as securesystemslib and in-toto write keys: `{keytype, scheme, keyval: {public: hex}}` with its id.
     public var published: [String: Any] {
         [
             "keyid": keyID, "keytype": "ed25519", "scheme": "ed25519",
-            "keyval": ["public": publicKey.rawRepresentation.map { String(format: "%02x", $0) }.joined()],
+            "keyval": ["public": publicKeyBytes.map { String(format: "%02x", $0) }.joined()],
         ]
     }
 }

@@ -63,9 +63,9 @@ struct LedgerCommand: AsyncParsableCommand {
             commandName: "verify",
             abstract: "Check every record against its signed receipt, in ledger order; exits 1 naming the first bad position.",
             discussion: """
-                Positions must follow one another (a missing one is a deleted record); each record's receipt must verify \
-                with a trusted key (--public-key, --keys, else this cache's receipt key) and sign this record at this \
-                position, with the answer, input, revision, weights, sampling and engine its row holds now.
+                Positions must run from just past what retention removed to the last one given (a missing one is a deleted \
+                record), no record may lack one but those made before positions, and each record's receipt must verify with \
+                a trusted key (--public-key, --keys, else this cache's receipt key) and be the statement its row makes now.
                 """)
 
         @Option(help: "A trusted Ed25519 public key, 32 bytes in hex (repeatable).")
@@ -79,31 +79,33 @@ struct LedgerCommand: AsyncParsableCommand {
         func run() async throws {
             let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
             var trusted = try Verify.trustedKeys(publicKey, keys)
-            if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving) }.publicKey) }
+            if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving, create: false) }.publicKey) }
             let opened = try orExit {
                 try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
             }
             guard let store = opened else { throw ValidationError("the ledger is off") }
             let keys = trusted
             let failure: String? = try await store.withBackgroundWork {
-                var expected: Int64?
-                var checked = 0
-                var first: Int64?
+                let sequence = try await store.sequence()
+                if sequence.unpositioned > sequence.legacy {
+                    return "\(sequence.unpositioned) records have no position, but only \(sequence.legacy) were made before positions"
+                }
+                // Every position from just past what retention removed to the last one given.
+                var expected = sequence.floor + 1
                 while true {
-                    let page = try await store.records(afterPosition: expected.map { $0 - 1 } ?? 0, limit: 1000)
+                    let page = try await store.records(afterPosition: expected - 1, limit: 1000)
                     guard !page.isEmpty else { break }
                     for record in page {
                         guard let position = record.position else { continue }
-                        if first == nil { first = position }
-                        let want = expected ?? position
-                        if position != want { return "position \(want): missing (a deleted record, or one moved)" }
+                        if position != expected { return "position \(expected): missing (a deleted record, or one moved)" }
                         let problems = InferenceReceipt.problems(of: record, trusting: keys)
                         if !problems.isEmpty { return "position \(position) (inference \(record.id)): \(problems.joined(separator: "; "))" }
                         expected = position + 1
-                        checked += 1
                     }
                 }
-                print("verified \(checked) records\(first.map { ", positions \($0) to \($0 + Int64(checked) - 1)" } ?? "")")
+                if expected <= sequence.last { return "position \(expected): missing (positions \(expected) to \(sequence.last) were given)" }
+                let checked = expected - sequence.floor - 1
+                print("verified \(checked) records\(checked > 0 ? ", positions \(sequence.floor + 1) to \(expected - 1)" : "")")
                 return nil
             }
             if let failure {

@@ -55,6 +55,9 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
     @Option(help: "A file holding the answer's text: it must be what the receipt signs.")
     var output: String?
 
+    @Option(help: "A file holding the exact input (the prompt, or the messages as JSON): it must be what the receipt signs.")
+    var input: String?
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -63,7 +66,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         let envelope = try orExit { try DSSEEnvelope(json: data) }
         var trusted = try Self.trustedKeys(publicKey, keys)
         let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
-        if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving) }.publicKey) }
+        if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving, create: false) }.publicKey) }
         var failures: [String] = []
         do {
             let signers = try envelope.verify(with: trusted)
@@ -82,8 +85,20 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         }
         let revision = predicate["revision"] as? String ?? ""
         let md5 = (predicate["artifact"] as? [String: Any])?["md5"] as? String ?? ""
-        print("inference: \(predicate["inference"] as? String ?? "?") at \(predicate["createdAt"] as? String ?? "?")")
-        print("revision: \(revision) (weights md5 \(md5))")
+        print(
+            "inference: \(predicate["inference"] as? String ?? "?") at \(predicate["createdAt"] as? String ?? "?"), ledger position \((predicate["position"] as? NSNumber).map { "\($0)" } ?? "none")"
+        )
+        print("revision: \(revision) (weights md5 \(md5)), seed \((predicate["seed"] as? NSNumber).map { "\($0)" } ?? "?")")
+        print("signed by: \(predicate["signer"] as? String ?? "?")")
+        if let input {
+            guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("\(input) cannot be read") }
+            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            if (predicate["input"] as? [String: Any])?["sha256"] as? String == digest {
+                print("input: the signed input")
+            } else {
+                failures.append("input: not the input the receipt signs")
+            }
+        }
         if let output {
             guard let text = FileManager.default.contents(atPath: output) else { throw ValidationError("\(output) cannot be read") }
             let digest = SHA256.hash(data: text).map { String(format: "%02x", $0) }.joined()

@@ -51,6 +51,9 @@ struct SQLiteLedgerTests {
         #expect(try await ledger.applyRetention(maxAge: nil, maxRows: 3) == 2)
         #expect(try await ledger.inference(id: ids[0]) == nil)
         #expect(try await ledger.inferences(InferenceFilter(), first: 10, after: nil).records.count == 3)
+        // Retention takes a prefix of the sequence and says where what is left begins.
+        #expect(try await ledger.sequence() == LedgerSequence(last: 5, floor: 2, legacy: 0, unpositioned: 0))
+        #expect(try await ledger.records(afterPosition: 0, limit: 10).map(\.position) == [3, 4, 5])
     }
 
     @Test func duplicateIDsAreRefused() async throws {

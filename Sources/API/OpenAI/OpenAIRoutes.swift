@@ -162,9 +162,12 @@ struct OpenAIRoutes: Sendable {
             let done = summaries.compactMap { $0 }
             guard done.count == ids.count else { throw CancellationError() }
             var headers = headers
-            // Each choice's signed receipt (base64 of its DSSE envelope), in choice order.
-            let signed = receipts.compactMap { $0.map { Data($0.utf8).base64EncodedString() } }
-            if signed.count == ids.count, let name = HTTPField.Name("Pedigree-Receipt") { headers[name] = signed.joined(separator: ", ") }
+            // Each choice's signed receipt (base64 of its DSSE envelope), in choice order, while they
+            // fit a header every client and proxy takes (8 KiB); else `Inference.receipt` has them.
+            let signed = receipts.compactMap { $0.map { Data($0.utf8).base64EncodedString() } }.joined(separator: ", ")
+            if receipts.allSatisfy({ $0 != nil }), signed.utf8.count <= 8192, let name = HTTPField.Name("Pedigree-Receipt") {
+                headers[name] = signed
+            }
             return jsonObject(
                 .ok,
                 [

@@ -161,6 +161,15 @@ public final class PostgresLedger: InferenceLedger {
                 "INSERT INTO ledger_sequence (id, last) VALUES (1, 0)",
             ]
         ),
+        (
+            "v9: sequence floor",
+            [
+                // floor: the highest position retention removed; legacy: records made before positions.
+                "ALTER TABLE ledger_sequence ADD COLUMN floor bigint NOT NULL DEFAULT 0",
+                "ALTER TABLE ledger_sequence ADD COLUMN legacy bigint NOT NULL DEFAULT 0",
+                "UPDATE ledger_sequence SET legacy = (SELECT count(*) FROM inference WHERE position IS NULL)",
+            ]
+        ),
     ]
 
     private func migrate() async throws {
@@ -178,7 +187,7 @@ public final class PostgresLedger: InferenceLedger {
         }
     }
 
-    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord {
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord {
         try await migrated.wait()
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -188,7 +197,7 @@ public final class PostgresLedger: InferenceLedger {
             for try await value in next.decode(Int64.self) { position = value }
             guard let position else { throw LedgerError.configuration("the ledger's sequence row is missing") }
             record.position = position
-            if let seal { record.receipt = try seal(record) }
+            if let seal { record.receipt = seal(record) }
             try await connection.query(
                 """
                 INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
@@ -312,18 +321,53 @@ public final class PostgresLedger: InferenceLedger {
     public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {
         try await migrated.wait()
         var removed = 0
+        // Positioned records go by position, a prefix at a time, so no gap opens in the middle of
+        // the sequence; the floor says where what is left begins.
+        var floor: Int64 = 0
         if let maxAge {
             let cutoff = Date().addingTimeInterval(-Double(maxAge.components.seconds))
-            removed += try await count("WITH gone AS (DELETE FROM inference WHERE created_at < \(cutoff) RETURNING 1) SELECT count(*) FROM gone")
+            floor = max(floor, try await scalar("SELECT coalesce(max(position), 0) FROM inference WHERE created_at < \(cutoff)"))
+            removed += try await count(
+                "WITH gone AS (DELETE FROM inference WHERE position IS NULL AND created_at < \(cutoff) RETURNING 1) SELECT count(*) FROM gone")
         }
         if let maxRows {
             removed += try await count(
                 """
-                WITH gone AS (DELETE FROM inference WHERE id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT \(maxRows)) RETURNING 1)
+                WITH gone AS (DELETE FROM inference WHERE position IS NULL
+                  AND id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT \(maxRows)) RETURNING 1)
                 SELECT count(*) FROM gone
                 """)
+            floor = max(
+                floor,
+                try await scalar(
+                    """
+                    SELECT coalesce((SELECT position FROM inference WHERE position IS NOT NULL ORDER BY position DESC
+                      LIMIT 1 OFFSET \(maxRows)), 0)
+                    """))
+        }
+        if floor > 0 {
+            removed += try await count("WITH gone AS (DELETE FROM inference WHERE position <= \(floor) RETURNING 1) SELECT count(*) FROM gone")
+            try await client.query("UPDATE ledger_sequence SET floor = greatest(floor, \(floor)) WHERE id = 1", logger: logger)
         }
         return removed
+    }
+
+    public func sequence() async throws -> LedgerSequence {
+        try await migrated.wait()
+        var state = LedgerSequence(last: 0, floor: 0, legacy: 0, unpositioned: 0)
+        for try await (last, floor, legacy) in try await client.query("SELECT last, floor, legacy FROM ledger_sequence WHERE id = 1", logger: logger)
+            .decode((Int64, Int64, Int64).self)
+        {
+            state = LedgerSequence(last: last, floor: floor, legacy: Int(legacy), unpositioned: 0)
+        }
+        state.unpositioned = try await count("SELECT count(*) FROM inference WHERE position IS NULL OR position < 1")
+        return state
+    }
+
+    private func scalar(_ query: PostgresQuery) async throws -> Int64 {
+        var value: Int64 = 0
+        for try await found in try await client.query(query, logger: logger).decode(Int64.self) { value = found }
+        return value
     }
 
     private func count(_ query: PostgresQuery) async throws -> Int {

@@ -137,19 +137,33 @@ public final class SQLiteLedger: InferenceLedger {
             try db.execute(sql: "CREATE TABLE ledger_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)")
             try db.execute(sql: "INSERT INTO ledger_sequence (id, last) VALUES (1, 0)")
         }
+        migrator.registerMigration("v9: sequence floor") { db in
+            // floor: the highest position retention removed; legacy: records made before positions.
+            try db.execute(sql: "ALTER TABLE ledger_sequence ADD COLUMN floor INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE ledger_sequence ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "UPDATE ledger_sequence SET legacy = (SELECT count(*) FROM inference WHERE position IS NULL)")
+        }
         return migrator
     }
 
-    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)?) async throws -> InferenceRecord {
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord {
         try await pool.write { db in
             var record = record
             guard let position = try Int64.fetchOne(db, sql: "UPDATE ledger_sequence SET last = last + 1 WHERE id = 1 RETURNING last") else {
                 throw LedgerError.configuration("the ledger's sequence row is missing")
             }
             record.position = position
-            if let seal { record.receipt = try seal(record) }
+            if let seal { record.receipt = seal(record) }
             try Row.insert(record, into: db)
             return record
+        }
+    }
+
+    public func sequence() async throws -> LedgerSequence {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT last, floor, legacy FROM ledger_sequence WHERE id = 1")
+            let unpositioned = try Int.fetchOne(db, sql: "SELECT count(*) FROM inference WHERE position IS NULL OR position < 1") ?? 0
+            return LedgerSequence(last: row?["last"] ?? 0, floor: row?["floor"] ?? 0, legacy: row?["legacy"] ?? 0, unpositioned: unpositioned)
         }
     }
 
@@ -274,15 +288,36 @@ public final class SQLiteLedger: InferenceLedger {
     public func applyRetention(maxAge: Duration?, maxRows: Int?) async throws -> Int {
         try await pool.write { db in
             var removed = 0
+            // Positioned records go by position, a prefix at a time, so no gap opens in the middle
+            // of the sequence; the floor says where what is left begins.
+            var floor: Int64 = 0
             if let maxAge {
                 let cutoff = Date().addingTimeInterval(-Double(maxAge.components.seconds))
-                try db.execute(sql: "DELETE FROM inference WHERE createdAt < ?", arguments: [cutoff])
+                floor = max(floor, try Int64.fetchOne(db, sql: "SELECT max(position) FROM inference WHERE createdAt < ?", arguments: [cutoff]) ?? 0)
+                try db.execute(sql: "DELETE FROM inference WHERE position IS NULL AND createdAt < ?", arguments: [cutoff])
                 removed += db.changesCount
             }
             if let maxRows {
-                try db.execute(
-                    sql: "DELETE FROM inference WHERE id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT ?)", arguments: [maxRows])
+                let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM inference") ?? 0
+                if total > maxRows {
+                    try db.execute(
+                        sql: "DELETE FROM inference WHERE position IS NULL AND id NOT IN (SELECT id FROM inference ORDER BY id DESC LIMIT ?)",
+                        arguments: [maxRows])
+                    removed += db.changesCount
+                    let positioned = try Int.fetchOne(db, sql: "SELECT count(*) FROM inference WHERE position IS NOT NULL") ?? 0
+                    if positioned > maxRows {
+                        floor = max(
+                            floor,
+                            try Int64.fetchOne(
+                                db, sql: "SELECT position FROM inference WHERE position IS NOT NULL ORDER BY position DESC LIMIT 1 OFFSET ?",
+                                arguments: [maxRows]) ?? 0)
+                    }
+                }
+            }
+            if floor > 0 {
+                try db.execute(sql: "DELETE FROM inference WHERE position <= ?", arguments: [floor])
                 removed += db.changesCount
+                try db.execute(sql: "UPDATE ledger_sequence SET floor = max(floor, ?) WHERE id = 1", arguments: [floor])
             }
             return removed
         }

@@ -135,7 +135,7 @@ public final class InferenceRecorder: Sendable {
     /// Writes a record (sealed by `seal` when given: its receipt, made with its position); with the
     /// `warn` policy a failed write is logged and counted, not thrown. Returns the record as stored.
     @discardableResult
-    func store(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) throws -> String)? = nil) async throws -> InferenceRecord? {
+    func store(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)? = nil) async throws -> InferenceRecord? {
         guard let ledger else { return nil }
         do {
             let start = ContinuousClock.now
@@ -199,7 +199,7 @@ public final class InferenceRecorder: Sendable {
     }
 
     /// The outcome's record, and what seals it with a receipt (nil without a receipt key).
-    private func makeRecord(_ outcome: Record) -> (InferenceRecord, (@Sendable (InferenceRecord) throws -> String)?) {
+    private func makeRecord(_ outcome: Record) -> (InferenceRecord, (@Sendable (InferenceRecord) -> String?)?) {
         let draft = outcome.draft
         let summary = outcome.summary
         let revision = draft.revision
@@ -220,8 +220,11 @@ public final class InferenceRecorder: Sendable {
             pipeline: revision.pipeline.map(\.name), datasets: revision.datasets.map { ["path": $0.path, "md5": $0.md5] },
             parameters: revision.parameters.map { ["file": $0.file, "key": $0.key, "value": $0.value] },
             code: revision.code.map { ["path": $0.path, "md5": $0.md5] })
+        // Whole milliseconds: what both ledgers keep exactly, so the time a receipt signs is the
+        // time the row gives back.
+        let created = Date(timeIntervalSince1970: (draft.created.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         let record = InferenceRecord(
-            id: draft.id, createdAt: draft.created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
+            id: draft.id, createdAt: created, caller: draft.caller.caller, status: outcome.status, error: outcome.error,
             model: revision.model.name, revision: revision.id, commit: revision.commit.sha, artifactMD5: revision.artifact.md5,
             lineage: json(lineage), engine: outcome.engine, sampling: json(draft.request.sampling), seed: Int64(draft.request.sampling.seed),
             inputKind: inputKind,
@@ -235,7 +238,19 @@ public final class InferenceRecorder: Sendable {
         // Signed inside the ledger's write, once the record has its position, over the answer and
         // input as they were (before any privacy digest).
         let (text, tokens) = (summary.text, summary.completionTokens)
-        return (record, { try InferenceReceipt.sign($0, text: text, tokens: tokens, input: input, with: receiptKey) })
+        let logger = self.logger
+        return (
+            record,
+            { record in
+                do {
+                    return try InferenceReceipt.sign(record, text: text, tokens: tokens, input: input, with: receiptKey)
+                } catch {
+                    // The record is kept without a receipt rather than lost (`ledger verify` names it).
+                    logger.warning("receipt not signed", metadata: ["id": "\(record.id)", "error": "\(error)"])
+                    return nil
+                }
+            }
+        )
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

@@ -59,6 +59,7 @@ public enum InferenceReceipt {
         let engine: String
         let finishReason: String
         let usage: Usage
+        let caller: String?
         let callerKey: String?
         let requestID: String?
         let signer: String
@@ -75,7 +76,10 @@ public enum InferenceReceipt {
 
     /// The statement of `record`, whose answer was `text` with `tokens` and whose input was
     /// `input` (the texts as generated and sent, before any privacy digest).
-    static func statement(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String) throws -> Data {
+    /// `inputDigest`: the input's SHA-256 when only that is known (a failed request's excerpt).
+    static func statement(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String, inputDigest: String? = nil)
+        throws -> Data
+    {
         let tokenJSON = try JSONEncoder().encode(tokens)
         let statement = Statement(
             subject: [
@@ -87,9 +91,10 @@ public enum InferenceReceipt {
                 status: record.status.rawValue,
                 error: record.error, model: record.model, revision: record.revision, commit: record.commit,
                 artifact: .init(md5: record.artifactMD5), lineage: RawJSON(record.lineage),
-                input: .init(kind: record.inputKind.rawValue, sha256: hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
+                input: .init(kind: record.inputKind.rawValue, sha256: inputDigest ?? hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
                 seed: record.seed, engine: record.engine, finishReason: record.finishReason,
-                usage: .init(promptTokens: record.promptTokens, completionTokens: record.completionTokens), callerKey: record.callerKey,
+                usage: .init(promptTokens: record.promptTokens, completionTokens: record.completionTokens), caller: record.caller,
+                callerKey: record.callerKey,
                 requestID: record.requestID, signer: signer))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -152,49 +157,56 @@ indirect enum JSONFragment: Encodable {
 
 extension InferenceReceipt {
     /// What is wrong with a stored record against its receipt, checked with `keys` (empty when
-    /// nothing): the receipt must verify with one of them and sign this record — its id, its
-    /// position, its answer and token ids, its input, revision, commit, weights, sampling, seed,
-    /// status and engine as the row holds them now. An edited row, a receipt moved to another
-    /// position, a row without a receipt: each is named.
+    /// nothing): the receipt must verify with one of them and be, byte for byte, the statement
+    /// this row makes now — every field it signs (id, position, time, status, error, model,
+    /// revision, commit, weights, lineage, input, sampling, seed, engine, finish reason, token
+    /// counts, caller, request id) and the digests of its answer and token ids. What differs is named.
     public static func problems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
         guard let text = record.receipt else { return ["no receipt"] }
         let envelope: DSSEEnvelope
+        let signer: String
         do {
             envelope = try DSSEEnvelope(json: Data(text.utf8))
-            try envelope.verify(with: keys)
+            signer = try envelope.verify(with: keys)[0]
         } catch {
             return ["receipt: \(error)"]
         }
-        guard let statement = try? JSONSerialization.jsonObject(with: envelope.payload) as? [String: Any],
-            let predicate = statement["predicate"] as? [String: Any], let subjects = statement["subject"] as? [[String: Any]]
-        else { return ["receipt: not an inference statement"] }
-        func subject(_ name: String) -> String? {
-            subjects.first { $0["name"] as? String == name }.flatMap { ($0["digest"] as? [String: Any])?["sha256"] as? String }
+        guard let tokens = try? JSONDecoder().decode([Int32].self, from: Data(record.completionTokenIDs.utf8)) else {
+            return ["token ids are not a list of token ids"]
         }
-        func json(_ text: String) -> NSObject? {
-            (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) as? NSObject
+        // A failed request keeps an excerpt of a long input, ending in the whole input's digest.
+        var inputDigest: String?
+        if record.inputIsExcerpt, let range = record.input.range(of: "sha256:", options: .backwards) {
+            inputDigest = String(record.input[range.upperBound...].prefix(64))
+        }
+        guard
+            let expected = try? statement(
+                record, text: record.output, tokens: tokens, input: record.input, signer: signer, inputDigest: inputDigest)
+        else { return ["the row cannot be made into a statement"] }
+        if expected == envelope.payload { return [] }
+        // Name what differs: each subject and each predicate field, compared as canonical JSON.
+        guard let signed = try? JSONSerialization.jsonObject(with: envelope.payload) as? [String: Any],
+            let made = try? JSONSerialization.jsonObject(with: expected) as? [String: Any]
+        else { return ["receipt: not an inference statement"] }
+        func canonical(_ value: Any?) -> Data? {
+            value.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
         }
         var problems: [String] = []
-        func expect(_ field: String, _ signed: Any?, _ stored: Any?) {
-            if "\(signed.map { "\($0)" } ?? "nil")" != "\(stored.map { "\($0)" } ?? "nil")" {
-                problems.append("\(field) is not what its receipt signs")
-            }
+        let signedSubjects = signed["subject"] as? [[String: Any]] ?? []
+        for subject in made["subject"] as? [[String: Any]] ?? [] {
+            let name = subject["name"] as? String ?? "?"
+            let other = signedSubjects.first { $0["name"] as? String == name }
+            if canonical(other?["digest"]) != canonical(subject["digest"]) { problems.append("\(name) is not what its receipt signs") }
         }
-        expect("position", (predicate["position"] as? NSNumber)?.int64Value, record.position)
-        expect("id", predicate["inference"], record.id)
-        expect("output", subject("output"), hex(Data(record.output.utf8)))
-        expect("token ids", subject("output-token-ids"), hex(Data(record.completionTokenIDs.utf8)))
-        if !record.inputIsExcerpt { expect("input", (predicate["input"] as? [String: Any])?["sha256"], hex(Data(record.input.utf8))) }
-        expect("revision", predicate["revision"], record.revision)
-        expect("commit", predicate["commit"], record.commit)
-        expect("weights md5", (predicate["artifact"] as? [String: Any])?["md5"], record.artifactMD5)
-        expect("seed", (predicate["seed"] as? NSNumber)?.int64Value, record.seed)
-        expect("status", predicate["status"], record.status.rawValue)
-        expect("finish reason", predicate["finishReason"], record.finishReason)
-        expect("engine", predicate["engine"], record.engine)
-        if let signed = predicate["sampling"] as? NSObject, json(record.sampling) != signed {
-            problems.append("sampling is not what its receipt signs")
+        let signedPredicate = signed["predicate"] as? [String: Any] ?? [:]
+        let madePredicate = made["predicate"] as? [String: Any] ?? [:]
+        for key in Set(signedPredicate.keys).union(madePredicate.keys).sorted()
+        where canonical(signedPredicate[key]) != canonical(madePredicate[key]) {
+            problems.append("\(key) is not what its receipt signs")
         }
-        return problems
+        if canonical(signed["_type"]) != canonical(made["_type"]) || canonical(signed["predicateType"]) != canonical(made["predicateType"]) {
+            problems.append("the receipt is not an inference statement")
+        }
+        return problems.isEmpty ? ["the receipt's statement is not the one this row makes"] : problems
     }
 }

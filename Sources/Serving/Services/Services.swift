@@ -99,10 +99,12 @@ public struct Services: Sendable {
         return salt
     }
 
-    /// The server's receipt key: `receipt-key` in the cache folder, made (Ed25519, mode 0600) when missing.
-    public static func receiptKey(_ configuration: ServingConfiguration) throws -> ReceiptKey {
+    /// The server's receipt key: `receipt-key` in the cache folder, made (Ed25519, mode 0600) when
+    /// missing — unless `create` is false (a verifier reads keys, never makes one).
+    public static func receiptKey(_ configuration: ServingConfiguration, create: Bool = true) throws -> ReceiptKey {
+        let path = configuration.cache.appendingPathComponent("receipt-key").path
         do {
-            return try ReceiptKey.openOrCreate(at: configuration.cache.appendingPathComponent("receipt-key").path)
+            return try create ? ReceiptKey.openOrCreate(at: path) : ReceiptKey.open(at: path)
         } catch {
             throw ConfigurationError("receipt key: \(error)")
         }

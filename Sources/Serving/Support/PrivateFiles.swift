@@ -48,6 +48,7 @@ public enum PrivateFiles {
         paths.insert(cache.path, at: 0)
         paths.append(configuration.keys.url.path)
         paths.append(configuration.ledgerSaltFile ?? cache.appendingPathComponent("ledger-salt").path)
+        paths.append(cache.appendingPathComponent("receipt-key").path)
         if let tls = configuration.tls { paths.append(tls.key) }
         let ledger = configuration.ledgerURL
         if ledger.hasPrefix("sqlite:") {
