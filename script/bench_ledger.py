@@ -81,6 +81,9 @@ for index in range(100_000):
     prefix = "".join(alphabet[(millis >> (5 * (9 - k))) & 31] for k in range(10))
     value[columns.index("id")] = prefix + "".join(random.choice(alphabet) for _ in range(16))
     value[columns.index("model")] = random.choice(["tiny-llama", "smollm2-135m"])
+    if "position" in columns:  # copies sit outside the sequence (as records made before positions)
+        value[columns.index("position")] = None
+        value[columns.index("receipt")] = None
     rows.append(value)
 ledger.executemany(f"INSERT INTO inference VALUES ({','.join('?' * len(columns))})", rows)
 ledger.commit()
