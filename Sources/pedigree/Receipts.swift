@@ -1,5 +1,6 @@
 import ArgumentParser
 import Crypto
+import DVCKit
 import Foundation
 import GitStore
 import Ledger
@@ -92,7 +93,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         print("signed by: \(predicate["signer"] as? String ?? "?")")
         if let input {
             guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("\(input) cannot be read") }
-            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            let digest = DVCHash.hexString(SHA256.hash(data: bytes))
             if (predicate["input"] as? [String: Any])?["sha256"] as? String == digest {
                 print("input: the signed input")
             } else {
@@ -101,7 +102,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         }
         if let output {
             guard let text = FileManager.default.contents(atPath: output) else { throw ValidationError("\(output) cannot be read") }
-            let digest = SHA256.hash(data: text).map { String(format: "%02x", $0) }.joined()
+            let digest = DVCHash.hexString(SHA256.hash(data: text))
             let signed = subjects.first { $0["name"] as? String == "output" }.flatMap { ($0["digest"] as? [String: Any])?["sha256"] as? String }
             if signed == digest { print("output: the signed answer") } else { failures.append("output: not the answer the receipt signs") }
         }

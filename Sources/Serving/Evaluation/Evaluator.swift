@@ -177,7 +177,7 @@ public struct Evaluator: Sendable {
             let lineage = services.lineage
             let revision = try await offload { try lineage.lineage(spec) }
             let digest = SHA256.hash(data: Data((revision.id + "\u{0}" + template).utf8))
-            judges.append(Judge(index: index, revision: revision, tag: digest.prefix(6).map { String(format: "%02x", $0) }.joined()))
+            judges.append(Judge(index: index, revision: revision, tag: DVCHash.hexString(digest.prefix(6))))
         }
         return judges
     }
@@ -366,7 +366,7 @@ public struct Evaluator: Sendable {
         encoder.outputFormatting = .sortedKeys
         let samplingJSON = (try? encoder.encode(sampling)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let digest = SHA256.hash(data: Data(([revision, dataset, md5, samplingJSON] + (owner.map { [$0] } ?? [])).joined(separator: "\u{0}").utf8))
-        return "ev" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+        return "ev" + DVCHash.hexString(digest.prefix(12))
     }
 
     /// The completed answers recorded under evaluation `id`, by item id (the first of each).

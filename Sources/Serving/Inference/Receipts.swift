@@ -1,4 +1,5 @@
 public import Crypto
+import DVCKit
 public import Foundation
 import Inference
 public import Ledger
@@ -72,7 +73,7 @@ public enum InferenceReceipt {
         func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
     }
 
-    static func hex(_ data: some DataProtocol) -> String { SHA256.hash(data: Data(data)).map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ data: some DataProtocol) -> String { DVCHash.hexString(SHA256.hash(data: Data(data))) }
 
     /// The statement of `record`, whose answer was `text` with `tokens` and whose input was
     /// `input` (the texts as generated and sent, before any privacy digest).
