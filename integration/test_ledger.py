@@ -1,6 +1,9 @@
 """The provenance ledger: every inference recorded with its lineage, replayable after restarts,
 evictions and moved branches; crash-safe; a failing ledger never takes answers down."""
+import base64
 import concurrent.futures
+import copy
+import hashlib
 import json
 import os
 import random
@@ -11,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
 
 from support.processes import Server
 from support.tools import BIN, error_codes, free_port
@@ -21,6 +26,93 @@ RECORD = """query($id: ID!) { inference(id: $id) { id createdAt prompt result se
   modelRevision { id } usage { completionTokens } } }"""
 REPLAY = "mutation($id: ID!) { replay(id: $id) { identical firstDifference original { id } replay { id result } } }"
 SPECS = ["tiny-llama@v1.0.0", "tiny-llama", "smollm2-135m#prod"]
+
+
+# RFC 9162 §2.1, written here from the RFC (not from Pedigree's code): the independent check of the
+# ledger's tree heads and proofs.
+def leaf_hash(data):
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def mth(leaves):
+    """MTH(D[n]) over leaf hashes."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def verify_inclusion(leaf, index, size, path, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first, second, path, first_root, second_root):
+    """RFC 9162 §2.1.4.2."""
+    if first == second:
+        return not path and first_root == second_root
+    if first & (first - 1) == 0:
+        path = [first_root] + path
+    if not path:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return fr == first_root and sr == second_root and sn == 0
+
+
+def statement_of(receipt):
+    return base64.b64decode(json.loads(receipt)["payload"])
+
+
+def signed_head(server, head):
+    """A tree head's envelope verified with securesystemslib (the key from GET /receipt-keys); its payload."""
+    keys = [SSlibKey.from_dict(k["keyid"], {key: v for key, v in k.items() if key != "keyid"})
+            for k in requests.get(server.url + "/receipt-keys", timeout=30).json()["keys"]]
+    envelope = json.loads(head["envelope"])
+    assert envelope["payloadType"] == "application/vnd.pedigree.tree-head+json"
+    assert Envelope.from_dict(copy.deepcopy(envelope)).verify(keys, 1)
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    assert payload["size"] == int(head["size"]) and payload["rootHash"] == head["rootHash"], (payload, head)
+    return payload
+
+
+HEAD = "size rootHash signedAt envelope"
+PROOF = "query($id: ID!) { inference(id: $id) { receipt inclusionProof { position leafIndex leafHash hashes treeHead { %s } } } }" % HEAD
 
 
 def infer(server, spec, prompt, **sampling):
@@ -63,11 +155,21 @@ def restartable(demo, backend):
         s.stop()
 
 
-def test_100_inferences_are_recorded_with_lineage_and_replay_identically_after_restart(restartable):
+def test_100_inferences_are_recorded_with_lineage_and_replay_identically_after_restart(restartable, backend):
+    """…and the ledger's Merkle tree holds them: a head signed on request part way and one on
+    shutdown, checked with securesystemslib; the receipts' inclusion proofs and the consistency
+    proof between the heads verify with the RFC 9162 check above, and the root equals the one
+    computed here from the receipts' statements. (100 on SQLite; 24 on each PostgreSQL, whose
+    own code is the same few statements.)"""
     server = restartable()
     rng = random.Random(7)
     made = []
-    for index in range(100):
+    early = None
+    count = 24 if backend else 100
+    split = count * 2 // 5
+    for index in range(count):
+        if index == split:
+            early = server.data("mutation { signTreeHead { %s } }" % HEAD)["signTreeHead"]
         spec = SPECS[index % 3]
         sampling = {"temperature": rng.choice([0.6, 0.9, 1.2]), "maxTokens": 6 if spec.startswith("smollm2") else 10}
         if index % 2 == 0:
@@ -84,12 +186,38 @@ def test_100_inferences_are_recorded_with_lineage_and_replay_identically_after_r
         assert lineage["datasets"] == [{"path": d["path"], "md5": d["md5"]} for d in answer["modelRevision"]["datasets"]]
         assert lineage["parameters"] == answer["modelRevision"]["parameters"]
     page = server.data('{ inferences(filter: {model: "tiny-llama"}, first: 1000) { edges { node { id } } pageInfo { hasNextPage } } }')
-    assert len(page["inferences"]["edges"]) == 67 and not page["inferences"]["pageInfo"]["hasNextPage"]
+    assert len(page["inferences"]["edges"]) == sum(1 for i in range(count) if i % 3 != 2) and not page["inferences"]["pageInfo"]["hasNextPage"]
     server.restart()
     for answer, _ in made:
         replay = server.data(REPLAY, {"id": answer["id"]})["replay"]
         assert replay["identical"], (answer, replay)
         assert replay["replay"]["result"] == answer["result"] and replay["original"]["id"] == answer["id"]
+    # The tree: the head signed part way and the one the shutdown signed.
+    assert int(early["size"]) == split and signed_head(server, early)["rootHash"] == early["rootHash"]
+    final = server.data("query($size: Long) { treeHead(size: $size) { %s } }" % HEAD, {"size": count})["treeHead"]
+    assert final is not None, "no head was signed on shutdown"
+    signed_head(server, final)
+    proofs = [server.data(PROOF, {"id": answer["id"]})["inference"] for answer, _ in made]
+    statements = [statement_of(p["receipt"]) for p in proofs]
+    assert [json.loads(s)["predicate"]["position"] for s in statements] == list(range(1, count + 1))
+    leaves = [leaf_hash(hashlib.sha256(s).digest()) for s in statements]
+    assert mth(leaves[:split]).hex() == early["rootHash"] and mth(leaves).hex() == final["rootHash"]
+    for index, (proof, leaf) in enumerate(zip(proofs, leaves)):
+        inclusion = proof["inclusionProof"]
+        head = inclusion["treeHead"]
+        assert inclusion["leafIndex"] == index and inclusion["leafHash"] == leaf.hex()
+        path = [bytes.fromhex(h) for h in inclusion["hashes"]]
+        assert verify_inclusion(leaf, index, int(head["size"]), path, bytes.fromhex(head["rootHash"])), index
+        if path:  # the check can fail: a bent path does not verify
+            bent = [leaf_hash(b"bent")] + path[1:]
+            assert not verify_inclusion(leaf, index, int(head["size"]), bent, bytes.fromhex(head["rootHash"]))
+    consistency = server.data("query($a: Long!, $b: Long!) { consistencyProof(from: $a, to: $b) { from { size } to { size } hashes } }",
+                              {"a": split, "b": count})["consistencyProof"]
+    assert int(consistency["from"]["size"]) == split and int(consistency["to"]["size"]) == count
+    path = [bytes.fromhex(h) for h in consistency["hashes"]]
+    assert verify_consistency(split, count, path, bytes.fromhex(early["rootHash"]), bytes.fromhex(final["rootHash"]))
+    forked = mth(leaves[:split - 1] + [leaf_hash(b"fork")])
+    assert not verify_consistency(split, count, path, forked, bytes.fromhex(final["rootHash"]))
 
 
 def test_replay_fetches_an_evicted_artifact_again(restartable):
@@ -269,13 +397,15 @@ def test_an_evaluation_is_kept_and_read_back_after_a_restart(restartable):
 
 
 def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartable, backend):
-    """Every record is sealed by its receipt at its ledger position. `pedigree ledger verify`
-    passes on an untouched ledger and, after an output or the lineage is edited, two records swap
-    places, a position is cleared, or a record is deleted (first, last, middle) — directly in SQLite
-    or PostgreSQL — fails naming the first bad position."""
+    """Every record is sealed by its receipt at its ledger position and by its leaf in the signed
+    Merkle tree. `pedigree ledger verify` passes on an untouched ledger and after retention, and,
+    after an output, the lineage or a leaf is edited, two records swap places, a position is
+    cleared, the tail is cut (rows, leaves and sequence made to agree) or a record is deleted —
+    directly in SQLite or PostgreSQL — fails naming the first bad position."""
     server = restartable()
     for index in range(6):
         infer(server, "tiny-llama", f"sealed {index}", temperature=0.7, seed=index + 1, maxTokens=3)
+    assert server.data("mutation { signTreeHead { size } }")["signTreeHead"]["size"] == 6
     if backend:
         url = backend[1]
         env = {**os.environ}
@@ -328,8 +458,34 @@ def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartabl
     assert lineage.returncode == 1 and f"FAIL position {first} " in lineage.stderr and "lineage" in lineage.stderr, lineage.stderr
     sql(f"UPDATE inference SET lineage = '{lineage_text.replace(chr(39), chr(39) * 2)}' WHERE position = {first}")
     assert verify().returncode == 0
-    # Deleted records: the newest (cut from the end), then one in the middle, then the first.
-    for gone in (first + 5, first + 3, first):
+    # A leaf edited (the row left alone): named by position.
+    hex_of = "encode(hash, 'hex')" if backend else "lower(hex(hash))"
+    original = sql(f"SELECT {hex_of} FROM ledger_leaf WHERE position = {first + 2}")
+    blob = (lambda h: f"decode('{h}', 'hex')") if backend else (lambda h: f"X'{h}'")
+    sql(f"UPDATE ledger_leaf SET hash = {blob('00' * 32)} WHERE position = {first + 2}")
+    leaf = verify()
+    assert leaf.returncode == 1 and f"FAIL position {first + 2} " in leaf.stderr and "leaf" in leaf.stderr, leaf.stderr
+    sql(f"UPDATE ledger_leaf SET hash = {blob(original)} WHERE position = {first + 2}")
+    # Retention (at start: keep the newest 4) removes positions 1 and 2; their leaves stay, and the
+    # signed head still verifies over them.
+    server.restart("--ledger-max-rows", "4")
+    assert sql("SELECT min(position) FROM inference") == str(first + 2)
+    kept = verify()
+    assert kept.returncode == 0 and "verified 4 records" in kept.stdout and "the newest of size 6" in kept.stdout, kept.stderr
+    # A removed record's leaf edited: only the signed root can tell.
+    removed = sql(f"SELECT {hex_of} FROM ledger_leaf WHERE position = {first}")
+    sql(f"UPDATE ledger_leaf SET hash = {blob('11' * 32)} WHERE position = {first}")
+    root = verify()
+    assert root.returncode == 1 and "FAIL tree head of size 6: the leaves of positions 1 to 6 give another root" in root.stderr, root.stderr
+    sql(f"UPDATE ledger_leaf SET hash = {blob(removed)} WHERE position = {first}")
+    # The tail cut so that rows and sequence agree (record, leaf and last position): the signed head still holds it.
+    sql(f"DELETE FROM inference WHERE position = {first + 5}")
+    sql(f"DELETE FROM ledger_leaf WHERE position = {first + 5}")
+    sql("UPDATE ledger_sequence SET last = last - 1")
+    cut = verify()
+    assert cut.returncode == 1 and f"FAIL position {first + 5}: missing (the tree head of size 6" in cut.stderr, cut.stderr
+    # Deleted records: one in the middle, then the first retention kept.
+    for gone in (first + 3, first + 2):
         sql(f"DELETE FROM inference WHERE position = {gone}")
         deleted = verify()
         assert deleted.returncode == 1 and f"FAIL position {gone}: missing" in deleted.stderr, (gone, deleted.stderr)

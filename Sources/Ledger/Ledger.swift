@@ -12,14 +12,26 @@ public import Foundation
 public protocol InferenceLedger: Sendable {
     /// Stores a record at the next ledger position (1, 2, 3, … across every writer of this
     /// ledger, never reused, never forked); returns the record as stored once it is durable.
-    /// `seal`, when given, is called inside the write with the record given its position, and
-    /// what it returns is stored as the record's receipt (so a receipt can sign its position).
-    func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord
+    /// `seal`, when given, is called inside the write with the record given its position; what
+    /// it returns is stored with it: the record's receipt (so a receipt can sign its position) and
+    /// its leaf in the ledger's Merkle tree (kept after retention removes the record).
+    func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> LedgerSeal)?) async throws -> InferenceRecord
     /// Records at positions after `position`, in position order, `limit` at most (for `ledger verify`).
     func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord]
     /// Where the sequence stands: the last position given, the highest retention removed, the
     /// records made before positions, and how many records now have none.
     func sequence() async throws -> LedgerSequence
+    /// The Merkle tree's leaves at positions after `position`, in position order, `limit` at most.
+    func leaves(afterPosition position: Int64, limit: Int) async throws -> [LedgerLeaf]
+    /// Stores leaves at positions that have none (made for records written before the tree);
+    /// a position's leaf, once stored, is never replaced.
+    func addLeaves(_ leaves: [LedgerLeaf]) async throws
+    /// Keeps a signed tree head (one per size: a second of the same size is ignored).
+    func saveTreeHead(_ head: LedgerTreeHead) async throws
+    /// Signed tree heads by size: the one of `size`, or the newest (largest) when nil.
+    func treeHead(size: Int64?) async throws -> LedgerTreeHead?
+    /// Every signed tree head, smallest first.
+    func treeHeads() async throws -> [LedgerTreeHead]
     /// A record by id.
     func inference(id: String) async throws -> InferenceRecord?
     /// Records matching `filter`, newest first, `first` at most, after the cursor `after` (an id).
@@ -62,6 +74,47 @@ extension InferenceLedger {
                 throw error
             }
         }
+    }
+}
+
+/// What seals a record inside its write.
+public struct LedgerSeal: Sendable {
+    /// Its signed receipt (nil when signing failed: the record is kept without one).
+    public var receipt: String?
+    /// Its leaf's hash in the ledger's Merkle tree (RFC 9162: `SHA-256(0x00 ‖ data)`).
+    public var leaf: Data
+
+    public init(receipt: String?, leaf: Data) {
+        self.receipt = receipt
+        self.leaf = leaf
+    }
+}
+
+/// One leaf of the ledger's Merkle tree: the hash at a position (the tree's index is position − 1).
+public struct LedgerLeaf: Sendable, Hashable {
+    public var position: Int64
+    public var hash: Data
+
+    public init(position: Int64, hash: Data) {
+        self.position = position
+        self.hash = hash
+    }
+}
+
+/// A signed tree head as the ledger keeps it: the tree's size and root, and the signed envelope
+/// that says so.
+public struct LedgerTreeHead: Sendable, Hashable {
+    public var size: Int64
+    public var root: Data
+    public var createdAt: Date
+    /// The DSSE envelope's JSON.
+    public var envelope: String
+
+    public init(size: Int64, root: Data, createdAt: Date, envelope: String) {
+        self.size = size
+        self.root = root
+        self.createdAt = createdAt
+        self.envelope = envelope
     }
 }
 

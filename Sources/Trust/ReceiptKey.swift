@@ -9,16 +9,14 @@ public import Foundation
 /// first use. Its id is the SHA-256 of the raw public key, in hex (what a DSSE signature's
 /// `keyid` names, and what the published key list is keyed by).
 public struct ReceiptKey: Sendable {
-    /// The private key's 32 raw bytes (the key type is not Sendable; it is remade to sign).
-    private let raw: Data
+    /// The signing key, made once (expanding it costs as much as a signature).
+    private let signing: SigningKey
     /// `sha256(raw public key)`, hex.
     public let keyID: String
     public let publicKeyBytes: Data
 
     /// The signing key.
-    public func signingKey() throws -> Curve25519.Signing.PrivateKey {
-        try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-    }
+    public func signingKey() throws -> Curve25519.Signing.PrivateKey { signing.key }
 
     public var publicKey: Curve25519.Signing.PublicKey {
         // Valid by construction: the bytes came from a public key.
@@ -26,11 +24,11 @@ public struct ReceiptKey: Sendable {
     }
 
     public static func keyID(of key: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).map { String(format: "%02x", $0) }.joined()
+        Data(SHA256.hash(data: key.rawRepresentation)).hexString
     }
 
     public init(_ privateKey: Curve25519.Signing.PrivateKey) {
-        raw = privateKey.rawRepresentation
+        signing = SigningKey(key: privateKey)
         publicKeyBytes = privateKey.publicKey.rawRepresentation
         keyID = Self.keyID(of: privateKey.publicKey)
     }
@@ -76,9 +74,16 @@ public struct ReceiptKey: Sendable {
     public var published: [String: Any] {
         [
             "keyid": keyID, "keytype": "ed25519", "scheme": "ed25519",
-            "keyval": ["public": publicKeyBytes.map { String(format: "%02x", $0) }.joined()],
+            "keyval": ["public": publicKeyBytes.hexString],
         ]
     }
+}
+
+/// The private key, shared between tasks: it is never changed after it is made, and signing
+/// reads it only (the key type is not marked Sendable).
+private final class SigningKey: @unchecked Sendable {
+    let key: Curve25519.Signing.PrivateKey
+    init(key: Curve25519.Signing.PrivateKey) { self.key = key }
 }
 
 /// Why a key, an envelope or a receipt is not what it should be.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Ledger
 import Logging
@@ -90,28 +91,82 @@ struct LedgerCommand: AsyncParsableCommand {
                 if sequence.unpositioned > sequence.legacy {
                     return "\(sequence.unpositioned) records have no position, but only \(sequence.legacy) were made before positions"
                 }
-                // Every position from just past what retention removed to the last one given.
+                // Each record against its receipt and its leaf, every position from just past what
+                // retention removed to the last one given.
                 var expected = sequence.floor + 1
                 while true {
                     let page = try await store.records(afterPosition: expected - 1, limit: 1000)
                     guard !page.isEmpty else { break }
+                    let leaves = Dictionary(
+                        try await store.leaves(afterPosition: expected - 1, limit: 1000).map { ($0.position, $0.hash) },
+                        uniquingKeysWith: { first, _ in first })
                     for record in page {
                         guard let position = record.position else { continue }
                         if position != expected { return "position \(expected): missing (a deleted record, or one moved)" }
                         let problems = InferenceReceipt.problems(of: record, trusting: keys)
                         if !problems.isEmpty { return "position \(position) (inference \(record.id)): \(problems.joined(separator: "; "))" }
+                        if let leaf = leaves[position], leaf != InferenceReceipt.leafHash(of: record) {
+                            return "position \(position) (inference \(record.id)): its leaf in the tree is not its receipt's statement"
+                        }
                         expected = position + 1
                     }
                 }
                 if expected <= sequence.last { return "position \(expected): missing (positions \(expected) to \(sequence.last) were given)" }
                 let checked = expected - sequence.floor - 1
                 print("verified \(checked) records\(checked > 0 ? ", positions \(sequence.floor + 1) to \(expected - 1)" : "")")
-                return nil
+                return try await Self.verifyTree(store, last: sequence.last, trusting: keys)
             }
             if let failure {
                 FileHandle.standardError.write(Data("FAIL \(failure)\n".utf8))
                 throw ExitCode(1)
             }
+        }
+
+        /// The tree: every signed head must verify with a trusted key, and the leaves (each
+        /// record's, checked above, and those of records retention removed) must give the root
+        /// each head signs — so a record removed, added or changed after a head was signed is seen
+        /// even where the rows and the sequence were made to agree. Heads of one tree are
+        /// consistent with each other by construction (one run of leaves gives every root).
+        static func verifyTree(_ store: any InferenceLedger, last: Int64, trusting keys: [Curve25519.Signing.PublicKey]) async throws -> String? {
+            var heads: [TreeHead] = []
+            for stored in try await store.treeHeads() {
+                guard let head = try? TreeHead(envelope: stored.envelope, trusting: keys) else {
+                    return "tree head of size \(stored.size): its signature does not verify with a trusted key"
+                }
+                if head.size != stored.size || head.rootHash != stored.root {
+                    return "tree head of size \(stored.size): its row is not what its envelope signs"
+                }
+                heads.append(head)
+            }
+            guard let newest = heads.last else {
+                print("no signed tree head yet")
+                return nil
+            }
+            if newest.size > last {
+                return "position \(last + 1): missing (the tree head of size \(newest.size), signed \(newest.time.formatted(.iso8601)), holds it)"
+            }
+            var frontier = MerkleFrontier()
+            var pending = heads[...]
+            while let head = pending.first {
+                let page = try await store.leaves(afterPosition: Int64(frontier.size), limit: 10_000)
+                let before = frontier.size
+                for leaf in page {
+                    guard leaf.position == Int64(frontier.size) + 1 else { break }
+                    frontier.append(leaf.hash)
+                    if let head = pending.first, Int64(frontier.size) == head.size {
+                        if frontier.root != head.rootHash {
+                            return
+                                "tree head of size \(head.size): the leaves of positions 1 to \(head.size) give another root (one was changed, added or removed after it was signed)"
+                        }
+                        pending.removeFirst()
+                    }
+                }
+                if frontier.size == before {
+                    return "position \(frontier.size + 1): no leaf in the tree (the tree head of size \(head.size) holds one)"
+                }
+            }
+            print("tree: \(heads.count) signed heads verified, the newest of size \(newest.size) (root \(newest.rootHex))")
+            return nil
         }
     }
 }

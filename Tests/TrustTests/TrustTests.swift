@@ -39,3 +39,70 @@ struct DSSETests {
         #expect(throws: TrustError.self) { try ReceiptKey.openOrCreate(at: path) }
     }
 }
+
+struct MerkleTreeTests {
+    static func leaves(_ n: Int) -> [Data] { (0..<n).map { MerkleTree.leafHash(Data("leaf \($0)".utf8)) } }
+
+    /// RFC 9162's definition, written out without the split helper: the reference the others must meet.
+    static func reference(_ leaves: ArraySlice<Data>) -> Data {
+        if leaves.isEmpty { return Data(SHA256.hash(data: Data())) }
+        if leaves.count == 1 { return leaves.first! }
+        var k = 1
+        while k * 2 < leaves.count { k *= 2 }
+        var data = Data([1])
+        data.append(reference(leaves.prefix(k)))
+        data.append(reference(leaves.dropFirst(k)))
+        return Data(SHA256.hash(data: data))
+    }
+
+    @Test func theFrontierTheRootAndTheFlatLeavesAgreeWithTheDefinition() {
+        let all = Self.leaves(70)
+        var frontier = MerkleFrontier()
+        var flat = FlatLeafHashes()
+        #expect(frontier.root == Self.reference([]))
+        for n in 1...70 {
+            frontier.append(all[n - 1])
+            flat.append(all[n - 1])
+            let expected = Self.reference(all[0..<n])
+            #expect(frontier.root == expected && MerkleTree.root(all[0..<n]) == expected && MerkleTree.root(flat[...]) == expected, "n = \(n)")
+        }
+    }
+
+    @Test func everyInclusionAndConsistencyProofVerifiesAndNoAlteredOneDoes() {
+        let all = Self.leaves(37)
+        for size in 1...37 {
+            let tree = all[0..<size]
+            let root = MerkleTree.root(tree)
+            for index in 0..<size {
+                let proof = MerkleTree.inclusionProof(index, tree)
+                #expect(MerkleTree.verifyInclusion(leaf: all[index], index: index, size: size, proof: proof, root: root))
+                #expect(!MerkleTree.verifyInclusion(leaf: all[(index + 1) % 37], index: index, size: size, proof: proof, root: root))
+                if !proof.isEmpty {
+                    var bent = proof
+                    bent[0] = MerkleTree.leafHash(Data("other".utf8))
+                    #expect(!MerkleTree.verifyInclusion(leaf: all[index], index: index, size: size, proof: bent, root: root))
+                }
+            }
+            for older in 1...size {
+                let proof = MerkleTree.consistencyProof(older, tree)
+                let oldRoot = MerkleTree.root(all[0..<older])
+                #expect(MerkleTree.verifyConsistency(size1: older, size2: size, proof: proof, root1: oldRoot, root2: root), "\(older) → \(size)")
+                if older < size {
+                    // A forked older tree (its last leaf replaced) is not a prefix.
+                    var forked = Array(all[0..<older])
+                    forked[older - 1] = MerkleTree.leafHash(Data("fork".utf8))
+                    #expect(!MerkleTree.verifyConsistency(size1: older, size2: size, proof: proof, root1: MerkleTree.root(forked[...]), root2: root))
+                }
+            }
+        }
+    }
+
+    @Test func aTreeHeadVerifiesOnlyWithItsKey() throws {
+        let key = ReceiptKey(Curve25519.Signing.PrivateKey())
+        let head = try TreeHead.sign(size: 5, root: MerkleTree.root(Self.leaves(5)[...]), with: key)
+        let read = try TreeHead(envelope: head.envelope, trusting: [key.publicKey])
+        #expect(read.size == 5 && read.rootHash == head.rootHash && read.time == head.time)
+        #expect(throws: TrustError.self) { try TreeHead(envelope: head.envelope, trusting: [Curve25519.Signing.PrivateKey().publicKey]) }
+        #expect(Data(hex: head.rootHex) == head.rootHash && Data(hex: "0g") == nil && Data(hex: "abc") == nil)
+    }
+}

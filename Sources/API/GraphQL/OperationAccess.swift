@@ -13,13 +13,14 @@ enum OperationAccess {
             "transfers": [.administer], "loadedModels": [.readLineage], "compare": [.readLineage], "dataset": [.readLineage],
             "inference": [.readOwnInferences, .readAllInferences], "inferences": [.readOwnInferences, .readAllInferences],
             "evaluation": [.readOwnInferences, .readAllInferences], "evaluations": [.readOwnInferences, .readAllInferences],
-            "compareEvaluations": [.readOwnInferences, .readAllInferences],
+            "compareEvaluations": [.readOwnInferences, .readAllInferences], "treeHead": [.readOwnInferences, .readAllInferences],
+            "consistencyProof": [.readOwnInferences, .readAllInferences],
         ],
         "Mutation": [
             "refresh": [.administer], "pull": [.administer], "loadModel": [.administer], "unloadModel": [.administer],
             "infer": [.generate], "replay": [.readOwnInferences, .replayAny],
             "replayMany": [.readOwnInferences, .replayAny], "evaluate": [.generate], "cancelEvaluation": [.generate],
-            "promote": [.administer],
+            "promote": [.administer], "signTreeHead": [.administer],
         ],
         "Subscription": ["inferStream": [.generate], "evaluationProgress": [.readOwnInferences, .readAllInferences]],
     ]

@@ -47,6 +47,51 @@ public enum PedigreeSchema {
 
           """Two evaluations over one set compared item by item (b is usually the newer): each scorer's means and their difference, the items whose scores differ (regressions first) with both answers and the first token where they part, and the lineage diff of the two revisions."""
           compareEvaluations(a: ID!, b: ID!): EvaluationComparison!
+
+          """A signed head of the ledger's Merkle tree: the one of this size, or the newest. Null while none is signed, or without receipts."""
+          treeHead(size: Long): TreeHead
+
+          """The RFC 9162 proof that the signed head of size `from` is a prefix of the one of size `to` (the ledger only grew between them). Null unless both are signed heads."""
+          consistencyProof(from: Long!, to: Long!): ConsistencyProof
+        }
+
+        """A signed head of the ledger's Merkle tree (RFC 9162, SHA-256): leaf i is the record at position i + 1, its hash SHA-256(0x00 ‖ SHA-256(receipt statement)); kept after retention removes the record."""
+        type TreeHead {
+          """The number of leaves (positions 1 to size)."""
+          size: Long!
+
+          """The tree's root, hex."""
+          rootHash: String!
+
+          signedAt: DateTime!
+
+          """A DSSE envelope (JSON, payload type application/vnd.pedigree.tree-head+json) of {rootHash, signer, size, time}, signed with a key at GET /receipt-keys."""
+          envelope: String!
+        }
+
+        """An inference's place in a signed tree head: the audit path of RFC 9162 §2.1.3."""
+        type InclusionProof {
+          """The record's ledger position (leaf index + 1)."""
+          position: Long!
+
+          leafIndex: Long!
+
+          """SHA-256(0x00 ‖ SHA-256(the receipt's statement)), hex."""
+          leafHash: String!
+
+          """The audit path, leaf to root, hex."""
+          hashes: [String!]!
+
+          treeHead: TreeHead!
+        }
+
+        """The RFC 9162 §2.1.4 proof that one signed head is a prefix of another."""
+        type ConsistencyProof {
+          from: TreeHead!
+          to: TreeHead!
+
+          """The proof's hashes, hex."""
+          hashes: [String!]!
         }
 
         type EvaluationComparison {
@@ -186,6 +231,9 @@ public enum PedigreeSchema {
 
           """Register a version and/or assign a stage to the revision an evaluation ran on (admin): only when the evaluation is the model's, completed with no failed item, and reaches every threshold; otherwise FAILED_PRECONDITION and no tag. The tags are the ones gto register and gto assign write, pushed to the repository's Git remote; the registry shows them at once."""
           promote(input: PromoteInput!): Promotion!
+
+          """Sign a head of the ledger's Merkle tree now (admin; the server also signs one every tree-head-interval while the ledger grows, and on shutdown). Returns the newest head; null while the ledger is empty."""
+          signTreeHead: TreeHead
         }
 
         input PromoteInput {
@@ -354,6 +402,9 @@ public enum PedigreeSchema {
 
           """Its signed receipt: a DSSE envelope (JSON) of an in-toto Statement whose subjects are the SHA-256 of the answer's text and of its token ids, and whose predicate is what made it (revision, commit, weights md5, lineage, input digest, sampling and seed, engine, time, caller key id). Verify with the keys at GET /receipt-keys. Null for records made before receipts."""
           receipt: String
+
+          """Its place in the newest signed tree head of the ledger (with the receipt, proof that the record was in the ledger when the head was signed). Null until a signed head holds it."""
+          inclusionProof: InclusionProof
 
           """The prompt, or the chat messages as JSON; a sha256: digest under the privacy setting."""
           prompt: String!

@@ -8,6 +8,7 @@ import Ledger
 import Lineage
 import OrderedCollections
 import Serving
+import Trust
 
 /// Builds the executable schema: `PedigreeSchema.sdl` plus one resolver per field.
 ///
@@ -113,6 +114,12 @@ public enum SchemaBuilder {
                 "compareEvaluations": resolve { (_: Void, args, loader) in
                     try await Evaluator(services: loader.services).compare(args["a"].string ?? "", args["b"].string ?? "", caller: loader.caller)
                 },
+                "treeHead": resolve { (_: Void, args, loader) in
+                    try await loader.services.tree?.head(size: args["size"].int.map(Int64.init))
+                },
+                "consistencyProof": resolve { (_: Void, args, loader) in
+                    try await loader.services.tree?.consistencyProof(from: Int64(args["from"].int ?? 0), to: Int64(args["to"].int ?? 0))
+                },
             ],
             "Mutation": [
                 "refresh": resolve { (_: Void, _, loader) in
@@ -164,6 +171,12 @@ public enum SchemaBuilder {
                     return try await Evaluator(services: loader.services).promote(
                         model: input["model"].string ?? "", version: input["version"].string, stage: input["stage"].string,
                         evaluation: gate["id"].string ?? "", thresholds: thresholds, caller: loader.caller)
+                },
+                "signTreeHead": resolve { (_: Void, _, loader) in
+                    guard let tree = loader.services.tree else {
+                        throw ServingError(.failedPrecondition, "the ledger has no tree: it needs the ledger on and receipts (ledger-text store)")
+                    }
+                    return try await tree.signHead()
                 },
                 "cancelEvaluation": resolve { (_: Void, args, loader) in
                     loader.services.evaluations.cancel(args["id"].string ?? "", by: loader.caller.principal)
@@ -221,6 +234,24 @@ public enum SchemaBuilder {
                     let name = promotion.revision.model.name
                     return try await loader.read { try $0.model(named: name) }
                 },
+            ],
+            "TreeHead": [
+                "size": field { (head: LedgerTreeHead) in head.size },
+                "rootHash": field { (head: LedgerTreeHead) in head.root.hexString },
+                "signedAt": field { (head: LedgerTreeHead) in head.createdAt.formatted(.iso8601) },
+                "envelope": field { (head: LedgerTreeHead) in head.envelope },
+            ],
+            "InclusionProof": [
+                "position": field { (proof: LedgerTree.InclusionProof) in proof.position },
+                "leafIndex": field { (proof: LedgerTree.InclusionProof) in proof.position - 1 },
+                "leafHash": field { (proof: LedgerTree.InclusionProof) in proof.leafHash.hexString },
+                "hashes": field { (proof: LedgerTree.InclusionProof) in proof.hashes.map(\.hexString) },
+                "treeHead": field { (proof: LedgerTree.InclusionProof) in proof.head },
+            ],
+            "ConsistencyProof": [
+                "from": field { (proof: LedgerTree.ConsistencyProof) in proof.from },
+                "to": field { (proof: LedgerTree.ConsistencyProof) in proof.to },
+                "hashes": field { (proof: LedgerTree.ConsistencyProof) in proof.hashes.map(\.hexString) },
             ],
             "EvaluationComparison": [
                 "a": field { (comparison: EvaluationComparison) in comparison.a },
@@ -363,6 +394,10 @@ public enum SchemaBuilder {
             "Inference": [
                 "id": field { (record: InferenceRecord) in record.id },
                 "receipt": field { (record: InferenceRecord) in record.receipt },
+                "inclusionProof": resolve { (record: InferenceRecord, _, loader) in
+                    guard let position = record.position else { return nil as LedgerTree.InclusionProof? }
+                    return try await loader.services.tree?.inclusionProof(position: position)
+                },
                 "createdAt": field { (record: InferenceRecord) in Signature(name: "", email: "", date: record.createdAt, offsetMinutes: 0).iso8601 },
                 "modelRevision": resolve { (record: InferenceRecord, _, loader) in try await loader.lineage(record.revision) },
                 "prompt": field { (record: InferenceRecord) in record.input },

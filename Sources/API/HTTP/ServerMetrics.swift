@@ -139,6 +139,11 @@ final class ServerMetrics: Sendable {
                     "pedigree_ledger_write_seconds", [("quantile", String(quantile))],
                     "Time an answer waits for its ledger record, over the latest 1024 writes.", seconds)
             }
+            if let seconds = services.recorder.receiptQuantile(quantile) {
+                set(
+                    "pedigree_receipt_seconds", [("quantile", String(quantile))],
+                    "Time an answer's receipt takes (statement made, signed, hashed into its leaf), over the latest 1024.", seconds)
+            }
         }
         for meter in services.access.meterList {
             let counts = meter.counts

@@ -170,6 +170,14 @@ public final class PostgresLedger: InferenceLedger {
                 "UPDATE ledger_sequence SET legacy = (SELECT count(*) FROM inference WHERE position IS NULL)",
             ]
         ),
+        (
+            "v10: merkle tree",
+            [
+                // A leaf per position, kept after retention removes its record; signed tree heads.
+                "CREATE TABLE ledger_leaf (position bigint PRIMARY KEY, hash bytea NOT NULL)",
+                "CREATE TABLE tree_head (size bigint PRIMARY KEY, root bytea NOT NULL, created_at timestamptz NOT NULL, envelope text NOT NULL)",
+            ]
+        ),
     ]
 
     private func migrate() async throws {
@@ -187,7 +195,7 @@ public final class PostgresLedger: InferenceLedger {
         }
     }
 
-    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord {
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> LedgerSeal)?) async throws -> InferenceRecord {
         try await migrated.wait()
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
@@ -197,7 +205,11 @@ public final class PostgresLedger: InferenceLedger {
             for try await value in next.decode(Int64.self) { position = value }
             guard let position else { throw LedgerError.configuration("the ledger's sequence row is missing") }
             record.position = position
-            if let seal { record.receipt = seal(record) }
+            if let seal {
+                let sealed = seal(record)
+                record.receipt = sealed.receipt
+                try await connection.query("INSERT INTO ledger_leaf (position, hash) VALUES (\(position), \(sealed.leaf))", logger: logger)
+            }
             try await connection.query(
                 """
                 INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
@@ -216,6 +228,54 @@ public final class PostgresLedger: InferenceLedger {
     public func records(afterPosition position: Int64, limit: Int) async throws -> [InferenceRecord] {
         try await migrated.wait()
         return try await fetch("SELECT * FROM inference WHERE position > \(position) ORDER BY position LIMIT \(limit)")
+    }
+
+    public func leaves(afterPosition position: Int64, limit: Int) async throws -> [LedgerLeaf] {
+        try await migrated.wait()
+        var leaves: [LedgerLeaf] = []
+        let rows = try await client.query(
+            "SELECT position, hash FROM ledger_leaf WHERE position > \(position) ORDER BY position LIMIT \(limit)", logger: logger)
+        for try await (position, hash) in rows.decode((Int64, Data).self) { leaves.append(LedgerLeaf(position: position, hash: hash)) }
+        return leaves
+    }
+
+    public func addLeaves(_ leaves: [LedgerLeaf]) async throws {
+        try await migrated.wait()
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            for leaf in leaves {
+                try await connection.query(
+                    "INSERT INTO ledger_leaf (position, hash) VALUES (\(leaf.position), \(leaf.hash)) ON CONFLICT DO NOTHING", logger: logger)
+            }
+        }
+    }
+
+    public func saveTreeHead(_ head: LedgerTreeHead) async throws {
+        try await migrated.wait()
+        try await client.query(
+            """
+            INSERT INTO tree_head (size, root, created_at, envelope) VALUES (\(head.size), \(head.root), \(head.createdAt), \(head.envelope))
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
+    }
+
+    public func treeHead(size: Int64?) async throws -> LedgerTreeHead? {
+        try await migrated.wait()
+        if let size { return try await fetchTreeHeads("SELECT size, root, created_at, envelope FROM tree_head WHERE size = \(size)").first }
+        return try await fetchTreeHeads("SELECT size, root, created_at, envelope FROM tree_head ORDER BY size DESC LIMIT 1").first
+    }
+
+    public func treeHeads() async throws -> [LedgerTreeHead] {
+        try await migrated.wait()
+        return try await fetchTreeHeads("SELECT size, root, created_at, envelope FROM tree_head ORDER BY size")
+    }
+
+    private func fetchTreeHeads(_ query: PostgresQuery) async throws -> [LedgerTreeHead] {
+        var heads: [LedgerTreeHead] = []
+        for try await (size, root, created, envelope) in try await client.query(query, logger: logger).decode((Int64, Data, Date, String).self) {
+            heads.append(LedgerTreeHead(size: size, root: root, createdAt: created, envelope: envelope))
+        }
+        return heads
     }
 
     public func inference(id: String) async throws -> InferenceRecord? {

@@ -143,20 +143,70 @@ public final class SQLiteLedger: InferenceLedger {
             try db.execute(sql: "ALTER TABLE ledger_sequence ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0")
             try db.execute(sql: "UPDATE ledger_sequence SET legacy = (SELECT count(*) FROM inference WHERE position IS NULL)")
         }
+        migrator.registerMigration("v10: merkle tree") { db in
+            // A leaf per position, kept after retention removes its record; signed tree heads.
+            try db.execute(sql: "CREATE TABLE ledger_leaf (position INTEGER PRIMARY KEY, hash BLOB NOT NULL)")
+            try db.execute(
+                sql: "CREATE TABLE tree_head (size INTEGER PRIMARY KEY, root BLOB NOT NULL, createdAt DATETIME NOT NULL, envelope TEXT NOT NULL)")
+        }
         return migrator
     }
 
-    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)?) async throws -> InferenceRecord {
+    public func record(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> LedgerSeal)?) async throws -> InferenceRecord {
         try await pool.write { db in
             var record = record
             guard let position = try Int64.fetchOne(db, sql: "UPDATE ledger_sequence SET last = last + 1 WHERE id = 1 RETURNING last") else {
                 throw LedgerError.configuration("the ledger's sequence row is missing")
             }
             record.position = position
-            if let seal { record.receipt = seal(record) }
+            if let seal {
+                let sealed = seal(record)
+                record.receipt = sealed.receipt
+                try db.execute(sql: "INSERT INTO ledger_leaf (position, hash) VALUES (?, ?)", arguments: [position, sealed.leaf])
+            }
             try Row.insert(record, into: db)
             return record
         }
+    }
+
+    public func leaves(afterPosition position: Int64, limit: Int) async throws -> [LedgerLeaf] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT position, hash FROM ledger_leaf WHERE position > ? ORDER BY position LIMIT ?", arguments: [position, limit]
+            ).map { LedgerLeaf(position: $0["position"], hash: $0["hash"]) }
+        }
+    }
+
+    public func addLeaves(_ leaves: [LedgerLeaf]) async throws {
+        try await pool.write { db in
+            for leaf in leaves {
+                try db.execute(sql: "INSERT OR IGNORE INTO ledger_leaf (position, hash) VALUES (?, ?)", arguments: [leaf.position, leaf.hash])
+            }
+        }
+    }
+
+    public func saveTreeHead(_ head: LedgerTreeHead) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO tree_head (size, root, createdAt, envelope) VALUES (?, ?, ?, ?)",
+                arguments: [head.size, head.root, head.createdAt, head.envelope])
+        }
+    }
+
+    public func treeHead(size: Int64?) async throws -> LedgerTreeHead? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM tree_head WHERE ? IS NULL OR size = ? ORDER BY size DESC LIMIT 1", arguments: [size, size]
+            ).map(Self.decodeTreeHead)
+        }
+    }
+
+    public func treeHeads() async throws -> [LedgerTreeHead] {
+        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM tree_head ORDER BY size").map(Self.decodeTreeHead) }
+    }
+
+    static func decodeTreeHead(_ row: Row) -> LedgerTreeHead {
+        LedgerTreeHead(size: row["size"], root: row["root"], createdAt: row["createdAt"], envelope: row["envelope"])
     }
 
     public func sequence() async throws -> LedgerSequence {

@@ -296,6 +296,10 @@ extension ConfigurationKey {
             "ledger-max-rows", \.serving.ledgerMaxRows, ConfigurationCodec.integer(1...Int(Int32.max)).optional, .ledger, [.ledger],
             help: "Keep at most this many records (the newest; checked hourly).",
             details: "SQLite's write-ahead log is folded back and truncated once it passes 64 MiB."),
+        .key(
+            "tree-head-interval", \.serving.treeHeadInterval, .seconds(1...86_400), .ledger, [.server],
+            help: "Sign a head of the ledger's Merkle tree this often while it grows (and once on shutdown).",
+            details: "Inclusion proofs (Inference.inclusionProof) are given against the newest signed head."),
     ]
 
     private static let logging: [ConfigurationKey] = [

@@ -130,6 +130,8 @@ public struct ServingConfiguration: Sendable {
     /// (hourly): the ledger is bounded unless asked otherwise.
     public var ledgerRetentionDays: Int? = 90
     public var ledgerMaxRows: Int? = 1_000_000
+    /// How often a head of the ledger's Merkle tree is signed while it grows.
+    public var treeHeadInterval: Duration = .seconds(10)
 
     public init(repo: String, cache: URL) {
         self.repo = repo

@@ -11,6 +11,26 @@ import Synchronization
 import Tracing
 public import Trust
 
+/// The latest durations (a ring of 1024), for quantiles `/metrics` shows.
+final class DurationRing: Sendable {
+    private let ring = Mutex<(samples: [Double], next: Int)>(([], 0))
+
+    func record(_ duration: Duration) {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        ring.withLock { ring in
+            if ring.samples.count < 1024 { ring.samples.append(seconds) } else { ring.samples[ring.next] = seconds }
+            ring.next = (ring.next + 1) % 1024
+        }
+    }
+
+    /// The `q` quantile of the durations kept, in seconds; nil before the first.
+    func quantile(_ q: Double) -> Double? {
+        let sorted = ring.withLock { $0.samples }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
+    }
+}
+
 /// Writes inference records to the ledger with the configured policy (warn or fail on a failed
 /// write) and privacy setting (text or digests), and keeps the figures `/metrics` shows. This is
 /// the ledger's edge: enums become the record's text here.
@@ -28,9 +48,10 @@ public final class InferenceRecorder: Sendable {
     private let counters = Mutex<(records: Int64, failures: Int64, rejected: Int64)>((0, 0, 0))
     /// The longest input a failed record keeps; the rest is replaced by its size and digest.
     static let failedInputExcerpt = 1024
-    /// The latest ledger write durations in seconds (a ring of 1024), for the latency the ledger
-    /// adds to each answer.
-    private let writeDurations = Mutex<(samples: [Double], next: Int)>(([], 0))
+    /// The latest ledger write durations, for the latency the ledger adds to each answer.
+    private let writeDurations = DurationRing()
+    /// The latest receipts' durations (the statement made, signed and hashed into its leaf).
+    private let receiptDurations = DurationRing()
 
     public init(
         ledger: (any InferenceLedger)?, policy: LedgerFailurePolicy = .warn, storeText: Bool = true, salt: Data = Data(),
@@ -57,11 +78,10 @@ public final class InferenceRecorder: Sendable {
     }
 
     /// The `q` quantile of recent ledger write durations, in seconds; nil before the first write.
-    public func writeQuantile(_ q: Double) -> Double? {
-        let sorted = writeDurations.withLock { $0.samples }.sorted()
-        guard !sorted.isEmpty else { return nil }
-        return sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
-    }
+    public func writeQuantile(_ q: Double) -> Double? { writeDurations.quantile(q) }
+
+    /// The `q` quantile of recent receipts' durations (made, signed, hashed), in seconds.
+    public func receiptQuantile(_ q: Double) -> Double? { receiptDurations.quantile(q) }
 
     /// A recorded inference; `BAD_USER_INPUT` when the ledger is off.
     public func record(id: String) async throws -> InferenceRecord? {
@@ -135,18 +155,14 @@ public final class InferenceRecorder: Sendable {
     /// Writes a record (sealed by `seal` when given: its receipt, made with its position); with the
     /// `warn` policy a failed write is logged and counted, not thrown. Returns the record as stored.
     @discardableResult
-    func store(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> String?)? = nil) async throws -> InferenceRecord? {
+    func store(_ record: InferenceRecord, seal: (@Sendable (InferenceRecord) -> LedgerSeal)? = nil) async throws -> InferenceRecord? {
         guard let ledger else { return nil }
         do {
             let start = ContinuousClock.now
             let stored = try await ledger.record(record, seal: seal)
             let elapsed = ContinuousClock.now - start
             Timer(label: MetricName.ledgerWriteDuration).record(duration: elapsed)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            writeDurations.withLock { ring in
-                if ring.samples.count < 1024 { ring.samples.append(seconds) } else { ring.samples[ring.next] = seconds }
-                ring.next = (ring.next + 1) % 1024
-            }
+            writeDurations.record(elapsed)
             counters.withLock { $0.records += 1 }
             return stored
         } catch {
@@ -199,7 +215,7 @@ public final class InferenceRecorder: Sendable {
     }
 
     /// The outcome's record, and what seals it with a receipt (nil without a receipt key).
-    private func makeRecord(_ outcome: Record) -> (InferenceRecord, (@Sendable (InferenceRecord) -> String?)?) {
+    private func makeRecord(_ outcome: Record) -> (InferenceRecord, (@Sendable (InferenceRecord) -> LedgerSeal)?) {
         let draft = outcome.draft
         let summary = outcome.summary
         let revision = draft.revision
@@ -235,20 +251,31 @@ public final class InferenceRecorder: Sendable {
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
             requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey)
         guard let receiptKey else { return (record, nil) }
-        // Signed inside the ledger's write, once the record has its position, over the answer and
-        // input as they were (before any privacy digest).
-        let (text, tokens) = (summary.text, summary.completionTokens)
+        // The statement is made here, over the answer and input as they were (before any privacy
+        // digest); inside the ledger's write only its position is placed and the payload signed.
         let logger = self.logger
+        let started = ContinuousClock.now
+        let pending: InferenceReceipt.PendingStatement?
+        do {
+            pending = try InferenceReceipt.prepare(
+                record, text: summary.text, tokens: summary.completionTokens, input: input, signer: receiptKey.keyID)
+        } catch {
+            logger.warning("receipt not made", metadata: ["id": "\(record.id)", "error": "\(error)"])
+            pending = nil
+        }
+        let prepared = ContinuousClock.now - started
+        let durations = receiptDurations
         return (
             record,
             { record in
-                do {
-                    return try InferenceReceipt.sign(record, text: text, tokens: tokens, input: input, with: receiptKey)
-                } catch {
+                let sealing = ContinuousClock.now
+                let (seal, error) = InferenceReceipt.seal(pending, position: record.position, with: receiptKey)
+                durations.record(prepared + (ContinuousClock.now - sealing))
+                if let error {
                     // The record is kept without a receipt rather than lost (`ledger verify` names it).
                     logger.warning("receipt not signed", metadata: ["id": "\(record.id)", "error": "\(error)"])
-                    return nil
                 }
+                return seal
             }
         )
     }

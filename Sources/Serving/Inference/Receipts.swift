@@ -10,8 +10,9 @@ public import Trust
 /// token ids (as JSON); the predicate says what made it: the canonical revision, commit and
 /// weights' md5, the lineage, the digest of the exact input, the sampling with its seed, the
 /// engine facts, the time, the calling key's id, the record's ledger position and the server's
-/// key id. Made inside the ledger's write (once the position is known), from the answer as generated, so it proves the text to whoever holds it even when the
-/// ledger keeps only digests.
+/// key id. Made before the ledger's write and signed inside it (once the position is known), from
+/// the answer as generated, so it proves the text to whoever holds it even when the ledger keeps
+/// only digests.
 public enum InferenceReceipt {
     public static let statementType = "https://in-toto.io/Statement/v1"
     public static let predicateType = "https://pedigree.dev/attestation/inference/v1"
@@ -88,7 +89,7 @@ public enum InferenceReceipt {
                 .init(name: "output-token-ids", digest: ["sha256": hex(tokenJSON)]),
             ],
             predicate: Predicate(
-                inference: record.id, position: record.position, createdAt: ISO8601DateFormatter().string(from: record.createdAt),
+                inference: record.id, position: record.position, createdAt: record.createdAt.formatted(.iso8601),
                 status: record.status.rawValue,
                 error: record.error, model: record.model, revision: record.revision, commit: record.commit,
                 artifact: .init(md5: record.artifactMD5), lineage: RawJSON(record.lineage),
@@ -101,6 +102,59 @@ public enum InferenceReceipt {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(statement)
     }
+
+    /// A statement made before the ledger's write, waiting only for its position: the bytes
+    /// before and after the position's digits. Encoding, digests and formatting happen outside the
+    /// write; inside it, the position is spliced in, the payload signed and its leaf hashed.
+    public struct PendingStatement: Sendable {
+        let head: Data
+        let tail: Data
+
+        /// The statement's bytes with `position`: what `statement` makes for the record at it.
+        public func payload(at position: Int64) -> Data { head + Data(String(position).utf8) + tail }
+    }
+
+    /// Stands in for the position while the statement is encoded (no other key is `position`, and
+    /// a string's quotes are escaped, so `"position":` occurs once).
+    static let placeholderPosition: Int64 = 7_777_777_777_777_777_777
+
+    /// The statement of `record` (see `statement`) with its position left open.
+    public static func prepare(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String) throws -> PendingStatement {
+        var placed = record
+        placed.position = placeholderPosition
+        let bytes = try statement(placed, text: text, tokens: tokens, input: input, signer: signer)
+        let marker = Data("\"position\":\(placeholderPosition)".utf8)
+        guard let range = bytes.firstRange(of: marker), bytes[range.upperBound...].firstRange(of: marker) == nil else {
+            throw TrustError.envelope("the statement's position cannot be placed")
+        }
+        let digits = range.lowerBound + marker.count - String(placeholderPosition).utf8.count
+        return PendingStatement(head: Data(bytes[..<digits]), tail: Data(bytes[range.upperBound...]))
+    }
+
+    /// The seal of a record written with `pending`: the statement at its position, signed with
+    /// `key` (no receipt when signing fails: the record is kept, and `ledger verify` names it),
+    /// and its leaf in the ledger's Merkle tree (`SHA-256(0x00 ‖ SHA-256(statement))`).
+    public static func seal(_ pending: PendingStatement?, position: Int64?, with key: ReceiptKey) -> (LedgerSeal, (any Error)?) {
+        guard let pending, let position else { return (LedgerSeal(receipt: nil, leaf: MerkleTree.leafHash(Data())), nil) }
+        let payload = pending.payload(at: position)
+        let leaf = leafHash(ofStatement: payload)
+        do {
+            return (LedgerSeal(receipt: try DSSEEnvelope.sign(payload, with: key).json, leaf: leaf), nil)
+        } catch {
+            return (LedgerSeal(receipt: nil, leaf: leaf), error)
+        }
+    }
+
+    /// The leaf of a record's receipt (its statement's; the leaf of empty data without one).
+    public static func leafHash(of record: InferenceRecord) -> Data {
+        guard let statement = record.receipt.flatMap({ try? DSSEEnvelope(json: Data($0.utf8)).payload }) else {
+            return MerkleTree.leafHash(Data())
+        }
+        return leafHash(ofStatement: statement)
+    }
+
+    /// A statement's leaf in the ledger's Merkle tree: the leaf hash of the statement's SHA-256.
+    public static func leafHash(ofStatement payload: Data) -> Data { MerkleTree.leafHash(Data(SHA256.hash(data: payload))) }
 
     /// The signed receipt (a DSSE envelope's JSON) of `record`.
     public static func sign(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, with key: ReceiptKey) throws -> String {

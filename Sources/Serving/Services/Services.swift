@@ -24,6 +24,8 @@ public struct Services: Sendable {
     public let inference: InferenceService
     public let refresher: RepositoryRefresher
     public let state: ServingState
+    /// The ledger's Merkle tree (nil without a ledger or receipts).
+    public let tree: LedgerTree?
     /// The evaluations running in this process.
     public let evaluations: EvaluationTracker
     /// API keys: who is asking, what they may do, their quotas.
@@ -48,6 +50,7 @@ public struct Services: Sendable {
             // Under the privacy setting a stored receipt's plain digests would let short texts be
             // found by hashing guesses: no receipts there (yet).
             receiptKey: ledger == nil || !configuration.ledgerStoreText ? nil : try receiptKey(configuration), logger: logger)
+        let tree = recorder.ledger.flatMap { ledger in recorder.receiptKey.map { LedgerTree(ledger: ledger, key: $0, logger: logger) } }
         let state = ServingState()
         let workers = try openWorkers(configuration, models: models, logger: logger)
         let backend = try openBackend(
@@ -58,7 +61,7 @@ public struct Services: Sendable {
         return Services(
             configuration: configuration, lineage: lineage, artifacts: artifacts, models: models, workers: workers, recorder: recorder,
             inference: inference,
-            refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state,
+            refresher: RepositoryRefresher(lineage: lineage, timeout: configuration.refreshTimeout, logger: logger), state: state, tree: tree,
             evaluations: EvaluationTracker(), access: openAccess(configuration), telemetry: telemetry, logger: logger)
     }
 
@@ -155,13 +158,15 @@ public struct Services: Sendable {
     }
 
     /// The long-lived work of a server, each a `Service`: the ledger (first, so it stops last,
-    /// flushed), the idle-model sweeper, ledger retention, the periodic refresh and the preload
+    /// flushed), the tree-head signer, the idle-model sweeper, ledger retention, the periodic refresh and the preload
     /// list. `http` goes after them and the drain last, so that on shutdown the drain runs first
     /// while HTTP still answers.
     public func serviceGroup(http: any Service, observability: [any Service] = [], logger: Logger) -> ServiceGroup {
         // Exporters first, so they stop last and flush what the others recorded.
         var services: [any Service] = observability
         if let ledger = recorder.ledger { services.append(LedgerService(ledger: ledger)) }
+        // After the ledger and before HTTP and the drain: its last head, on shutdown, holds the last answers.
+        if let tree { services.append(TreeHeadSigner(tree: tree, interval: configuration.treeHeadInterval, logger: logger)) }
         services.append(ModelSweeper(models: models))
         if let workers { services.append(workers) }
         if let ledger = recorder.ledger {
