@@ -95,11 +95,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The commit this binary was built from (script/build-info writes it before each build).
+        .target(name: "CBuildInfo"),
         .target(
             name: "Inference",
             dependencies: [
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                "CBuildInfo",
                 "CLlama",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -235,7 +238,7 @@ let package = Package(
         .testTarget(name: "TrustTests", dependencies: ["Trust"], swiftSettings: swiftSettings),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServingTests", dependencies: ["Inference", "Ledger", "Serving", .product(name: "Logging", package: "swift-log")],
+            name: "ServingTests", dependencies: ["Inference", "Ledger", "Serving", "Trust", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "DVCKit"], swiftSettings: swiftSettings),
         .testTarget(name: "LineageTests", dependencies: ["Lineage", "GitStore", "DVCKit", "TestSupport"], swiftSettings: swiftSettings),

@@ -91,6 +91,10 @@ def operations(server):
         "compareEvaluations": ("query($id: ID!) { compareEvaluations(a: $id, b: $id) { unchanged } }", {"id": server.alice_evaluation},
                                {"infer", "audit", "admin"}),
         "cancelEvaluation": ("mutation { cancelEvaluation(id: \"ev0\") }", {}, {"infer", "admin"}),
+        # The tree's heads say how many answers the server gave (every key's): auditors and admins.
+        "treeHead": ("{ treeHead { size } }", {}, {"audit", "admin"}),
+        "consistencyProof": ("{ consistencyProof(from: 1, to: 1) { hashes } }", {}, {"audit", "admin"}),
+        "signTreeHead": ("mutation { signTreeHead { size } }", {}, {"admin"}),
     }
 
 

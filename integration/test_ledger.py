@@ -405,7 +405,10 @@ def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartabl
     server = restartable()
     for index in range(6):
         infer(server, "tiny-llama", f"sealed {index}", temperature=0.7, seed=index + 1, maxTokens=3)
-    assert server.data("mutation { signTreeHead { size } }")["signTreeHead"]["size"] == 6
+    signed = server.data("mutation { signTreeHead { size envelope } }")["signTreeHead"]
+    assert signed["size"] == 6
+    kept_head = Path(server.cache) / "head-6.json"
+    kept_head.write_text(signed["envelope"])
     if backend:
         url = backend[1]
         env = {**os.environ}
@@ -484,6 +487,12 @@ def test_ledger_verify_names_the_first_edited_moved_or_deleted_record(restartabl
     sql("UPDATE ledger_sequence SET last = last - 1")
     cut = verify()
     assert cut.returncode == 1 and f"FAIL position {first + 5}: missing (the tree head of size 6" in cut.stderr, cut.stderr
+    # …and the heads deleted too: only a head kept outside the database shows it.
+    sql("DELETE FROM tree_head")
+    assert verify().returncode == 0
+    outside = subprocess.run([BIN, "ledger", "verify", "--cache", server.cache, *backend, "--tree-head", str(kept_head)],
+                             capture_output=True, text=True)
+    assert outside.returncode == 1 and f"FAIL position {first + 5}: missing (the tree head of size 6" in outside.stderr, outside.stderr
     # Deleted records: one in the middle, then the first retention kept.
     for gone in (first + 3, first + 2):
         sql(f"DELETE FROM inference WHERE position = {gone}")

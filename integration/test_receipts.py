@@ -6,13 +6,14 @@ import base64
 import copy
 import hashlib
 import json
+import subprocess
 
 import pytest
 import requests
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 
-from support.tools import pedigree
+from support.tools import ROOT, pedigree
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id result seed } }"
 RECORD = """query($id: ID!) { inference(id: $id) { receipt sampling seed
@@ -47,6 +48,12 @@ def test_a_receipt_verifies_with_securesystemslib_and_pedigree_verify(server, de
     assert predicate["commit"] == revision["commit"]["sha"] and predicate["artifact"]["md5"] == revision["artifact"]["md5"]
     assert predicate["seed"] == answer["seed"] == 7 and predicate["sampling"] == json.loads(record["sampling"])
     assert predicate["input"]["sha256"] == hashlib.sha256(b"A receipt, please:").hexdigest() and predicate["signer"] == keys[0].keyid
+    # The server's own version and build commit: in /healthz (asked for JSON) and in the engine facts the receipt signs.
+    health = requests.get(server.url + "/healthz", headers={"Accept": "application/json"}, timeout=30).json()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert health["status"] == "ok" and health["commit"] in (head, head + "-dirty") and health["version"], health
+    assert json.loads(predicate["engine"])["server"] == f"pedigree {health['version']} ({health['commit']})"
+    assert requests.get(server.url + "/healthz", timeout=30).text == "ok\n"
     # The CLI prints the same receipt from the ledger, and `pedigree verify` checks it offline.
     assert json.loads(pedigree("receipt", answer["id"], "--cache", server.cache).stdout) == envelope
     (tmp_path / "receipt.json").write_text(record["receipt"])

@@ -35,7 +35,10 @@ public struct QueryLimits: Sendable {
     /// Fields whose resolution is work of its own (a spec resolved, a ledger read): they count
     /// this much instead of 1.
     public static let resolutionCost = 10
-    static let resolvingFields: Set<String> = ["model", "modelRevision", "latest", "inference", "pull", "loadModel", "unloadModel"]
+    static let resolvingFields: Set<String> = [
+        "model", "modelRevision", "latest", "inference", "pull", "loadModel", "unloadModel", "inclusionProof", "consistencyProof",
+        "signTreeHead",
+    ]
     /// Leaves that may hold large text (a recorded prompt, output, lineage or sampling): they
     /// count this much, so pages of them are bounded by the budget.
     public static let largeTextCost = 10

@@ -27,7 +27,7 @@ public enum MerkleTree {
     public static let emptyRoot = Data(SHA256.hash(data: Data()))
 
     /// The largest power of two smaller than `n` (n ≥ 2).
-    static func split(_ n: Int) -> Int {
+    public static func split(_ n: Int) -> Int {
         var k = 1
         while k << 1 < n { k <<= 1 }
         return k
@@ -47,26 +47,42 @@ public enum MerkleTree {
 
     /// The audit path of leaf `index` in the tree of `leaves` (RFC 9162 §2.1.3.1), leaf to root.
     public static func inclusionProof<Leaves: LeafHashes>(_ index: Int, _ leaves: Leaves) -> [Data] {
-        guard leaves.count > 1, index >= 0, index < leaves.count else { return [] }
-        let k = split(leaves.count)
-        let middle = leaves.startIndex + k
-        if index < k { return inclusionProof(index, leaves[..<middle]) + [root(leaves[middle...])] }
-        return inclusionProof(index - k, leaves[middle...]) + [root(leaves[..<middle])]
+        let start = leaves.startIndex
+        // (The closure does not throw.)
+        return (try? inclusionProof(index, size: leaves.count) { range in root(leaves[(start + range.lowerBound)..<(start + range.upperBound)]) })
+            ?? []
+    }
+
+    /// The audit path of leaf `index` in a tree of `size` leaves, given the root of any range of
+    /// leaves the path needs (`subtree(range)` = MTH of the leaves in `range`, indexed from 0).
+    public static func inclusionProof(_ index: Int, size: Int, subtree: (Range<Int>) throws -> Data) throws -> [Data] {
+        guard index >= 0, index < size else { return [] }
+        func path(_ m: Int, _ range: Range<Int>) throws -> [Data] {
+            guard range.count > 1 else { return [] }
+            let middle = range.lowerBound + split(range.count)
+            if m < middle { return try path(m, range.lowerBound..<middle) + [subtree(middle..<range.upperBound)] }
+            return try path(m, middle..<range.upperBound) + [subtree(range.lowerBound..<middle)]
+        }
+        return try path(index, 0..<size)
     }
 
     /// The proof that the tree of the first `m` leaves is a prefix of the tree of `leaves`
     /// (RFC 9162 §2.1.4.1); empty when m is 0 or the whole tree.
     public static func consistencyProof<Leaves: LeafHashes>(_ m: Int, _ leaves: Leaves) -> [Data] {
-        guard m > 0, m <= leaves.count else { return [] }
-        return subproof(m, leaves, true)
+        let start = leaves.startIndex
+        return (try? consistencyProof(m, size: leaves.count) { range in root(leaves[(start + range.lowerBound)..<(start + range.upperBound)]) }) ?? []
     }
 
-    private static func subproof<Leaves: LeafHashes>(_ m: Int, _ leaves: Leaves, _ complete: Bool) -> [Data] {
-        if m == leaves.count { return complete ? [] : [root(leaves)] }
-        let k = split(leaves.count)
-        let middle = leaves.startIndex + k
-        if m <= k { return subproof(m, leaves[..<middle], complete) + [root(leaves[middle...])] }
-        return subproof(m - k, leaves[middle...], false) + [root(leaves[..<middle])]
+    /// The consistency proof from `m` leaves to `size`, given the root of any range of leaves.
+    public static func consistencyProof(_ m: Int, size: Int, subtree: (Range<Int>) throws -> Data) throws -> [Data] {
+        guard m > 0, m <= size else { return [] }
+        func subproof(_ m: Int, _ range: Range<Int>, _ complete: Bool) throws -> [Data] {
+            if m == range.upperBound { return complete ? [] : [try subtree(range)] }
+            let middle = range.lowerBound + split(range.count)
+            if m <= middle { return try subproof(m, range.lowerBound..<middle, complete) + [subtree(middle..<range.upperBound)] }
+            return try subproof(m, middle..<range.upperBound, false) + [subtree(range.lowerBound..<middle)]
+        }
+        return try subproof(m, 0..<size, true)
     }
 
     /// Whether `proof` shows the leaf hash `leaf` at `index` in a tree of `size` whose root is

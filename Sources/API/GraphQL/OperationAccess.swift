@@ -13,8 +13,8 @@ enum OperationAccess {
             "transfers": [.administer], "loadedModels": [.readLineage], "compare": [.readLineage], "dataset": [.readLineage],
             "inference": [.readOwnInferences, .readAllInferences], "inferences": [.readOwnInferences, .readAllInferences],
             "evaluation": [.readOwnInferences, .readAllInferences], "evaluations": [.readOwnInferences, .readAllInferences],
-            "compareEvaluations": [.readOwnInferences, .readAllInferences], "treeHead": [.readOwnInferences, .readAllInferences],
-            "consistencyProof": [.readOwnInferences, .readAllInferences],
+            "compareEvaluations": [.readOwnInferences, .readAllInferences], "treeHead": [.readAllInferences],
+            "consistencyProof": [.readAllInferences],
         ],
         "Mutation": [
             "refresh": [.administer], "pull": [.administer], "loadModel": [.administer], "unloadModel": [.administer],

@@ -455,6 +455,9 @@ public enum PedigreeSchema {
           """llama.cpp's ggml version and commit."""
           build: String!
 
+          """Pedigree's own version and build commit (pedigree 0.25.0 (commit)); null in records made before it was recorded."""
+          server: String
+
           """The CPU features llama.cpp uses."""
           cpu: String!
           threads: Int!

@@ -425,6 +425,7 @@ public enum SchemaBuilder {
             ],
             "EngineFacts": [
                 "build": field { (facts: EngineFacts) in facts.build },
+                "server": field { (facts: EngineFacts) in facts.server },
                 "cpu": field { (facts: EngineFacts) in facts.cpu },
                 "threads": field { (facts: EngineFacts) in facts.threads },
                 "batch": field { (facts: EngineFacts) in facts.batch },

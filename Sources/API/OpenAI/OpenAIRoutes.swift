@@ -163,9 +163,10 @@ struct OpenAIRoutes: Sendable {
             guard done.count == ids.count else { throw CancellationError() }
             var headers = headers
             // Each choice's signed receipt (base64 of its DSSE envelope), in choice order, while they
-            // fit a header every client and proxy takes (8 KiB); else `Inference.receipt` has them.
+            // fit 16 KiB (about three choices; a proxy in front needs header buffers that large, e.g.
+            // nginx's proxy_buffer_size 16k); else `Inference.receipt` has them.
             let signed = receipts.compactMap { $0.map { Data($0.utf8).base64EncodedString() } }.joined(separator: ", ")
-            if receipts.allSatisfy({ $0 != nil }), signed.utf8.count <= 8192, let name = HTTPField.Name("Pedigree-Receipt") {
+            if receipts.allSatisfy({ $0 != nil }), signed.utf8.count <= 16_384, let name = HTTPField.Name("Pedigree-Receipt") {
                 headers[name] = signed
             }
             return jsonObject(

@@ -1,11 +1,13 @@
 import Access
 import Foundation
 import Hummingbird
+import Inference
 import Lineage
 import Serving
 import Trust
 
-/// What operators and their probes read: `GET /healthz` (and HEAD) (the process answers), `GET /readyz`
+/// What operators and their probes read: `GET /healthz` (and HEAD) (the process answers; with
+/// `Accept: application/json`, its version and build commit too), `GET /readyz`
 /// (serving, and the repository readable), `GET /receipt-keys` (the public keys of receipts) and `GET /metrics` (Prometheus text; series by API key
 /// only for scrapes that may see every caller).
 struct OperationsRoutes: Sendable {
@@ -24,7 +26,16 @@ struct OperationsRoutes: Sendable {
                 return text(.serviceUnavailable, "repository not ready\n")
             }
         }
-        group.get("healthz") { _, _ -> String in "ok\n" }
+        // Plain probes get "ok"; asked for JSON, the build too: `{"status", "version", "commit"}`.
+        let health: String = {
+            let object = ["status": "ok", "version": PedigreeBuild.version, "commit": PedigreeBuild.commit]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return String(decoding: data, as: UTF8.self) + "\n"
+        }()
+        group.get("healthz") { request, _ -> Response in
+            if request.headers[.accept]?.contains("application/json") == true { return text(.ok, health, contentType: "application/json") }
+            return text(.ok, "ok\n")
+        }
         group.get("readyz") { _, _ in ready() }
         // Probes that ask with HEAD get the same status, without a body.
         group.head("healthz") { _, _ in Response(status: .ok) }

@@ -1,3 +1,4 @@
+import CBuildInfo
 import CLlama
 import Foundation
 
@@ -13,11 +14,24 @@ public enum DecodeMode: String, Sendable, Codable, CaseIterable {
     case mixed
 }
 
+/// Pedigree's version and the commit it was built from.
+public enum PedigreeBuild {
+    /// The release this source tree is.
+    public static let version = "0.25.0"
+    /// The Git commit built (`-dirty` with uncommitted changes; `unknown` outside `script/build`).
+    public static let commit = String(cString: pedigree_build_commit())
+    /// `pedigree 0.25.0 (commit)`.
+    public static var description: String { "pedigree \(version) (\(commit))" }
+}
+
 /// The engine facts that decide whether an answer can be reproduced bit for bit: recorded with
 /// every inference, compared when one is replayed.
 public struct EngineFacts: Sendable, Codable, Hashable {
     /// llama.cpp's ggml version and commit (`ggml 0.25.3 (0c1e570)`).
     public var build: String
+    /// Pedigree's own version and build commit (`pedigree 0.25.0 (9f3c…)`); not an engine fact of
+    /// its own (`reproduces` ignores it). Nil in records made before it was recorded.
+    public var server: String? = PedigreeBuild.description
     /// The CPU features llama.cpp was built for and uses (`llama_print_system_info`).
     public var cpu: String
     public var threads: Int
@@ -113,6 +127,7 @@ public struct EngineFacts: Sendable, Codable, Hashable {
             var facts = facts
             facts.prefixCache = false
             facts.worker = nil
+            facts.server = nil
             if facts.mode == .invariant {
                 facts.batch = 0
                 facts.ubatch = 0

@@ -217,6 +217,19 @@ extension InferenceReceipt {
     /// revision, commit, weights, lineage, input, sampling, seed, engine, finish reason, token
     /// counts, caller, request id) and the digests of its answer and token ids. What differs is named.
     public static func problems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
+        receiptProblems(of: record, trusting: keys)
+    }
+
+    /// `problems(of:trusting:)`, and the record's leaf when there are none (its statement's).
+    public static func check(_ record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> (problems: [String], leaf: Data?) {
+        let problems = receiptProblems(of: record, trusting: keys)
+        guard problems.isEmpty, let payload = record.receipt.flatMap({ try? DSSEEnvelope(json: Data($0.utf8)).payload }) else {
+            return (problems, nil)
+        }
+        return ([], leafHash(ofStatement: payload))
+    }
+
+    static func receiptProblems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
         guard let text = record.receipt else { return ["no receipt"] }
         let envelope: DSSEEnvelope
         let signer: String
