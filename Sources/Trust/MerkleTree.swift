@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 
 /// The Merkle tree of RFC 9162 (Certificate Transparency 2.0, §2.1) over SHA-256: a leaf's hash is
