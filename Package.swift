@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", exact: "1.4.0", traits: ["YAML"]),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
         .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
@@ -113,7 +115,13 @@ let package = Package(
         // reads and computes, apart from how it runs.
         .target(name: "Evaluation", swiftSettings: swiftSettings),
         // Trust: the server's Ed25519 receipt key and DSSE envelopes (in-toto statements signed).
-        .target(name: "Trust", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        .target(
+            name: "Trust",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings),
         // GraphQL documents measured before they run: depth, fields, cost, mutation roots.
         .target(
             name: "GraphQLLimits",

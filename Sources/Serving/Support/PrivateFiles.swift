@@ -4,6 +4,9 @@ public import Logging
 
 #if canImport(Glibc)
     import Glibc
+    // `stat` is also declared by CoreFoundation's headers, which the module graph now holds
+    // (swift-certificates): its members are visible only with that module imported too.
+    import CoreFoundation
 #elseif canImport(Darwin)
     import Darwin
 #endif

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Trust
+
+/// `pedigree verify-weights FILE --signature SIG --trust PEM`: an OpenSSF Model Signing signature
+/// of a weights file, checked offline (key or certificate method).
+struct VerifyWeights: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-weights",
+        abstract: "Check a weights file against its OpenSSF Model Signing signature (model-signing's bundle), offline.",
+        discussion: """
+            The signature must verify with a trusted public key (key method) or come with a certificate chain that leads \
+            to a trusted CA (certificate method), and sign this file's SHA-256. Exits 1 saying why not.
+            """)
+
+    @Argument(help: "The weights file.")
+    var file: String
+
+    @Option(help: "The signature (model-signing's Sigstore bundle); default: FILE.sig.")
+    var signature: String?
+
+    @Option(help: "A PEM file of trusted public keys and/or CA certificates (repeatable).")
+    var trust: [String] = []
+
+    func run() async throws {
+        var signers = ModelSigning.TrustedSigners()
+        for path in trust {
+            guard let text = FileManager.default.contents(atPath: path) else { throw ValidationError("--trust \(path) cannot be read") }
+            do {
+                signers.add(try ModelSigning.TrustedSigners(pem: String(decoding: text, as: UTF8.self)))
+            } catch {
+                throw ValidationError("--trust \(path): \(error)")
+            }
+        }
+        let signaturePath = signature ?? file + ".sig"
+        guard let bundle = FileManager.default.contents(atPath: signaturePath) else {
+            throw ValidationError("\(signaturePath) cannot be read")
+        }
+        guard let digest = Self.sha256(of: file) else { throw ValidationError("\(file) cannot be read") }
+        do {
+            let verified = try await ModelSigning.verify(bundle: bundle, fileSHA256: digest, trusting: signers)
+            print("verified: \(verified.method.rawValue) method, signer \(verified.signer), model \(verified.model)")
+            print("sha256: \(digest)")
+        } catch {
+            FileHandle.standardError.write(Data("FAIL \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The file's SHA-256 (hex), read in 4 MiB pieces.
+    static func sha256(of path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let piece = try? handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
+        return Data(hasher.finalize()).hexString
+    }
+}
