@@ -13,6 +13,7 @@ import requests
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 
+from support.processes import Server
 from support.tools import ROOT, pedigree
 
 INFER = "mutation($input: InferenceInput!) { infer(input: $input) { id result seed } }"
@@ -111,3 +112,42 @@ def test_the_answer_carries_its_receipt_on_graphql_and_the_openai_routes(server)
         output = next(s for s in statement["subject"] if s["name"] == "output")["digest"]["sha256"]
         assert output == hashlib.sha256(choice["message"]["content"].encode()).hexdigest()
         assert statement["predicate"]["inference"] == choice["inference_id"]
+
+
+def test_a_rotated_key_stays_trusted_and_gateways_share_a_key_file(demo, tmp_path):
+    """Two servers given one `receipt-key-file` publish one key; `pedigree receipt-key rotate`
+    retires it (still published and trusted: old receipts and heads verify) and the restarted
+    server signs with the new one."""
+    key_file = tmp_path / "shared" / "receipt-key"
+    flags = ("--receipt-key-file", str(key_file))
+    a, b = Server(demo, *flags), Server(demo, *flags)
+    try:
+        ask = INFER.replace("result seed", "result seed receipt")
+        first = a.data(ask, {"input": {"modelRevisionID": "tiny-llama", "prompt": "Old key", "sampling": {"seed": 1, "maxTokens": 3}}})["infer"]
+        a.data("mutation { signTreeHead { size } }")
+        old = [k["keyid"] for k in requests.get(a.url + "/receipt-keys", timeout=30).json()["keys"]]
+        assert len(old) == 1 and old == [k["keyid"] for k in requests.get(b.url + "/receipt-keys", timeout=30).json()["keys"]]
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        b.stop()
+        a.process.terminate()
+        a.process.wait(timeout=30)
+        rotated = pedigree("receipt-key", "rotate", "--cache", a.cache, *flags).stdout
+        assert f"retired {old[0]}" in rotated
+        new = rotated.split("now ")[1].strip()
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        a.launch(*flags)
+        published = requests.get(a.url + "/receipt-keys", timeout=30).json()
+        assert [k["keyid"] for k in published["keys"]] == [new, old[0]]
+        assert json.loads(pedigree("receipt-key", "show", "--cache", a.cache, *flags).stdout) == published
+        second = a.data(ask, {"input": {"modelRevisionID": "tiny-llama", "prompt": "New key", "sampling": {"seed": 2, "maxTokens": 3}}})["infer"]
+        keys = published_keys(a)
+        for answer, signer in ((first, old[0]), (second, new)):
+            envelope = json.loads(answer["receipt"])
+            assert envelope["signatures"][0]["keyid"] == signer
+            assert set(Envelope.from_dict(copy.deepcopy(envelope)).verify(keys, 1)) == {signer}
+        a.data("mutation { signTreeHead { size } }")
+        verified = pedigree("ledger", "verify", "--cache", a.cache, *flags)
+        assert "verified 2 records" in verified.stdout and "2 signed heads verified" in verified.stdout, verified.stdout
+    finally:
+        a.stop()
+        b.stop()

@@ -27,7 +27,7 @@ def write_key(path, curve=ec.SECP256R1()):
     return key
 
 
-def certificate(subject, key, issuer=None, issuer_key=None, ca=False):
+def certificate(subject, key, issuer=None, issuer_key=None, ca=False, critical_eku=False, cert_sign=True):
     now = datetime.datetime.now(datetime.timezone.utc)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pedigree tests")])
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
@@ -37,14 +37,16 @@ def certificate(subject, key, issuer=None, issuer_key=None, ca=False):
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     if ca:
         builder = builder.add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                                      data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                                      data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=True,
                                                       encipher_only=False, decipher_only=False), critical=True)
     else:
         builder = (builder.add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                                        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
                                                        encipher_only=False, decipher_only=False), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=critical_eku)
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+    if ca and issuer:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -141,3 +143,39 @@ def test_the_certificate_method(tmp_path, weights):
     # A key alone does not stand for a CA: the certificate method needs a trusted CA.
     write_key(tmp_path / "some.pem")
     assert "no CA is trusted" in verify(weights, tmp_path / "some.pub").stderr
+
+
+def test_certificate_chains_through_intermediates(tmp_path, weights):
+    """Through an intermediate CA and with a critical extended key usage: verified, as by
+    model-signing; an intermediate that may not sign certificates, or a chain longer than five
+    certificates, is refused."""
+    root_key, middle_key, weak_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = certificate("Root CA", root_key, ca=True)
+    middle = certificate("Intermediate CA", middle_key, issuer=root, issuer_key=root_key, ca=True)
+    weak = certificate("Not a CA signer", weak_key, issuer=root, issuer_key=root_key, ca=True, cert_sign=False)
+    (tmp_path / "root.crt").write_bytes(pem(root))
+    signer_key = write_key(tmp_path / "leaf.pem")
+    signature = weights.with_name("model.gguf.sig")
+
+    def sign(issuer, issuer_key, chain, critical_eku=False):
+        leaf = certificate("release-bot", signer_key, issuer=issuer, issuer_key=issuer_key, critical_eku=critical_eku)
+        (tmp_path / "leaf.crt").write_bytes(pem(leaf))
+        paths = []
+        for index, cert in enumerate(chain):
+            (tmp_path / f"chain{index}.crt").write_bytes(pem(cert))
+            paths.append(tmp_path / f"chain{index}.crt")
+        model_signing.signing.Config().use_certificate_signer(
+            private_key=tmp_path / "leaf.pem", signing_certificate=tmp_path / "leaf.crt", certificate_chain=paths).sign(weights, signature)
+
+    config = model_signing.verifying.Config().use_certificate_verifier(certificate_chain=[tmp_path / "root.crt"])
+    sign(middle, middle_key, [middle, root], critical_eku=True)
+    assert oracle(config, weights, signature)
+    verified = verify(weights, tmp_path / "root.crt")
+    assert verified.returncode == 0 and "certificate method" in verified.stdout, verified.stderr
+    sign(weak, weak_key, [weak, root])
+    assert not oracle(config, weights, signature)
+    refused = verify(weights, tmp_path / "root.crt")
+    assert refused.returncode == 1 and "does not lead to a trusted CA" in refused.stderr, refused.stderr
+    sign(middle, middle_key, [middle] * 5 + [root])
+    long = verify(weights, tmp_path / "root.crt")
+    assert long.returncode == 1 and "a certificate chain of 7 certificates" in long.stderr, long.stderr

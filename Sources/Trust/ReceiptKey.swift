@@ -70,11 +70,55 @@ public struct ReceiptKey: Sendable {
         return try open(at: path)
     }
 
+    /// The public keys `rotate` retired from `path` (`PATH.retired`: one hex public key a line),
+    /// newest first; none when the file is absent.
+    public static func retired(at path: String) throws -> [Curve25519.Signing.PublicKey] {
+        guard let data = FileManager.default.contents(atPath: path + ".retired") else { return [] }
+        return try String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).reversed().map { line in
+            guard let raw = Data(hex: line.trimmingCharacters(in: .whitespaces)),
+                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
+            else { throw TrustError.key("\(path).retired holds a line that is not an Ed25519 public key in hex") }
+            return key
+        }
+    }
+
+    /// Replaces the key in `path` with a new one: the old public key is appended to `PATH.retired`
+    /// first (so what it signed still verifies), then the new key is written beside it and renamed
+    /// over the old (mode 0600). Servers sign with the new key once restarted.
+    public static func rotate(at path: String) throws -> (old: ReceiptKey, new: ReceiptKey) {
+        let old = try open(at: path)
+        let retired = path + ".retired"
+        let line = Data((old.publicKeyBytes.hexString + "\n").utf8)
+        if let handle = FileHandle(forWritingAtPath: retired) {
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+            try handle.synchronize()
+        } else {
+            guard FileManager.default.createFile(atPath: retired, contents: line, attributes: [.posixPermissions: 0o644]) else {
+                throw TrustError.key("\(retired) cannot be written")
+            }
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        let fresh = path + ".new"
+        unlink(fresh)
+        guard FileManager.default.createFile(atPath: fresh, contents: key.rawRepresentation, attributes: [.posixPermissions: 0o600]),
+            rename(fresh, path) == 0
+        else {
+            unlink(fresh)
+            throw TrustError.key("\(path) cannot be replaced")
+        }
+        return (old, ReceiptKey(key))
+    }
+
     /// The public key as securesystemslib and in-toto write keys: `{keytype, scheme, keyval: {public: hex}}` with its id.
-    public var published: [String: Any] {
+    public var published: [String: Any] { Self.published(publicKey) }
+
+    /// A public key as securesystemslib writes it, with its id.
+    public static func published(_ key: Curve25519.Signing.PublicKey) -> [String: Any] {
         [
-            "keyid": keyID, "keytype": "ed25519", "scheme": "ed25519",
-            "keyval": ["public": publicKeyBytes.hexString],
+            "keyid": keyID(of: key), "keytype": "ed25519", "scheme": "ed25519",
+            "keyval": ["public": key.rawRepresentation.hexString],
         ]
     }
 }

@@ -1,7 +1,7 @@
 import Crypto
 public import Foundation
 import SwiftASN1
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 /// OpenSSF Model Signing (`model-signing`, v1.0 signatures): a Sigstore bundle (v0.3 JSON) whose
 /// DSSE envelope holds an in-toto Statement of the model's file digests, signed with an
@@ -17,6 +17,10 @@ import X509
 /// resources' digests in order, and the file's own SHA-256 the digest it names for it.
 public enum ModelSigning {
     public static let predicateType = "https://model_signing/signature/v1.0"
+    /// The longest certificate chain a bundle may carry (signing certificate included).
+    static let maxChain = 5
+    /// The largest signature file read.
+    public static let maxBundle = 1 << 20
 
     /// Whom the operator trusts.
     public struct TrustedSigners: Sendable {
@@ -120,6 +124,7 @@ public enum ModelSigning {
     /// Verifies `bundle` (the signature file's bytes) for a single-file model whose SHA-256 is
     /// `sha256` (hex), trusting `signers`. Throws `TrustError.signature` saying why not.
     public static func verify(bundle: Data, fileSHA256 sha256: String, trusting signers: TrustedSigners) async throws -> Verified {
+        guard bundle.count <= maxBundle else { throw TrustError.envelope("a signature file of \(bundle.count) bytes (at most \(maxBundle))") }
         guard let object = try? JSONSerialization.jsonObject(with: bundle) as? [String: Any],
             (object["mediaType"] as? String)?.hasPrefix("application/vnd.dev.sigstore.bundle") == true,
             let envelope = object["dsseEnvelope"] as? [String: Any], let type = envelope["payloadType"] as? String,
@@ -138,15 +143,26 @@ public enum ModelSigning {
                 return try Certificate(derEncoded: Array(raw))
             }
             guard let leaf = certificates.first else { throw TrustError.envelope("an empty certificate chain") }
+            // The chain search tries every order of what is offered: a few certificates at most.
+            guard certificates.count <= maxChain else {
+                throw TrustError.envelope("a certificate chain of \(certificates.count) certificates (at most \(maxChain))")
+            }
             guard !signers.roots.isEmpty else { throw TrustError.signature("signed with a certificate, and no CA is trusted") }
             var verifier = Verifier(rootCertificates: CertificateStore(signers.roots)) {
-                RFC5280Policy(validationTime: leaf.notValidBefore)
+                RFC5280Policy(fixedExpiryValidationTime: leaf.notValidBefore)
+                IssuerPolicy()
             }
             guard case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore(certificates.dropFirst()))
             else { throw TrustError.signature("the signing certificate (\(leaf.subject)) does not lead to a trusted CA") }
+            // As model-signing: key usage digitalSignature, or extended key usage codeSigning; and,
+            // stricter, an extended key usage present must allow codeSigning (a TLS server's
+            // certificate from the same CA does not sign weights).
             let usage = (try? leaf.extensions.keyUsage)??.digitalSignature == true
-            let codeSigning = (try? leaf.extensions.extendedKeyUsage)??.contains(.codeSigning) == true
-            guard usage || codeSigning else { throw TrustError.signature("the signing certificate (\(leaf.subject)) may not sign") }
+            let extended: ExtendedKeyUsage? = (try? leaf.extensions.extendedKeyUsage) ?? nil
+            let codeSigning = extended?.contains(.codeSigning) == true
+            guard usage || codeSigning, extended == nil || codeSigning else {
+                throw TrustError.signature("the signing certificate (\(leaf.subject)) may not sign code")
+            }
             guard let key = PublicKey(leaf.publicKey), key.verifies(signature, for: message) else {
                 throw TrustError.signature("the signature does not verify with the signing certificate's key (\(leaf.subject))")
             }
@@ -161,8 +177,9 @@ public enum ModelSigning {
         }
         // What was signed: a model-signing statement whose root digest covers its resources.
         guard type == DSSEEnvelope.inTotoType, let statement = try? JSONSerialization.jsonObject(with: payload) as? [String: Any],
-            statement["predicateType"] as? String == predicateType,
-            let subject = (statement["subject"] as? [[String: Any]])?.first, let name = subject["name"] as? String,
+            statement["_type"] as? String == "https://in-toto.io/Statement/v1", statement["predicateType"] as? String == predicateType,
+            let subjects = statement["subject"] as? [[String: Any]], subjects.count == 1, let subject = subjects.first,
+            let name = subject["name"] as? String,
             let root = (subject["digest"] as? [String: Any])?["sha256"] as? String,
             let resources = (statement["predicate"] as? [String: Any])?["resources"] as? [[String: Any]]
         else { throw TrustError.envelope("the signed statement is not a model-signing v1.0 statement") }
@@ -173,7 +190,9 @@ public enum ModelSigning {
                 let digest = resource["digest"] as? String, let bytes = Data(hex: digest), bytes.count == 32
             else { throw TrustError.envelope("a resource of the statement is not {name, sha256 digest}") }
             hasher.update(data: bytes)
-            files[file] = digest.lowercased()
+            guard files.updateValue(digest.lowercased(), forKey: file) == nil else {
+                throw TrustError.envelope("the statement names \(file) twice")
+            }
         }
         guard Data(hasher.finalize()).hexString == root.lowercased() else {
             throw TrustError.envelope("the statement's root digest is not its resources' digest")
@@ -183,5 +202,27 @@ public enum ModelSigning {
         }
         guard signed == sha256.lowercased() else { throw TrustError.signature("the weights' SHA-256 is not the one signed") }
         return Verified(method: method, signer: signer, model: name, files: files)
+    }
+}
+
+/// What model-signing's OpenSSL check adds to RFC 5280 as swift-certificates applies it: every
+/// issuer with a key usage may sign certificates (keyCertSign), and only the trusted root may be a
+/// version 1 certificate. It also takes on the leaf's extended key usage and subject alternative
+/// names (critical in some signing certificates), which the signing check above reads.
+struct IssuerPolicy: VerifierPolicy {
+    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [
+        .X509ExtensionID.extendedKeyUsage, .X509ExtensionID.subjectAlternativeName,
+    ]
+
+    func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
+        for (index, certificate) in chain.enumerated().dropFirst() {
+            if let usage = try? certificate.extensions.keyUsage, !usage.keyCertSign {
+                return .failsToMeetPolicy(reason: "\(certificate.subject) may not sign certificates (key usage)")
+            }
+            if certificate.version == .v1, index != chain.count - 1 {
+                return .failsToMeetPolicy(reason: "\(certificate.subject) is a version 1 certificate but not the root")
+            }
+        }
+        return .meetsPolicy
     }
 }

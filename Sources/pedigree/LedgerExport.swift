@@ -66,7 +66,7 @@ struct LedgerCommand: AsyncParsableCommand {
             discussion: """
                 Positions must run from just past what retention removed to the last one given (a missing one is a deleted \
                 record), no record may lack one but those made before positions, and each record's receipt must verify with \
-                a trusted key (--public-key, --keys, else this cache's receipt key) and be the statement its row makes now. \
+                a trusted key (--public-key, --keys, else the receipt key and those it replaced) and be the statement its row makes now. \
                 Each record's leaf must be its statement's, every signed tree head must verify and be the root of the leaves \
                 at its size.
                 """)
@@ -85,7 +85,7 @@ struct LedgerCommand: AsyncParsableCommand {
         func run() async throws {
             let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
             var trusted = try Verify.trustedKeys(publicKey, keys)
-            if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving, create: false) }.publicKey) }
+            if trusted.isEmpty { trusted = try orExit { try Services.receiptPublicKeys(loaded.serving) } }
             let opened = try orExit {
                 try Services.openLedger(loaded.serving.ledgerURL, password: try loaded.serving.ledgerPassword(), logger: Logger(label: "pedigree"))
             }

@@ -10,7 +10,7 @@ struct Pedigree: AsyncParsableCommand {
         abstract: "A reproducible model-serving gateway over a Git + DVC repository.",
         subcommands: [
             Serve.self, Worker.self, Models.self, LineageCommand.self, Diff.self, Pull.self, Infer.self, Eval.self, Promote.self, Replay.self,
-            Receipt.self, Verify.self, VerifyWeights.self,
+            Receipt.self, Verify.self, VerifyWeights.self, ReceiptKeyCommand.self,
             LedgerCommand.self,
             Keys.self,
             ConfigCommand.self,

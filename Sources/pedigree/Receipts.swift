@@ -67,7 +67,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
         let envelope = try orExit { try DSSEEnvelope(json: data) }
         var trusted = try Self.trustedKeys(publicKey, keys)
         let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
-        if trusted.isEmpty { trusted.append(try orExit { try Services.receiptKey(loaded.serving, create: false) }.publicKey) }
+        if trusted.isEmpty { trusted = try orExit { try Services.receiptPublicKeys(loaded.serving) } }
         var failures: [String] = []
         do {
             let signers = try envelope.verify(with: trusted)
@@ -162,5 +162,46 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
             index = next
         }
         return data
+    }
+}
+
+/// `pedigree receipt-key show|rotate`: the key receipts and tree heads are signed with.
+struct ReceiptKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipt-key", abstract: "Show or rotate the key receipts and tree heads are signed with.",
+        subcommands: [Show.self, Rotate.self])
+
+    struct Show: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
+        static let configuration = CommandConfiguration(
+            abstract: "Print the public keys receipts verify with, as GET /receipt-keys does: the key in use, then retired ones.")
+
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
+            let keys = try orExit { try Services.receiptPublicKeys(loaded.serving) }
+            let data = try JSONSerialization.data(withJSONObject: ["keys": keys.map(ReceiptKey.published)], options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand, ConfiguredCommand {
+        static let configurationGroups: [ConfigurationKey.Group] = [.common, .ledger]
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new receipt key; the old public key stays published and trusted (FILE.retired).",
+            discussion: "Servers sign with the new key once restarted; what the old one signed still verifies.")
+
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let loaded = try await loadConfiguration(common, requireRepo: false, quiet: true)
+            let path = loaded.serving.receiptKeyPath
+            let (old, new) = try orExit { () throws -> (ReceiptKey, ReceiptKey) in
+                do { return try ReceiptKey.rotate(at: path) } catch { throw ConfigurationError("receipt key: \(error)") }
+            }
+            print("retired \(old.keyID)")
+            print("now \(new.keyID)")
+        }
     }
 }

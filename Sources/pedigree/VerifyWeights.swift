@@ -34,10 +34,16 @@ struct VerifyWeights: AsyncParsableCommand {
             }
         }
         let signaturePath = signature ?? file + ".sig"
-        guard let bundle = FileManager.default.contents(atPath: signaturePath) else {
-            throw ValidationError("\(signaturePath) cannot be read")
+        let size = (try? FileManager.default.attributesOfItem(atPath: signaturePath)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= ModelSigning.maxBundle, let bundle = FileManager.default.contents(atPath: signaturePath) else {
+            throw ValidationError("\(signaturePath) cannot be read (or is larger than \(ModelSigning.maxBundle) bytes)")
         }
-        guard let digest = Self.sha256(of: file) else { throw ValidationError("\(file) cannot be read") }
+        let digest: String
+        do {
+            digest = try Self.sha256(of: file)
+        } catch {
+            throw ValidationError("\(file) cannot be read: \(error)")
+        }
         do {
             let verified = try await ModelSigning.verify(bundle: bundle, fileSHA256: digest, trusting: signers)
             print("verified: \(verified.method.rawValue) method, signer \(verified.signer), model \(verified.model)")
@@ -48,12 +54,15 @@ struct VerifyWeights: AsyncParsableCommand {
         }
     }
 
-    /// The file's SHA-256 (hex), read in 4 MiB pieces.
-    static func sha256(of path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    /// The regular file's SHA-256 (hex), read in 4 MiB pieces; a read error is thrown, not taken for its end.
+    static func sha256(of path: String) throws -> String {
+        guard (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType == .typeRegular else {
+            throw ValidationError("not a regular file")
+        }
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var hasher = SHA256()
-        while let piece = try? handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
+        while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
         return Data(hasher.finalize()).hexString
     }
 }

@@ -8,7 +8,7 @@ import Trust
 
 /// What operators and their probes read: `GET /healthz` (and HEAD) (the process answers; with
 /// `Accept: application/json`, its version and build commit too), `GET /readyz`
-/// (serving, and the repository readable), `GET /receipt-keys` (the public keys of receipts) and `GET /metrics` (Prometheus text; series by API key
+/// (serving, and the repository readable), `GET /receipt-keys` (the public keys of receipts, the one in use first, then retired ones) and `GET /metrics` (Prometheus text; series by API key
 /// only for scrapes that may see every caller).
 struct OperationsRoutes: Sendable {
     let services: Services
@@ -33,8 +33,12 @@ struct OperationsRoutes: Sendable {
             return String(decoding: data, as: UTF8.self) + "\n"
         }()
         group.get("healthz") { request, _ -> Response in
-            if request.headers[.accept]?.contains("application/json") == true { return text(.ok, health, contentType: "application/json") }
-            return text(.ok, "ok\n")
+            var response =
+                request.headers[.accept]?.contains("application/json") == true
+                ? text(.ok, health, contentType: "application/json") : text(.ok, "ok\n")
+            // Two forms of one URL: a cache must keep them apart.
+            response.headers[.vary] = "Accept"
+            return response
         }
         group.get("readyz") { _, _ in ready() }
         // Probes that ask with HEAD get the same status, without a body.
@@ -42,7 +46,10 @@ struct OperationsRoutes: Sendable {
         group.head("readyz") { _, _ in Response(status: ready().status) }
         // The public keys receipts are signed with (securesystemslib's key format), for anyone to verify them.
         let receiptKeys: String = {
-            let keys = services.recorder.receiptKey.map { [$0.published] } ?? []
+            // The key in use first, then those it replaced (what they signed still verifies).
+            let current = services.recorder.receiptKey.map { [$0.published] } ?? []
+            let retired = (try? ReceiptKey.retired(at: services.configuration.receiptKeyPath)) ?? []
+            let keys = current + (services.recorder.receiptKey == nil ? [] : retired.map(ReceiptKey.published))
             let data = (try? JSONSerialization.data(withJSONObject: ["keys": keys], options: [.sortedKeys])) ?? Data("{}".utf8)
             return String(decoding: data, as: UTF8.self) + "\n"
         }()

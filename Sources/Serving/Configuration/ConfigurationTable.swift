@@ -297,6 +297,12 @@ extension ConfigurationKey {
             help: "Keep at most this many records (the newest; checked hourly).",
             details: "SQLite's write-ahead log is folded back and truncated once it passes 64 MiB."),
         .key(
+            "receipt-key-file", \.serving.receiptKeyFile, .text, .ledger, [.ledger],
+            defaultNote: "receipt-key in the cache folder, made when missing",
+            example: ["/run/secrets/receipt-key"],
+            help: "The Ed25519 key receipts and tree heads are signed with (32 raw bytes, mode 0600); gateways sharing a ledger share it.",
+            details: "pedigree receipt-key rotate makes a new one; the retired public keys stay published (FILE.retired) and trusted."),
+        .key(
             "tree-head-interval", \.serving.treeHeadInterval, .seconds(1...86_400), .ledger, [.server],
             help: "Sign a head of the ledger's Merkle tree this often while it grows (and once on shutdown).",
             details: "Inclusion proofs (Inference.inclusionProof) are given against the newest signed head."),

@@ -130,6 +130,10 @@ public struct ServingConfiguration: Sendable {
     /// (hourly): the ledger is bounded unless asked otherwise.
     public var ledgerRetentionDays: Int? = 90
     public var ledgerMaxRows: Int? = 1_000_000
+    /// The receipt key; nil: `<cache>/receipt-key`, made when missing.
+    public var receiptKeyFile: String?
+    /// Where the receipt key is.
+    public var receiptKeyPath: String { receiptKeyFile ?? cache.appendingPathComponent("receipt-key").path }
     /// How often a head of the ledger's Merkle tree is signed while it grows.
     public var treeHeadInterval: Duration = .seconds(10)
 

@@ -1,5 +1,6 @@
 public import Access
 public import ArtifactStore
+public import Crypto
 public import Foundation
 import GitStore
 public import Inference
@@ -102,12 +103,24 @@ public struct Services: Sendable {
         return salt
     }
 
-    /// The server's receipt key: `receipt-key` in the cache folder, made (Ed25519, mode 0600) when
-    /// missing — unless `create` is false (a verifier reads keys, never makes one).
+    /// The server's receipt key: `receipt-key-file`, else `receipt-key` in the cache folder, made
+    /// (Ed25519, mode 0600) when missing — unless `create` is false (a verifier reads keys, never
+    /// makes one).
     public static func receiptKey(_ configuration: ServingConfiguration, create: Bool = true) throws -> ReceiptKey {
-        let path = configuration.cache.appendingPathComponent("receipt-key").path
+        let path = configuration.receiptKeyPath
         do {
             return try create ? ReceiptKey.openOrCreate(at: path) : ReceiptKey.open(at: path)
+        } catch {
+            throw ConfigurationError("receipt key: \(error)")
+        }
+    }
+
+    /// The public keys this deployment's receipts and tree heads verify with: the receipt key's and
+    /// those it replaced (`pedigree receipt-key rotate`), newest first.
+    public static func receiptPublicKeys(_ configuration: ServingConfiguration) throws -> [Curve25519.Signing.PublicKey] {
+        let current = try receiptKey(configuration, create: false).publicKey
+        do {
+            return [current] + (try ReceiptKey.retired(at: configuration.receiptKeyPath))
         } catch {
             throw ConfigurationError("receipt key: \(error)")
         }

@@ -4,9 +4,6 @@ public import Logging
 
 #if canImport(Glibc)
     import Glibc
-    // `stat` is also declared by CoreFoundation's headers, which the module graph now holds
-    // (swift-certificates): its members are visible only with that module imported too.
-    import CoreFoundation
 #elseif canImport(Darwin)
     import Darwin
 #endif
@@ -26,11 +23,12 @@ public enum PrivateFiles {
     public static func narrow(_ paths: [String], logger: Logger) -> [String] {
         var narrowed: [String] = []
         for path in paths {
-            var info = stat()
-            guard lstat(path, &info) == 0 else { continue }
-            let kind = info.st_mode & 0o170000
-            let isFolder = kind == 0o040000
-            guard kind == 0o100000 || isFolder, info.st_mode & 0o077 != 0 else { continue }
+            // The entry itself, not what a link points to (FileManager reads it with lstat).
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                let type = attributes[.type] as? FileAttributeType, let mode = (attributes[.posixPermissions] as? NSNumber)?.uint16Value
+            else { continue }
+            let isFolder = type == .typeDirectory
+            guard type == .typeRegular || isFolder, mode & 0o077 != 0 else { continue }
             let wanted: mode_t = isFolder ? 0o700 : 0o600
             guard chmod(path, wanted) == 0 else {
                 logger.warning("cannot narrow the mode of a private file", metadata: ["path": "\(path)", "errno": "\(errno)"])
@@ -38,7 +36,7 @@ public enum PrivateFiles {
             }
             logger.warning(
                 "narrowed the mode of a private file (other accounts could read it)",
-                metadata: ["path": "\(path)", "was": "\(String(info.st_mode & 0o777, radix: 8))", "now": "\(String(wanted, radix: 8))"])
+                metadata: ["path": "\(path)", "was": "\(String(mode & 0o777, radix: 8))", "now": "\(String(wanted, radix: 8))"])
             narrowed.append(path)
         }
         return narrowed
@@ -51,7 +49,7 @@ public enum PrivateFiles {
         paths.insert(cache.path, at: 0)
         paths.append(configuration.keys.url.path)
         paths.append(configuration.ledgerSaltFile ?? cache.appendingPathComponent("ledger-salt").path)
-        paths.append(cache.appendingPathComponent("receipt-key").path)
+        paths.append(configuration.receiptKeyPath)
         if let tls = configuration.tls { paths.append(tls.key) }
         let ledger = configuration.ledgerURL
         if ledger.hasPrefix("sqlite:") {
