@@ -131,7 +131,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
     static func trustedKeys(_ hexKeys: [String], _ file: String?) throws -> [Curve25519.Signing.PublicKey] {
         var trusted: [Curve25519.Signing.PublicKey] = []
         for hex in hexKeys {
-            guard let raw = bytes(hex: hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
+            guard let raw = Data(hex: hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else {
                 throw ValidationError("--public-key takes an Ed25519 public key in hex (64 digits): \(hex)")
             }
             trusted.append(key)
@@ -141,7 +141,7 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
                 let list = (try? JSONSerialization.jsonObject(with: text) as? [String: Any])?["keys"] as? [[String: Any]]
             else { throw ValidationError("--keys \(file) is not a key list (GET /receipt-keys)") }
             for entry in list {
-                if let hex = (entry["keyval"] as? [String: Any])?["public"] as? String, let raw = bytes(hex: hex),
+                if let hex = (entry["keyval"] as? [String: Any])?["public"] as? String, let raw = Data(hex: hex),
                     let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
                 {
                     trusted.append(key)
@@ -149,19 +149,6 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
             }
         }
         return trusted
-    }
-
-    static func bytes(hex: String) -> Data? {
-        guard hex.count % 2 == 0 else { return nil }
-        var data = Data()
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            data.append(byte)
-            index = next
-        }
-        return data
     }
 }
 
