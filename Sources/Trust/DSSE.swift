@@ -44,14 +44,32 @@ public struct DSSEEnvelope: Sendable, Hashable {
         return good
     }
 
-    /// The envelope as JSON: `{"payload": base64, "payloadType", "signatures": [{"keyid", "sig": base64}]}`.
+    /// The envelope as JSON: `{"payload": base64, "payloadType", "signatures": [{"keyid", "sig": base64}]}`
+    /// (keys sorted; written directly: it is on every answer's path).
     public var json: String {
-        let object: [String: Any] = [
-            "payload": payload.base64EncodedString(), "payloadType": payloadType,
-            "signatures": signatures.map { ["keyid": $0.keyID, "sig": $0.signature.base64EncodedString()] },
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var text = #"{"payload":""# + payload.base64EncodedString() + #"","payloadType":"# + Self.quoted(payloadType) + #","signatures":["#
+        for (index, signature) in signatures.enumerated() {
+            if index > 0 { text += "," }
+            text += #"{"keyid":"# + Self.quoted(signature.keyID) + #","sig":""# + signature.signature.base64EncodedString() + #""}"#
+        }
+        return text + "]}"
+    }
+
+    /// `value` as a JSON string: quotes, backslashes and control characters escaped.
+    static func quoted(_ value: String) -> String {
+        var text = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        return text + "\""
     }
 
     public init(payloadType: String, payload: Data, signatures: [Signature]) {

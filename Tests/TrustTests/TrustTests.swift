@@ -23,6 +23,9 @@ struct DSSETests {
         let retyped = DSSEEnvelope(payloadType: "text/plain", payload: read.payload, signatures: read.signatures)
         #expect(throws: TrustError.self) { try retyped.verify(with: [key.publicKey]) }
         #expect(throws: TrustError.self) { try DSSEEnvelope(json: Data("{}".utf8)) }
+        // Written by hand: still JSON, whatever the key id and type hold.
+        let odd = DSSEEnvelope(payloadType: "a/\"b\"\n\u{1}", payload: Data([0, 1]), signatures: [.init(keyID: "k\\\"\t", signature: Data([2]))])
+        #expect(try DSSEEnvelope(json: Data(odd.json.utf8)) == odd)
     }
 
     @Test func theKeyFileIsMadeOncePrivateAndRefusedWhenWrong() throws {

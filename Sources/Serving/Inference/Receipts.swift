@@ -3,6 +3,7 @@ import DVCKit
 public import Foundation
 import Inference
 public import Ledger
+import Synchronization
 public import Trust
 
 /// A recorded inference's receipt: an in-toto Statement (v1) in a DSSE envelope signed with the
@@ -70,7 +71,7 @@ public enum InferenceReceipt {
     /// JSON text embedded as JSON (not as a string).
     struct RawJSON: Encodable {
         let value: JSONFragment
-        init(_ text: String) { value = JSONFragment(text) }
+        init(_ text: String) { value = JSONFragment.parsed(text) }
         func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
     }
 
@@ -164,7 +165,7 @@ public enum InferenceReceipt {
 }
 
 /// Any JSON value, decoded from text and encoded back as JSON.
-indirect enum JSONFragment: Encodable {
+indirect enum JSONFragment: Encodable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -172,6 +173,20 @@ indirect enum JSONFragment: Encodable {
     case string(String)
     case array([JSONFragment])
     case object([String: JSONFragment])
+
+    /// The last texts parsed (a revision's lineage and a sampling repeat from answer to answer).
+    private static let recent = Mutex<[String: JSONFragment]>([:])
+
+    /// `JSONFragment(text)`, from the recent ones when it was parsed lately.
+    static func parsed(_ text: String) -> JSONFragment {
+        if let known = recent.withLock({ $0[text] }) { return known }
+        let fragment = JSONFragment(text)
+        recent.withLock { cache in
+            if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
+            cache[text] = fragment
+        }
+        return fragment
+    }
 
     init(_ text: String) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
