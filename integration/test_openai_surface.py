@@ -36,8 +36,7 @@ def tools_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tools")
     repo = models.repository(folder / "tools", {"smollm2-tools": (models.tools_gguf, "SmolLM2 with a template for tools")},
                              "SmolLM2 with a tool-calling chat template")
-    s = Server(repo)
-    s.start()
+    s = Server(repo)  # (started by its constructor: a second start() left the first process running)
     yield s
     s.stop()
 
