@@ -47,29 +47,12 @@ public struct DSSEEnvelope: Sendable, Hashable {
     /// The envelope as JSON: `{"payload": base64, "payloadType", "signatures": [{"keyid", "sig": base64}]}`
     /// (keys sorted; written directly: it is on every answer's path).
     public var json: String {
-        var text = #"{"payload":""# + payload.base64EncodedString() + #"","payloadType":"# + Self.quoted(payloadType) + #","signatures":["#
+        var text = #"{"payload":""# + payload.base64EncodedString() + #"","payloadType":"# + JSONText.quoted(payloadType) + #","signatures":["#
         for (index, signature) in signatures.enumerated() {
             if index > 0 { text += "," }
-            text += #"{"keyid":"# + Self.quoted(signature.keyID) + #","sig":""# + signature.signature.base64EncodedString() + #""}"#
+            text += #"{"keyid":"# + JSONText.quoted(signature.keyID) + #","sig":""# + signature.signature.base64EncodedString() + #""}"#
         }
         return text + "]}"
-    }
-
-    /// `value` as a JSON string: quotes, backslashes and control characters escaped.
-    static func quoted(_ value: String) -> String {
-        var text = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        return text + "\""
     }
 
     public init(payloadType: String, payload: Data, signatures: [Signature]) {
@@ -92,5 +75,26 @@ public struct DSSEEnvelope: Sendable, Hashable {
             signatures.append(Signature(keyID: entry["keyid"] as? String ?? "", signature: sig))
         }
         self.init(payloadType: type, payload: payload, signatures: signatures)
+    }
+}
+
+/// JSON written by hand where it is on a hot path (a receipt's envelope, a streamed token event).
+public enum JSONText {
+    /// `value` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func quoted(_ value: String) -> String {
+        var text = "\""
+        text.reserveCapacity(value.utf8.count + 2)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        return text + "\""
     }
 }

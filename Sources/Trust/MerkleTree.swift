@@ -34,7 +34,7 @@ public enum MerkleTree {
     }
 
     /// MTH(D[n]) of the leaves' hashes.
-    public static func root<Leaves: LeafHashes>(_ leaves: Leaves) -> Data {
+    public static func root(_ leaves: ArraySlice<Data>) -> Data {
         switch leaves.count {
         case 0: return emptyRoot
         case 1: return leaves[leaves.startIndex]
@@ -46,7 +46,7 @@ public enum MerkleTree {
     }
 
     /// The audit path of leaf `index` in the tree of `leaves` (RFC 9162 §2.1.3.1), leaf to root.
-    public static func inclusionProof<Leaves: LeafHashes>(_ index: Int, _ leaves: Leaves) -> [Data] {
+    public static func inclusionProof(_ index: Int, _ leaves: ArraySlice<Data>) -> [Data] {
         let start = leaves.startIndex
         // (The closure does not throw.)
         return (try? inclusionProof(index, size: leaves.count) { range in root(leaves[(start + range.lowerBound)..<(start + range.upperBound)]) })
@@ -68,7 +68,7 @@ public enum MerkleTree {
 
     /// The proof that the tree of the first `m` leaves is a prefix of the tree of `leaves`
     /// (RFC 9162 §2.1.4.1); empty when m is 0 or the whole tree.
-    public static func consistencyProof<Leaves: LeafHashes>(_ m: Int, _ leaves: Leaves) -> [Data] {
+    public static func consistencyProof(_ m: Int, _ leaves: ArraySlice<Data>) -> [Data] {
         let start = leaves.startIndex
         return (try? consistencyProof(m, size: leaves.count) { range in root(leaves[(start + range.lowerBound)..<(start + range.upperBound)]) }) ?? []
     }
@@ -145,31 +145,6 @@ public enum MerkleTree {
             sn >>= 1
         }
         return fr == root1 && sr == root2 && sn == 0
-    }
-}
-
-/// Leaf hashes indexed by integers, sliceable into themselves (`ArraySlice<Data>`, a slice of
-/// `FlatLeafHashes`).
-public protocol LeafHashes: RandomAccessCollection where Element == Data, Index == Int, SubSequence == Self {}
-
-extension ArraySlice: LeafHashes where Element == Data {}
-extension Slice: LeafHashes where Base == FlatLeafHashes {}
-
-/// Leaf hashes kept as one run of 32-byte hashes (32 bytes a leaf, not an object each).
-public struct FlatLeafHashes: RandomAccessCollection, Sendable {
-    private var bytes: [UInt8] = []
-
-    public init() {}
-
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { bytes.count / 32 }
-    public subscript(position: Int) -> Data { Data(bytes[position * 32..<position * 32 + 32]) }
-
-    /// Appends a 32-byte hash (anything else is cut or padded to 32 bytes).
-    public mutating func append(_ hash: Data) {
-        var fixed = [UInt8](hash.prefix(32))
-        if fixed.count < 32 { fixed += [UInt8](repeating: 0, count: 32 - fixed.count) }
-        bytes += fixed
     }
 }
 

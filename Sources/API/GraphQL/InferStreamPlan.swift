@@ -1,5 +1,6 @@
 import Foundation
 public import GraphQL
+import Trust
 
 /// A validated `inferStream` subscription read once from its document: the root field's
 /// response name, its `input` argument, and how to write a token event without running GraphQL.
@@ -58,35 +59,17 @@ struct InferStreamPlan: Sendable {
     /// path for this selection.
     func tokenResult(_ text: String) -> Data? {
         guard let tokenFields else { return nil }
-        var json = #"{"data":{"# + Self.quoted(responseName) + ":{"
+        var json = #"{"data":{"# + JSONText.quoted(responseName) + ":{"
         for (index, field) in tokenFields.enumerated() {
             if index > 0 { json += "," }
-            json += Self.quoted(field.name) + ":"
+            json += JSONText.quoted(field.name) + ":"
             switch field.kind {
-            case .token: json += Self.quoted(text)
+            case .token: json += JSONText.quoted(text)
             case .payload: json += "null"
             case .typename: json += #""InferenceEvent""#
             }
         }
         json += "}}}"
         return Data(json.utf8)
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

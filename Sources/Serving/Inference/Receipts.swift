@@ -232,30 +232,22 @@ extension InferenceReceipt {
     /// revision, commit, weights, lineage, input, sampling, seed, engine, finish reason, token
     /// counts, caller, request id) and the digests of its answer and token ids. What differs is named.
     public static func problems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
-        receiptProblems(of: record, trusting: keys)
+        check(record, trusting: keys).problems
     }
 
     /// `problems(of:trusting:)`, and the record's leaf when there are none (its statement's).
     public static func check(_ record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> (problems: [String], leaf: Data?) {
-        let problems = receiptProblems(of: record, trusting: keys)
-        guard problems.isEmpty, let payload = record.receipt.flatMap({ try? DSSEEnvelope(json: Data($0.utf8)).payload }) else {
-            return (problems, nil)
-        }
-        return ([], leafHash(ofStatement: payload))
-    }
-
-    static func receiptProblems(of record: InferenceRecord, trusting keys: [Curve25519.Signing.PublicKey]) -> [String] {
-        guard let text = record.receipt else { return ["no receipt"] }
+        guard let text = record.receipt else { return (["no receipt"], nil) }
         let envelope: DSSEEnvelope
         let signer: String
         do {
             envelope = try DSSEEnvelope(json: Data(text.utf8))
             signer = try envelope.verify(with: keys)[0]
         } catch {
-            return ["receipt: \(error)"]
+            return (["receipt: \(error)"], nil)
         }
         guard let tokens = try? JSONDecoder().decode([Int32].self, from: Data(record.completionTokenIDs.utf8)) else {
-            return ["token ids are not a list of token ids"]
+            return (["token ids are not a list of token ids"], nil)
         }
         // A failed request keeps an excerpt of a long input, ending in the whole input's digest.
         var inputDigest: String?
@@ -265,12 +257,12 @@ extension InferenceReceipt {
         guard
             let expected = try? statement(
                 record, text: record.output, tokens: tokens, input: record.input, signer: signer, inputDigest: inputDigest)
-        else { return ["the row cannot be made into a statement"] }
-        if expected == envelope.payload { return [] }
+        else { return (["the row cannot be made into a statement"], nil) }
+        if expected == envelope.payload { return ([], leafHash(ofStatement: expected)) }
         // Name what differs: each subject and each predicate field, compared as canonical JSON.
         guard let signed = try? JSONSerialization.jsonObject(with: envelope.payload) as? [String: Any],
             let made = try? JSONSerialization.jsonObject(with: expected) as? [String: Any]
-        else { return ["receipt: not an inference statement"] }
+        else { return (["receipt: not an inference statement"], nil) }
         func canonical(_ value: Any?) -> Data? {
             value.flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) }
         }
@@ -290,6 +282,6 @@ extension InferenceReceipt {
         if canonical(signed["_type"]) != canonical(made["_type"]) || canonical(signed["predicateType"]) != canonical(made["predicateType"]) {
             problems.append("the receipt is not an inference statement")
         }
-        return problems.isEmpty ? ["the receipt's statement is not the one this row makes"] : problems
+        return (problems.isEmpty ? ["the receipt's statement is not the one this row makes"] : problems, nil)
     }
 }
