@@ -5,18 +5,24 @@ is refused by both."""
 import base64
 import datetime
 import hashlib
+import html
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import model_signing
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from support.tools import pedigree
+from support import models
+from support.tools import ENV, ROOT, pedigree, run
 
 
 def write_key(path, curve=ec.SECP256R1()):
@@ -179,3 +185,163 @@ def test_certificate_chains_through_intermediates(tmp_path, weights):
     sign(middle, middle_key, [middle] * 5 + [root])
     long = verify(weights, tmp_path / "root.crt")
     assert long.returncode == 1 and "a certificate chain of 7 certificates" in long.stderr, long.stderr
+
+
+# --- Signatures checked at load: the demo's signed weights, and a repository of bad ones ---------
+
+DEMO_KEYS = ROOT / "script/demo/signing"
+INFER = """mutation($m: ID!) { infer(input: {modelRevisionID: $m, prompt: "Hi", sampling: {maxTokens: 2, seed: 1}}) { id receipt } }"""
+RECORD = """query($id: ID!) { inference(id: $id) { modelRevision { id } artifactSHA256 signature { status method signer file reason sha256 } } }"""
+LINEAGE = """query($m: ID!) { modelRevision(id: $m) { id artifact { signature { status method signer file reason sha256 } } } }"""
+
+
+def demo_key_id():
+    key = serialization.load_pem_public_key((DEMO_KEYS / "key.pub").read_bytes())
+    return "sha256:" + hashlib.sha256(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def demo_certificate_subject():
+    return x509.load_pem_x509_certificate((DEMO_KEYS / "signer.crt").read_bytes()).subject.rfc4514_string()
+
+
+def demo_oracle(weights, signature):
+    """model-signing's own verdict on a signature, trusting the demo's key or its CA."""
+    key = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=DEMO_KEYS / "key.pub")
+    ca = model_signing.verifying.Config().use_certificate_verifier(certificate_chain=[DEMO_KEYS / "ca.crt"])
+    return oracle(key, weights, signature) or oracle(ca, weights, signature)
+
+
+def infer(server, model):
+    """The answer's record and its receipt's `artifact`, or the errors' codes and messages."""
+    body = server.gql(INFER, {"m": model})
+    if "errors" in body:
+        return None, [(e["extensions"]["code"], e["message"]) for e in body["errors"]]
+    answer = body["data"]["infer"]
+    record = server.data(RECORD, {"id": answer["id"]})["inference"]
+    predicate = json.loads(base64.b64decode(json.loads(answer["receipt"])["payload"]))["predicate"]
+    assert predicate["artifact"]["sha256"] == record["artifactSHA256"]
+    signature = {k: v for k, v in record["signature"].items() if v is not None and k != "sha256"}
+    assert predicate["artifact"]["signature"] == signature, (predicate, record)
+    return record, None
+
+
+def test_the_demo_weights_load_verified_and_record_their_signer(server, demo):
+    """smollm2 is signed by the key method (signature in Git), tiny-llama by the certificate
+    method (signature tracked by DVC); both verify (as model-signing says), are recorded verified
+    with their signer and the weights' SHA-256, and signed into the receipt; smollm2@v1.0.0 was
+    released before signing and loads unsigned (allow)."""
+    for model, method, signer in [("smollm2-135m", "key", demo_key_id()), ("tiny-llama", "certificate", demo_certificate_subject())]:
+        record, errors = infer(server, model)
+        assert errors is None, errors
+        path = pedigree("pull", record["modelRevision"]["id"], "--repo", str(demo), "--cache", server.cache).stdout.strip().splitlines()[-1]
+        file = f"models/{model}/model.gguf.sig"
+        assert record["artifactSHA256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        assert record["signature"] == {"status": "verified", "method": method, "signer": signer, "file": file, "reason": None,
+                                       "sha256": record["artifactSHA256"]}
+        assert demo_oracle(path, demo / file)
+        lineage = server.data(LINEAGE, {"m": model})["modelRevision"]["artifact"]["signature"]
+        assert lineage == record["signature"]
+    old, errors = infer(server, "smollm2-135m@v1.0.0")
+    assert errors is None and old["signature"]["status"] == "unsigned" and old["signature"]["file"] is None
+    revision = quote(record["modelRevision"]["id"], safe="@")
+    page = requests.get(f"{server.url}/ui/revisions/{revision}", timeout=30).text
+    assert f"verified (certificate {demo_certificate_subject()})" in html.unescape(page)
+
+
+@pytest.fixture(scope="module")
+def bad_weights(tmp_path_factory, demo):
+    """A repository of one tiny model's weights under several signatures: by the demo key (in
+    Git), by the demo CA's signer (tracked by DVC), the same weights and signature under another
+    name, weights with one flipped byte after signing, a signature with one flipped byte, a
+    stranger's key, and none."""
+    folder = tmp_path_factory.mktemp("signed")
+    weights = (demo / "models/tiny-llama/model.gguf").read_bytes()
+    sign = [sys.executable, str(ROOT / "script/demo/sign.py")]
+    keys = tmp_path_factory.mktemp("stranger")
+    write_key(keys / "stranger.pem")
+
+    def signed(method):
+        def write(target):
+            target.write_bytes(weights)
+            if method == "stranger":
+                model_signing.signing.Config().use_elliptic_key_signer(private_key=keys / "stranger.pem").sign(target, Path(f"{target}.sig"))
+            elif method:
+                subprocess.run([*sign, method, str(target)], check=True, env=ENV)
+        return write
+
+    names = {"key-signed": "key", "other-key-signed": "key", "cert-signed": "certificate", "flipped-weights": "key",
+             "flipped-signature": "key", "stranger": "stranger", "unsigned": None}
+    repo = models.repository(folder, {name: (signed(method), name) for name, method in names.items()}, "Signed weights")
+    flipped = repo / "models/flipped-weights/model.gguf"
+    original = flipped.read_bytes()
+    run("dvc", "unprotect", str(flipped.relative_to(repo)), cwd=repo)
+    flipped.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    flipped_signature(repo / "models/flipped-signature/model.gguf.sig", repo / "models/flipped-signature/model.gguf.sig")
+    run("git", "rm", "-q", "--cached", "models/cert-signed/model.gguf.sig", cwd=repo)
+    run("dvc", "add", "-q", "models/flipped-weights/model.gguf", "models/cert-signed/model.gguf.sig", cwd=repo)
+    run("dvc", "push", "-q", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", "commit", "-q", "-m", "Sign, and spoil", cwd=repo)
+    # model-signing's own verdicts, trusting the demo's key and CA.
+    verdicts = {name: demo_oracle(repo / f"models/{name}/model.gguf", repo / f"models/{name}/model.gguf.sig") for name in names if name != "unsigned"}
+    assert verdicts == {"key-signed": True, "other-key-signed": True, "cert-signed": True, "flipped-weights": False,
+                        "flipped-signature": False, "stranger": False}
+    return repo
+
+
+BAD = {"flipped-weights": "SHA-256 is not the one signed", "flipped-signature": "does not verify with a trusted key",
+       "stranger": "does not verify with a trusted key"}
+
+
+def test_a_bad_signature_refuses_the_load_and_unsigned_weights_load_by_default(make_server, bad_weights):
+    server = make_server(bad_weights)
+    for name in ["key-signed", "other-key-signed", "cert-signed"]:
+        record, errors = infer(server, name)
+        assert errors is None and record["signature"]["status"] == "verified", (name, errors)
+    record, errors = infer(server, "unsigned")
+    assert errors is None and record["signature"] == {"status": "unsigned", "method": None, "signer": None, "file": None, "reason": None,
+                                                      "sha256": record["artifactSHA256"]}
+    for name, reason in BAD.items():
+        record, errors = infer(server, name)
+        assert record is None and errors[0][0] == "UNTRUSTED_WEIGHTS" and reason in errors[0][1], (name, errors)
+        assert f"models/{name}/model.gguf.sig" in errors[0][1]
+        lineage = server.data(LINEAGE, {"m": name})["modelRevision"]["artifact"]["signature"]
+        assert lineage["status"] == "unverified" and reason in lineage["reason"]
+    # The refusal answers over the OpenAI route too, with the code's status.
+    response = requests.post(f"{server.url}/v1/completions", json={"model": "stranger", "prompt": "Hi", "max_tokens": 2}, timeout=60)
+    assert response.status_code == 409 and "does not verify" in response.text, response.text
+
+
+def test_warn_loads_and_records_unverified_weights(make_server, bad_weights):
+    server = make_server(bad_weights, "--unsigned-weights", "warn")
+    for name, reason in BAD.items():
+        record, errors = infer(server, name)
+        assert errors is None, (name, errors)
+        assert record["signature"]["status"] == "unverified" and reason in record["signature"]["reason"]
+        assert record["signature"]["file"] == f"models/{name}/model.gguf.sig" and record["signature"]["signer"] is None
+    flipped = bad_weights / "models/flipped-weights/model.gguf"
+    assert infer(server, "flipped-weights")[0]["artifactSHA256"] == hashlib.sha256(flipped.read_bytes()).hexdigest()
+    assert "weights signature does not verify" in Path(server.log_path).read_text()
+
+
+def test_refuse_loads_only_weights_verified_by_a_signer_trusted_for_the_model(make_server, bad_weights):
+    """Signers are trusted per model: the demo key for key-signed only, the demo CA for cert-*;
+    other-key-signed (the same weights and signature as key-signed) is refused, as are unsigned
+    weights."""
+    server = make_server(bad_weights, "--unsigned-weights", "refuse", "--trusted-signer", f"key-signed={DEMO_KEYS / 'key.pub'}",
+                         "--trusted-signer", f"cert-*={DEMO_KEYS / 'ca.crt'}")
+    assert infer(server, "key-signed")[0]["signature"]["signer"] == demo_key_id()
+    assert infer(server, "cert-signed")[0]["signature"]["signer"] == demo_certificate_subject()
+    for name, reason in [("other-key-signed", "does not verify with a trusted key"), ("unsigned", "not signed (unsigned-weights: refuse)"),
+                         *((name, "signature models/" + name) for name in BAD)]:
+        record, errors = infer(server, name)
+        assert record is None and errors[0][0] == "UNTRUSTED_WEIGHTS" and reason in errors[0][1], (name, errors)
+
+
+def test_an_unreadable_trust_file_stops_the_start(tmp_path, demo):
+    (tmp_path / "junk.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    for spec, why in [(str(tmp_path / "missing.pem"), "cannot be read"), (f"tiny-llama={tmp_path / 'junk.pem'}", "junk.pem"),
+                      ("tiny-llama=", "is not PATTERN=FILE")]:
+        result = pedigree("infer", "tiny-llama", "--prompt", "Hi", "--repo", str(demo), "--cache", str(tmp_path / "cache"),
+                          "--trusted-signer", spec, check=False)
+        assert result.returncode != 0 and why in result.stderr, result.stderr

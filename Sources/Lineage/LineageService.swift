@@ -321,16 +321,17 @@ public final class LineageService: Sendable {
         throw LineageError.notFound("no model named \(model) on the default branch")
     }
 
-    /// The commit that last changed the model's artifact md5, at or before `commit` (first parents).
+    /// The commit that last changed the model's artifact (its md5, or its signature), at or before
+    /// `commit` (first parents).
     public func canonicalCommit(model: String, at commit: String) throws -> String {
         try canonicals.value(for: "\(model)@\(commit)") { () throws in try walkToCanonical(model: model, at: commit) }
     }
 
     private func walkToCanonical(model: String, at commit: String) throws -> String {
-        guard let md5 = try snapshot(commit).artifactMD5(of: model) else { return commit }
+        guard let identity = try snapshot(commit).artifactIdentity(of: model) else { return commit }
         var current = commit
         while let parent = try git({ try repository.firstParent(of: current) }) {
-            guard try snapshot(parent).artifactMD5(of: model) == md5 else { break }
+            guard try snapshot(parent).artifactIdentity(of: model) == identity else { break }
             current = parent
         }
         return current
@@ -441,7 +442,7 @@ public final class LineageService: Sendable {
                 path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles,
                 // dvc.lock does not record `remote:`; the stage's out in dvc.yaml does.
                 remote: entry.remote ?? artifact.stage.flatMap { snapshot.stages[$0].definition.outs.first { $0.path == entry.path }?.remote },
-                hashName: entry.hashName, outPath: entry.path),
+                hashName: entry.hashName, outPath: entry.path, signature: snapshot.signature(of: slot.declaration.path)),
             stage: pipeline.last.flatMap { artifact.stage != nil ? $0 : nil },
             pipeline: pipeline,
             datasets: datasets,
@@ -511,17 +512,17 @@ public final class LineageService: Sendable {
     // MARK: History
 
     /// The canonical commits of `model` on the default branch: first-parent commits where the
-    /// artifact's md5 changed, newest first.
+    /// artifact (its md5, or its signature) changed, newest first.
     public func revisions(of model: String) throws -> [String] {
         let history = try git { try repository.firstParentHistory(from: try head()) }
         var result: [String] = []
-        var previous: (commit: String, md5: String?)?
+        var previous: (commit: String, identity: String?)?
         for commit in history {
-            let md5 = try snapshot(commit).artifactMD5(of: model)
-            if let last = previous, let lastMD5 = last.md5, lastMD5 != md5 { result.append(last.commit) }
-            previous = (commit, md5)
+            let identity = try snapshot(commit).artifactIdentity(of: model)
+            if let last = previous, let lastIdentity = last.identity, lastIdentity != identity { result.append(last.commit) }
+            previous = (commit, identity)
         }
-        if let last = previous, last.md5 != nil { result.append(last.commit) }
+        if let last = previous, last.identity != nil { result.append(last.commit) }
         return result
     }
 

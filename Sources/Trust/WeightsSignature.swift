@@ -205,6 +205,21 @@ public enum ModelSigning {
     }
 }
 
+extension ModelSigning {
+    /// A regular file's SHA-256 (hex), read in 4 MiB pieces; a read error is thrown, not taken for
+    /// its end.
+    public static func sha256(ofFile path: String) throws -> String {
+        guard (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType == .typeRegular else {
+            throw TrustError.key("\(path) is not a regular file")
+        }
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
+        return Data(hasher.finalize()).hexString
+    }
+}
+
 /// What model-signing's OpenSSL check adds to RFC 5280 as swift-certificates applies it: every
 /// issuer with a key usage may sign certificates (keyCertSign), and only the trusted root may be a
 /// version 1 certificate. It also takes on the leaf's extended key usage and subject alternative

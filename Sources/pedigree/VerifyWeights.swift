@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import Trust
 
@@ -40,7 +39,7 @@ struct VerifyWeights: AsyncParsableCommand {
         }
         let digest: String
         do {
-            digest = try Self.sha256(of: file)
+            digest = try ModelSigning.sha256(ofFile: file)
         } catch {
             throw ValidationError("\(file) cannot be read: \(error)")
         }
@@ -54,15 +53,4 @@ struct VerifyWeights: AsyncParsableCommand {
         }
     }
 
-    /// The regular file's SHA-256 (hex), read in 4 MiB pieces; a read error is thrown, not taken for its end.
-    static func sha256(of path: String) throws -> String {
-        guard (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType == .typeRegular else {
-            throw ValidationError("not a regular file")
-        }
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
-        return Data(hasher.finalize()).hexString
-    }
 }

@@ -8,6 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("PEDIGREE_BIN", str(ROOT / ".build/debug/pedigree"))
 VENV_BIN = ROOT / ".venv/bin"
+# The demo's released weights are signed with the demo's keys (script/demo/signing): every
+# pedigree the tests start trusts them (through the environment), as script/server does.
+DEMO_SIGNERS = ROOT / "script/demo/signing/trusted.pem"
+os.environ.setdefault("PEDIGREE_TRUSTED_SIGNERS", str(DEMO_SIGNERS))
 ENV = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "GTO_NO_ANALYTICS": "1"}
 
 

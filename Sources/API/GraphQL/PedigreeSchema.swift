@@ -418,6 +418,12 @@ public enum PedigreeSchema {
           caller: String
           artifactMD5: String!
 
+          """The weights' SHA-256 as loaded (null when they never loaded, and in older records)."""
+          artifactSHA256: String
+
+          """The weights' signature check as recorded with the answer (null like artifactSHA256)."""
+          signature: WeightsSignature
+
           """The engine facts as recorded: JSON (see engineFacts); llama.cpp's system information for records made before they were recorded."""
           engine: String!
 
@@ -833,6 +839,30 @@ public enum PedigreeSchema {
 
           """Whether the artifact is in the local cache, verified."""
           cached: Boolean!
+
+          """The check of the OpenSSF Model Signing signature beside the weights (model.gguf.sig, in Git or DVC) against the signers trusted for the model: made when the weights load (or now, when they are cached)."""
+          signature: WeightsSignature!
+        }
+
+        """A check of a model's weights against their signature."""
+        type WeightsSignature {
+          """verified; unverified (reason says why); unsigned (no signature); unchecked (a signature whose weights are not fetched yet: checked when they load)."""
+          status: String!
+
+          """The signature file's path in the repository."""
+          file: String
+
+          """key or certificate, when verified."""
+          method: String
+
+          """Who signed, when verified: the key's id (sha256: of its DER) or the signing certificate's subject."""
+          signer: String
+
+          """Why the signature did not verify."""
+          reason: String
+
+          """The weights' SHA-256, once they were hashed."""
+          sha256: String
         }
 
         type DatasetRevision {

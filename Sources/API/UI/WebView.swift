@@ -194,6 +194,7 @@ struct WebView: Sendable {
                 <dt>date</dt><dd>\(HTML.escape(commit.author.iso8601))</dd>
                 <dt>message</dt><dd>\(HTML.escape(commit.message))</dd>
                 <dt>artifact</dt><dd><code>\(HTML.escape(revision.artifact.path))</code> · md5 <code id="artifact-md5">\(HTML.escape(revision.artifact.md5))</code> · \(HTML.escape(HTML.size(revision.artifact.size)))</dd>
+                <dt>signature</dt><dd id="signature">\(HTML.escape(WeightsSignatureView(await services.artifacts.provenance(of: revision), signature: revision.artifact.signature).summary))</dd>
                 <dt>produced by</dt><dd>\(revision.stage.map { "<code>\(HTML.escape($0.name))</code>" } ?? "a .dvc file (no stage)")</dd>
                 </dl>
                 <h2>Pipeline</h2>
@@ -230,6 +231,8 @@ struct WebView: Sendable {
             ("at", HTML.escape(ISO8601DateFormatter().string(from: record.createdAt))),
             ("revision", "<a href=\"/ui/revisions/\(HTML.segment(record.revision))\"><code>\(HTML.escape(record.revision))</code></a>"),
             ("artifact md5", "<code>\(HTML.escape(record.artifactMD5))</code>"),
+            ("artifact sha256", "<code>\(HTML.escape(record.artifactSHA256 ?? "—"))</code>"),
+            ("signature", "<span id=\"signature\">\(HTML.escape(WeightsSignatureView(record)?.summary ?? "—"))</span>"),
             ("caller", HTML.escape(record.caller ?? "—")), ("status", HTML.escape(record.status.rawValue)),
             ("finish reason", HTML.escape(record.finishReason)), ("seed", "\(record.seed)"),
             ("tokens", "\(record.promptTokens) in, \(record.completionTokens) out"),

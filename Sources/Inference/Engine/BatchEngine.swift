@@ -628,6 +628,7 @@ final class DecodeLoop: @unchecked Sendable {
         summary.cachedPromptTokens = slot.reused
         if job.request.sampling.logprobs != nil { summary.logprobs = slot.logprobs }
         summary.engine = facts
+        summary.weights = job.request.weights
         summary.message = message
         release(slot)
         job.continuation.yield(.finished(summary))

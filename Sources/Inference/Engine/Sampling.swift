@@ -153,6 +153,9 @@ public struct GenerationRequest: Sendable {
     }
     public let input: Input
     public let sampling: SamplingParameters
+    /// The weights it runs on, as checked where they were loaded: set by the model manager from
+    /// the request's `ModelSource`, returned in the summary.
+    public internal(set) var weights: WeightsProvenance?
 
     public init(input: Input, sampling: SamplingParameters) {
         self.input = input
@@ -192,6 +195,9 @@ public struct GenerationSummary: Sendable, Hashable, Codable {
     public var cachedPromptTokens = 0
     /// The engine that made it (nil when it never ran).
     public var engine: EngineFacts?
+    /// The weights it ran on: their SHA-256 and signature check (nil when it never ran, or from
+    /// an external backend).
+    public var weights: WeightsProvenance?
     /// Each generated token's log-probability and its most likely alternatives, when asked for
     /// (`SamplingParameters.logprobs`).
     public var logprobs: [TokenLogprob]?

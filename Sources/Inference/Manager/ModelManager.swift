@@ -22,11 +22,18 @@ public struct Weights: Sendable {
 public struct ModelSource: Sendable {
     public let md5: String
     public let revision: String
+    /// The revision's weights as checked (SHA-256, signature): stamped on its generations'
+    /// summaries. Per revision, not per loaded instance: revisions sharing weights may differ in
+    /// their signatures.
+    public let provenance: WeightsProvenance?
     public let weights: @Sendable () async throws -> Weights
 
-    public init(md5: String, revision: String, weights: @escaping @Sendable () async throws -> Weights) {
+    public init(
+        md5: String, revision: String, provenance: WeightsProvenance? = nil, weights: @escaping @Sendable () async throws -> Weights
+    ) {
         self.md5 = md5
         self.revision = revision
+        self.provenance = provenance
         self.weights = weights
     }
 }
@@ -181,7 +188,8 @@ public actor ModelManager {
 
     /// Starts a generation on the model of `source`, loading it first when needed.
     public func generate(_ request: GenerationRequest, on source: ModelSource) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
-        let request = try validated(request)
+        var request = try validated(request)
+        request.weights = source.provenance
         let instance = try await instance(for: source)
         // A load that was under way when the server stopped must not start a generation after it.
         guard !stopped else { throw InferenceError.overloaded("the server is shutting down") }

@@ -178,6 +178,7 @@ public final class PostgresLedger: InferenceLedger {
                 "CREATE TABLE tree_head (size bigint PRIMARY KEY, root bytea NOT NULL, created_at timestamptz NOT NULL, envelope text NOT NULL)",
             ]
         ),
+        ("v11: weights provenance", ["ALTER TABLE inference ADD COLUMN artifact_sha256 text, ADD COLUMN signature text"]),
     ]
 
     private func migrate() async throws {
@@ -214,12 +215,13 @@ public final class PostgresLedger: InferenceLedger {
                 """
                 INSERT INTO inference (id, created_at, caller, status, error, model, revision, commit_sha, artifact_md5, lineage, engine,
                   sampling, seed, input_kind, input, output, finish_reason, prompt_tokens, completion_tokens, completion_token_ids,
-                  ttft_ms, total_ms, request_id, trace_id, caller_key, receipt, position)
+                  ttft_ms, total_ms, request_id, trace_id, caller_key, receipt, position, artifact_sha256, signature)
                 VALUES (\(record.id), \(record.createdAt), \(record.caller), \(record.status.rawValue), \(record.error), \(record.model),
                   \(record.revision), \(record.commit), \(record.artifactMD5), \(record.lineage), \(record.engine), \(record.sampling),
                   \(record.seed), \(record.inputKind.rawValue), \(record.input), \(record.output), \(record.finishReason), \(record.promptTokens),
                   \(record.completionTokens), \(record.completionTokenIDs), \(record.timeToFirstTokenMs), \(record.totalMs),
-                  \(record.requestID), \(record.traceID), \(record.callerKey), \(record.receipt), \(record.position))
+                  \(record.requestID), \(record.traceID), \(record.callerKey), \(record.receipt), \(record.position),
+                  \(record.artifactSHA256), \(record.signature))
                 """, logger: logger)
             return record
         }
@@ -458,7 +460,8 @@ public final class PostgresLedger: InferenceLedger {
                     timeToFirstTokenMs: try cells["ttft_ms"].decode(Double.self), totalMs: try cells["total_ms"].decode(Double.self),
                     requestID: try cells["request_id"].decode(String?.self), traceID: try cells["trace_id"].decode(String?.self),
                     callerKey: try cells["caller_key"].decode(String?.self), receipt: try cells["receipt"].decode(String?.self),
-                    position: try cells["position"].decode(Int64?.self)))
+                    position: try cells["position"].decode(Int64?.self), artifactSHA256: try cells["artifact_sha256"].decode(String?.self),
+                    signature: try cells["signature"].decode(String?.self)))
         }
         return records
     }

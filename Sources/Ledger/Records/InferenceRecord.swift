@@ -30,6 +30,11 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
     public var revision: String
     public var commit: String
     public var artifactMD5: String
+    /// The weights' SHA-256 as loaded (nil when they never loaded, and in older records).
+    public var artifactSHA256: String?
+    /// The check of the weights' signature as JSON with sorted keys: `status` (verified, unsigned,
+    /// unverified), and `file`, `method`, `signer`, `reason` where known (nil like `artifactSHA256`).
+    public var signature: String?
     /// The lineage the answer came from, as JSON: datasets (path, md5), parameters (file, key,
     /// value), code (path, md5) and the pipeline's stage names.
     public var lineage: String
@@ -65,8 +70,10 @@ public struct InferenceRecord: Sendable, Hashable, Codable {
         artifactMD5: String, lineage: String, engine: String, sampling: String, seed: Int64, inputKind: InputKind, input: String,
         output: String, finishReason: String, promptTokens: Int, completionTokens: Int, completionTokenIDs: String,
         timeToFirstTokenMs: Double, totalMs: Double, requestID: String? = nil, traceID: String? = nil, callerKey: String? = nil,
-        receipt: String? = nil, position: Int64? = nil
+        receipt: String? = nil, position: Int64? = nil, artifactSHA256: String? = nil, signature: String? = nil
     ) {
+        self.artifactSHA256 = artifactSHA256
+        self.signature = signature
         self.position = position
         self.receipt = receipt
         self.callerKey = callerKey

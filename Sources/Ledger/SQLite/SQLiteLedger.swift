@@ -149,6 +149,12 @@ public final class SQLiteLedger: InferenceLedger {
             try db.execute(
                 sql: "CREATE TABLE tree_head (size INTEGER PRIMARY KEY, root BLOB NOT NULL, createdAt DATETIME NOT NULL, envelope TEXT NOT NULL)")
         }
+        migrator.registerMigration("v11: weights provenance") { db in
+            try db.alter(table: "inference") { table in
+                table.add(column: "artifactSHA256", .text)
+                table.add(column: "signature", .text)
+            }
+        }
         return migrator
     }
 
@@ -384,7 +390,8 @@ public final class SQLiteLedger: InferenceLedger {
             input: row["input"], output: row["output"], finishReason: row["finishReason"], promptTokens: row["promptTokens"],
             completionTokens: row["completionTokens"], completionTokenIDs: row["completionTokenIDs"],
             timeToFirstTokenMs: row["timeToFirstTokenMs"], totalMs: row["totalMs"], requestID: row["requestID"], traceID: row["traceID"],
-            callerKey: row["callerKey"], receipt: row["receipt"], position: row["position"])
+            callerKey: row["callerKey"], receipt: row["receipt"], position: row["position"], artifactSHA256: row["artifactSHA256"],
+            signature: row["signature"])
     }
 }
 
@@ -395,15 +402,15 @@ extension Row {
             sql: """
                 INSERT INTO inference (id, createdAt, caller, status, error, model, revision, "commit", artifactMD5, lineage, engine,
                   sampling, seed, inputKind, input, output, finishReason, promptTokens, completionTokens, completionTokenIDs,
-                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey, receipt, position)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  timeToFirstTokenMs, totalMs, requestID, traceID, callerKey, receipt, position, artifactSHA256, signature)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id, record.createdAt, record.caller, record.status.rawValue, record.error, record.model, record.revision, record.commit,
                 record.artifactMD5, record.lineage, record.engine, record.sampling, record.seed, record.inputKind.rawValue, record.input,
                 record.output, record.finishReason, record.promptTokens, record.completionTokens, record.completionTokenIDs,
                 record.timeToFirstTokenMs, record.totalMs, record.requestID, record.traceID, record.callerKey, record.receipt,
-                record.position,
+                record.position, record.artifactSHA256, record.signature,
             ])
     }
 }

@@ -23,6 +23,18 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     public let hashName: String?
     /// The DVC out holding the weights: `path` itself, or a tracked directory containing it.
     public let outPath: String
+    /// The signature beside the weights (`path.sig`), when the commit has one.
+    public var signature: SignatureFileInfo? = nil
+}
+
+/// A signature file beside a model's weights (an OpenSSF Model Signing bundle, `model.gguf.sig`),
+/// committed to Git or tracked by DVC. Read with `LineageService.trackedFile` at the revision's
+/// commit when it is checked.
+public struct SignatureFileInfo: Sendable, Hashable, Codable {
+    public let path: String
+    /// What names its content: `git:<blob id>` or `md5:<md5>` (DVC; `md5:<folder md5>:<path>`
+    /// inside a tracked folder). Equal digests, equal files.
+    public let digest: String
 }
 
 /// A dependency or output with its recorded hash.

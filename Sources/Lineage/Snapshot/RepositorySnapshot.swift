@@ -35,12 +35,17 @@ public struct RepositorySnapshot: Sendable {
     let models: [String: ModelSlot]
     /// Files that failed to parse (reported in logs and for the models that depend on them).
     let problems: [DVCError]
+    /// Signature files committed to Git (`*.sig`): their blob ids by path.
+    let signatureBlobs: [String: String]
 
-    /// Folder-relative file names that hold DVC metadata.
+    /// Folder-relative file names that hold DVC metadata, or a signature (`*.sig`, committed).
     static func isMetadata(_ path: String) -> Bool {
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        return name == "dvc.yaml" || name == "dvc.lock" || (name.hasSuffix(".dvc") && name.count > 4)
+        return name == "dvc.yaml" || name == "dvc.lock" || (name.hasSuffix(".dvc") && name.count > 4) || name.hasSuffix(signatureSuffix)
     }
+
+    /// What a signature's file name adds to the weights' (`model.gguf.sig`).
+    static let signatureSuffix = ".sig"
 
     init(commit: String, reader: MetadataReader) throws {
         self.commit = commit
@@ -134,6 +139,8 @@ public struct RepositorySnapshot: Sendable {
         self.dvcFiles = dvcFiles
         self.models = models
         self.problems = problems
+        self.signatureBlobs = Dictionary(
+            files.filter { $0.path.hasSuffix(Self.signatureSuffix) }.map { ($0.path, $0.blob) }, uniquingKeysWith: { a, _ in a })
     }
 
     // MARK: Graph
@@ -173,10 +180,29 @@ public struct RepositorySnapshot: Sendable {
         throw DVCError(.missing, file: model.path, "no stage output or .dvc file tracks \(model.path)")
     }
 
-    /// The md5 of a model's artifact here; nil when the model is absent or broken.
-    func artifactMD5(of name: String) -> String? {
-        guard let slot = models[name], slot.error == nil else { return nil }
-        return try? artifact(of: slot.declaration).entry.md5
+    /// What identifies a model's artifact here: its md5 and, when the weights are signed, the
+    /// signature's identity (a signature added or replaced makes a new revision of the same
+    /// weights); nil when the model is absent or broken.
+    func artifactIdentity(of name: String) -> String? {
+        guard let slot = models[name], slot.error == nil, let md5 = try? artifact(of: slot.declaration).entry.md5 else { return nil }
+        guard let signature = signature(of: slot.declaration.path) else { return md5 }
+        return md5 + " " + signature.digest
+    }
+
+    /// The signature beside the weights at `path` (`path.sig`): committed to Git, or tracked by
+    /// DVC (a `.dvc` file's out or a stage's, or inside a tracked folder); nil when there is none.
+    func signature(of path: String) -> SignatureFileInfo? {
+        let file = path + Self.signatureSuffix
+        if let blob = signatureBlobs[file] { return SignatureFileInfo(path: file, digest: "git:" + blob) }
+        let entry: DVCEntry?
+        if let index = producer(of: file) {
+            entry = stages[index].locked?.outs.first { RepoPath.isWithin(file, $0.path) }
+        } else {
+            entry = tracking(file)?.out
+        }
+        guard let entry, let md5 = entry.md5 else { return nil }
+        // A file inside a tracked folder is named by the folder's md5 and its place in it.
+        return SignatureFileInfo(path: file, digest: entry.path == file ? "md5:" + md5 : "md5:\(md5):\(file)")
     }
 
     /// The stage at `index` and every stage upstream of it, sources first (depth-first post-order,

@@ -5,6 +5,7 @@ import GitStore
 public import Inference
 public import Lineage
 import Tracing
+import Trust
 
 extension ArtifactLocation {
     /// Where a revision's weights lie in DVC's storage: the out's object (DVC 3 or legacy layout by
@@ -18,15 +19,17 @@ extension ArtifactLocation {
 }
 
 /// Joins a resolved revision to the artifact store: which objects to fetch and with which DVC
-/// configuration (the repository's at the revision's commit). It holds both services it was
-/// handed; neither knows the other.
+/// configuration (the repository's at the revision's commit), and whether its weights may load
+/// (`WeightsTrust`). It holds the services it was handed; none knows the others.
 public struct RevisionArtifacts: Sendable {
     let lineage: LineageService
     let store: ArtifactStore
+    public let trust: WeightsTrust
 
-    public init(lineage: LineageService, store: ArtifactStore) {
+    public init(lineage: LineageService, store: ArtifactStore, trust: WeightsTrust) {
         self.lineage = lineage
         self.store = store
+        self.trust = trust
     }
 
     /// The figures of the artifact store that `/metrics` shows: downloads since start, the cache's
@@ -78,10 +81,12 @@ public struct RevisionArtifacts: Sendable {
         return await store.isCached(location)
     }
 
-    /// How the model manager gets a revision's weights: fetched, then pinned in the cache until
-    /// the model is unloaded.
-    public func modelSource(_ revision: ModelLineage) -> ModelSource {
-        ModelSource(md5: revision.artifact.md5, revision: revision.id) { [self] in
+    /// How the model manager gets a revision's weights: fetched, checked (their SHA-256 and
+    /// signature, once; `untrustedWeights` when the policy refuses them), then pinned in the cache
+    /// until the model is unloaded.
+    public func modelSource(_ revision: ModelLineage) async throws -> ModelSource {
+        let provenance = try await admit(revision)
+        return ModelSource(md5: revision.artifact.md5, revision: revision.id, provenance: provenance) { [self] in
             let location = try ArtifactLocation(revision.artifact)
             let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
             let cache = store.cache
@@ -107,6 +112,27 @@ public struct RevisionArtifacts: Sendable {
             guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
             return data
         }
+    }
+
+    /// The check of `revision`'s weights (fetched first when not cached), and the policy's word.
+    func admit(_ revision: ModelLineage) async throws -> WeightsProvenance {
+        try await trust.admit(revision, reader: reader(revision))
+    }
+
+    /// The check of `revision`'s weights as a lineage read shows it: made now when the weights are
+    /// cached (never downloading them), else nil (checked when they are fetched to load).
+    public func provenance(of revision: ModelLineage) async -> WeightsProvenance? {
+        if let known = await trust.known(revision) { return known }
+        guard await isCached(revision.artifact) else { return nil }
+        return try? await trust.check(revision, reader: reader(revision))
+    }
+
+    private func reader(_ revision: ModelLineage) -> WeightsTrust.Reader {
+        let lineage = self.lineage
+        let commit = revision.commit.sha
+        return WeightsTrust.Reader(
+            weights: { [self] in try await fetch(revision, progress: TransferProgress(label: revision.id)) },
+            signature: { [self] file in try await read(try lineage.trackedFile(file.path, at: commit), maxBytes: ModelSigning.maxBundle) })
     }
 
     private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {

@@ -37,7 +37,7 @@ struct LocalBackend: GenerationBackend {
     func generate(
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
-        try await models.generate(request, on: artifacts.modelSource(revision))
+        try await models.generate(request, on: await artifacts.modelSource(revision))
     }
 
     func engineFacts(for revision: ModelLineage) -> EngineFacts { models.engineFacts }
@@ -45,7 +45,7 @@ struct LocalBackend: GenerationBackend {
     func loadedModels() async -> [ModelManager.Status] { await models.loaded }
 
     func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
-        try await models.load(artifacts.modelSource(revision))
+        try await models.load(await artifacts.modelSource(revision))
     }
 
     func unload(_ revision: ModelLineage) async throws -> Bool {
@@ -55,6 +55,6 @@ struct LocalBackend: GenerationBackend {
     func stopGenerating() async { await models.stopGenerating() }
 
     func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
-        try await models.embed(texts, on: artifacts.modelSource(revision))
+        try await models.embed(texts, on: await artifacts.modelSource(revision))
     }
 }

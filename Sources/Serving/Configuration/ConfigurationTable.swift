@@ -259,6 +259,19 @@ extension ConfigurationKey {
             "prefix-cache", \.serving.models.prefixCacheBytes, ConfigurationCodec.size.map({ Int(clamping: $0) }, back: { Int64($0) }), .inference,
             [.inference], help: "Bytes of prompt prefixes kept per loaded model for reuse at chunk boundaries (invariant mode; 0: off)."),
         .key(
+            "unsigned-weights", \.serving.unsignedWeights, .choice, .inference, [.inference],
+            help:
+                "Weights not verified by a trusted signer: allow (unsigned load; a signature present must hold), warn (load, log, record unverified) or refuse.",
+            details:
+                "A signature is an OpenSSF Model Signing bundle beside the weights (model.gguf.sig), committed to Git or tracked by DVC, checked offline before the weights load."
+        ),
+        .key(
+            "trusted-signers", \.serving.trustedSigners, .list, .inference, [.inference], flag: "trusted-signer", defaultNote: "none",
+            example: ["tiny-llama=/etc/pedigree/ml-team.pem", "/etc/pedigree/release-ca.pem"],
+            help:
+                "PATTERN=FILE: the PEM public keys (key method) and CA certificates (certificate method) trusted to sign models matching PATTERN (* wildcards; FILE alone: every model)."
+        ),
+        .key(
             "preload", \.serving.preload, .list, .inference, [.server], defaultNote: "none", example: ["smollm2-135m#prod"],
             help: "Revision specs loaded on start."),
     ]

@@ -134,6 +134,11 @@ public struct ServingConfiguration: Sendable {
     public var receiptKeyFile: String?
     /// Where the receipt key is.
     public var receiptKeyPath: String { receiptKeyFile ?? cache.appendingPathComponent("receipt-key").path }
+    /// What loads when weights are not verified (unsigned, or a signature that does not hold).
+    public var unsignedWeights = UnsignedWeightsPolicy.allow
+    /// `PATTERN=FILE` (or `FILE`: every model): the PEM keys and CA certificates trusted to sign
+    /// the models whose names match.
+    public var trustedSigners: [String] = []
     /// How often a head of the ledger's Merkle tree is signed while it grows.
     public var treeHeadInterval: Duration = .seconds(10)
 

@@ -30,6 +30,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// The request is sound but the state does not allow it now: an evaluation running already,
     /// a promotion whose evaluation did not pass its gate.
     case failedPrecondition = "FAILED_PRECONDITION"
+    /// The revision's weights may not load: their signature does not hold, or they are unsigned
+    /// and the policy (`unsigned-weights`) wants a signature.
+    case untrustedWeights = "UNTRUSTED_WEIGHTS"
     /// An inference worker failed or left during a generation that had already streamed.
     case workerUnavailable = "WORKER_UNAVAILABLE"
     case internalError = "INTERNAL"
@@ -40,7 +43,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .badUserInput, .invalidRevision, .ambiguousRevision, .queryTooComplex: .badRequest
         case .unauthenticated: .unauthorized
         case .forbidden: .forbidden
-        case .failedPrecondition: .conflict
+        case .failedPrecondition, .untrustedWeights: .conflict
         case .rateLimited: .tooManyRequests
         case .notFound: .notFound
         case .internalError, .modelLoadFailed, .metadataError: .internalServerError

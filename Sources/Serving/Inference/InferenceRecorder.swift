@@ -249,7 +249,11 @@ public final class InferenceRecorder: Sendable {
             promptTokens: summary.promptTokenCount, completionTokens: summary.completionTokenCount,
             completionTokenIDs: storeText ? json(summary.completionTokens) : InferenceRecord.digest(json(summary.completionTokens), salt: salt),
             timeToFirstTokenMs: summary.timeToFirstTokenMs, totalMs: summary.totalMs,
-            requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey)
+            requestID: draft.caller.requestID, traceID: draft.context.otelTraceID, callerKey: draft.caller.callerKey,
+            artifactSHA256: summary.weights?.sha256,
+            signature: summary.weights.map {
+                json(SignatureCheck(status: $0.status.rawValue, file: $0.file, method: $0.method, signer: $0.signer, reason: $0.reason))
+            })
         guard let receiptKey else { return (record, nil) }
         // The statement is made here, over the answer and input as they were (before any privacy
         // digest); inside the ledger's write only its position is placed and the payload signed.
@@ -278,6 +282,15 @@ public final class InferenceRecorder: Sendable {
                 return seal
             }
         )
+    }
+
+    /// A signature check as a record keeps it (`InferenceRecord.signature`).
+    struct SignatureCheck: Encodable {
+        let status: String
+        let file: String?
+        let method: String?
+        let signer: String?
+        let reason: String?
     }
 
     /// A failed request's input as stored: whole when short, else its first bytes (whole

@@ -35,7 +35,13 @@ public enum InferenceReceipt {
     }
 
     struct Predicate: Encodable {
-        struct Artifact: Encodable { let md5: String }
+        struct Artifact: Encodable {
+            let md5: String
+            /// The weights' SHA-256 and their signature's check, as recorded (absent when the
+            /// weights never loaded, and in older records).
+            let sha256: String?
+            let signature: RawJSON?
+        }
         struct Input: Encodable {
             let kind: String
             let sha256: String
@@ -93,7 +99,8 @@ public enum InferenceReceipt {
                 inference: record.id, position: record.position, createdAt: record.createdAt.formatted(.iso8601),
                 status: record.status.rawValue,
                 error: record.error, model: record.model, revision: record.revision, commit: record.commit,
-                artifact: .init(md5: record.artifactMD5), lineage: RawJSON(record.lineage),
+                artifact: .init(md5: record.artifactMD5, sha256: record.artifactSHA256, signature: record.signature.map(RawJSON.init)),
+                lineage: RawJSON(record.lineage),
                 input: .init(kind: record.inputKind.rawValue, sha256: inputDigest ?? hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
                 seed: record.seed, engine: record.engine, finishReason: record.finishReason,
                 usage: .init(promptTokens: record.promptTokens, completionTokens: record.completionTokens), caller: record.caller,

@@ -151,7 +151,8 @@ public struct Services: Sendable {
         let store = ArtifactStore(
             cache: cache, dvcFolder: lineage.dvcFolder, remoteOverride: configuration.remote,
             trustedEndpoints: configuration.remoteEndpoints, logger: logger)
-        return RevisionArtifacts(lineage: lineage, store: store)
+        let trust = WeightsTrust(policy: configuration.unsignedWeights, signers: try TrustedSigners(configuration.trustedSigners), logger: logger)
+        return RevisionArtifacts(lineage: lineage, store: store, trust: trust)
     }
 
     /// The ledger at `url` (`sqlite:PATH`, `postgres://…`), or nil for `off`.
