@@ -21,7 +21,7 @@ from support.tools import BIN, free_port, pedigree
 
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result usage { completionTokens }
   modelRevision { artifact { md5 } } } }"""
-RECORD = "query($id: ID!) { inference(id: $id) { status engineFacts { worker mode prefillChunk } } }"
+RECORD = "query($id: ID!) { inference(id: $id) { status engineFacts { worker mode prefillChunk } signature { status method } } }"
 REPLAY = "mutation($id: ID!) { replay(id: $id) { identical sameEngine replay { id } } }"
 STREAM = "subscription($input: InferenceInput!) { inferStream(input: $input) { token payload { id } } }"
 
@@ -138,6 +138,8 @@ def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
             for record_id in records:
                 record = gateway.data(RECORD, {"id": record_id})["inference"]
                 assert record["status"] == "completed" and record["engineFacts"]["worker"] == expected[name], (name, record)
+                # The gateway checked the demo's signed weights before sending the work.
+                assert record["signature"] == {"status": "verified", "method": "key" if name == "smollm2-135m" else "certificate"}
         # loadedModels shows what the workers hold, each model on its worker (from their reports).
         time.sleep(1.5)
         loaded = {(m["md5"], m["worker"]) for m in gateway.data("{ loadedModels { md5 worker slots } }")["loadedModels"]}
@@ -176,6 +178,26 @@ def test_gateway_routes_by_weights_and_survives_a_worker(demo, token_file):
         gateway.stop()
         for worker in workers:
             worker.stop()
+
+
+def test_the_gateway_refuses_untrusted_weights_before_a_worker_sees_them(demo, token_file):
+    """unsigned-weights: refuse on the gateway: smollm2@v1.0.0 (released unsigned) is refused
+    with UNTRUSTED_WEIGHTS, for a generation and a load, and no worker loads it; the signed
+    release goes through."""
+    worker = Worker(demo, token_file)
+    gateway = Server(demo, "--worker", worker.url, "--worker-token-file", str(token_file), "--unsigned-weights", "refuse")
+    try:
+        refused = gateway.gql(INFER, {"input": {"modelRevisionID": "smollm2-135m@v1.0.0", "prompt": "Hi", "sampling": {"maxTokens": 2}}})
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["UNTRUSTED_WEIGHTS"], refused
+        load = gateway.gql('mutation { loadModel(id: "smollm2-135m@v1.0.0") { md5 } }')
+        assert [e["extensions"]["code"] for e in load["errors"]] == ["UNTRUSTED_WEIGHTS"], load
+        auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        assert requests.get(worker.url + "/worker/v1/status", headers=auth).json()["models"] == []
+        signed = gateway.data(INFER, {"input": {"modelRevisionID": "smollm2-135m", "prompt": "Hi", "sampling": {"maxTokens": 2}}})["infer"]
+        assert gateway.data(RECORD, {"id": signed["id"]})["inference"]["signature"]["status"] == "verified"
+    finally:
+        gateway.stop()
+        worker.stop()
 
 
 def test_a_stream_cut_by_a_dying_worker_ends_with_a_clear_code(demo, token_file):

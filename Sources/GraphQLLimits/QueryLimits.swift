@@ -32,12 +32,12 @@ public struct QueryLimits: Sendable {
 
     public init() {}
 
-    /// Fields whose resolution is work of its own (a spec resolved, a ledger read, a weights
-    /// file hashed and its signature checked): they count this much instead of 1.
+    /// Fields whose resolution is work of its own (a spec resolved, a ledger read): they count
+    /// this much instead of 1.
     public static let resolutionCost = 10
     static let resolvingFields: Set<String> = [
         "model", "modelRevision", "latest", "inference", "pull", "loadModel", "unloadModel", "inclusionProof", "consistencyProof",
-        "signTreeHead", "signature",
+        "signTreeHead",
     ]
     /// Leaves that may hold large text (a recorded prompt, output, lineage or sampling): they
     /// count this much, so pages of them are bounded by the budget.

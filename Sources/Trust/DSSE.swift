@@ -78,10 +78,14 @@ public struct DSSEEnvelope: Sendable, Hashable {
     }
 }
 
-/// JSON written by hand where it is on a hot path (a receipt's envelope, a streamed token event).
+/// JSON written by hand where it is on a hot path (a receipt's envelope and statement, a streamed
+/// token event).
 public enum JSONText {
-    /// `value` as a JSON string literal: quotes, backslashes and control characters escaped.
+    /// `value` as a JSON string literal, escaped exactly as `JSONEncoder` escapes it (slashes
+    /// left alone): quotes, backslashes, `\b \f \n \r \t`, other control characters as `\u00xx`.
     public static func quoted(_ value: String) -> String {
+        // Most strings (ids, digests, paths, facts) need no escape: copied whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) { return "\"" + value + "\"" }
         var text = "\""
         text.reserveCapacity(value.utf8.count + 2)
         for scalar in value.unicodeScalars {
@@ -91,6 +95,8 @@ public enum JSONText {
             case "\n": text += "\\n"
             case "\r": text += "\\r"
             case "\t": text += "\\t"
+            case "\u{8}": text += "\\b"
+            case "\u{c}": text += "\\f"
             case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
             default: text.unicodeScalars.append(scalar)
             }

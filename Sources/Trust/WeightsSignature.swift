@@ -210,7 +210,7 @@ extension ModelSigning {
     /// its end.
     public static func sha256(ofFile path: String) throws -> String {
         guard (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType == .typeRegular else {
-            throw TrustError.key("\(path) is not a regular file")
+            throw TrustError.key("the weights are not a regular file")
         }
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }

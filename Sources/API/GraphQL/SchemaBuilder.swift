@@ -564,7 +564,7 @@ public enum SchemaBuilder {
                 "nfiles": field { (artifact: RevisionArtifact) in artifact.info.nfiles },
                 "cached": resolve { (artifact: RevisionArtifact, _, loader) in await loader.artifacts.isCached(artifact.info) },
                 "signature": resolve { (artifact: RevisionArtifact, _, loader) in
-                    WeightsSignatureView(await loader.artifacts.provenance(of: artifact.revision), signature: artifact.info.signature)
+                    WeightsSignatureView(loader.artifacts.provenance(of: artifact.revision), signature: artifact.info.signature)
                 },
             ],
             "WeightsSignature": [

@@ -194,7 +194,7 @@ struct WebView: Sendable {
                 <dt>date</dt><dd>\(HTML.escape(commit.author.iso8601))</dd>
                 <dt>message</dt><dd>\(HTML.escape(commit.message))</dd>
                 <dt>artifact</dt><dd><code>\(HTML.escape(revision.artifact.path))</code> · md5 <code id="artifact-md5">\(HTML.escape(revision.artifact.md5))</code> · \(HTML.escape(HTML.size(revision.artifact.size)))</dd>
-                <dt>signature</dt><dd id="signature">\(HTML.escape(WeightsSignatureView(await services.artifacts.provenance(of: revision), signature: revision.artifact.signature).summary))</dd>
+                <dt>signature</dt><dd id="signature">\(HTML.escape(WeightsSignatureView(services.artifacts.provenance(of: revision), signature: revision.artifact.signature).summary))</dd>
                 <dt>produced by</dt><dd>\(revision.stage.map { "<code>\(HTML.escape($0.name))</code>" } ?? "a .dvc file (no stage)")</dd>
                 </dl>
                 <h2>Pipeline</h2>

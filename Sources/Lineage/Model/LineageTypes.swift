@@ -25,16 +25,32 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     public let outPath: String
     /// The signature beside the weights (`path.sig`), when the commit has one.
     public var signature: SignatureFileInfo? = nil
+
+    /// What tells these weights from others: the md5, and for a file inside a tracked folder (the
+    /// folder's md5) its path too. Loaded models and checks are keyed by it.
+    public var weightsKey: String { path == outPath ? md5 : md5 + ":" + path }
 }
 
-/// A signature file beside a model's weights (an OpenSSF Model Signing bundle, `model.gguf.sig`),
-/// committed to Git or tracked by DVC. Read with `LineageService.trackedFile` at the revision's
-/// commit when it is checked.
+/// A signature file beside a model's weights (an OpenSSF Model Signing bundle, `model.gguf.sig`):
+/// committed to Git, or tracked by DVC as an out of its own (a `.dvc` file's or a stage's).
 public struct SignatureFileInfo: Sendable, Hashable, Codable {
+    public enum Source: Sendable, Hashable, Codable {
+        case git(blob: String)
+        /// The out's object; `size` as DVC recorded it (nil when it did not).
+        case dvc(md5: String, size: Int64?, hashName: String?, remote: String?)
+    }
+
     public let path: String
-    /// What names its content: `git:<blob id>` or `md5:<md5>` (DVC; `md5:<folder md5>:<path>`
-    /// inside a tracked folder). Equal digests, equal files.
-    public let digest: String
+    /// Where its bytes are: exactly what the check reads.
+    public let source: Source
+
+    /// What names its content: `git:<blob id>` or `md5:<md5>`. Equal digests, equal files.
+    public var digest: String {
+        switch source {
+        case .git(let blob): "git:" + blob
+        case .dvc(let md5, _, _, _): "md5:" + md5
+        }
+    }
 }
 
 /// A dependency or output with its recorded hash.

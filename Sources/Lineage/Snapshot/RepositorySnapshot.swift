@@ -190,19 +190,21 @@ public struct RepositorySnapshot: Sendable {
     }
 
     /// The signature beside the weights at `path` (`path.sig`): committed to Git, or tracked by
-    /// DVC (a `.dvc` file's out or a stage's, or inside a tracked folder); nil when there is none.
+    /// DVC as an out of its own (a `.dvc` file's or a stage's; a file inside a tracked folder is
+    /// not read as a signature); nil when there is none.
     func signature(of path: String) -> SignatureFileInfo? {
         let file = path + Self.signatureSuffix
-        if let blob = signatureBlobs[file] { return SignatureFileInfo(path: file, digest: "git:" + blob) }
+        if let blob = signatureBlobs[file] { return SignatureFileInfo(path: file, source: .git(blob: blob)) }
         let entry: DVCEntry?
+        var remote: String?
         if let index = producer(of: file) {
-            entry = stages[index].locked?.outs.first { RepoPath.isWithin(file, $0.path) }
+            entry = stages[index].locked?.outs.first { $0.path == file }
+            remote = stages[index].definition.outs.first { $0.path == file }?.remote
         } else {
-            entry = tracking(file)?.out
+            entry = tracking(file).flatMap { $0.out.path == file ? $0.out : nil }
         }
         guard let entry, let md5 = entry.md5 else { return nil }
-        // A file inside a tracked folder is named by the folder's md5 and its place in it.
-        return SignatureFileInfo(path: file, digest: entry.path == file ? "md5:" + md5 : "md5:\(md5):\(file)")
+        return SignatureFileInfo(path: file, source: .dvc(md5: md5, size: entry.size, hashName: entry.hashName, remote: entry.remote ?? remote))
     }
 
     /// The stage at `index` and every stage upstream of it, sources first (depth-first post-order,

@@ -81,17 +81,66 @@ public struct RevisionArtifacts: Sendable {
         return await store.isCached(location)
     }
 
-    /// How the model manager gets a revision's weights: fetched, checked (their SHA-256 and
-    /// signature, once; `untrustedWeights` when the policy refuses them), then pinned in the cache
-    /// until the model is unloaded.
+    /// How the model manager gets a revision's weights: checked first (their SHA-256 and
+    /// signature, once; `untrustedWeights` when the policy refuses them), then, when the model
+    /// loads, fetched, pinned in the cache until it is unloaded, and confirmed to be the file
+    /// checked. Keyed by `ArtifactInfo.weightsKey`.
     public func modelSource(_ revision: ModelLineage) async throws -> ModelSource {
         let provenance = try await admit(revision)
-        return ModelSource(md5: revision.artifact.md5, revision: revision.id, provenance: provenance) { [self] in
-            let location = try ArtifactLocation(revision.artifact)
-            let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
-            let cache = store.cache
-            await cache.pin([location.object])
-            return Weights(path: path) { await cache.unpin([location.object]) }
+        let trust = self.trust
+        return ModelSource(md5: revision.artifact.weightsKey, revision: revision.id, provenance: provenance) { [self] in
+            let (path, release) = try await pinned(revision)
+            do {
+                try await trust.confirm(provenance, path: path, revision: revision)
+            } catch {
+                await release()
+                throw error
+            }
+            return Weights(path: path, release: release)
+        }
+    }
+
+    /// The check of `revision`'s weights (fetched first when not cached), and the policy's word.
+    func admit(_ revision: ModelLineage) async throws -> WeightsProvenance {
+        let lineage = self.lineage
+        let commit = revision.commit.sha
+        let reader = WeightsTrust.Reader(
+            weights: { [self] in try await pinned(revision) },
+            signature: { [self] file in try await signature(file, lineage: lineage, commit: commit) })
+        return try await trust.admit(revision, reader: reader)
+    }
+
+    /// The check of `revision`'s weights as a lineage read shows it: the one made in this process
+    /// when they were loaded, else nil (a read neither downloads nor hashes weights).
+    public func provenance(of revision: ModelLineage) -> WeightsProvenance? { trust.known(revision) }
+
+    /// The revision's weights fetched (when not cached) and pinned until the returned release.
+    private func pinned(_ revision: ModelLineage) async throws -> (path: String, release: @Sendable () async -> Void) {
+        let location = try ArtifactLocation(revision.artifact)
+        let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
+        let cache = store.cache
+        await cache.pin([location.object])
+        return (path, { await cache.unpin([location.object]) })
+    }
+
+    /// A signature file's bytes, read from exactly where the revision names it: its Git blob, or
+    /// its DVC out (fetched into the verified cache). Larger than a signature may be, or of a size
+    /// DVC did not record: `TrustError` (the check's outcome, not a failure to retry).
+    private func signature(_ file: SignatureFileInfo, lineage: LineageService, commit: String) async throws -> Data {
+        let limit = ModelSigning.maxBundle
+        switch file.source {
+        case .git(let blob):
+            do {
+                return try lineage.repository.blob(blob, maxSize: limit)
+            } catch let error as GitError where error.kind == .tooLarge {
+                throw TrustError.envelope("\(file.path) is larger than \(limit) bytes")
+            }
+        case .dvc(let md5, let size, let hashName, let remote):
+            guard let size, size > 0 else { throw TrustError.envelope("DVC records no size for \(file.path)") }
+            guard size <= limit else { throw TrustError.envelope("\(file.path) holds \(size) bytes (at most \(limit))") }
+            let location = ArtifactLocation(object: try ObjectID(md5: md5, scheme: ObjectID.Scheme(hashName: hashName)), size: size, remote: remote)
+            let path = try await store.fetch(location, config: { try lineage.dvcConfig(at: commit) }, progress: TransferProgress(label: file.path))
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         }
     }
 
@@ -112,27 +161,6 @@ public struct RevisionArtifacts: Sendable {
             guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
             return data
         }
-    }
-
-    /// The check of `revision`'s weights (fetched first when not cached), and the policy's word.
-    func admit(_ revision: ModelLineage) async throws -> WeightsProvenance {
-        try await trust.admit(revision, reader: reader(revision))
-    }
-
-    /// The check of `revision`'s weights as a lineage read shows it: made now when the weights are
-    /// cached (never downloading them), else nil (checked when they are fetched to load).
-    public func provenance(of revision: ModelLineage) async -> WeightsProvenance? {
-        if let known = await trust.known(revision) { return known }
-        guard await isCached(revision.artifact) else { return nil }
-        return try? await trust.check(revision, reader: reader(revision))
-    }
-
-    private func reader(_ revision: ModelLineage) -> WeightsTrust.Reader {
-        let lineage = self.lineage
-        let commit = revision.commit.sha
-        return WeightsTrust.Reader(
-            weights: { [self] in try await fetch(revision, progress: TransferProgress(label: revision.id)) },
-            signature: { [self] file in try await read(try lineage.trackedFile(file.path, at: commit), maxBytes: ModelSigning.maxBundle) })
     }
 
     private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {

@@ -63,18 +63,54 @@ public struct TrustedSigners: Sendable {
     }
 }
 
-/// Checks a revision's weights before they are loaded: their SHA-256 (once per weights), and the
-/// OpenSSF Model Signing signature beside them (once per weights and signature file) against the
-/// signers trusted for the model, offline; then the policy decides. The outcome is per revision:
-/// revisions sharing weights may differ in their signatures.
+/// Checks a revision's weights before they are loaded: their SHA-256, and the OpenSSF Model
+/// Signing signature beside them against the signers trusted for the model, offline; then the
+/// policy decides. The outcome is per revision (weights, signature file, model): revisions sharing
+/// weights may differ in their signatures and trusted signers. A check is made once; the weights'
+/// digest is kept per file as it is on disk (a file fetched again is hashed again), and confirmed
+/// when the model loads.
 public final class WeightsTrust: Sendable {
     public let policy: UnsignedWeightsPolicy
     let signers: TrustedSigners
     let logger: Logger
-    /// SHA-256 digests by weights md5, and checks by weights md5 and signature digest: tasks, so
-    /// concurrent first loads hash and check once. A failed task (a read error) is forgotten.
-    private let digests = Mutex<[String: Task<String, any Error>]>([:])
-    private let checks = Mutex<[String: Task<WeightsProvenance, any Error>]>([:])
+
+    /// What a check's outcome depends on.
+    struct CheckKey: Hashable, Sendable {
+        let weights: String
+        let signature: String?
+        let model: String
+
+        init(_ revision: ModelLineage) {
+            weights = revision.artifact.weightsKey
+            signature = revision.artifact.signature?.digest
+            model = revision.model.name
+        }
+    }
+
+    /// A file as it is on disk: a file replaced (fetched again) is another.
+    struct FileIdentity: Hashable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+        let size: UInt64
+        let modified: Date
+
+        init(_ path: String) throws {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else { throw TrustError.key("the weights are not a regular file") }
+            device = (attributes[.systemNumber] as? NSNumber)?.uint64Value ?? 0
+            inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+            size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+            modified = attributes[.modificationDate] as? Date ?? .distantPast
+        }
+    }
+
+    /// Checks by key, running or made (tasks: concurrent first loads check once; a failed one is
+    /// forgotten), and the ones made, which lineage reads show.
+    private let checks = Mutex<[CheckKey: Task<WeightsProvenance, any Error>]>([:])
+    private let finished = Mutex<[CheckKey: WeightsProvenance]>([:])
+    /// SHA-256 digests by file, hashed one at a time off the cooperative pool.
+    private let digests = Mutex<[FileIdentity: Task<String, any Error>]>([:])
+    private let hashing = DispatchQueue(label: "pedigree.weights-sha256")
 
     public init(policy: UnsignedWeightsPolicy = .allow, signers: TrustedSigners, logger: Logger) {
         self.policy = policy
@@ -82,15 +118,15 @@ public final class WeightsTrust: Sendable {
         self.logger = logger
     }
 
-    /// Reads what a check needs: the weights' local path (fetching them when not cached), a
-    /// signature file's bytes.
+    /// Reads what a check needs: the weights' local path (fetching them when not cached; pinned
+    /// until `release`), a signature file's bytes (`TrustError` when it cannot be a signature).
     struct Reader: Sendable {
-        let weights: @Sendable () async throws -> String
+        let weights: @Sendable () async throws -> (path: String, release: @Sendable () async -> Void)
         let signature: @Sendable (SignatureFileInfo) async throws -> Data
     }
 
     /// The weights of `revision` as checked; `untrustedWeights` when the policy refuses them.
-    /// The first call per weights and signature file reads them; later ones only look up.
+    /// The first call per weights, signature file and model reads them; later ones look up.
     func admit(_ revision: ModelLineage, reader: Reader) async throws -> WeightsProvenance {
         let provenance = try await check(revision, reader: reader)
         switch (provenance.status, policy) {
@@ -103,40 +139,60 @@ public final class WeightsTrust: Sendable {
         }
     }
 
-    /// What the check of `revision`'s weights found, when it ran in this process (nil otherwise).
-    public func known(_ revision: ModelLineage) async -> WeightsProvenance? {
-        guard let task = checks.withLock({ $0[Self.key(revision)] }) else { return nil }
-        return try? await task.value
+    /// The check of `revision`'s weights, when one was made in this process (nil otherwise: a
+    /// lineage read neither waits for one nor starts one).
+    public func known(_ revision: ModelLineage) -> WeightsProvenance? {
+        finished.withLock { $0[CheckKey(revision)] }
     }
 
-    /// The check, made once per weights and signature file. Logged when it does not verify.
+    /// Confirms, once the weights are pinned for loading, that the file at `path` is the one
+    /// checked: its digest (looked up while the file is unchanged on disk) must be `provenance`'s.
+    func confirm(_ provenance: WeightsProvenance, path: String, revision: ModelLineage) async throws {
+        guard try await digest(of: path) == provenance.sha256 else {
+            throw ServingError(.untrustedWeights, "\(revision.id): the weights changed on disk after they were checked")
+        }
+    }
+
+    /// The check, made once per key.
     func check(_ revision: ModelLineage, reader: Reader) async throws -> WeightsProvenance {
-        let key = Self.key(revision)
+        let key = CheckKey(revision)
         let task = checks.withLock { checks in
             if let task = checks[key] { return task }
-            let task = Task { [self] in try await self.run(revision, reader: reader) }
+            let task = Task { [self] in
+                let provenance = try await run(revision, reader: reader)
+                finished.withLock { $0[key] = provenance }
+                return provenance
+            }
             checks[key] = task
             return task
         }
         do {
             return try await task.value
         } catch {
-            checks.withLock { checks in _ = checks.removeValue(forKey: key) }
+            checks.withLock { checks in if checks[key] == task { checks[key] = nil } }
             throw error
         }
     }
 
     private func run(_ revision: ModelLineage, reader: Reader) async throws -> WeightsProvenance {
-        let sha256 = try await digest(md5: revision.artifact.md5, path: try await reader.weights())
+        let weights = try await reader.weights()
+        let sha256: String
+        do {
+            sha256 = try await digest(of: weights.path)
+            await weights.release()
+        } catch {
+            await weights.release()
+            throw error
+        }
         guard let file = revision.artifact.signature else {
             if policy != .allow { logger.warning("unsigned weights", metadata: ["revision": "\(revision.id)", "policy": "\(policy)"]) }
             return WeightsProvenance(sha256: sha256, status: .unsigned)
         }
-        let bundle = try await reader.signature(file)
         do {
+            let bundle = try await reader.signature(file)
             let verified = try await ModelSigning.verify(bundle: bundle, fileSHA256: sha256, trusting: signers.signers(for: revision.model.name))
             return WeightsProvenance(sha256: sha256, status: .verified, method: verified.method.rawValue, signer: verified.signer, file: file.path)
-        } catch {
+        } catch let error as TrustError {
             logger.warning(
                 "weights signature does not verify",
                 metadata: ["revision": "\(revision.id)", "signature": "\(file.path)", "reason": "\(error)", "policy": "\(policy)"])
@@ -144,27 +200,25 @@ public final class WeightsTrust: Sendable {
         }
     }
 
-    /// The weights' SHA-256, hashed once per md5 (off the cooperative pool: a large file takes seconds).
-    private func digest(md5: String, path: String) async throws -> String {
+    /// The SHA-256 of the file at `path` as it is on disk now, hashed once per file.
+    func digest(of path: String) async throws -> String {
+        let identity = try FileIdentity(path)
+        let hashing = self.hashing
         let task = digests.withLock { digests in
-            if let task = digests[md5] { return task }
+            if let task = digests[identity] { return task }
             let task = Task {
                 try await withCheckedThrowingContinuation { continuation in
-                    DispatchQueue.global().async { continuation.resume(with: Result { try ModelSigning.sha256(ofFile: path) }) }
+                    hashing.async { continuation.resume(with: Result { try ModelSigning.sha256(ofFile: path) }) }
                 }
             }
-            digests[md5] = task
+            digests[identity] = task
             return task
         }
         do {
             return try await task.value
         } catch {
-            digests.withLock { digests in _ = digests.removeValue(forKey: md5) }
+            digests.withLock { digests in if digests[identity] == task { digests[identity] = nil } }
             throw error
         }
-    }
-
-    private static func key(_ revision: ModelLineage) -> String {
-        revision.artifact.md5 + " " + (revision.artifact.signature?.digest ?? "-") + " " + revision.model.name
     }
 }

@@ -49,7 +49,7 @@ struct LocalBackend: GenerationBackend {
     }
 
     func unload(_ revision: ModelLineage) async throws -> Bool {
-        try await models.unload(md5: revision.artifact.md5)
+        try await models.unload(md5: revision.artifact.weightsKey)
     }
 
     func stopGenerating() async { await models.stopGenerating() }

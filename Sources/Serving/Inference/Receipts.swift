@@ -18,97 +18,70 @@ public enum InferenceReceipt {
     public static let statementType = "https://in-toto.io/Statement/v1"
     public static let predicateType = "https://pedigree.dev/attestation/inference/v1"
 
-    struct Statement: Encodable {
-        struct Subject: Encodable {
-            let name: String
-            let digest: [String: String]
-        }
-        let type = InferenceReceipt.statementType
-        let subject: [Subject]
-        let predicateType = InferenceReceipt.predicateType
-        let predicate: Predicate
-
-        enum CodingKeys: String, CodingKey {
-            case type = "_type"
-            case subject, predicateType, predicate
-        }
-    }
-
-    struct Predicate: Encodable {
-        struct Artifact: Encodable {
-            let md5: String
-            /// The weights' SHA-256 and their signature's check, as recorded (absent when the
-            /// weights never loaded, and in older records).
-            let sha256: String?
-            let signature: RawJSON?
-        }
-        struct Input: Encodable {
-            let kind: String
-            let sha256: String
-        }
-        struct Usage: Encodable {
-            let promptTokens: Int
-            let completionTokens: Int
-        }
-        let inference: String
-        /// The record's place in the ledger's sequence: a receipt signs where it stands.
-        let position: Int64?
-        let createdAt: String
-        let status: String
-        let error: String?
-        let model: String
-        let revision: String
-        let commit: String
-        let artifact: Artifact
-        /// The lineage as the record holds it (pipeline, datasets, parameters, code).
-        let lineage: RawJSON
-        let input: Input
-        let sampling: RawJSON
-        let seed: Int64
-        let engine: String
-        let finishReason: String
-        let usage: Usage
-        let caller: String?
-        let callerKey: String?
-        let requestID: String?
-        let signer: String
-    }
-
-    /// JSON text embedded as JSON (not as a string).
-    struct RawJSON: Encodable {
-        let value: JSONFragment
-        init(_ text: String) { value = JSONFragment.parsed(text) }
-        func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
-    }
-
     static func hex(_ data: some DataProtocol) -> String { DVCHash.hexString(SHA256.hash(data: Data(data))) }
 
     /// The statement of `record`, whose answer was `text` with `tokens` and whose input was
     /// `input` (the texts as generated and sent, before any privacy digest).
     /// `inputDigest`: the input's SHA-256 when only that is known (a failed request's excerpt).
+    ///
+    /// Its bytes are what `JSONEncoder` (sorted keys, slashes unescaped) makes of the statement
+    /// (`_type`, `predicate`, `predicateType`, `subject`), written member by member in key order:
+    /// absent optionals left out, the lineage, sampling and signature check re-encoded from the
+    /// record's JSON (cached: they repeat from answer to answer). `ReceiptStatementTests` holds
+    /// the Encodable statement it must equal, byte for byte.
     static func statement(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String, inputDigest: String? = nil)
         throws -> Data
     {
-        let tokenJSON = try JSONEncoder().encode(tokens)
-        let statement = Statement(
-            subject: [
-                .init(name: "output", digest: ["sha256": hex(Data(text.utf8))]),
-                .init(name: "output-token-ids", digest: ["sha256": hex(tokenJSON)]),
-            ],
-            predicate: Predicate(
-                inference: record.id, position: record.position, createdAt: record.createdAt.formatted(.iso8601),
-                status: record.status.rawValue,
-                error: record.error, model: record.model, revision: record.revision, commit: record.commit,
-                artifact: .init(md5: record.artifactMD5, sha256: record.artifactSHA256, signature: record.signature.map(RawJSON.init)),
-                lineage: RawJSON(record.lineage),
-                input: .init(kind: record.inputKind.rawValue, sha256: inputDigest ?? hex(Data(input.utf8))), sampling: RawJSON(record.sampling),
-                seed: record.seed, engine: record.engine, finishReason: record.finishReason,
-                usage: .init(promptTokens: record.promptTokens, completionTokens: record.completionTokens), caller: record.caller,
-                callerKey: record.callerKey,
-                requestID: record.requestID, signer: signer))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(statement)
+        var tokenJSON = "["
+        for (index, token) in tokens.enumerated() {
+            if index > 0 { tokenJSON += "," }
+            tokenJSON += String(token)
+        }
+        tokenJSON += "]"
+        var artifact = JSONObjectText()
+        artifact.member("md5", record.artifactMD5)
+        artifact.member("sha256", record.artifactSHA256)
+        if let signature = record.signature { artifact.member("signature", raw: JSONFragment.encoded(signature)) }
+        var inputObject = JSONObjectText()
+        inputObject.member("kind", record.inputKind.rawValue)
+        inputObject.member("sha256", inputDigest ?? hex(Data(input.utf8)))
+        var usage = JSONObjectText()
+        usage.member("completionTokens", Int64(record.completionTokens))
+        usage.member("promptTokens", Int64(record.promptTokens))
+        var predicate = JSONObjectText()
+        predicate.member("artifact", raw: artifact.json)
+        predicate.member("caller", record.caller)
+        predicate.member("callerKey", record.callerKey)
+        predicate.member("commit", record.commit)
+        predicate.member("createdAt", record.createdAt.formatted(.iso8601))
+        predicate.member("engine", record.engine)
+        predicate.member("error", record.error)
+        predicate.member("finishReason", record.finishReason)
+        predicate.member("inference", record.id)
+        predicate.member("input", raw: inputObject.json)
+        predicate.member("lineage", raw: JSONFragment.encoded(record.lineage))
+        predicate.member("model", record.model)
+        predicate.member("position", record.position)
+        predicate.member("requestID", record.requestID)
+        predicate.member("revision", record.revision)
+        predicate.member("sampling", raw: JSONFragment.encoded(record.sampling))
+        predicate.member("seed", record.seed)
+        predicate.member("signer", signer)
+        predicate.member("status", record.status.rawValue)
+        predicate.member("usage", raw: usage.json)
+        func subject(_ name: String, _ digest: String) -> String {
+            var object = JSONObjectText()
+            object.member("digest", raw: "{\"sha256\":\(JSONText.quoted(digest))}")
+            object.member("name", name)
+            return object.json
+        }
+        var statement = JSONObjectText()
+        statement.member("_type", statementType)
+        statement.member("predicate", raw: predicate.json)
+        statement.member("predicateType", predicateType)
+        statement.member(
+            "subject", raw: "[" + subject("output", hex(Data(text.utf8))) + "," + subject("output-token-ids", hex(Data(tokenJSON.utf8))) + "]")
+        return Data(statement.json.utf8)
     }
 
     /// A statement made before the ledger's write, waiting only for its position: the bytes
@@ -171,6 +144,27 @@ public enum InferenceReceipt {
     }
 }
 
+/// An object's JSON written member by member, as `JSONEncoder` writes it (no spaces; the caller
+/// adds members in key order, leaving absent ones out).
+struct JSONObjectText {
+    private var text = "{"
+
+    mutating func member(_ key: String, raw value: String) {
+        if text.utf8.count > 1 { text += "," }
+        text += "\"" + key + "\":" + value
+    }
+
+    mutating func member(_ key: String, _ value: String?) {
+        if let value { member(key, raw: JSONText.quoted(value)) }
+    }
+
+    mutating func member(_ key: String, _ value: Int64?) {
+        if let value { member(key, raw: String(value)) }
+    }
+
+    var json: String { text + "}" }
+}
+
 /// Any JSON value, decoded from text and encoded back as JSON.
 indirect enum JSONFragment: Encodable, Sendable {
     case null
@@ -181,18 +175,22 @@ indirect enum JSONFragment: Encodable, Sendable {
     case array([JSONFragment])
     case object([String: JSONFragment])
 
-    /// The last texts parsed (a revision's lineage and a sampling repeat from answer to answer).
-    private static let recent = Mutex<[String: JSONFragment]>([:])
+    /// The JSON of the last texts encoded (a revision's lineage, a sampling and a signature
+    /// check repeat from answer to answer).
+    private static let recent = Mutex<[String: String]>([:])
 
-    /// `JSONFragment(text)`, from the recent ones when it was parsed lately.
-    static func parsed(_ text: String) -> JSONFragment {
+    /// The JSON text `text` parsed and encoded again as a statement encodes it (`JSONEncoder`,
+    /// sorted keys, slashes unescaped); text that is not JSON becomes a JSON string.
+    static func encoded(_ text: String) -> String {
         if let known = recent.withLock({ $0[text] }) { return known }
-        let fragment = JSONFragment(text)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = (try? encoder.encode(JSONFragment(text))).map { String(decoding: $0, as: UTF8.self) } ?? JSONText.quoted(text)
         recent.withLock { cache in
             if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
-            cache[text] = fragment
+            cache[text] = json
         }
-        return fragment
+        return json
     }
 
     init(_ text: String) {

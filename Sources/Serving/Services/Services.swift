@@ -53,7 +53,7 @@ public struct Services: Sendable {
             receiptKey: ledger == nil || !configuration.ledgerStoreText ? nil : try receiptKey(configuration), logger: logger)
         let tree = recorder.ledger.flatMap { ledger in recorder.receiptKey.map { LedgerTree(ledger: ledger, key: $0, logger: logger) } }
         let state = ServingState()
-        let workers = try openWorkers(configuration, models: models, logger: logger)
+        let workers = try openWorkers(configuration, models: models, artifacts: artifacts, logger: logger)
         let backend = try openBackend(
             configuration, local: workers ?? LocalBackend(models: models, artifacts: artifacts), models: models, logger: logger)
         let inference = InferenceService(
@@ -67,11 +67,15 @@ public struct Services: Sendable {
     }
 
     /// The worker pool of `workers`, with the token of `worker-token-file`; nil without workers.
-    public static func openWorkers(_ configuration: ServingConfiguration, models: ModelManager, logger: Logger) throws -> WorkerPool? {
+    /// The gateway checks the weights' signature itself (with its copy of the weights) before a
+    /// generation or load goes to a worker.
+    public static func openWorkers(
+        _ configuration: ServingConfiguration, models: ModelManager, artifacts: RevisionArtifacts, logger: Logger
+    ) throws -> WorkerPool? {
         guard !configuration.workers.isEmpty || configuration.workersDNS != nil else { return nil }
         return WorkerPool(
             urls: configuration.workers, dns: configuration.workersDNS, token: try configuration.workerToken(), facts: models.engineFacts,
-            validate: { try models.validated($0) }, logger: logger)
+            validate: { try models.validated($0) }, admit: { try await artifacts.admit($0) }, logger: logger)
     }
 
     /// Where generations run: the external backends declared, in front of `local` (this process

@@ -43,6 +43,9 @@ public final class WorkerPool: GenerationBackend, Service {
     private let authorization: String?
     private let client: HTTPClient
     private let validate: @Sendable (GenerationRequest) throws -> GenerationRequest
+    /// The gateway's check of a revision's weights (`RevisionArtifacts.admit`: signature and
+    /// policy), made before anything is sent; its outcome is what the record carries.
+    private let admit: (@Sendable (ModelLineage) async throws -> WeightsProvenance)?
     private let fallbackFacts: EngineFacts
     /// Generations running on the workers (a drain past its deadline ends them).
     private let running = RunningGenerations()
@@ -53,11 +56,14 @@ public final class WorkerPool: GenerationBackend, Service {
     /// - Parameters:
     ///   - urls: the workers' base URLs (`http://host:port`).
     ///   - validate: the gateway's own request limits, checked before anything is sent.
+    ///   - admit: the gateway's check of the weights (nil: none), before anything is sent.
     ///   - dns: `host:port`, re-resolved every `dnsInterval`; each address is a worker.
     public init(
         urls: [String], dns: String? = nil, token: String?, facts: EngineFacts, pollInterval: Duration = .seconds(1),
-        dnsInterval: Duration = .seconds(5), validate: @escaping @Sendable (GenerationRequest) throws -> GenerationRequest, logger: Logger
+        dnsInterval: Duration = .seconds(5), validate: @escaping @Sendable (GenerationRequest) throws -> GenerationRequest,
+        admit: (@Sendable (ModelLineage) async throws -> WeightsProvenance)? = nil, logger: Logger
     ) {
+        self.admit = admit
         let trimmed = urls.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         members = Mutex(Dictionary(trimmed.map { ($0, Member(url: $0)) }, uniquingKeysWith: { first, _ in first }))
         listed = Set(trimmed)
@@ -153,6 +159,7 @@ public final class WorkerPool: GenerationBackend, Service {
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let request = try validate(request)
+        let provenance = try await admit?(revision)
         let body = try JSONEncoder().encode(WorkerWire.GenerateRequest(artifact: try Self.artifact(of: revision), request: request))
         let order = candidates(revision.artifact.md5, size: revision.artifact.size, engine: engine)
         if let engine, order.isEmpty {
@@ -164,7 +171,7 @@ public final class WorkerPool: GenerationBackend, Service {
         }
         return AsyncThrowingStream { continuation in
             let seed = request.sampling.seed
-            let task = running.start { await self.run(body, order: order, seed: seed, into: continuation) }
+            let task = running.start { await self.run(body, order: order, seed: seed, weights: provenance, into: continuation) }
             continuation.onTermination = { _ in task.cancel() }
         }
     }
@@ -172,7 +179,8 @@ public final class WorkerPool: GenerationBackend, Service {
     /// Tries the workers in `order`: spills past those that are full, retries once past one that
     /// fails before streaming anything.
     private func run(
-        _ body: Data, order: [String], seed: UInt32, into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
+        _ body: Data, order: [String], seed: UInt32, weights: WeightsProvenance?,
+        into continuation: AsyncThrowingStream<GenerationEvent, any Error>.Continuation
     ) async {
         var text = ""
         var retried = false
@@ -200,6 +208,7 @@ public final class WorkerPool: GenerationBackend, Service {
                             continuation.yield(.token(piece))
                         case .summary(var summary):
                             summary.engine?.worker = url
+                            summary.weights = weights
                             continuation.yield(.finished(summary))
                             return continuation.finish()
                         case .error(let code, let message):
@@ -297,6 +306,7 @@ public final class WorkerPool: GenerationBackend, Service {
     /// Loads `revision`'s weights on the worker its md5 ranks first (the next one when that one
     /// is full, leaving or unreachable), as a generation would; the worker fetches them first.
     public func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
+        _ = try await admit?(revision)
         let body = try JSONEncoder().encode(WorkerWire.LoadRequest(artifact: try Self.artifact(of: revision)))
         var lastError = ServingError(.workerUnavailable, "no inference worker could load the model")
         for url in candidates(revision.artifact.md5, size: revision.artifact.size) {
