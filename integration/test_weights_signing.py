@@ -225,7 +225,7 @@ def infer(server, model):
     return record, None
 
 
-def test_the_demo_weights_load_verified_and_record_their_signer(server, demo):
+def test_the_demo_weights_load_verified_and_record_their_signer(server, demo, tmp_path):
     """smollm2 is signed by the key method (signature in Git), tiny-llama by the certificate
     method (signature tracked by DVC); both verify (as model-signing says), are recorded verified
     with their signer and the weights' SHA-256, and signed into the receipt; smollm2@v1.0.0 was
@@ -241,6 +241,15 @@ def test_the_demo_weights_load_verified_and_record_their_signer(server, demo):
         assert demo_oracle(path, demo / file)
         lineage = server.data(LINEAGE, {"m": model})["modelRevision"]["artifact"]["signature"]
         assert lineage == record["signature"]
+    # pedigree verify reads the weights' check from the receipt, and the repository names that signature.
+    answer = server.data(INFER, {"m": "tiny-llama"})["infer"]
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(answer["receipt"])
+    keys = tmp_path / "receipt-keys.json"
+    keys.write_text(requests.get(f"{server.url}/receipt-keys", timeout=10).text)
+    checked = pedigree("verify", str(receipt), "--keys", str(keys), "--repo", str(demo), "--cache", server.cache).stdout
+    assert f"signature verified, certificate, {demo_certificate_subject()}, models/tiny-llama/model.gguf.sig" in checked, checked
+    assert "and their signature models/tiny-llama/model.gguf.sig" in checked, checked
     old, errors = infer(server, "smollm2-135m@v1.0.0")
     assert errors is None and old["signature"]["status"] == "unsigned" and old["signature"]["file"] is None
     revision = quote(record["modelRevision"]["id"], safe="@")

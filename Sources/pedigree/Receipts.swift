@@ -85,11 +85,20 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
             return try report(failures)
         }
         let revision = predicate["revision"] as? String ?? ""
-        let md5 = (predicate["artifact"] as? [String: Any])?["md5"] as? String ?? ""
+        let artifact = predicate["artifact"] as? [String: Any] ?? [:]
+        let md5 = artifact["md5"] as? String ?? ""
+        let signature = artifact["signature"] as? [String: Any]
         print(
             "inference: \(predicate["inference"] as? String ?? "?") at \(predicate["createdAt"] as? String ?? "?"), ledger position \((predicate["position"] as? NSNumber).map { "\($0)" } ?? "none")"
         )
         print("revision: \(revision) (weights md5 \(md5)), seed \((predicate["seed"] as? NSNumber).map { "\($0)" } ?? "?")")
+        if let sha256 = artifact["sha256"] as? String {
+            let check = signature.map { check in
+                [check["status"], check["method"], check["signer"], check["file"], check["reason"]].compactMap { $0 as? String }.joined(
+                    separator: ", ")
+            }
+            print("weights: sha256 \(sha256), signature \(check ?? "not recorded")")
+        }
         print("signed by: \(predicate["signer"] as? String ?? "?")")
         if let input {
             guard let bytes = FileManager.default.contents(atPath: input) else { throw ValidationError("\(input) cannot be read") }
@@ -110,8 +119,12 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
             let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
             do {
                 let lineage = try services.lineage.lineage(revision)
-                if lineage.artifact.md5 == md5, lineage.commit.sha == predicate["commit"] as? String {
-                    print("repository: \(lineage.commit.sha.prefix(12)) names weights md5 \(md5)")
+                if lineage.artifact.md5 == md5, lineage.commit.sha == predicate["commit"] as? String,
+                    signature?["file"] as? String == nil || signature?["file"] as? String == lineage.artifact.signature?.path
+                {
+                    print(
+                        "repository: \(lineage.commit.sha.prefix(12)) names weights md5 \(md5)"
+                            + (lineage.artifact.signature.map { " and their signature \($0.path)" } ?? ""))
                 } else {
                     failures.append("repository: \(revision) names weights md5 \(lineage.artifact.md5), not \(md5)")
                 }
