@@ -206,17 +206,15 @@ public enum ModelSigning {
 }
 
 extension ModelSigning {
-    /// A regular file's SHA-256 (hex), read in 4 MiB pieces; a read error is thrown, not taken for
-    /// its end.
+    /// A regular file's SHA-256 (hex), read through a memory map: the pages are the file's, given
+    /// back when the map goes (read into buffers, a large file's pieces stayed in the allocator's
+    /// arenas, resident for good).
     public static func sha256(ofFile path: String) throws -> String {
         guard (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType == .typeRegular else {
             throw TrustError.key("the weights are not a regular file")
         }
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty { hasher.update(data: piece) }
-        return Data(hasher.finalize()).hexString
+        let mapped = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        return Data(SHA256.hash(data: mapped)).hexString
     }
 }
 
