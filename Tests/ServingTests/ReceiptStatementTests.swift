@@ -90,6 +90,11 @@ struct ReceiptStatementTests {
         let stop: [String]
     }
 
+    /// Times around the edges of the calendar: the epoch, month and year ends, a leap day, the last second of 9999.
+    static let dates: [Date] = [0, 951_782_399.999, 1_764_000_000, 1_767_225_599, 1_709_164_800, 4_102_444_799.5, 253_402_300_799].map {
+        Date(timeIntervalSince1970: $0)
+    }
+
     /// Strings that need every escape JSON has, and some that need none.
     static let texts: [String] = {
         var controls = ""
@@ -114,7 +119,7 @@ struct ReceiptStatementTests {
                 "file": "models/m/model.gguf.sig", "method": "certificate", "signer": "O=Demo,CN=\(text())", "status": "verified",
             ])
             var record = InferenceRecord(
-                id: "01K\(round)", createdAt: Date(timeIntervalSince1970: Double(1_764_000_000_000 + round * 7) / 1000), caller: maybe(text()),
+                id: "01K\(round)", createdAt: Self.dates[round % Self.dates.count] + Double(round * 7) / 1000, caller: maybe(text()),
                 status: [.completed, .cancelled, .failed][round % 3], error: maybe(text()), model: "tiny-llama", revision: "tiny-llama@\(round)",
                 commit: String(repeating: "a", count: 40), artifactMD5: "d41d8cd98f00b204e9800998ecf8427e", lineage: lineage,
                 engine: #"{"build":"b1","cpu":"AVX2 \#(text())"}"#, sampling: sampling, seed: Int64(round) - 200,
@@ -127,6 +132,11 @@ struct ReceiptStatementTests {
             let (answer, input) = (text(), text())
             let made = try InferenceReceipt.statement(record, text: answer, tokens: tokens, input: input, signer: "signer-\(round)")
             let expected = try Self.reference(record, text: answer, tokens: tokens, input: input, signer: "signer-\(round)")
+            if let position = record.position {
+                // Made before the write with the position left open, then placed: the same bytes.
+                let pending = try InferenceReceipt.prepare(record, text: answer, tokens: tokens, input: input, signer: "signer-\(round)")
+                #expect(pending.payload(at: position) == made, "round \(round): the position placed")
+            }
             #expect(made == expected, "round \(round):\n\(String(decoding: made, as: UTF8.self))\n\(String(decoding: expected, as: UTF8.self))")
         }
     }

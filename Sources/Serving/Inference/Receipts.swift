@@ -18,6 +18,17 @@ public enum InferenceReceipt {
     public static let statementType = "https://in-toto.io/Statement/v1"
     public static let predicateType = "https://pedigree.dev/attestation/inference/v1"
 
+    /// `date` as `Date.formatted(.iso8601)` writes it (UTC, whole seconds: `2026-12-07T20:44:18Z`).
+    static func iso8601(_ date: Date) -> String {
+        var time = time_t(floor(date.timeIntervalSince1970))
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : String(value) }
+        let year = String(parts.tm_year + 1900)
+        return String(repeating: "0", count: max(0, 4 - year.count)) + year
+            + "-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+
     static func hex(_ data: some DataProtocol) -> String { DVCHash.hexString(SHA256.hash(data: Data(data))) }
 
     /// The statement of `record`, whose answer was `text` with `tokens` and whose input was
@@ -53,7 +64,7 @@ public enum InferenceReceipt {
         predicate.member("caller", record.caller)
         predicate.member("callerKey", record.callerKey)
         predicate.member("commit", record.commit)
-        predicate.member("createdAt", record.createdAt.formatted(.iso8601))
+        predicate.member("createdAt", iso8601(record.createdAt))
         predicate.member("engine", record.engine)
         predicate.member("error", record.error)
         predicate.member("finishReason", record.finishReason)
@@ -103,13 +114,29 @@ public enum InferenceReceipt {
     public static func prepare(_ record: InferenceRecord, text: String, tokens: [Int32], input: String, signer: String) throws -> PendingStatement {
         var placed = record
         placed.position = placeholderPosition
-        let bytes = try statement(placed, text: text, tokens: tokens, input: input, signer: signer)
-        let marker = Data("\"position\":\(placeholderPosition)".utf8)
-        guard let range = bytes.firstRange(of: marker), bytes[range.upperBound...].firstRange(of: marker) == nil else {
+        let bytes = [UInt8](try statement(placed, text: text, tokens: tokens, input: input, signer: signer))
+        let marker = [UInt8]("\"position\":\(placeholderPosition)".utf8)
+        // Over the raw bytes: a generic search over Data took four times as long as making them.
+        func find(from start: Int) -> Int? {
+            bytes.withUnsafeBufferPointer { haystack -> Int? in
+                marker.withUnsafeBufferPointer { needle -> Int? in
+                    guard haystack.count >= needle.count else { return nil }
+                    var index = start
+                    while index <= haystack.count - needle.count {
+                        if haystack[index] == needle[0], memcmp(haystack.baseAddress! + index, needle.baseAddress!, needle.count) == 0 {
+                            return index
+                        }
+                        index += 1
+                    }
+                    return nil
+                }
+            }
+        }
+        guard let found = find(from: 0), find(from: found + marker.count) == nil else {
             throw TrustError.envelope("the statement's position cannot be placed")
         }
-        let digits = range.lowerBound + marker.count - String(placeholderPosition).utf8.count
-        return PendingStatement(head: Data(bytes[..<digits]), tail: Data(bytes[range.upperBound...]))
+        let digits = found + marker.count - String(placeholderPosition).utf8.count
+        return PendingStatement(head: Data(bytes[..<digits]), tail: Data(bytes[(found + marker.count)...]))
     }
 
     /// The seal of a record written with `pending`: the statement at its position, signed with
