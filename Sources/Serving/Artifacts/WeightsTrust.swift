@@ -106,10 +106,10 @@ public final class WeightsTrust: Sendable {
 
     /// Checks by key, running or made (tasks: concurrent first loads check once; a failed one is
     /// forgotten), and the ones made, which lineage reads show.
-    private let checks = Mutex<[CheckKey: Task<WeightsProvenance, any Error>]>([:])
+    private let checks = SharedTasks<CheckKey, WeightsProvenance>()
     private let finished = Mutex<[CheckKey: WeightsProvenance]>([:])
     /// SHA-256 digests by file, hashed one at a time off the cooperative pool.
-    private let digests = Mutex<[FileIdentity: Task<String, any Error>]>([:])
+    private let digests = SharedTasks<FileIdentity, String>()
     private let hashing = DispatchQueue(label: "pedigree.weights-sha256")
 
     public init(policy: UnsignedWeightsPolicy = .allow, signers: TrustedSigners, logger: Logger) {
@@ -156,21 +156,10 @@ public final class WeightsTrust: Sendable {
     /// The check, made once per key.
     func check(_ revision: ModelLineage, reader: Reader) async throws -> WeightsProvenance {
         let key = CheckKey(revision)
-        let task = checks.withLock { checks in
-            if let task = checks[key] { return task }
-            let task = Task { [self] in
-                let provenance = try await run(revision, reader: reader)
-                finished.withLock { $0[key] = provenance }
-                return provenance
-            }
-            checks[key] = task
-            return task
-        }
-        do {
-            return try await task.value
-        } catch {
-            checks.withLock { checks in if checks[key] == task { checks[key] = nil } }
-            throw error
+        return try await checks.value(for: key) { [self] in
+            let provenance = try await run(revision, reader: reader)
+            finished.withLock { $0[key] = provenance }
+            return provenance
         }
     }
 
@@ -202,22 +191,31 @@ public final class WeightsTrust: Sendable {
 
     /// The SHA-256 of the file at `path` as it is on disk now, hashed once per file.
     func digest(of path: String) async throws -> String {
-        let identity = try FileIdentity(path)
         let hashing = self.hashing
-        let task = digests.withLock { digests in
-            if let task = digests[identity] { return task }
-            let task = Task {
-                try await withCheckedThrowingContinuation { continuation in
-                    hashing.async { continuation.resume(with: Result { try ModelSigning.sha256(ofFile: path) }) }
-                }
+        return try await digests.value(for: try FileIdentity(path)) {
+            try await withCheckedThrowingContinuation { continuation in
+                hashing.async { continuation.resume(with: Result { try ModelSigning.sha256(ofFile: path) }) }
             }
-            digests[identity] = task
+        }
+    }
+}
+
+/// Values made once per key by a task the askers share (concurrent first asks make one); a task
+/// that fails is forgotten, so the next ask tries again.
+final class SharedTasks<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let tasks = Mutex<[Key: Task<Value, any Error>]>([:])
+
+    func value(for key: Key, make: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let task = tasks.withLock { tasks in
+            if let task = tasks[key] { return task }
+            let task = Task { try await make() }
+            tasks[key] = task
             return task
         }
         do {
             return try await task.value
         } catch {
-            digests.withLock { digests in if digests[identity] == task { digests[identity] = nil } }
+            tasks.withLock { tasks in if tasks[key] == task { tasks[key] = nil } }
             throw error
         }
     }
