@@ -149,7 +149,7 @@ public final class WeightsTrust: Sendable {
     /// checked: its digest (looked up while the file is unchanged on disk) must be `provenance`'s.
     func confirm(_ provenance: WeightsProvenance, path: String, revision: ModelLineage) async throws {
         guard try await digest(of: path) == provenance.sha256 else {
-            throw ServingError(.untrustedWeights, "\(revision.id): the weights changed on disk after they were checked")
+            throw ServingError(.modelLoadFailed, "\(revision.id): the cached weights changed on disk after they were checked")
         }
     }
 

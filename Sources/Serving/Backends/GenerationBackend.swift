@@ -37,7 +37,9 @@ struct LocalBackend: GenerationBackend {
     func generate(
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
-        try await models.generate(request, on: await artifacts.modelSource(revision))
+        // Bad input is refused before the weights are fetched or checked.
+        _ = try models.validated(request)
+        return try await models.generate(request, on: await artifacts.modelSource(revision))
     }
 
     func engineFacts(for revision: ModelLineage) -> EngineFacts { models.engineFacts }
