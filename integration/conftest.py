@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from support import models, secrets
+# Every temporary file of the run (ours, pytest's tmp_path, and those of the programs the tests
+# start: pedigree, dvc, chromium, PostgreSQL's folders) lands in one folder of the run's own, set
+# before support's modules load and removed when the session ends (pytest_unconfigure; kept
+# after a local failure): a test killed halfway or a program that forgets its scratch must not
+# fill a machine's /tmp run after run. 0755: the postgres user reaches its data folder inside.
+SCRATCH = tempfile.mkdtemp(prefix="pedigree-test-")
+os.chmod(SCRATCH, 0o755)
+tempfile.tempdir = SCRATCH
+os.environ["TMPDIR"] = SCRATCH
+
+from support import models, secrets  # noqa: E402
 from support.http_servers import ObjectServer
 from support.processes import Server
 from support.secrets import secret
@@ -22,6 +32,17 @@ from support.tools import ENV, ROOT, free_port, run
 def pytest_sessionfinish(session, exitstatus):
     if secrets.scan():
         session.exitstatus = 1
+    session.config.pedigree_failed = session.exitstatus != 0
+
+
+def pytest_unconfigure(config):
+    """Removes the run's scratch folder (SCRATCH) once every fixture has stopped its
+    programs; a failed run outside CI keeps it for a look, and says where."""
+    failed = getattr(config, "pedigree_failed", True)
+    if failed and not os.environ.get("CI"):
+        print(f"\nthis run's temporary files are kept in {SCRATCH}")
+    else:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +120,8 @@ def postgres(tmp_path_factory):
     if not binaries:
         pytest.skip("PostgreSQL is not installed (Debian package postgresql): the PostgreSQL ledger tests did not run")
     bin_dir = Path(binaries[-1]).parent
-    # Not under pytest's 0700 tmp folders: the postgres user must be able to reach it.
+    # Not under pytest's 0700 tmp folders: the postgres user must be able to reach it (the run's
+    # scratch folder is 0755).
     root = Path(tempfile.mkdtemp(prefix="pedigree-pg-"))
     user = pwd.getpwnam("postgres") if os.getuid() == 0 else None
     port = free_port()

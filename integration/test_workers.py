@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import tempfile
 import threading
 import time
@@ -34,6 +35,10 @@ class Worker(Program):
         super().__init__([BIN, "worker", "--port", self.port, "--cache", self.cache, "--dvc-config", Path(demo) / ".dvc/config", "--slots", "4",
                           *(["--worker-token-file", token_file] if token_file else []), *extra],
                          Path(self.cache) / "worker.log", ready=answers(self.url))
+
+    def stop(self):
+        super().stop()
+        shutil.rmtree(self.cache, ignore_errors=True)
 
 
 def preferred(md5, urls):

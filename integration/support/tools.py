@@ -15,9 +15,24 @@ os.environ.setdefault("PEDIGREE_TRUSTED_SIGNERS", str(DEMO_SIGNERS))
 ENV = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "GTO_NO_ANALYTICS": "1"}
 
 
+class ToolFailed(subprocess.CalledProcessError):
+    """A tool's failure that says what the tool said."""
+
+    def __str__(self):
+        said = (self.stderr or self.output or "").strip()
+        return f"{super().__str__()}\n{said[-4000:]}" if said else super().__str__()
+
+
 def run(*args, cwd=None, check=True):
-    """Runs a tool (git, dvc, gto, …) with the pinned tools first on PATH; returns its stdout."""
-    return subprocess.run(args, cwd=cwd, env=ENV, check=check, capture_output=True, text=True).stdout
+    """Runs a tool (git, dvc, gto, …) with the pinned tools first on PATH; returns its stdout. A
+    failure raises ToolFailed with the tool's own words: dvc's `-q` silences its errors too, so it
+    is dropped (the output is captured either way)."""
+    if args and args[0] == "dvc":
+        args = tuple(a for a in args if a != "-q")
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise ToolFailed(result.returncode, args, result.stdout, result.stderr)
+    return result.stdout
 
 
 def pedigree(*args, check=True, timeout=300, env=None):
