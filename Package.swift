@@ -80,6 +80,7 @@ let package = Package(
             dependencies: [
                 "GitStore",
                 "DVCKit",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -72,9 +72,17 @@ public final class ArtifactStore: Sendable {
     /// Fetches that are running now, for progress reports.
     public var transfers: [TransferProgress] { active.withLock { Array($0.values) } }
 
-    /// The local path of an artifact, fetching what is missing. `config` is read only when
-    /// something must be downloaded (a cached artifact needs no DVC config and no credentials).
+    /// The local path of an artifact, fetching what is missing from the DVC remote it names.
+    /// `config` is read only when something must be downloaded (a cached artifact needs no DVC
+    /// config and no credentials).
     public func fetch(_ location: ArtifactLocation, config: @Sendable () throws -> DVCConfig, progress: TransferProgress) async throws -> String {
+        try await fetch(location, from: { try remotes.remote(named: remoteOverride ?? location.remote, config: try config()) }, progress: progress)
+    }
+
+    /// The local path of an artifact, fetching what is missing from the remote `remote` makes
+    /// (asked only when something must be downloaded): how bytes kept elsewhere than a DVC remote
+    /// (a Git blob) join the same verified cache.
+    public func fetch(_ location: ArtifactLocation, from remote: () throws -> any ObjectRemote, progress: TransferProgress) async throws -> String {
         let id = location.object
         let root: String
         if let cached = await cachedRoot(id) {
@@ -88,7 +96,7 @@ public final class ArtifactStore: Sendable {
             defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
             active.withLock { $0[ObjectIdentifier(progress)] = progress }
             defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
-            let remote = try remotes.remote(named: remoteOverride ?? location.remote, config: try config())
+            let remote = try remote()
             if id.isDirectory {
                 root = try await fetchDirectory(id, size: location.size, from: remote, progress: progress)
             } else {

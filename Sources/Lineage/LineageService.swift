@@ -1,8 +1,16 @@
+import Crypto
 public import DVCKit
 public import Foundation
 public import GitStore
 public import Logging
 import Synchronization
+
+/// What names a Git blob's bytes.
+struct BlobDigests: Sendable {
+    let md5: String
+    let sha256: String
+    let size: Int64
+}
 
 /// Answers lineage questions about one repository. Safe to call from many tasks at once.
 public final class LineageService: Sendable {
@@ -14,6 +22,8 @@ public final class LineageService: Sendable {
     private let snapshots = BoundedCache<String, RepositorySnapshot>(capacity: 512)
     private let lineages = BoundedCache<String, ModelLineage>(capacity: 2048)
     private let commits = BoundedCache<String, CommitInfo>(capacity: 4096)
+    /// Digests of artifacts committed to Git, by blob id.
+    private let digests = BoundedCache<String, BlobDigests>(capacity: 256)
     /// Canonical commits by `model@commit` (history never changes).
     private let canonicals = BoundedCache<String, String>(capacity: 4096)
     /// Spec resolutions, keyed by refs generation and spec: refs move only on `refresh`, which
@@ -399,7 +409,7 @@ public final class LineageService: Sendable {
     private func buildLineage(model name: String, canonical: String) throws -> ModelLineage {
         let snapshot = try snapshot(canonical)
         guard let slot = snapshot.models[name] else { throw LineageError.notFound("model \(name) does not exist at \(canonical.prefix(12))") }
-        let artifact: (entry: DVCEntry, stage: Int?)
+        let artifact: RepositorySnapshot.ArtifactRecord
         do { artifact = try snapshot.artifact(of: slot.declaration) } catch { throw LineageError.wrap(error) }
         let stageIndices = artifact.stage.map { snapshot.pipeline(endingAt: $0) } ?? []
         var pipeline: [StageInfo] = []
@@ -433,22 +443,44 @@ public final class LineageService: Sendable {
                 }
             }
         }
-        let entry = artifact.entry
+        let path = slot.declaration.path
+        let info: ArtifactInfo
+        switch artifact {
+        case .dvc(let entry, let stage):
+            info = ArtifactInfo(
+                path: path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles,
+                // dvc.lock does not record `remote:`; the stage's out in dvc.yaml does.
+                remote: entry.remote ?? stage.flatMap { snapshot.stages[$0].definition.outs.first { $0.path == entry.path }?.remote },
+                hashName: entry.hashName, outPath: entry.path, signature: snapshot.signature(of: path))
+        case .git(let blob, _):
+            let digests = try blobDigests(blob)
+            info = ArtifactInfo(
+                path: path, md5: digests.md5, size: digests.size, nfiles: nil, remote: nil, hashName: "md5", outPath: path,
+                signature: snapshot.signature(of: path), origin: .git(blob: blob), sha256: digests.sha256)
+        }
         return ModelLineage(
             id: "\(name)@\(canonical)",
             model: slot.declaration,
             commit: try commit(canonical),
-            artifact: ArtifactInfo(
-                path: slot.declaration.path, md5: entry.md5 ?? "", size: entry.size ?? 0, nfiles: entry.nfiles,
-                // dvc.lock does not record `remote:`; the stage's out in dvc.yaml does.
-                remote: entry.remote ?? artifact.stage.flatMap { snapshot.stages[$0].definition.outs.first { $0.path == entry.path }?.remote },
-                hashName: entry.hashName, outPath: entry.path, signature: snapshot.signature(of: slot.declaration.path)),
+            artifact: info,
             stage: pipeline.last.flatMap { artifact.stage != nil ? $0 : nil },
             pipeline: pipeline,
             datasets: datasets,
             parameters: parameters,
             code: code
         )
+    }
+
+    /// The md5, SHA-256 and size of a Git blob: computed once per blob (a blob never changes), so
+    /// an artifact committed to Git joins the cache, the ledger and replay under its md5 as a DVC
+    /// out does (hashed as DVC 3 hashes: plain bytes).
+    private func blobDigests(_ blob: String) throws -> BlobDigests {
+        try git {
+            try digests.value(for: blob) { () throws in
+                let data = try repository.blob(blob)
+                return BlobDigests(md5: DVCHash.md5(data), sha256: DVCHash.hexString(SHA256.hash(data: data)), size: Int64(data.count))
+            }
+        }
     }
 
     private func dataset(_ file: DVCFile, _ out: DVCEntry, at commit: String) throws -> DatasetInfo {

@@ -29,7 +29,8 @@ struct LineageCommand: AsyncParsableCommand, ConfiguredCommand {
         print("\(lineage.id)")
         print("commit    \(lineage.commit.sha)  \(lineage.commit.author.name) <\(lineage.commit.author.email)>  \(lineage.commit.author.iso8601)")
         print("          \(lineage.commit.message.split(separator: "\n").first ?? "")")
-        print("artifact  \(lineage.artifact.path)  md5 \(lineage.artifact.md5)  \(lineage.artifact.size) bytes")
+        let kept = lineage.artifact.origin.blob.map { "  committed to Git (blob \($0.prefix(12)))" } ?? ""
+        print("artifact  \(lineage.artifact.path)  md5 \(lineage.artifact.md5)  \(lineage.artifact.size) bytes\(kept)")
         if lineage.pipeline.isEmpty { print("pipeline  (tracked by a .dvc file)") }
         for stage in lineage.pipeline { print("stage     \(stage.name): \(stage.cmd)") }
         for dataset in lineage.datasets {

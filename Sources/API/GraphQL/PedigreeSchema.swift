@@ -837,6 +837,15 @@ public enum PedigreeSchema {
           size: Long!
           nfiles: Int
 
+          """Where the bytes are kept: dvc (a DVC remote, fetched into the cache) or git (committed to Git, read from the object database)."""
+          origin: String!
+
+          """The SHA-256 of the bytes when the repository names it: computed from the blob of an artifact committed to Git; null for a DVC out (DVC records an md5 only)."""
+          sha256: String
+
+          """The Git blob holding the bytes, for an artifact committed to Git."""
+          blob: String
+
           """Whether the artifact is in the local cache, verified."""
           cached: Boolean!
 

@@ -562,6 +562,9 @@ public enum SchemaBuilder {
                 "md5": field { (artifact: RevisionArtifact) in artifact.info.md5 },
                 "size": field { (artifact: RevisionArtifact) in artifact.info.size },
                 "nfiles": field { (artifact: RevisionArtifact) in artifact.info.nfiles },
+                "origin": field { (artifact: RevisionArtifact) in artifact.info.origin.kind },
+                "sha256": field { (artifact: RevisionArtifact) in artifact.info.sha256 },
+                "blob": field { (artifact: RevisionArtifact) in artifact.info.origin.blob },
                 "cached": resolve { (artifact: RevisionArtifact, _, loader) in await loader.artifacts.isCached(artifact.info) },
                 "signature": resolve { (artifact: RevisionArtifact, _, loader) in
                     WeightsSignatureView(loader.artifacts.provenance(of: artifact.revision), signature: artifact.info.signature)

@@ -11,7 +11,47 @@ public struct ModelDeclaration: Sendable, Hashable, Codable {
     public let description: String?
 }
 
-/// The model's weights as DVC records them.
+/// Where a model's bytes are kept.
+public enum ArtifactOrigin: Sendable, Hashable, Codable {
+    /// A DVC remote: the out's object (`ArtifactInfo.remote` and `hashName` say which and how).
+    case dvc
+    /// Committed to Git: this blob, read from the object database (md5 and SHA-256 computed from
+    /// its bytes, so the cache, the ledger and replay keep one key space).
+    case git(blob: String)
+
+    /// `dvc` or `git`, as the API shows it.
+    public var kind: String {
+        switch self {
+        case .dvc: "dvc"
+        case .git: "git"
+        }
+    }
+
+    /// The Git blob, for an artifact committed to Git.
+    public var blob: String? {
+        if case .git(let blob) = self { blob } else { nil }
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, blob }
+
+    /// `{"kind": "git", "blob": "…"}` (`pedigree lineage --json`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encodeIfPresent(blob, forKey: .blob)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .kind) {
+        case "dvc": self = .dvc
+        case "git": self = .git(blob: try container.decode(String.self, forKey: .blob))
+        case let other: throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "no artifact origin \(other)")
+        }
+    }
+}
+
+/// The model's weights: where they are kept and the digests that name them.
 public struct ArtifactInfo: Sendable, Hashable, Codable {
     public let path: String
     public let md5: String
@@ -25,6 +65,11 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     public let outPath: String
     /// The signature beside the weights (`path.sig`), when the commit has one.
     public var signature: SignatureFileInfo? = nil
+    /// Where the bytes are: a DVC remote, or the Git object database.
+    public var origin: ArtifactOrigin = .dvc
+    /// The SHA-256 of the bytes, when lineage has read them (a Git blob); nil for DVC outs, whose
+    /// records hold an md5 only.
+    public var sha256: String? = nil
 
     /// What tells these weights from others: the md5, and for a file inside a tracked folder (the
     /// folder's md5) its path too. Loaded models and checks are keyed by it.

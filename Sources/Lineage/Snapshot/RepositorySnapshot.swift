@@ -37,6 +37,21 @@ public struct RepositorySnapshot: Sendable {
     let problems: [DVCError]
     /// Signature files committed to Git (`*.sig`): their blob ids by path.
     let signatureBlobs: [String: String]
+    /// Models' files committed to Git: their blob ids by path (a model DVC does not hold).
+    let modelBlobs: [String: String]
+
+    /// Where a model's bytes are at this commit: a DVC out's entry, or a Git blob; with the stage
+    /// that produces them, when a pipeline does.
+    enum ArtifactRecord: Sendable {
+        case dvc(DVCEntry, stage: Int?)
+        case git(blob: String, stage: Int?)
+
+        var stage: Int? {
+            switch self {
+            case .dvc(_, let stage), .git(_, let stage): stage
+            }
+        }
+    }
 
     /// Folder-relative file names that hold DVC metadata, or a signature (`*.sig`, committed).
     static func isMetadata(_ path: String) -> Bool {
@@ -141,6 +156,11 @@ public struct RepositorySnapshot: Sendable {
         self.problems = problems
         self.signatureBlobs = Dictionary(
             files.filter { $0.path.hasSuffix(Self.signatureSuffix) }.map { ($0.path, $0.blob) }, uniquingKeysWith: { a, _ in a })
+        var modelBlobs: [String: String] = [:]
+        for slot in models.values where slot.error == nil {
+            if let blob = try reader.repository.blobID(path: slot.declaration.path, at: commit) { modelBlobs[slot.declaration.path] = blob }
+        }
+        self.modelBlobs = modelBlobs
     }
 
     // MARK: Graph
@@ -162,11 +182,20 @@ public struct RepositorySnapshot: Sendable {
         return nil
     }
 
-    /// The artifact entry of a model: its producing stage's lock entry, or its `.dvc` out.
-    func artifact(of model: ModelDeclaration) throws -> (entry: DVCEntry, stage: Int?) {
+    /// Where a model's bytes are: its producing stage's lock entry (or, for an out DVC leaves to
+    /// Git with `cache: false`, the committed blob), its `.dvc` out, or else the file committed to
+    /// Git (a GTO artifact kept in Git itself).
+    func artifact(of model: ModelDeclaration) throws -> ArtifactRecord {
         if let index = producer(of: model.path) {
             let node = stages[index]
             guard let locked = node.locked else { throw node.missingLock }
+            if node.definition.outs.contains(where: { $0.path == model.path && !$0.cache }) {
+                guard let blob = modelBlobs[model.path] else {
+                    throw DVCError(
+                        .missing, file: model.path, "stage '\(node.address)' keeps \(model.path) in Git (cache: false), but it is not committed")
+                }
+                return .git(blob: blob, stage: index)
+            }
             guard
                 let entry = locked.outs.first(where: { $0.path == model.path })
                     ?? locked.outs.first(where: { RepoPath.isWithin(model.path, $0.path) }),
@@ -174,19 +203,28 @@ public struct RepositorySnapshot: Sendable {
             else {
                 throw DVCError(.missing, file: node.definition.name, "dvc.lock records no hash for \(model.path): run `dvc repro`")
             }
-            return (entry, index)
+            return .dvc(entry, stage: index)
         }
-        if let tracked = tracking(model.path), tracked.out.md5 != nil { return (tracked.out, nil) }
-        throw DVCError(.missing, file: model.path, "no stage output or .dvc file tracks \(model.path)")
+        if let tracked = tracking(model.path), tracked.out.md5 != nil { return .dvc(tracked.out, stage: nil) }
+        if let blob = modelBlobs[model.path] { return .git(blob: blob, stage: nil) }
+        throw DVCError(.missing, file: model.path, "no stage output, .dvc file or Git commit holds \(model.path)")
     }
 
-    /// What identifies a model's artifact here: its md5 and, when the weights are signed, the
+    /// What identifies a model's artifact here: its md5 (a Git blob's id) and, when the weights are signed, the
     /// signature's identity (a signature added or replaced makes a new revision of the same
     /// weights); nil when the model is absent or broken.
     func artifactIdentity(of name: String) -> String? {
-        guard let slot = models[name], slot.error == nil, let md5 = try? artifact(of: slot.declaration).entry.md5 else { return nil }
-        guard let signature = signature(of: slot.declaration.path) else { return md5 }
-        return md5 + " " + signature.digest
+        guard let slot = models[name], slot.error == nil, let record = try? artifact(of: slot.declaration) else { return nil }
+        let content: String
+        switch record {
+        case .dvc(let entry, _):
+            guard let md5 = entry.md5 else { return nil }
+            content = md5
+        case .git(let blob, _):
+            content = "git:" + blob
+        }
+        guard let signature = signature(of: slot.declaration.path) else { return content }
+        return content + " " + signature.digest
     }
 
     /// The signature beside the weights at `path` (`path.sig`): committed to Git, or tracked by

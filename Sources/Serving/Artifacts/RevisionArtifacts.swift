@@ -114,13 +114,31 @@ public struct RevisionArtifacts: Sendable {
     /// when they were loaded, else nil (a read neither downloads nor hashes weights).
     public func provenance(of revision: ModelLineage) -> WeightsProvenance? { trust.known(revision) }
 
-    /// The revision's weights fetched (when not cached) and pinned until the returned release.
+    /// The revision's weights fetched (when not cached) and pinned until the returned release;
+    /// `notServable` when they are not GGUF (a pickle, an ONNX file), before anything hashes or
+    /// loads them.
     private func pinned(_ revision: ModelLineage) async throws -> (path: String, release: @Sendable () async -> Void) {
         let location = try ArtifactLocation(revision.artifact)
         let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
+        try Self.requireServable(path, revision: revision)
         let cache = store.cache
         await cache.pin([location.object])
         return (path, { await cache.unpin([location.object]) })
+    }
+
+    /// GGUF files start with these four bytes; llama.cpp loads nothing else.
+    static let ggufMagic: [UInt8] = Array("GGUF".utf8)
+
+    /// Refuses weights that are not GGUF with `notServable`. A file that cannot be read here
+    /// passes: the load reports it.
+    static func requireServable(_ path: String, revision: ModelLineage) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: ggufMagic.count) ?? Data(), Array(head) != ggufMagic else { return }
+        throw ServingError(
+            .notServable,
+            "\(revision.id): \(revision.artifact.path) is not a GGUF file, which is all this engine serves; its lineage and bytes are there to read and pull"
+        )
     }
 
     /// A signature file's bytes, read from exactly where the revision names it: its Git blob, or
@@ -153,10 +171,7 @@ public struct RevisionArtifacts: Sendable {
             return data
         case .dvc(let artifact):
             guard artifact.size <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
-            let lineage = self.lineage
-            let commit = file.commit
-            let path = try await store.fetch(
-                try ArtifactLocation(artifact), config: { try lineage.dvcConfig(at: commit) }, progress: TransferProgress(label: file.path))
+            let path = try await fetch(artifact, commit: file.commit, progress: TransferProgress(label: file.path))
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
             return data
@@ -164,14 +179,24 @@ public struct RevisionArtifacts: Sendable {
     }
 
     private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {
-        let lineage = self.lineage
-        let commit = revision.commit.sha
-        return try await withSpan("fetch") { span in
+        try await withSpan("fetch") { span in
             span.attributes["pedigree.artifact.md5"] = revision.artifact.md5
-            let path = try await store.fetch(
-                try ArtifactLocation(revision.artifact), config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+            let path = try await fetch(revision.artifact, commit: revision.commit.sha, progress: progress)
             span.attributes["pedigree.artifact.downloaded_bytes"] = Int(progress.receivedBytes)
             return path
+        }
+    }
+
+    /// An artifact of the repository at `commit` in the cache, fetched when missing: from the DVC
+    /// remote the repository's configuration names there, or from the Git object database.
+    private func fetch(_ artifact: ArtifactInfo, commit: String, progress: TransferProgress) async throws -> String {
+        let location = try ArtifactLocation(artifact)
+        let lineage = self.lineage
+        switch artifact.origin {
+        case .dvc:
+            return try await store.fetch(location, config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+        case .git(let blob):
+            return try await store.fetch(location, from: { GitBlobRemote(repository: lineage.repository, blob: blob) }, progress: progress)
         }
     }
 }

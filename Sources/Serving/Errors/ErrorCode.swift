@@ -33,6 +33,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// The revision's weights may not load: their signature does not hold, or they are unsigned
     /// and the policy (`unsigned-weights`) wants a signature.
     case untrustedWeights = "UNTRUSTED_WEIGHTS"
+    /// The revision's artifact is not something this engine runs (a pickle, an ONNX file: not
+    /// GGUF); its lineage and bytes are still there to read and pull.
+    case notServable = "NOT_SERVABLE"
     /// An inference worker failed or left during a generation that had already streamed.
     case workerUnavailable = "WORKER_UNAVAILABLE"
     case internalError = "INTERNAL"
@@ -44,6 +47,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .unauthenticated: .unauthorized
         case .forbidden: .forbidden
         case .failedPrecondition, .untrustedWeights: .conflict
+        case .notServable: .unprocessableContent
         case .rateLimited: .tooManyRequests
         case .notFound: .notFound
         case .internalError, .modelLoadFailed, .metadataError: .internalServerError

@@ -262,6 +262,12 @@ public final class WorkerPool: GenerationBackend, Service {
     /// The wire form of `revision`'s weights.
     static func artifact(of revision: ModelLineage) throws -> WorkerWire.Artifact {
         let artifact = revision.artifact
+        guard case .dvc = artifact.origin else {
+            // Workers fetch from DVC remotes with their own configuration; they hold no repository.
+            throw ServingError(
+                .artifactUnavailable,
+                "\(revision.id): weights kept in \(artifact.origin.kind) reach no inference worker (workers fetch from DVC remotes)")
+        }
         let location = try ArtifactLocation(artifact)
         return .init(md5: artifact.md5, hashName: artifact.hashName, size: artifact.size, pathInOut: location.pathInOut, remote: location.remote)
     }
