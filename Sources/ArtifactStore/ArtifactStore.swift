@@ -48,6 +48,8 @@ public final class ArtifactStore: Sendable {
     let remotes: RemoteFactory
     /// A remote to use instead of the one the repository names (`pedigree pull --remote`).
     let remoteOverride: String?
+    /// The operator's Git LFS credentials (`user:password`), for LFS endpoints it allows.
+    let lfsCredentials: String?
     private let logger: Logger
     private let active = Mutex<[ObjectIdentifier: TransferProgress]>([:])
     private let lookupCounts = Mutex<(hits: Int64, misses: Int64)>((0, 0))
@@ -60,11 +62,12 @@ public final class ArtifactStore: Sendable {
     /// - Parameter trustedEndpoints: remote endpoints the repository's committed config may name
     ///   and still get the operator's credentials (`remote-endpoints`).
     public init(
-        cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, trustedEndpoints: [String] = [],
+        cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, trustedEndpoints: [String] = [], lfsCredentials: String? = nil,
         logger: Logger = Logger(label: "pedigree.artifacts")
     ) {
         self.cache = cache
         self.remoteOverride = remoteOverride
+        self.lfsCredentials = lfsCredentials
         self.logger = logger
         remotes = RemoteFactory(dvcFolder: dvcFolder, trustedEndpoints: trustedEndpoints)
     }
@@ -110,6 +113,34 @@ public final class ArtifactStore: Sendable {
         }
         guard let inside = location.pathInOut else { return root }
         return root + "/" + inside
+    }
+
+    /// The object with SHA-256 `oid` (a Git LFS object of `size` bytes) in the cache, fetched
+    /// from `endpoint` when missing (see `RemoteFactory.lfsRemote`); its md5 name and path.
+    public func fetchLFS(oid: String, size: Int64, endpoint: @Sendable () throws -> (url: String, fromRepository: Bool)?, progress: TransferProgress)
+        async throws -> (id: ObjectID, path: String)
+    {
+        if let id = await cache.object(sha256: oid) {
+            lookupCounts.withLock { $0.hits += 1 }
+            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "hit")]).increment()
+            return (id, cache.path(of: id))
+        }
+        lookupCounts.withLock { $0.misses += 1 }
+        Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "miss")]).increment()
+        guard let chosen = try endpoint() else {
+            throw ArtifactError.configuration("no Git LFS endpoint: the commit has no .lfsconfig and the repository's source is not a URL")
+        }
+        let (remote, key) = try remotes.lfsRemote(
+            endpoint: chosen.url, fromRepository: chosen.fromRepository, oid: oid, size: size, credentials: lfsCredentials)
+        let started = ContinuousClock.now
+        defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
+        active.withLock { $0[ObjectIdentifier(progress)] = progress }
+        defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
+        let fetched = try await cache.fetch(sha256: oid, size: size, from: KeyedRemote(base: remote, key: key), progress: progress)
+        logger.info(
+            "artifact ready",
+            metadata: ["object": "sha256:\(oid)", "md5": "\(fetched.id.md5)", "label": "\(progress.label)", "bytes": "\(progress.receivedBytes)"])
+        return fetched
     }
 
     /// Whether an artifact is in the cache (a directory: its manifest and every file).
@@ -207,4 +238,13 @@ public final class ArtifactStore: Sendable {
             return paths.sorted { $0.key < $1.key }.map(\.value)
         }
     }
+}
+
+/// A remote read under another key: the cache asks an object named by SHA-256 for its oid, a
+/// local git-lfs folder keeps it under `ab/cd/oid`.
+struct KeyedRemote: ObjectRemote {
+    let base: any ObjectRemote
+    let key: String
+    var name: String { base.name }
+    func read(_ ignored: String, into sink: ObjectSink) async throws { try await base.read(key, into: sink) }
 }

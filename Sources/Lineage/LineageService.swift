@@ -457,6 +457,11 @@ public final class LineageService: Sendable {
             info = ArtifactInfo(
                 path: path, md5: digests.md5, size: digests.size, nfiles: nil, remote: nil, hashName: "md5", outPath: path,
                 signature: snapshot.signature(of: path), origin: .git(blob: blob), sha256: digests.sha256)
+        case .lfs(let pointer, _, _):
+            // Git LFS names the object by SHA-256; its md5 is learnt when it is fetched.
+            info = ArtifactInfo(
+                path: path, md5: "", size: pointer.size, nfiles: nil, remote: nil, hashName: "md5", outPath: path,
+                signature: snapshot.signature(of: path), origin: .lfs, sha256: pointer.oid)
         }
         return ModelLineage(
             id: "\(name)@\(canonical)",
@@ -539,6 +544,31 @@ public final class LineageService: Sendable {
         var isDirectory: ObjCBool = false
         let folder = source + "/.dvc"
         return FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue ? folder : nil
+    }
+
+    // MARK: Git LFS
+
+    /// Where the LFS objects of `commit` are served: `lfs.url` of its `.lfsconfig` (chosen by the
+    /// repository), else the source's URL + `/info/lfs` as git-lfs derives it (chosen by the
+    /// operator), else, for a local source, its own `lfs/objects` folder; nil when none applies.
+    public func lfsEndpoint(at commit: String) throws -> LFSEndpoint? {
+        if let data = try git({ try reader.read(".lfsconfig", at: commit) }), let url = LFSPointer.endpoint(inConfig: data) {
+            return LFSEndpoint(url: url, fromRepository: true)
+        }
+        guard let source = repository.source else { return nil }
+        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+            var url = source
+            while url.hasSuffix("/") { url.removeLast() }
+            return LFSEndpoint(url: url + (url.hasSuffix(".git") ? "" : ".git") + "/info/lfs", fromRepository: false)
+        }
+        guard source.hasPrefix("/") else { return nil }
+        for folder in [source + "/.git/lfs/objects", source + "/lfs/objects"] {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue {
+                return LFSEndpoint(url: folder, fromRepository: false)
+            }
+        }
+        return nil
     }
 
     // MARK: History

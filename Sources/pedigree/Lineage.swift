@@ -29,8 +29,13 @@ struct LineageCommand: AsyncParsableCommand, ConfiguredCommand {
         print("\(lineage.id)")
         print("commit    \(lineage.commit.sha)  \(lineage.commit.author.name) <\(lineage.commit.author.email)>  \(lineage.commit.author.iso8601)")
         print("          \(lineage.commit.message.split(separator: "\n").first ?? "")")
-        let kept = lineage.artifact.origin.blob.map { "  committed to Git (blob \($0.prefix(12)))" } ?? ""
-        print("artifact  \(lineage.artifact.path)  md5 \(lineage.artifact.md5)  \(lineage.artifact.size) bytes\(kept)")
+        let artifact = lineage.artifact
+        switch artifact.origin {
+        case .dvc: print("artifact  \(artifact.path)  md5 \(artifact.md5)  \(artifact.size) bytes")
+        case .git(let blob):
+            print("artifact  \(artifact.path)  md5 \(artifact.md5)  \(artifact.size) bytes  committed to Git (blob \(blob.prefix(12)))")
+        case .lfs: print("artifact  \(artifact.path)  sha256 \(artifact.sha256 ?? "")  \(artifact.size) bytes  in Git LFS")
+        }
         if lineage.pipeline.isEmpty { print("pipeline  (tracked by a .dvc file)") }
         for stage in lineage.pipeline { print("stage     \(stage.name): \(stage.cmd)") }
         for dataset in lineage.datasets {

@@ -179,6 +179,8 @@ class Listener:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            do_POST = do_GET
+
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"

@@ -133,14 +133,17 @@ class Server(Program):
 class Moto(Program):
     """A moto S3 server with authentication on (signatures are checked), an IAM user allowed
     everything, and a bucket `models`; `wrap` runs it elsewhere (`ip netns exec NS`).
-    `facts`: url, key, secret and a boto3 client."""
+    `facts`: url, key, secret and a boto3 client. `authenticated=False` leaves authentication off
+    (moto checks no presigned URL then, and the LFS server behind it hands out presigned URLs)."""
 
     ready_timeout = 30
     stop_timeout = 10
 
-    def __init__(self, host, port, log, wrap=()):
+    def __init__(self, host, port, log, wrap=(), authenticated=True):
         import boto3
-        env = {**ENV, "INITIAL_NO_AUTH_ACTION_COUNT": "3", "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "bootstrap"}
+        env = {**ENV, "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "bootstrap"}
+        if authenticated:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
         Path(log).write_text("")
 
         def listening():

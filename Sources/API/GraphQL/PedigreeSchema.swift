@@ -837,10 +837,10 @@ public enum PedigreeSchema {
           size: Long!
           nfiles: Int
 
-          """Where the bytes are kept: dvc (a DVC remote, fetched into the cache) or git (committed to Git, read from the object database)."""
+          """Where the bytes are kept: dvc (a DVC remote, fetched into the cache), git (committed to Git, read from the object database) or lfs (a Git LFS pointer committed to Git, the content on the repository's LFS server). For lfs, md5 is empty until the object is fetched (LFS names it by sha256)."""
           origin: String!
 
-          """The SHA-256 of the bytes when the repository names it: computed from the blob of an artifact committed to Git; null for a DVC out (DVC records an md5 only)."""
+          """The SHA-256 of the bytes when the repository names it: a Git LFS pointer's oid, or computed from the blob of an artifact committed to Git; null for a DVC out (DVC records an md5 only)."""
           sha256: String
 
           """The Git blob holding the bytes, for an artifact committed to Git."""

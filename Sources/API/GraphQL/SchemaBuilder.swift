@@ -559,7 +559,7 @@ public enum SchemaBuilder {
             ],
             "Artifact": [
                 "path": field { (artifact: RevisionArtifact) in artifact.info.path },
-                "md5": field { (artifact: RevisionArtifact) in artifact.info.md5 },
+                "md5": resolve { (artifact: RevisionArtifact, _, loader) in await loader.artifacts.md5(of: artifact.info) },
                 "size": field { (artifact: RevisionArtifact) in artifact.info.size },
                 "nfiles": field { (artifact: RevisionArtifact) in artifact.info.nfiles },
                 "origin": field { (artifact: RevisionArtifact) in artifact.info.origin.kind },

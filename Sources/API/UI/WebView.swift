@@ -183,7 +183,12 @@ struct WebView: Sendable {
                     : HTML.table(["id", "at", "caller", "status", "input", "output"], rows, id: "inferences"))
         }
         let commit = revision.commit
-        let kept = revision.artifact.origin.blob.map { " · committed to Git, blob <code id=\"artifact-blob\">\(HTML.escape($0))</code>" } ?? ""
+        let kept: String
+        switch revision.artifact.origin {
+        case .dvc: kept = ""
+        case .git(let blob): kept = " · committed to Git, blob <code id=\"artifact-blob\">\(HTML.escape(blob))</code>"
+        case .lfs: kept = " · in Git LFS, sha256 <code id=\"artifact-sha256\">\(HTML.escape(revision.artifact.sha256 ?? ""))</code>"
+        }
         return HTML.page(
             signOut: context.principal.name != nil,
             title: revision.id, crumbs: [("models", "/ui/"), (name, "/ui/models/\(HTML.segment(name))"), (String(commit.sha.prefix(12)), nil)],
@@ -196,7 +201,7 @@ struct WebView: Sendable {
                 <dt>message</dt><dd>\(HTML.escape(commit.message))</dd>
                 <dt>artifact</dt><dd><code>\(HTML.escape(revision.artifact.path))</code> · md5 <code id="artifact-md5">\(HTML.escape(revision.artifact.md5))</code> · \(HTML.escape(HTML.size(revision.artifact.size)))\(kept)</dd>
                 <dt>signature</dt><dd id="signature">\(HTML.escape(WeightsSignatureView(services.artifacts.provenance(of: revision), signature: revision.artifact.signature).summary))</dd>
-                <dt>produced by</dt><dd>\(revision.stage.map { "<code>\(HTML.escape($0.name))</code>" } ?? (revision.artifact.origin.blob == nil ? "a .dvc file (no stage)" : "a commit (no stage)"))</dd>
+                <dt>produced by</dt><dd>\(revision.stage.map { "<code>\(HTML.escape($0.name))</code>" } ?? (revision.artifact.origin == .dvc ? "a .dvc file (no stage)" : "a commit (no stage)"))</dd>
                 </dl>
                 <h2>Pipeline</h2>
                 <div class="graph">\(PipelineGraph(revision).svg)</div>

@@ -35,6 +35,10 @@ public actor ObjectCache {
     private var clock: UInt64 = 0
     private var pins: [String: Int] = [:]
     private var flights: [String: Task<String, any Error>] = [:]
+    /// SHA-256 digests written down since start (`remember`), so a hot path writes none twice.
+    private var remembered: [String: String] = [:]
+    /// Downloads of objects named by SHA-256, by `sha256/<oid>`.
+    private var digestFlights: [String: Task<ObjectID, any Error>] = [:]
     private var permits: Int
     private var waiters: [CheckedContinuation<Void, Never>] = []
     /// Objects downloaded and bytes received since start (the metrics and the tests count them).
@@ -150,54 +154,148 @@ public actor ObjectCache {
     {
         await acquirePermit()
         defer { releasePermit() }
-        let destination = path(of: id)
-        let size = try await Self.transfer(
-            id, limit: limit, shared: shared, from: remote, to: destination, temporaryFolder: temporaryPath, retry: retry, progress: progress,
-            logger: logger)
+        let (_, size) = try await Self.transfer(
+            .object(id), key: id.remoteKey, limit: limit, shared: shared, from: remote, objects: objectsPath, temporaryFolder: temporaryPath,
+            retry: retry, progress: progress, logger: logger)
+        return added(id, size: size)
+    }
+
+    /// Counts a downloaded object in and evicts what the budget no longer holds; its path.
+    private func added(_ id: ObjectID, size: Int64) -> String {
         downloads += 1
         downloadedBytes += size
-        progress?.objectDone()
         clock += 1
+        if let previous = index[id.cacheKey] { totalBytes -= previous.size }
         index[id.cacheKey] = Entry(id: id, size: size, lastUse: clock)
         totalBytes += size
         evictIfNeeded(keeping: id.cacheKey)
-        return destination
+        return path(of: id)
     }
 
-    /// Streams one object into a temporary file, verifies it and renames it into place; off the
-    /// actor, so downloads of different objects run in parallel.
+    // MARK: Objects named by SHA-256 (Git LFS)
+
+    /// Where the md5 of an object named by its SHA-256 is written down: `digests/sha256/ab/cdef…`.
+    nonisolated func digestPath(sha256 oid: String) -> String {
+        root.appendingPathComponent("digests/sha256").path + "/\(oid.prefix(2))/\(oid.dropFirst(2))"
+    }
+
+    /// The cached object with SHA-256 `oid` (fetched through Git LFS, or hashed when it loaded),
+    /// marked as just used; nil when it is not cached.
+    public func object(sha256 oid: String) -> ObjectID? {
+        guard Self.isSHA256(oid), let text = try? String(contentsOfFile: digestPath(sha256: oid), encoding: .utf8),
+            let id = try? ObjectID(md5: text.trimmingCharacters(in: .whitespacesAndNewlines), scheme: .md5), cachedPath(of: id) != nil
+        else { return nil }
+        return id
+    }
+
+    /// Writes down that the cached object `id` has SHA-256 `oid` (a plain-md5 file object only):
+    /// the same bytes asked for by SHA-256 later (Git LFS) are found, not downloaded.
+    public func remember(sha256 oid: String, of id: ObjectID) {
+        guard Self.isSHA256(oid), id.scheme == .md5, !id.isDirectory, index[id.cacheKey] != nil, remembered[oid] != id.md5 else { return }
+        if (try? Self.writeDigest(id.md5, to: digestPath(sha256: oid))) != nil { remembered[oid] = id.md5 }
+    }
+
+    /// The object with SHA-256 `oid` in the cache (its md5 name and path), downloading it from
+    /// `remote` (read by its oid) when missing: verified by SHA-256 while it streams, stored under
+    /// its md5 as any object (the same bytes kept by DVC are the same file), at most `size` bytes.
+    /// Concurrent calls for one oid share one download.
+    public func fetch(sha256 oid: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress? = nil) async throws -> (
+        id: ObjectID, path: String
+    ) {
+        guard Self.isSHA256(oid) else { throw ArtifactError.configuration("'\(oid.prefix(70))' is not a SHA-256 digest") }
+        if let id = object(sha256: oid) { return (id, path(of: id)) }
+        let key = "sha256/" + oid
+        if let flight = digestFlights[key] {
+            let id = try await flight.value
+            return (id, path(of: id))
+        }
+        progress?.expect(size)
+        let flight = Task { try await self.download(sha256: oid, size: size, from: remote, progress: progress) }
+        digestFlights[key] = flight
+        defer { digestFlights[key] = nil }
+        let id = try await flight.value
+        return (id, path(of: id))
+    }
+
+    private func download(sha256 oid: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> ObjectID {
+        await acquirePermit()
+        defer { releasePermit() }
+        let (md5, bytes) = try await Self.transfer(
+            .sha256(oid), key: oid, limit: size, shared: nil, from: remote, objects: objectsPath, temporaryFolder: temporaryPath, retry: retry,
+            progress: progress, logger: logger)
+        let id = try ObjectID(md5: md5, scheme: .md5)
+        try Self.writeDigest(md5, to: digestPath(sha256: oid))
+        _ = added(id, size: bytes)
+        return id
+    }
+
+    static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Writes a digest file through a temporary name, so a reader sees all of it or none.
+    private static func writeDigest(_ md5: String, to path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let temporary = folder + "/.tmp-" + UUID().uuidString
+        try Data((md5 + "\n").utf8).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ArtifactError.configuration("cannot write a digest into the cache: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    // MARK: Transfers
+
+    /// Streams one object into a temporary file, verifies it and renames it into place (under its
+    /// md5, the digest it was expected to have or the one its bytes gave); off the actor, so
+    /// downloads of different objects run in parallel. Returns the md5 and the size.
     private nonisolated static func transfer(
-        _ id: ObjectID, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String,
-        retry: RetryPolicy, progress: TransferProgress?, logger: Logger
-    ) async throws -> Int64 {
+        _ expected: ExpectedDigest, key: String, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, objects: String,
+        temporaryFolder: String, retry: RetryPolicy, progress: TransferProgress?, logger: Logger
+    ) async throws -> (md5: String, size: Int64) {
         do {
-            return try await attempt(
-                id, limit: limit, shared: shared, from: remote, to: destination, temporaryFolder: temporaryFolder, retry: retry, progress: progress,
-                logger: logger)
+            let result = try await attempt(
+                expected, key: key, limit: limit, shared: shared, from: remote, objects: objects, temporaryFolder: temporaryFolder, retry: retry,
+                progress: progress, logger: logger)
+            progress?.objectDone()
+            return result
         } catch let failure as RemoteFailure {
-            let what = failure.kind == .notFound ? "object \(id.md5) is missing (\(failure.reason))" : failure.reason
+            let what = failure.kind == .notFound ? "object \(expected) is missing (\(failure.reason))" : failure.reason
             throw ArtifactError.unavailable(remote: remote.name, reason: what)
         }
     }
 
     private nonisolated static func attempt(
-        _ id: ObjectID, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, to destination: String, temporaryFolder: String,
-        retry: RetryPolicy, progress: TransferProgress?, logger: Logger
-    ) async throws -> Int64 {
-        try await retry.run { () async throws -> Int64 in
-            let sink = try ObjectSink(path: "\(temporaryFolder)/\(UUID().uuidString).part", object: id, limit: limit, shared: shared) {
+        _ expected: ExpectedDigest, key: String, limit: Int64?, shared: ByteBudget?, from remote: any ObjectRemote, objects: String,
+        temporaryFolder: String, retry: RetryPolicy, progress: TransferProgress?, logger: Logger
+    ) async throws -> (md5: String, size: Int64) {
+        try await retry.run { () async throws -> (md5: String, size: Int64) in
+            let sink = try ObjectSink(path: "\(temporaryFolder)/\(UUID().uuidString).part", expected: expected, limit: limit, shared: shared) {
                 progress?.receive($0)
             }
             do {
-                try await remote.read(id.remoteKey, into: sink)
+                try await remote.read(key, into: sink)
                 let actual = try sink.finish()
-                guard actual == id.digest else {
-                    throw ArtifactError.integrity(object: id.md5, expected: id.digest, actual: actual)
+                let id: ObjectID
+                switch expected {
+                case .object(let wanted):
+                    guard actual == wanted.digest else {
+                        throw ArtifactError.integrity(object: wanted.md5, expected: "md5 " + wanted.digest, actual: "md5 " + actual)
+                    }
+                    id = wanted
+                case .sha256(let oid):
+                    let received = sink.sha256Digest ?? ""
+                    guard received == oid else {
+                        throw ArtifactError.integrity(object: expected.description, expected: "sha256 " + oid, actual: "sha256 " + received)
+                    }
+                    id = try ObjectID(md5: actual, scheme: .md5)
                 }
+                let destination = objects + "/" + id.cacheKey
                 try FileManager.default.createDirectory(
                     atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try sink.commit(to: destination)
-                return sink.bytesWritten
+                return (id.md5, sink.bytesWritten)
             } catch let failure as RemoteFailure {
                 sink.discard()
                 progress?.receive(-sink.bytesWritten)

@@ -1,3 +1,5 @@
+import Crypto
+import DVCKit
 import Foundation
 import Synchronization
 
@@ -18,23 +20,33 @@ public final class ObjectSink {
     let path: String
     private var descriptor: Int32
     private var hasher: ObjectHasher
+    /// A Git LFS object's second digest (the one it is named by), when the sink hashes it too.
+    private var sha256: SHA256?
+    /// The SHA-256 of what was written, once `finish` ran (nil when not hashed).
+    private(set) var sha256Digest: String?
     private(set) var bytesWritten: Int64 = 0
     private let onProgress: (Int64) -> Void
-    private let object: ObjectID
+    private let expected: ExpectedDigest
     /// The most bytes the object may have (its recorded size); a remote that sends more is cut
     /// off before the excess reaches the disk.
     private let limit: Int64?
     /// What a group of downloads may write together (a directory's recorded size).
     private let shared: ByteBudget?
 
-    init(path: String, object: ObjectID, limit: Int64? = nil, shared: ByteBudget? = nil, onProgress: @escaping (Int64) -> Void) throws {
+    init(path: String, expected: ExpectedDigest, limit: Int64? = nil, shared: ByteBudget? = nil, onProgress: @escaping (Int64) -> Void) throws {
         self.path = path
-        self.object = object
+        self.expected = expected
         self.limit = limit
         self.shared = shared
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw ArtifactError.configuration("cannot create a file in the cache: \(String(cString: strerror(errno)))") }
-        hasher = ObjectHasher(object)
+        switch expected {
+        case .object(let id):
+            hasher = ObjectHasher(id)
+        case .sha256:
+            hasher = ObjectHasher(scheme: .md5)
+            sha256 = SHA256()
+        }
         self.onProgress = onProgress
     }
 
@@ -44,9 +56,10 @@ public final class ObjectSink {
     /// into one buffer so the file sees few large writes.
     public func write(_ chunk: UnsafeRawBufferPointer) throws {
         guard !chunk.isEmpty else { return }
-        if let limit, bytesWritten + Int64(chunk.count) > limit { throw ArtifactError.oversized(object: object.md5, limit: limit) }
-        if let shared, !shared.take(Int64(chunk.count)) { throw ArtifactError.oversized(object: object.md5, limit: shared.limit) }
+        if let limit, bytesWritten + Int64(chunk.count) > limit { throw ArtifactError.oversized(object: expected.description, limit: limit) }
+        if let shared, !shared.take(Int64(chunk.count)) { throw ArtifactError.oversized(object: expected.description, limit: shared.limit) }
         hasher.update(chunk)
+        sha256?.update(bufferPointer: chunk)
         if pending.count + chunk.count > Self.bufferSize { try flush() }
         if chunk.count >= Self.bufferSize {
             try writeAll(chunk)
@@ -79,7 +92,7 @@ public final class ObjectSink {
         }
     }
 
-    /// Flushes, closes and returns the digest of what was written.
+    /// Flushes, closes and returns the md5 of what was written (by the object's scheme).
     func finish() throws -> String {
         try flush()
         defer {
@@ -87,6 +100,7 @@ public final class ObjectSink {
             descriptor = -1
         }
         guard fsync(descriptor) == 0 else { throw ArtifactError.configuration("cannot flush the cache: \(String(cString: strerror(errno)))") }
+        sha256Digest = sha256.map { DVCHash.hexString($0.finalize()) }
         return hasher.finalize()
     }
 

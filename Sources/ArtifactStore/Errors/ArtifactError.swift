@@ -3,7 +3,8 @@ public enum ArtifactError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The remote is missing the object, refused the request or could not be reached. The reason
     /// names the remote and what it said; it never holds credentials.
     case unavailable(remote: String, reason: String)
-    /// The bytes received do not hash to the md5 DVC recorded; nothing was cached.
+    /// The bytes received do not hash to the digest recorded (DVC's md5, a Git LFS pointer's
+    /// SHA-256: `expected` and `actual` say which); nothing was cached.
     case integrity(object: String, expected: String, actual: String)
     /// The remote sent more bytes than the size recorded for the object (or the bound of its
     /// kind): the transfer was stopped there and nothing was cached.
@@ -17,7 +18,7 @@ public enum ArtifactError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .unavailable(let remote, let reason): "remote '\(remote)': \(reason)"
         case .integrity(let object, let expected, let actual):
-            "object \(object) failed verification: expected md5 \(expected), received \(actual); nothing was cached"
+            "object \(object) failed verification: expected \(expected), received \(actual); nothing was cached"
         case .oversized(let object, let limit):
             "object \(object) is larger than the \(limit) bytes recorded for it: the transfer was stopped; nothing was cached"
         case .unsafeManifest(let object, let reason): "directory manifest \(object) rejected: \(reason)"

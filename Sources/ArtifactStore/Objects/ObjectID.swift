@@ -64,8 +64,10 @@ struct ObjectHasher {
 
     init(_ id: ObjectID) {
         // Manifests are JSON without CR: both schemes give the plain md5.
-        scheme = id.isDirectory ? .md5 : id.scheme
+        self.init(scheme: id.isDirectory ? .md5 : id.scheme)
     }
+
+    init(scheme: ObjectID.Scheme) { self.scheme = scheme }
 
     mutating func update(_ chunk: UnsafeRawBufferPointer) {
         switch scheme {
@@ -78,6 +80,21 @@ struct ObjectHasher {
         switch scheme {
         case .md5: plain.finalize()
         case .legacy: legacy.finalize()
+        }
+    }
+}
+
+/// What a download must hash to: an object's md5 (DVC's name for it), or a SHA-256 (a Git LFS
+/// object's name, whose md5 is learnt from the same bytes).
+public enum ExpectedDigest: Sendable, Hashable, CustomStringConvertible {
+    case object(ObjectID)
+    case sha256(String)
+
+    /// How messages name the object.
+    public var description: String {
+        switch self {
+        case .object(let id): id.md5
+        case .sha256(let oid): "sha256:" + oid
         }
     }
 }

@@ -20,9 +20,11 @@ enum HTTPTransport {
     /// short reason (S3 sends XML with a code and message). Redirects are followed up to 5 times,
     /// to the same scheme, host and port, or (without `credentialed` headers) to one of
     /// `redirectOrigins`: a remote does not choose where else the server connects.
+    /// With `offset` above 0 it asks for the rest of the body from there (`Range`) and takes only
+    /// a 206 that starts there.
     static func get(
-        _ url: String, headers: HTTPHeaders, credentialed: Bool, redirectOrigins: Set<String> = [], into sink: ObjectSink,
-        describe: @Sendable (Int, Data) -> String = { status, _ in "HTTP \(status)" }
+        _ url: String, headers: HTTPHeaders, credentialed: Bool, redirectOrigins: Set<String> = [], from offset: Int64 = 0,
+        into sink: ObjectSink, describe: @Sendable (Int, Data) -> String = { status, _ in "HTTP \(status)" }
     ) async throws {
         var url = url
         var response: HTTPClientResponse
@@ -31,6 +33,7 @@ enum HTTPTransport {
             var request = HTTPClientRequest(url: url)
             request.method = .GET
             request.headers = headers
+            if offset > 0 { request.headers.replaceOrAdd(name: "Range", value: "bytes=\(offset)-") }
             do {
                 response = try await client.execute(request, deadline: .distantFuture)
             } catch {
@@ -54,7 +57,11 @@ enum HTTPTransport {
             url = next
         }
         let status = Int(response.status.code)
-        guard status == 200 else {
+        if offset > 0 {
+            guard status == 206, response.headers.first(name: "Content-Range")?.hasPrefix("bytes \(offset)-") == true else {
+                throw RemoteFailure(.transient, "HTTP \(status) to a request for the rest of the object from byte \(offset)")
+            }
+        } else if status != 200 {
             var body = Data()
             for try await chunk in response.body {
                 if body.count < 64 * 1024 { body.append(contentsOf: chunk.readableBytesView) }

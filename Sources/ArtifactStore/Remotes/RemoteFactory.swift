@@ -50,6 +50,41 @@ public struct RemoteFactory: Sendable {
                 + "(add it to remote-endpoints, or set the remote in .dvc/config.local)")
     }
 
+    /// The remote of one Git LFS object (SHA-256 `oid`, `size` bytes) at `endpoint`: an LFS server
+    /// (its Batch API), or a local folder in git-lfs's layout (`ab/cd/abcd…`). An endpoint the
+    /// repository chose (`.lfsconfig`) is used only when `remote-endpoints` lists it, as a DVC
+    /// remote the repository names; `credentials` (`user:password`, the operator's) go to it as
+    /// basic auth, else the user and password of the endpoint's own URL when the operator gave it.
+    /// Returns the remote and the key to read.
+    func lfsRemote(endpoint: String, fromRepository: Bool, oid: String, size: Int64, credentials: String?) throws -> (
+        remote: any ObjectRemote, key: String
+    ) {
+        if endpoint.hasPrefix("/") {
+            return (LocalRemote(name: "lfs", root: endpoint), "\(oid.prefix(2))/\(oid.dropFirst(2).prefix(2))/\(oid)")
+        }
+        guard var components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https"
+        else {
+            throw ArtifactError.configuration("the Git LFS endpoint is not an http(s) URL or a local folder")
+        }
+        let userinfo = components.user.map { user in user + ":" + (components.password ?? "") }
+        components.user = nil
+        components.password = nil
+        let url = components.string ?? endpoint
+        let name = "lfs " + (Self.origin(url) ?? "endpoint")
+        if fromRepository {
+            guard let origin = Self.origin(url) else { throw ArtifactError.unavailable(remote: name, reason: "the LFS endpoint is not a URL") }
+            guard trustedEndpoints.contains(origin) else {
+                throw ArtifactError.unavailable(
+                    remote: name,
+                    reason: "the repository's .lfsconfig sends Git LFS downloads to \(origin), which the configuration does not list in "
+                        + "remote-endpoints: nothing is fetched from there and the operator's credentials are not sent there")
+            }
+        }
+        // Credentials written into a committed .lfsconfig are the repository's, not the operator's.
+        let chosen = credentials ?? (fromRepository ? nil : userinfo)
+        return (LFSRemote(endpoint: url, name: name, oid: oid, size: size, credentials: chosen), oid)
+    }
+
     /// The remote named `name` (or the default one when nil) in `config`.
     public func remote(named name: String?, config: DVCConfig) throws -> any ObjectRemote {
         guard let chosen = name ?? config.defaultRemote else {

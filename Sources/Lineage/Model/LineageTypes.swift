@@ -18,12 +18,16 @@ public enum ArtifactOrigin: Sendable, Hashable, Codable {
     /// Committed to Git: this blob, read from the object database (md5 and SHA-256 computed from
     /// its bytes, so the cache, the ledger and replay keep one key space).
     case git(blob: String)
+    /// On the repository's Git LFS server: a pointer committed to Git names the object by its
+    /// SHA-256 (`ArtifactInfo.sha256`) and size; its md5 is known once it is fetched.
+    case lfs
 
-    /// `dvc` or `git`, as the API shows it.
+    /// `dvc`, `git` or `lfs`, as the API shows it.
     public var kind: String {
         switch self {
         case .dvc: "dvc"
         case .git: "git"
+        case .lfs: "lfs"
         }
     }
 
@@ -46,6 +50,7 @@ public enum ArtifactOrigin: Sendable, Hashable, Codable {
         switch try container.decode(String.self, forKey: .kind) {
         case "dvc": self = .dvc
         case "git": self = .git(blob: try container.decode(String.self, forKey: .blob))
+        case "lfs": self = .lfs
         case let other: throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "no artifact origin \(other)")
         }
     }
@@ -67,13 +72,17 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     public var signature: SignatureFileInfo? = nil
     /// Where the bytes are: a DVC remote, or the Git object database.
     public var origin: ArtifactOrigin = .dvc
-    /// The SHA-256 of the bytes, when lineage has read them (a Git blob); nil for DVC outs, whose
-    /// records hold an md5 only.
+    /// The SHA-256 of the bytes when the repository names it (a Git LFS pointer) or lineage has
+    /// read them (a Git blob); nil for DVC outs, whose records hold an md5 only.
     public var sha256: String? = nil
 
     /// What tells these weights from others: the md5, and for a file inside a tracked folder (the
-    /// folder's md5) its path too. Loaded models and checks are keyed by it.
-    public var weightsKey: String { path == outPath ? md5 : md5 + ":" + path }
+    /// folder's md5) its path too; for an LFS object, its SHA-256 (the md5 may not be known yet).
+    /// Loaded models and checks are keyed by it.
+    public var weightsKey: String {
+        if case .lfs = origin, let sha256 { return "sha256:" + sha256 }
+        return path == outPath ? md5 : md5 + ":" + path
+    }
 }
 
 /// A signature file beside a model's weights (an OpenSSF Model Signing bundle, `model.gguf.sig`):
@@ -154,4 +163,40 @@ public struct ModelLineage: Sendable, Hashable, Codable {
     public let datasets: [DatasetInfo]
     public let parameters: [ParameterInfo]
     public let code: [DependencyInfo]
+}
+
+/// Where a commit's Git LFS objects are served: an LFS server's URL (its Batch API under
+/// `/objects/batch`), or a local folder laid out as git-lfs stores objects (`ab/cd/abcd…`).
+public struct LFSEndpoint: Sendable, Hashable {
+    public let url: String
+    /// Chosen by a commit (`.lfsconfig`), not by the operator: the server connects there only when
+    /// the configuration lists it (`remote-endpoints`).
+    public let fromRepository: Bool
+
+    public init(url: String, fromRepository: Bool) {
+        self.url = url
+        self.fromRepository = fromRepository
+    }
+
+    /// Whether the endpoint is a local folder.
+    public var isLocal: Bool { url.hasPrefix("/") }
+}
+
+extension ModelLineage {
+    /// Whether the weights' md5 is still to learn: a Git LFS object names them by SHA-256 only,
+    /// until it is fetched.
+    public var awaitsMD5: Bool { artifact.md5.isEmpty }
+
+    /// The same revision with its weights' md5, learnt from their fetch (a Git LFS object).
+    public func learning(md5: String) -> ModelLineage {
+        var artifact = ArtifactInfo(
+            path: self.artifact.path, md5: md5, size: self.artifact.size, nfiles: self.artifact.nfiles, remote: self.artifact.remote,
+            hashName: self.artifact.hashName, outPath: self.artifact.outPath)
+        artifact.signature = self.artifact.signature
+        artifact.origin = self.artifact.origin
+        artifact.sha256 = self.artifact.sha256
+        return ModelLineage(
+            id: id, model: model, commit: commit, artifact: artifact, stage: stage, pipeline: pipeline, datasets: datasets, parameters: parameters,
+            code: code)
+    }
 }

@@ -39,16 +39,20 @@ public struct RepositorySnapshot: Sendable {
     let signatureBlobs: [String: String]
     /// Models' files committed to Git: their blob ids by path (a model DVC does not hold).
     let modelBlobs: [String: String]
+    /// Models' files whose committed blob is a Git LFS pointer: the pointers by path.
+    let lfsPointers: [String: LFSPointer]
 
     /// Where a model's bytes are at this commit: a DVC out's entry, or a Git blob; with the stage
     /// that produces them, when a pipeline does.
     enum ArtifactRecord: Sendable {
         case dvc(DVCEntry, stage: Int?)
         case git(blob: String, stage: Int?)
+        /// A pointer committed to Git; the content on the repository's LFS server.
+        case lfs(LFSPointer, blob: String, stage: Int?)
 
         var stage: Int? {
             switch self {
-            case .dvc(_, let stage), .git(_, let stage): stage
+            case .dvc(_, let stage), .git(_, let stage), .lfs(_, _, let stage): stage
             }
         }
     }
@@ -59,12 +63,15 @@ public struct RepositorySnapshot: Sendable {
         return name == "dvc.yaml" || name == "dvc.lock" || (name.hasSuffix(".dvc") && name.count > 4) || name.hasSuffix(signatureSuffix)
     }
 
+    static let ggufSuffix = ".gguf"
+
     /// What a signature's file name adds to the weights' (`model.gguf.sig`).
     static let signatureSuffix = ".sig"
 
     init(commit: String, reader: MetadataReader) throws {
         self.commit = commit
-        let files = try reader.repository.files(at: commit, where: Self.isMetadata)
+        let tree = try reader.repository.files(at: commit) { Self.isMetadata($0) || $0.hasSuffix(Self.ggufSuffix) }
+        let files = tree.filter { Self.isMetadata($0.path) }
         var problems: [DVCError] = []
         var stages: [StageNode] = []
         var dvcFiles: [String: DVCFile] = [:]
@@ -150,6 +157,16 @@ public struct RepositorySnapshot: Sendable {
             models[candidate.name] = ModelSlot(
                 declaration: ModelDeclaration(name: candidate.name, path: candidate.path, description: nil), error: candidate.error)
         }
+        // A repository that declares no model (a Hugging Face-style one: GGUF files in Git or Git
+        // LFS and a README): each GGUF file committed is a model, named by its path without
+        // `.gguf` (or by its folder under the `models/<name>/` convention).
+        if models.isEmpty {
+            for file in tree where file.path.hasSuffix(Self.ggufSuffix) {
+                let name = conventional(file.path) ?? String(file.path.dropLast(Self.ggufSuffix.count))
+                guard models[name] == nil, RevisionSpec.isValidModelName(Substring(name)) else { continue }
+                models[name] = ModelSlot(declaration: ModelDeclaration(name: name, path: file.path, description: nil), error: nil)
+            }
+        }
         self.stages = stages
         self.dvcFiles = dvcFiles
         self.models = models
@@ -157,10 +174,18 @@ public struct RepositorySnapshot: Sendable {
         self.signatureBlobs = Dictionary(
             files.filter { $0.path.hasSuffix(Self.signatureSuffix) }.map { ($0.path, $0.blob) }, uniquingKeysWith: { a, _ in a })
         var modelBlobs: [String: String] = [:]
+        var lfsPointers: [String: LFSPointer] = [:]
         for slot in models.values where slot.error == nil {
-            if let blob = try reader.repository.blobID(path: slot.declaration.path, at: commit) { modelBlobs[slot.declaration.path] = blob }
+            let path = slot.declaration.path
+            guard let blob = try reader.repository.blobID(path: path, at: commit) else { continue }
+            modelBlobs[path] = blob
+            // A pointer is under 1024 bytes: a larger blob is refused from its header, unread.
+            if let data = try? reader.repository.blob(blob, maxSize: LFSPointer.maxBytes), let pointer = LFSPointer(data) {
+                lfsPointers[path] = pointer
+            }
         }
         self.modelBlobs = modelBlobs
+        self.lfsPointers = lfsPointers
     }
 
     // MARK: Graph
@@ -194,7 +219,7 @@ public struct RepositorySnapshot: Sendable {
                     throw DVCError(
                         .missing, file: model.path, "stage '\(node.address)' keeps \(model.path) in Git (cache: false), but it is not committed")
                 }
-                return .git(blob: blob, stage: index)
+                return committed(model.path, blob: blob, stage: index)
             }
             guard
                 let entry = locked.outs.first(where: { $0.path == model.path })
@@ -206,8 +231,14 @@ public struct RepositorySnapshot: Sendable {
             return .dvc(entry, stage: index)
         }
         if let tracked = tracking(model.path), tracked.out.md5 != nil { return .dvc(tracked.out, stage: nil) }
-        if let blob = modelBlobs[model.path] { return .git(blob: blob, stage: nil) }
+        if let blob = modelBlobs[model.path] { return committed(model.path, blob: blob, stage: nil) }
         throw DVCError(.missing, file: model.path, "no stage output, .dvc file or Git commit holds \(model.path)")
+    }
+
+    /// A file committed to Git: its blob, or the LFS object its blob points to.
+    private func committed(_ path: String, blob: String, stage: Int?) -> ArtifactRecord {
+        if let pointer = lfsPointers[path] { return .lfs(pointer, blob: blob, stage: stage) }
+        return .git(blob: blob, stage: stage)
     }
 
     /// What identifies a model's artifact here: its md5 (a Git blob's id) and, when the weights are signed, the
@@ -222,6 +253,8 @@ public struct RepositorySnapshot: Sendable {
             content = md5
         case .git(let blob, _):
             content = "git:" + blob
+        case .lfs(let pointer, _, _):
+            content = "lfs:" + pointer.oid
         }
         guard let signature = signature(of: slot.declaration.path) else { return content }
         return content + " " + signature.digest

@@ -71,14 +71,30 @@ public struct RevisionArtifacts: Sendable {
     /// Fetches a revision's weights (when not cached) and returns their local path.
     public func pull(_ revision: ModelLineage, progress: TransferProgress? = nil) async throws -> Pulled {
         let progress = progress ?? TransferProgress(label: revision.id)
-        let path = try await fetch(revision, progress: progress)
+        let (_, path) = try await fetch(revision, progress: progress)
         return Pulled(revision: revision, path: path, downloadedObjects: progress.downloadedObjects, downloadedBytes: progress.receivedBytes)
     }
 
     /// Whether a revision's weights are in the cache.
     public func isCached(_ artifact: ArtifactInfo) async -> Bool {
+        if case .lfs = artifact.origin, let oid = artifact.sha256 { return await store.cache.object(sha256: oid) != nil }
         guard let location = try? ArtifactLocation(artifact) else { return false }
         return await store.isCached(location)
+    }
+
+    /// The weights' md5: the one the repository records, or, for a Git LFS object, the one its
+    /// fetch gave (empty until then).
+    public func md5(of artifact: ArtifactInfo) async -> String {
+        guard artifact.md5.isEmpty, case .lfs = artifact.origin, let oid = artifact.sha256 else { return artifact.md5 }
+        return await store.cache.object(sha256: oid)?.md5 ?? ""
+    }
+
+    /// `revision` with its weights' md5 known: a Git LFS object's is learnt by fetching it (once;
+    /// then from the cache's index). Other revisions come back as they are.
+    public func completed(_ revision: ModelLineage) async throws -> ModelLineage {
+        guard revision.awaitsMD5 else { return revision }
+        let (object, _) = try await fetch(revision, progress: TransferProgress(label: revision.id))
+        return revision.learning(md5: object.md5)
     }
 
     /// How the model manager gets a revision's weights: checked first (their SHA-256 and
@@ -107,7 +123,15 @@ public struct RevisionArtifacts: Sendable {
         let reader = WeightsTrust.Reader(
             weights: { [self] in try await pinned(revision) },
             signature: { [self] file in try await signature(file, lineage: lineage, commit: commit) })
-        return try await trust.admit(revision, reader: reader)
+        let provenance = try await trust.admit(revision, reader: reader)
+        // The SHA-256 just computed names these bytes in Git LFS too: the same file, asked for
+        // through LFS later, is found in the cache instead of downloaded.
+        if case .dvc = revision.artifact.origin, revision.artifact.path == revision.artifact.outPath, !provenance.sha256.isEmpty,
+            let location = try? ArtifactLocation(revision.artifact)
+        {
+            await store.cache.remember(sha256: provenance.sha256, of: location.object)
+        }
+        return provenance
     }
 
     /// The check of `revision`'s weights as a lineage read shows it: the one made in this process
@@ -118,12 +142,11 @@ public struct RevisionArtifacts: Sendable {
     /// `notServable` when they are not GGUF (a pickle, an ONNX file), before anything hashes or
     /// loads them.
     private func pinned(_ revision: ModelLineage) async throws -> (path: String, release: @Sendable () async -> Void) {
-        let location = try ArtifactLocation(revision.artifact)
-        let path = try await fetch(revision, progress: TransferProgress(label: revision.id))
+        let (object, path) = try await fetch(revision, progress: TransferProgress(label: revision.id))
         try Self.requireServable(path, revision: revision)
         let cache = store.cache
-        await cache.pin([location.object])
-        return (path, { await cache.unpin([location.object]) })
+        await cache.pin([object])
+        return (path, { await cache.unpin([object]) })
     }
 
     /// GGUF files start with these four bytes; llama.cpp loads nothing else.
@@ -171,32 +194,42 @@ public struct RevisionArtifacts: Sendable {
             return data
         case .dvc(let artifact):
             guard artifact.size <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
-            let path = try await fetch(artifact, commit: file.commit, progress: TransferProgress(label: file.path))
+            let (_, path) = try await fetch(artifact, commit: file.commit, progress: TransferProgress(label: file.path))
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard data.count <= maxBytes else { throw ServingError(.badUserInput, "\(file.path) holds more than \(maxBytes) bytes") }
             return data
         }
     }
 
-    private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> String {
+    private func fetch(_ revision: ModelLineage, progress: TransferProgress) async throws -> (object: ObjectID, path: String) {
         try await withSpan("fetch") { span in
             span.attributes["pedigree.artifact.md5"] = revision.artifact.md5
-            let path = try await fetch(revision.artifact, commit: revision.commit.sha, progress: progress)
+            if let sha256 = revision.artifact.sha256 { span.attributes["pedigree.artifact.sha256"] = sha256 }
+            let fetched = try await fetch(revision.artifact, commit: revision.commit.sha, progress: progress)
             span.attributes["pedigree.artifact.downloaded_bytes"] = Int(progress.receivedBytes)
-            return path
+            return fetched
         }
     }
 
     /// An artifact of the repository at `commit` in the cache, fetched when missing: from the DVC
-    /// remote the repository's configuration names there, or from the Git object database.
-    private func fetch(_ artifact: ArtifactInfo, commit: String, progress: TransferProgress) async throws -> String {
-        let location = try ArtifactLocation(artifact)
+    /// remote the repository's configuration names there, from the Git object database, or from
+    /// the Git LFS endpoint of that commit. Returns the cache object (to pin) and the file's path.
+    private func fetch(_ artifact: ArtifactInfo, commit: String, progress: TransferProgress) async throws -> (object: ObjectID, path: String) {
         let lineage = self.lineage
         switch artifact.origin {
         case .dvc:
-            return try await store.fetch(location, config: { try lineage.dvcConfig(at: commit) }, progress: progress)
+            let location = try ArtifactLocation(artifact)
+            return (location.object, try await store.fetch(location, config: { try lineage.dvcConfig(at: commit) }, progress: progress))
         case .git(let blob):
-            return try await store.fetch(location, from: { GitBlobRemote(repository: lineage.repository, blob: blob) }, progress: progress)
+            let location = try ArtifactLocation(artifact)
+            let path = try await store.fetch(location, from: { GitBlobRemote(repository: lineage.repository, blob: blob) }, progress: progress)
+            return (location.object, path)
+        case .lfs:
+            guard let oid = artifact.sha256 else { throw ServingError(.internalError, "a Git LFS artifact without its SHA-256") }
+            let fetched = try await store.fetchLFS(
+                oid: oid, size: artifact.size, endpoint: { try lineage.lfsEndpoint(at: commit).map { ($0.url, $0.fromRepository) } },
+                progress: progress)
+            return (fetched.id, fetched.path)
         }
     }
 }

@@ -148,7 +148,14 @@ extension ConfigurationKey {
             example: ["https://minio.internal:9000"],
             help: "S3/HTTP endpoints (scheme://host:port) that the repository's committed .dvc/config may fetch from and send your credentials to.",
             details:
-                "Your credentials (environment, ~/.aws, .dvc/config.local) go to AWS itself and to endpoints you set in .dvc/config.local or AWS_ENDPOINT_URL; any other endpoint a committed .dvc/config names answers ARTIFACT_UNAVAILABLE, and nothing is fetched or sent."
+                "Your credentials (environment, ~/.aws, .dvc/config.local) go to AWS itself and to endpoints you set in .dvc/config.local or AWS_ENDPOINT_URL; any other endpoint a committed .dvc/config names answers ARTIFACT_UNAVAILABLE, and nothing is fetched or sent. The same holds for a Git LFS endpoint a committed .lfsconfig names."
+        ),
+        .key(
+            "lfs-credentials-file", \.serving.lfsCredentialsFile, .text, .artifacts, [.artifacts], defaultNote: "none",
+            example: ["/etc/pedigree/lfs-credentials"],
+            help: "A file holding USER:PASSWORD, sent as basic auth to the repository's Git LFS endpoint when it is allowed.",
+            details:
+                "Allowed: the endpoint derived from --repo's URL (URL.git/info/lfs, which also takes the URL's own user and password when no file is given), or one a committed .lfsconfig names when remote-endpoints lists it. Never sent to the hosts the LFS server's download links point to."
         ),
     ]
 

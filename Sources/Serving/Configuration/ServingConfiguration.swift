@@ -93,6 +93,8 @@ public struct ServingConfiguration: Sendable {
     public var remote: String?
     /// Endpoints a repository's committed `.dvc/config` may send the operator's credentials to.
     public var remoteEndpoints: [String] = []
+    /// A file holding `user:password` for the repository's Git LFS endpoint.
+    public var lfsCredentialsFile: String?
     /// A file holding the token a gateway sends its workers and a worker requires
     /// (`Authorization: Bearer`).
     public var workerTokenFile: String?
@@ -156,6 +158,15 @@ public struct ServingConfiguration: Sendable {
         guard let path = workerTokenFile else { return nil }
         guard let token = Self.trimmedText(ofFile: path) else { throw ServingError(.badUserInput, "worker-token-file \(path) cannot be read") }
         return token
+    }
+
+    /// The `user:password` of `lfs-credentials-file`; nil when none is configured.
+    public func lfsCredentials() throws -> String? {
+        guard let path = lfsCredentialsFile else { return nil }
+        guard let text = Self.trimmedText(ofFile: path), text.contains(":") else {
+            throw ServingError(.badUserInput, "lfs-credentials-file \(path) cannot be read, or holds no USER:PASSWORD")
+        }
+        return text
     }
 
     /// A secret file's UTF-8 text without surrounding white space (a token, an API key); nil when

@@ -133,7 +133,8 @@ public final class InferenceService: Sendable {
         let logger = requestLogger
         let created = Date()
         let context = ServiceContext.current ?? .topLevel
-        let draft = InferenceRecorder.Draft(id: id, created: created, request: request, revision: revision, caller: caller, context: context)
+        var current = revision
+        var drafted = InferenceRecorder.Draft(id: id, created: created, request: request, revision: revision, caller: caller, context: context)
         running.add(1, ordering: .relaxed)
         let generation: AsyncThrowingStream<GenerationEvent, any Error>
         // From the request to the last token; fetch and load (when needed) are its children.
@@ -142,8 +143,15 @@ public final class InferenceService: Sendable {
         span.attributes["pedigree.revision"] = revision.id
         span.attributes["pedigree.inference.id"] = id
         do {
-            generation = try await ServiceContext.withValue(span.context) {
-                try await backend.generate(request, on: revision, engine: required)
+            if current.awaitsMD5 {
+                // A Git LFS object is named by SHA-256: its md5, which the record, replay and the
+                // loaded model are keyed by, is learnt from its fetch (bad input is refused first).
+                _ = try models.validated(request)
+                current = try await ServiceContext.withValue(span.context) { [current] in try await artifacts.completed(current) }
+                drafted = InferenceRecorder.Draft(id: id, created: created, request: request, revision: current, caller: caller, context: context)
+            }
+            generation = try await ServiceContext.withValue(span.context) { [current] in
+                try await backend.generate(request, on: current, engine: required)
             }
         } catch {
             span.recordError(error)
@@ -157,12 +165,14 @@ public final class InferenceService: Sendable {
                 // Refused before anything ran: counted, not recorded with its input.
                 recorder.countRejection(code)
             default:
-                try await recorder.store(draft.failed(error, engine: backend.engineFacts(for: revision).json))
+                try await recorder.store(drafted.failed(error, engine: backend.engineFacts(for: revision).json))
             }
             throw error
         }
         logger.info("inference started", metadata: ["id": "\(id)", "revision": "\(revision.id)"])
         let recorder = self.recorder
+        let revision = current
+        let draft = drafted
         return AsyncThrowingStream { continuation in
             let task = Task { [self, logger] in
                 defer { running.subtract(1, ordering: .relaxed) }

@@ -154,7 +154,7 @@ public struct Services: Sendable {
             verify: configuration.verifyCache, logger: logger)
         let store = ArtifactStore(
             cache: cache, dvcFolder: lineage.dvcFolder, remoteOverride: configuration.remote,
-            trustedEndpoints: configuration.remoteEndpoints, logger: logger)
+            trustedEndpoints: configuration.remoteEndpoints, lfsCredentials: try configuration.lfsCredentials(), logger: logger)
         let trust = WeightsTrust(policy: configuration.unsignedWeights, signers: try TrustedSigners(configuration.trustedSigners), logger: logger)
         return RevisionArtifacts(lineage: lineage, store: store, trust: trust)
     }
