@@ -19,7 +19,7 @@ from support.tools import ENV, error_codes, pedigree, run
 
 MODEL = """query($name: String!) { model(name: $name) { name path versions stages
   revisions { id commit { sha } artifact { path origin md5 sha256 blob size cached }
-    stage { name } pipeline { name } datasets { path } code { path md5 } } } }"""
+    stage { name } pipeline { name } datasets { path } code { path md5 } changedFiles } } }"""
 INFER = """mutation($input: InferenceInput!) { infer(input: $input) { id result modelRevision { id artifact { md5 origin } } } }"""
 REPLAY = "mutation($id: ID!) { replay(id: $id) { identical replay { result } } }"
 AUTHOR = {"GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com", "GIT_COMMITTER_NAME": "Ada Lovelace",
@@ -140,6 +140,9 @@ def test_versions_stages_and_revisions_equal_gto_and_git(git_server, gto_repo, n
         assert artifact["origin"] == "git" and artifact["path"] == path
         assert {key: artifact[key] for key in ("md5", "sha256", "blob", "size")} == blob_facts(gto_repo, sha, path)
         assert revision["datasets"] == []
+        # The files changed with it, as git lists them.
+        listed = run("git", "-C", str(gto_repo), "diff-tree", "--root", "--no-commit-id", "-r", "--name-only", sha).split()
+        assert sorted(revision["changedFiles"]) == sorted(listed) and path in listed
         if name == "packaged":
             # The stage that leaves its output to Git keeps the lineage a DVC pipeline gives.
             lock = yaml.safe_load(run("git", "-C", str(gto_repo), "show", f"{sha}:dvc.lock"))["stages"]["package"]

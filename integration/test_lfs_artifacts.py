@@ -6,7 +6,9 @@ corrupted object is INTEGRITY_ERROR with nothing cached, a wrong password is a c
 password in no log, an LFS endpoint the configuration does not list gets no request at all, and a
 Hugging Face-style repository (GGUF files in LFS and a README, nothing else) serves."""
 import hashlib
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,9 +98,10 @@ def lfs(demo, tmp_path_factory):
         s3.put_object(Bucket="models", Key=key, Body=bytes(body))
         env.work = work
         env.credentials = root / "lfs-credentials"
-        env.credentials.write_text(f"_jwt:{env.token}\n")
+        env.credentials.write_text(f"# the test's LFS server\n{env.giftless.base} _jwt:{env.token}\n")
         env.credentials.chmod(0o600)
-        env.server = Server(env.origin, "--remote-endpoint", env.giftless.base, "--lfs-credentials-file", str(env.credentials))
+        env.allowed = ("--remote-endpoint", env.giftless.base, "--remote-endpoint", env.moto.facts["url"])
+        env.server = Server(env.origin, *env.allowed, "--lfs-credentials-file", str(env.credentials))
         yield env
         env.server.stop()
     finally:
@@ -191,13 +194,19 @@ def test_a_wrong_password_is_a_clear_error_and_an_unlisted_endpoint_gets_no_requ
     # Listed, but the configuration holds the wrong password: the server's 401, said plainly.
     wrong = secret("wrong-" + lfs.token[::-1])
     credentials = tmp_path / "wrong-credentials"
-    credentials.write_text(f"_jwt:{wrong}\n")
-    server = make_server(lfs.origin, "--remote-endpoint", lfs.giftless.base, "--lfs-credentials-file", str(credentials))
+    credentials.write_text(f"{lfs.giftless.base} _jwt:{wrong}\n")
+    server = make_server(lfs.origin, *lfs.allowed, "--lfs-credentials-file", str(credentials))
     body = server.gql(INFER, {"input": {"modelRevisionID": "assistant@v1.1.0", "prompt": "hi"}})
     assert error_codes(body) == ["ARTIFACT_UNAVAILABLE"], body
     message = body["errors"][0]["message"]
     assert "401" in message and "refused" in message and wrong not in message and lfs.token not in message
     assert not [p for p in (Path(server.cache) / "objects").rglob("*") if p.is_file() and p.parent.name != "tmp"]
+    # The LFS server's download link leads to S3's origin, which this configuration does not list.
+    unlisted = make_server(lfs.origin, "--remote-endpoint", lfs.giftless.base, "--lfs-credentials-file", str(lfs.credentials))
+    body = unlisted.gql(INFER, {"input": {"modelRevisionID": "assistant@v1.1.0", "prompt": "hi"}})
+    assert error_codes(body) == ["ARTIFACT_UNAVAILABLE"], body
+    assert f"sends the download to {lfs.moto.facts['url']}" in body["errors"][0]["message"]
+    assert "not followed" in body["errors"][0]["message"]
 
 
 def test_a_hugging_face_style_repository_serves(lfs, tmp_path):
@@ -208,7 +217,7 @@ def test_a_hugging_face_style_repository_serves(lfs, tmp_path):
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Upload tiny-f32.gguf")
     git(work, "push", "-q", "origin", "main")
-    server = Server(origin, "--remote-endpoint", lfs.giftless.base, "--lfs-credentials-file", str(lfs.credentials))
+    server = Server(origin, *lfs.allowed, "--lfs-credentials-file", str(lfs.credentials))
     try:
         names = [m["name"] for m in server.data("{ models { name path } }")["models"]]
         assert names == ["tiny-f32"]
@@ -219,3 +228,88 @@ def test_a_hugging_face_style_repository_serves(lfs, tmp_path):
         assert answer["result"] == reference["result"]
     finally:
         server.stop()
+
+
+class BreakingProxy:
+    """An S3 stand-in in front of moto that breaks the first download of each object halfway (the
+    full Content-Length promised, half the body sent, the connection closed) and forwards every
+    other request, Range requests included; it records (method, path, Range) of each GET."""
+
+    def __init__(self, upstream):
+        self.gets = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self, body=True):
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                answer = requests.request(self.command, upstream + self.path, headers=headers, stream=True)
+                data = answer.raw.read() if body else b""
+                first = self.command == "GET" and "Range" not in self.headers and not any(p == self.path for _, p, _ in proxy.gets)
+                if self.command == "GET":
+                    proxy.gets.append((self.command, self.path, self.headers.get("Range")))
+                self.send_response(answer.status_code)
+                for name, value in answer.headers.items():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data) if body else answer.headers.get("Content-Length", 0)))
+                self.end_headers()
+                if first and len(data) > 1:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self.forward()
+
+            def do_HEAD(self):
+                self.forward(body=False)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_broken_download_resumes_where_it_stopped(lfs, tmp_path):
+    """A second LFS server over the same bucket hands out hrefs to a proxy that breaks each first
+    download halfway: the fetch resumes with a Range request from the byte it reached, verifies,
+    and serves."""
+    proxy = BreakingProxy(lfs.moto.facts["url"])
+    resuming = Giftless({**lfs.moto.facts, "url": proxy.url}, tmp_path / "giftless")
+    try:
+        # Pushed through the first server (same bucket and path); the commit sends downloads to the second.
+        work, origin = lfs_repository(tmp_path / "resume", lfs.giftless.url("resume/tiny"), lfs.token)
+        (work / ".lfsconfig").write_text(f"[lfs]\n\turl = {resuming.url('resume/tiny')}\n")
+        (work / "tiny.gguf").write_bytes(lfs.weights["first"])
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", "Upload tiny.gguf")
+        git(work, "push", "-q", "origin", "main")
+        credentials = tmp_path / "credentials"
+        credentials.write_text(f"{resuming.base} _jwt:{secret(resuming.token())}\n")
+        server = Server(origin, "--remote-endpoint", resuming.base, "--remote-endpoint", proxy.url, "--lfs-credentials-file", str(credentials))
+        try:
+            answer = server.data(INFER, {"input": {"modelRevisionID": "tiny", "prompt": "Once upon a time", "sampling": GREEDY}})["infer"]
+            assert answer["modelRevision"]["artifact"]["md5"] == hashlib.md5(lfs.weights["first"]).hexdigest()
+            gets = [g for g in proxy.gets if lfs.oids["first"] in g[1]]
+            assert len(gets) == 2 and gets[0][2] is None, gets
+            # From the byte it reached: somewhere in the half sent (what was in flight at the close may be lost).
+            resumed_at = int(gets[1][2].removeprefix("bytes=").removesuffix("-"))
+            assert 0 < resumed_at <= len(lfs.weights["first"]) // 2, gets
+            assert downloads(server) == 1
+        finally:
+            server.stop()
+    finally:
+        resuming.stop()
+        proxy.stop()

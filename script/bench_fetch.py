@@ -223,7 +223,7 @@ try:
     lfs_git(lfs_work, "commit", "-q", "-m", "Upload smollm2.gguf")
     lfs_git(lfs_work, "push", "-q", "origin", "main")
     credentials = lfs_root / "credentials"
-    credentials.write_text(f"_jwt:{token}\n")
+    credentials.write_text(f"{giftless.base} _jwt:{token}\n")
     oid = hashlib.sha256((lfs_work / "smollm2.gguf").read_bytes()).hexdigest()
     size = (lfs_work / "smollm2.gguf").stat().st_size
 
@@ -232,7 +232,7 @@ try:
         run(binary, "models", "--repo", str(lfs_origin), "--cache", str(cache))  # mirror the Git repo, untimed
         start = time.perf_counter()
         run(binary, "pull", "smollm2", "--repo", str(lfs_origin), "--cache", str(cache), "--remote-endpoint", giftless.base,
-            "--lfs-credentials-file", str(credentials))
+            "--remote-endpoint", lfs_moto.facts["url"], "--lfs-credentials-file", str(credentials))
         elapsed = time.perf_counter() - start
         shutil.rmtree(cache)
         return elapsed

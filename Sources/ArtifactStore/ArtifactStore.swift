@@ -48,8 +48,8 @@ public final class ArtifactStore: Sendable {
     let remotes: RemoteFactory
     /// A remote to use instead of the one the repository names (`pedigree pull --remote`).
     let remoteOverride: String?
-    /// The operator's Git LFS credentials (`user:password`), for LFS endpoints it allows.
-    let lfsCredentials: String?
+    /// The operator's Git LFS credentials, each for the endpoints it names.
+    let lfsCredentials: LFSCredentials
     private let logger: Logger
     private let active = Mutex<[ObjectIdentifier: TransferProgress]>([:])
     private let lookupCounts = Mutex<(hits: Int64, misses: Int64)>((0, 0))
@@ -62,7 +62,8 @@ public final class ArtifactStore: Sendable {
     /// - Parameter trustedEndpoints: remote endpoints the repository's committed config may name
     ///   and still get the operator's credentials (`remote-endpoints`).
     public init(
-        cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, trustedEndpoints: [String] = [], lfsCredentials: String? = nil,
+        cache: ObjectCache, dvcFolder: String?, remoteOverride: String? = nil, trustedEndpoints: [String] = [],
+        lfsCredentials: LFSCredentials = .none,
         logger: Logger = Logger(label: "pedigree.artifacts")
     ) {
         self.cache = cache
@@ -127,6 +128,9 @@ public final class ArtifactStore: Sendable {
         }
         lookupCounts.withLock { $0.misses += 1 }
         Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "miss")]).increment()
+        if let budget = cache.budget, size > budget {
+            throw ArtifactError.oversized(object: "sha256:" + oid, limit: budget)
+        }
         guard let chosen = try endpoint() else {
             throw ArtifactError.configuration("no Git LFS endpoint: the commit has no .lfsconfig and the repository's source is not a URL")
         }

@@ -22,6 +22,8 @@ public final class LineageService: Sendable {
     private let snapshots = BoundedCache<String, RepositorySnapshot>(capacity: 512)
     private let lineages = BoundedCache<String, ModelLineage>(capacity: 2048)
     private let commits = BoundedCache<String, CommitInfo>(capacity: 4096)
+    /// Files changed by a commit, by commit id.
+    private let changes = BoundedCache<String, [String]>(capacity: 256)
     /// Digests of artifacts committed to Git, by blob id.
     private let digests = BoundedCache<String, BlobDigests>(capacity: 256)
     /// Canonical commits by `model@commit` (history never changes).
@@ -453,7 +455,7 @@ public final class LineageService: Sendable {
                 remote: entry.remote ?? stage.flatMap { snapshot.stages[$0].definition.outs.first { $0.path == entry.path }?.remote },
                 hashName: entry.hashName, outPath: entry.path, signature: snapshot.signature(of: path))
         case .git(let blob, _):
-            let digests = try blobDigests(blob)
+            let digests = try blobDigests(blob, path: path)
             info = ArtifactInfo(
                 path: path, md5: digests.md5, size: digests.size, nfiles: nil, remote: nil, hashName: "md5", outPath: path,
                 signature: snapshot.signature(of: path), origin: .git(blob: blob), sha256: digests.sha256)
@@ -479,12 +481,43 @@ public final class LineageService: Sendable {
     /// The md5, SHA-256 and size of a Git blob: computed once per blob (a blob never changes), so
     /// an artifact committed to Git joins the cache, the ledger and replay under its md5 as a DVC
     /// out does (hashed as DVC 3 hashes: plain bytes).
-    private func blobDigests(_ blob: String) throws -> BlobDigests {
-        try git {
-            try digests.value(for: blob) { () throws in
-                let data = try repository.blob(blob)
-                return BlobDigests(md5: DVCHash.md5(data), sha256: DVCHash.hexString(SHA256.hash(data: data)), size: Int64(data.count))
+    private func blobDigests(_ blob: String, path: String) throws -> BlobDigests {
+        try digests.value(for: blob) { () throws in
+            try readBlob(blob, path: path) { bytes in
+                var md5 = Insecure.MD5()
+                var sha256 = SHA256()
+                md5.update(bufferPointer: bytes)
+                sha256.update(bufferPointer: bytes)
+                return BlobDigests(
+                    md5: DVCHash.hexString(md5.finalize()), sha256: DVCHash.hexString(sha256.finalize()), size: Int64(bytes.count))
             }
+        }
+    }
+
+    /// The most bytes an artifact committed to Git may have: its blob is inflated whole in memory
+    /// to be hashed or copied into the cache (libgit2 streams no packed object), so a larger one
+    /// belongs in DVC or Git LFS.
+    public static let maxGitArtifactBytes = 1 << 30
+    /// One artifact blob in memory at a time, however many requests ask for different ones.
+    private let artifactBlobReads = NSLock()
+
+    /// Runs `body` over the bytes of an artifact's blob (at most `maxGitArtifactBytes`, one blob
+    /// at a time); a larger blob is a metadata error naming the file.
+    public func readBlob<T>(_ blob: String, path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        artifactBlobReads.lock()
+        defer { artifactBlobReads.unlock() }
+        do {
+            return try repository.withBlob(blob, maxSize: Self.maxGitArtifactBytes, body)
+        } catch let error as GitError where error.kind == .tooLarge {
+            throw LineageError.metadata(
+                DVCError(
+                    .tooLarge, file: path,
+                    "\(path) is committed to Git larger than the \(Self.maxGitArtifactBytes >> 20) MiB an artifact kept in Git may have: keep it in DVC or Git LFS"
+                ))
+        } catch let error as LineageError {
+            throw error
+        } catch {
+            throw LineageError.wrap(error)
         }
     }
 
@@ -545,6 +578,15 @@ public final class LineageService: Sendable {
         let folder = source + "/.dvc"
         return FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue ? folder : nil
     }
+
+    /// The files commit `sha` changed (against its first parent), at most `changedFilesLimit`:
+    /// the lineage of an artifact no pipeline produced is its commit, the artifact and these.
+    public func changedFiles(in sha: String) throws -> [String] {
+        try git { try changes.value(for: sha) { () throws in try repository.changedPaths(in: sha, limit: Self.changedFilesLimit) } }
+    }
+
+    /// The most paths `changedFiles` answers for one commit.
+    public static let changedFilesLimit = 1000
 
     // MARK: Git LFS
 

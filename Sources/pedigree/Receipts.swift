@@ -119,14 +119,21 @@ struct Verify: AsyncParsableCommand, ConfiguredCommand {
             let services = try orExit { try Services.open(loaded.serving, logger: Logger(label: "pedigree")) }
             do {
                 let lineage = try services.lineage.lineage(revision)
-                if lineage.artifact.md5 == md5, lineage.commit.sha == predicate["commit"] as? String,
+                // A Git LFS pointer names the weights by SHA-256 (their md5 is learnt when fetched).
+                let named =
+                    lineage.artifact.origin == .lfs
+                    ? lineage.artifact.sha256 != nil && lineage.artifact.sha256 == artifact["sha256"] as? String : lineage.artifact.md5 == md5
+                if named, lineage.commit.sha == predicate["commit"] as? String,
                     signature?["file"] as? String == nil || signature?["file"] as? String == lineage.artifact.signature?.path
                 {
                     print(
                         "repository: \(lineage.commit.sha.prefix(12)) names weights md5 \(md5)"
                             + (lineage.artifact.signature.map { " and their signature \($0.path)" } ?? ""))
                 } else {
-                    failures.append("repository: \(revision) names weights md5 \(lineage.artifact.md5), not \(md5)")
+                    failures.append(
+                        lineage.artifact.origin == .lfs
+                            ? "repository: \(revision) names weights sha256 \(lineage.artifact.sha256 ?? "?"), not those the receipt signs"
+                            : "repository: \(revision) names weights md5 \(lineage.artifact.md5), not \(md5)")
                 }
             } catch {
                 failures.append("repository: \(revision) does not resolve (\(error))")

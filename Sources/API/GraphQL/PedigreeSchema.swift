@@ -821,6 +821,9 @@ public enum PedigreeSchema {
 
           """Git-tracked dependencies of every pipeline stage."""
           code: [Dependency!]!
+
+          """The files the revision's commit changed against its first parent (every file of a root commit; at most 1000): with the commit and the artifact, the whole lineage of an artifact no pipeline produces."""
+          changedFiles: [String!]!
         }
 
         type Commit {

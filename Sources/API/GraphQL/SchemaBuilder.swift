@@ -549,6 +549,9 @@ public enum SchemaBuilder {
                 "datasets": field { (revision: ModelLineage) in revision.datasets },
                 "parameters": field { (revision: ModelLineage) in revision.parameters },
                 "code": field { (revision: ModelLineage) in revision.code },
+                "changedFiles": resolve { (revision: ModelLineage, _, loader) in
+                    try await loader.read { try $0.changedFiles(in: revision.commit.sha) }
+                },
             ],
             "Commit": [
                 "sha": field { (commit: CommitInfo) in commit.sha },

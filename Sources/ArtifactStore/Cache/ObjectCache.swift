@@ -204,7 +204,9 @@ public actor ObjectCache {
     ) {
         guard Self.isSHA256(oid) else { throw ArtifactError.configuration("'\(oid.prefix(70))' is not a SHA-256 digest") }
         if let id = object(sha256: oid) { return (id, path(of: id)) }
-        let key = "sha256/" + oid
+        // Keyed by the size too: a pointer naming the same oid with another size gets its own
+        // download (and its own failure), not a share of a stranger's.
+        let key = "sha256/\(oid)/\(size)"
         if let flight = digestFlights[key] {
             let id = try await flight.value
             return (id, path(of: id))
@@ -224,8 +226,12 @@ public actor ObjectCache {
             .sha256(oid), key: oid, limit: size, shared: nil, from: remote, objects: objectsPath, temporaryFolder: temporaryPath, retry: retry,
             progress: progress, logger: logger)
         let id = try ObjectID(md5: md5, scheme: .md5)
-        try Self.writeDigest(md5, to: digestPath(sha256: oid))
         _ = added(id, size: bytes)
+        do {
+            try Self.writeDigest(md5, to: digestPath(sha256: oid))
+        } catch {
+            logger.warning("cannot index an LFS object by SHA-256", metadata: ["object": "sha256:\(oid)", "error": "\(error)"])
+        }
         return id
     }
 

@@ -18,6 +18,8 @@ struct LFSRemote: ObjectRemote {
     let size: Int64
     private let batchURL: String
     private let authorization: String?
+    /// Where a download href may lead: the endpoint's own origin and the `remote-endpoints`.
+    private let downloadOrigins: Set<String>
 
     /// How many times a broken transfer resumes before the attempt fails (and the retry policy
     /// starts over).
@@ -26,7 +28,8 @@ struct LFSRemote: ObjectRemote {
     static let maxAnswer = 1 << 20
 
     /// `endpoint` without credentials; `credentials` as `user:password`.
-    init(endpoint: String, name: String, oid: String, size: Int64, credentials: String?) {
+    init(endpoint: String, name: String, oid: String, size: Int64, credentials: String?, downloadOrigins: Set<String>) {
+        self.downloadOrigins = downloadOrigins
         var base = endpoint
         while base.hasSuffix("/") { base.removeLast() }
         self.name = name
@@ -111,11 +114,28 @@ struct LFSRemote: ObjectRemote {
         guard let download = (object["actions"] as? [String: Any])?["download"] as? [String: Any], let href = download["href"] as? String,
             let scheme = URL(string: href)?.scheme?.lowercased(), scheme == "http" || scheme == "https"
         else { throw RemoteFailure(.refused, "the batch answer has no download action with an http(s) href") }
+        // The LFS server does not choose where this server connects: its own origin, or one the
+        // configuration lists (an S3 endpoint, a CDN).
+        guard let origin = RemoteFactory.origin(href), downloadOrigins.contains(origin) else {
+            throw RemoteFailure(
+                .refused,
+                "the LFS server sends the download to \(RemoteFactory.origin(href) ?? "a URL without a host"), which is neither its own origin "
+                    + "nor listed in remote-endpoints: not followed")
+        }
         var headers = HTTPHeaders()
         for (name, value) in (download["header"] as? [String: Any]) ?? [:] {
-            if let value = value as? String { headers.add(name: name, value: value) }
+            // Only what authorizes the download: no Host, Range, Cookie or framing header of its choosing.
+            guard let value = value as? String, Self.isActionHeader(name) else { continue }
+            headers.add(name: name, value: value)
         }
         return Action(href: href, headers: headers)
+    }
+
+    /// The headers of a download action that are sent: `Authorization` and `x-…` ones (as S3
+    /// and LFS servers use), never `x-forwarded-…`.
+    static func isActionHeader(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return lower == "authorization" || (lower.hasPrefix("x-") && !lower.hasPrefix("x-forwarded"))
     }
 
     /// The `message` of an LFS error answer, shortened.

@@ -51,15 +51,19 @@ public struct RemoteFactory: Sendable {
     }
 
     /// The remote of one Git LFS object (SHA-256 `oid`, `size` bytes) at `endpoint`: an LFS server
-    /// (its Batch API), or a local folder in git-lfs's layout (`ab/cd/abcd…`). An endpoint the
-    /// repository chose (`.lfsconfig`) is used only when `remote-endpoints` lists it, as a DVC
-    /// remote the repository names; `credentials` (`user:password`, the operator's) go to it as
-    /// basic auth, else the user and password of the endpoint's own URL when the operator gave it.
-    /// Returns the remote and the key to read.
-    func lfsRemote(endpoint: String, fromRepository: Bool, oid: String, size: Int64, credentials: String?) throws -> (
+    /// (its Batch API), or the source's own local folder in git-lfs's layout (`ab/cd/abcd…`). An
+    /// endpoint the repository chose (`.lfsconfig`) is used only when `remote-endpoints` lists
+    /// its origin, as a DVC remote the repository names, and never a local folder. The operator's
+    /// `credentials` go to the endpoint when they name its URL, else the user and password of the
+    /// endpoint's own URL when the operator gave it (`--repo`). Downloads may lead to the
+    /// endpoint's origin and the listed ones. Returns the remote and the key to read.
+    func lfsRemote(endpoint: String, fromRepository: Bool, oid: String, size: Int64, credentials: LFSCredentials) throws -> (
         remote: any ObjectRemote, key: String
     ) {
         if endpoint.hasPrefix("/") {
+            guard !fromRepository else {
+                throw ArtifactError.unavailable(remote: "lfs", reason: "the repository's .lfsconfig names a local folder: not read")
+            }
             return (LocalRemote(name: "lfs", root: endpoint), "\(oid.prefix(2))/\(oid.dropFirst(2).prefix(2))/\(oid)")
         }
         guard var components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https"
@@ -70,19 +74,27 @@ public struct RemoteFactory: Sendable {
         components.user = nil
         components.password = nil
         let url = components.string ?? endpoint
-        let name = "lfs " + (Self.origin(url) ?? "endpoint")
-        if fromRepository {
-            guard let origin = Self.origin(url) else { throw ArtifactError.unavailable(remote: name, reason: "the LFS endpoint is not a URL") }
-            guard trustedEndpoints.contains(origin) else {
-                throw ArtifactError.unavailable(
-                    remote: name,
-                    reason: "the repository's .lfsconfig sends Git LFS downloads to \(origin), which the configuration does not list in "
-                        + "remote-endpoints: nothing is fetched from there and the operator's credentials are not sent there")
-            }
+        guard let origin = Self.origin(url) else { throw ArtifactError.unavailable(remote: "lfs", reason: "the LFS endpoint is not a URL") }
+        let name = "lfs " + origin
+        if fromRepository, !trustedEndpoints.contains(origin) {
+            throw ArtifactError.unavailable(
+                remote: name,
+                reason: "the repository's .lfsconfig sends Git LFS downloads to \(origin), which the configuration does not list in "
+                    + "remote-endpoints: nothing is fetched from there and the operator's credentials are not sent there")
         }
         // Credentials written into a committed .lfsconfig are the repository's, not the operator's.
-        let chosen = credentials ?? (fromRepository ? nil : userinfo)
-        return (LFSRemote(endpoint: url, name: name, oid: oid, size: size, credentials: chosen), oid)
+        let chosen = credentials.userinfo(for: url) ?? (fromRepository ? nil : userinfo)
+        if chosen != nil, scheme == "http", !Self.isLoopback(components.host ?? "") {
+            throw ArtifactError.unavailable(remote: name, reason: "credentials are not sent over plain http to a host other than this one")
+        }
+        let remote = LFSRemote(
+            endpoint: url, name: name, oid: oid, size: size, credentials: chosen, downloadOrigins: trustedEndpoints.union([origin]))
+        return (remote, oid)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let host = host.lowercased()
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
     /// The remote named `name` (or the default one when nil) in `config`.
@@ -125,5 +137,38 @@ public struct RemoteFactory: Sendable {
             return LocalRemote(
                 name: chosen, root: URL(fileURLWithPath: url, relativeTo: URL(fileURLWithPath: dvcFolder + "/")).standardizedFileURL.path)
         }
+    }
+}
+
+/// The operator's Git LFS credentials (`lfs-credentials-file`): lines `URL USER:PASSWORD`, each
+/// sent as basic auth to the LFS endpoints at or under its URL only. Blank lines and `#`
+/// comments are skipped.
+public struct LFSCredentials: Sendable {
+    let entries: [(prefix: String, userinfo: String)]
+
+    public static let none = LFSCredentials(entries: [])
+
+    init(entries: [(prefix: String, userinfo: String)]) { self.entries = entries }
+
+    /// Parses the file's text; a malformed line is refused by number (without its content).
+    public init(text: String) throws {
+        var entries: [(String, String)] = []
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let url = URLComponents(string: parts[0]), url.user == nil, let scheme = url.scheme?.lowercased(),
+                scheme == "http" || scheme == "https", url.host?.isEmpty == false, parts[1].contains(":")
+            else { throw ArtifactError.configuration("line \(number + 1) of the LFS credentials is not URL USER:PASSWORD") }
+            var prefix = parts[0]
+            while prefix.hasSuffix("/") { prefix.removeLast() }
+            entries.append((prefix, parts[1]))
+        }
+        self.entries = entries
+    }
+
+    /// The `user:password` for `url`: the longest entry it is at or under.
+    func userinfo(for url: String) -> String? {
+        entries.filter { url == $0.prefix || url.hasPrefix($0.prefix + "/") }.max { $0.prefix.count < $1.prefix.count }?.userinfo
     }
 }

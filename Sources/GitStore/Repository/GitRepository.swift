@@ -202,6 +202,12 @@ public final class GitRepository: Sendable {
         try withHandle { try $0.commitInfo(sha) }
     }
 
+    /// The paths a commit changed against its first parent (every file of a root commit), at most
+    /// `limit` of them.
+    public func changedPaths(in sha: String, limit: Int = 1000) throws -> [String] {
+        try withHandle { try $0.changedPaths(sha, limit: limit) }
+    }
+
     /// The first parent of a commit, nil for a root commit.
     public func firstParent(of sha: String) throws -> String? {
         try withHandle { try $0.firstParent(of: sha) }
@@ -215,6 +221,12 @@ public final class GitRepository: Sendable {
     /// A blob's bytes.
     public func blob(_ id: String, maxSize: Int? = nil) throws -> Data {
         try withHandle { Data(try $0.blob(id, maxSize: maxSize)) }
+    }
+
+    /// Runs `body` over a blob's bytes where libgit2 holds them (one copy in memory, not two); a
+    /// blob over `maxSize` is refused (`tooLarge`) from its header, before it is inflated.
+    public func withBlob<T>(_ id: String, maxSize: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        try withHandle { try $0.withBlob(id, maxSize: maxSize, body) }
     }
 
     /// The bytes of `path` at commit `sha`, nil when there is no file there.

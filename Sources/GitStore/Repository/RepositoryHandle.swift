@@ -59,9 +59,14 @@ final class RepositoryHandle: @unchecked Sendable {
         return hex(git_tree_entry_id(entry))
     }
 
-    /// The bytes of a blob.
     /// A blob's bytes; a blob over `maxSize` is refused from its header, before it is inflated.
     func blob(_ id: String, maxSize: Int? = nil) throws -> [UInt8] {
+        try withBlob(id, maxSize: maxSize) { Array($0) }
+    }
+
+    /// Runs `body` over a blob's bytes as libgit2 holds them (no copy); a blob over `maxSize` is
+    /// refused from its header, before it is inflated.
+    func withBlob<T>(_ id: String, maxSize: Int? = nil, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         var oid = git_oid()
         try check(git_oid_fromstrn(&oid, id, id.utf8.count), "invalid blob id")
         if let maxSize {
@@ -77,8 +82,8 @@ final class RepositoryHandle: @unchecked Sendable {
         try check(git_blob_lookup(&blob, pointer, &oid), "blob \(id)")
         defer { git_blob_free(blob) }
         let size = Int(git_blob_rawsize(blob))
-        guard size > 0, let raw = git_blob_rawcontent(blob) else { return [] }
-        return Array(UnsafeRawBufferPointer(start: raw, count: size))
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: raw, count: size))
     }
 
     func commitInfo(_ sha: String) throws -> CommitInfo {
@@ -97,6 +102,34 @@ final class RepositoryHandle: @unchecked Sendable {
                 parents: parents,
                 tree: hex(git_commit_tree_id(commit))
             )
+        }
+    }
+
+    /// The paths commit `sha` changed against its first parent (every file of a root commit), in
+    /// Git's order, at most `limit` of them.
+    func changedPaths(_ sha: String, limit: Int) throws -> [String] {
+        try withCommit(sha) { commit throws in
+            var newTree: OpaquePointer?
+            try check(git_commit_tree(&newTree, commit), "tree of \(sha)")
+            defer { git_tree_free(newTree) }
+            var oldTree: OpaquePointer?
+            defer { if oldTree != nil { git_tree_free(oldTree) } }
+            if git_commit_parentcount(commit) > 0 {
+                var parent: OpaquePointer?
+                try check(git_commit_parent(&parent, commit, 0), "first parent of \(sha)")
+                defer { git_commit_free(parent) }
+                try check(git_commit_tree(&oldTree, parent), "tree of the first parent of \(sha)")
+            }
+            var diff: OpaquePointer?
+            try check(git_diff_tree_to_tree(&diff, pointer, oldTree, newTree, nil), "changes of \(sha)")
+            defer { git_diff_free(diff) }
+            var paths: [String] = []
+            for index in 0..<min(git_diff_num_deltas(diff), max(0, limit)) {
+                guard let delta = git_diff_get_delta(diff, index) else { continue }
+                let file = delta.pointee.status == GIT_DELTA_DELETED ? delta.pointee.old_file : delta.pointee.new_file
+                if let path = file.path { paths.append(String(cString: path)) }
+            }
+            return paths
         }
     }
 

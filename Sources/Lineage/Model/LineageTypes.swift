@@ -76,12 +76,15 @@ public struct ArtifactInfo: Sendable, Hashable, Codable {
     /// read them (a Git blob); nil for DVC outs, whose records hold an md5 only.
     public var sha256: String? = nil
 
-    /// What tells these weights from others: the md5, and for a file inside a tracked folder (the
-    /// folder's md5) its path too; for an LFS object, its SHA-256 (the md5 may not be known yet).
+    /// What tells these weights from others: the md5 (marked `legacy:` under DVC 2's hashing), and
+    /// for a file inside a tracked folder (the folder's md5) its path too; for an LFS object, its
+    /// SHA-256 (the md5 may not be known yet).
     /// Loaded models and checks are keyed by it.
     public var weightsKey: String {
         if case .lfs = origin, let sha256 { return "sha256:" + sha256 }
-        return path == outPath ? md5 : md5 + ":" + path
+        // Legacy (DVC 2) digests name other bytes than DVC 3 ones of the same hex.
+        let object = hashName == "md5" ? md5 : "legacy:" + md5
+        return path == outPath ? object : object + ":" + path
     }
 }
 

@@ -157,10 +157,12 @@ public struct RepositorySnapshot: Sendable {
             models[candidate.name] = ModelSlot(
                 declaration: ModelDeclaration(name: candidate.name, path: candidate.path, description: nil), error: candidate.error)
         }
-        // A repository that declares no model (a Hugging Face-style one: GGUF files in Git or Git
+        // A repository without DVC metadata (a Hugging Face-style one: GGUF files in Git or Git
         // LFS and a README): each GGUF file committed is a model, named by its path without
-        // `.gguf` (or by its folder under the `models/<name>/` convention).
-        if models.isEmpty {
+        // `.gguf` (or by its folder under the `models/<name>/` convention). A broken dvc.yaml does
+        // not turn a DVC repository into one.
+        let declaresNothing = !files.contains { !$0.path.hasSuffix(Self.signatureSuffix) }
+        if models.isEmpty && declaresNothing {
             for file in tree where file.path.hasSuffix(Self.ggufSuffix) {
                 let name = conventional(file.path) ?? String(file.path.dropLast(Self.ggufSuffix.count))
                 guard models[name] == nil, RevisionSpec.isValidModelName(Substring(name)) else { continue }

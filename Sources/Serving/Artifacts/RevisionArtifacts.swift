@@ -124,6 +124,11 @@ public struct RevisionArtifacts: Sendable {
             weights: { [self] in try await pinned(revision) },
             signature: { [self] file in try await signature(file, lineage: lineage, commit: commit) })
         let provenance = try await trust.admit(revision, reader: reader)
+        // Weights the repository names by SHA-256 (Git LFS, a Git blob) are exactly those bytes,
+        // whatever file the cache's index led to.
+        if let expected = revision.artifact.sha256, !provenance.sha256.isEmpty, provenance.sha256 != expected {
+            throw ArtifactError.integrity(object: revision.artifact.path, expected: "sha256 " + expected, actual: "sha256 " + provenance.sha256)
+        }
         // The SHA-256 just computed names these bytes in Git LFS too: the same file, asked for
         // through LFS later, is found in the cache instead of downloaded.
         if case .dvc = revision.artifact.origin, revision.artifact.path == revision.artifact.outPath, !provenance.sha256.isEmpty,
@@ -222,7 +227,7 @@ public struct RevisionArtifacts: Sendable {
             return (location.object, try await store.fetch(location, config: { try lineage.dvcConfig(at: commit) }, progress: progress))
         case .git(let blob):
             let location = try ArtifactLocation(artifact)
-            let path = try await store.fetch(location, from: { GitBlobRemote(repository: lineage.repository, blob: blob) }, progress: progress)
+            let path = try await store.fetch(location, from: { GitBlobRemote(lineage: lineage, blob: blob, path: artifact.path) }, progress: progress)
             return (location.object, path)
         case .lfs:
             guard let oid = artifact.sha256 else { throw ServingError(.internalError, "a Git LFS artifact without its SHA-256") }

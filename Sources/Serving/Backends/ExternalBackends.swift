@@ -134,6 +134,8 @@ public final class ExternalBackends: GenerationBackend {
     /// The fallback's: an external backend's weights are its own business.
     public func loadedModels() async -> [ModelManager.Status] { await fallback.loadedModels() }
 
+    public func accept(_ revision: ModelLineage) throws { try fallback.accept(revision) }
+
     public func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
         guard let backend = byMD5[revision.artifact.md5] else { return try await fallback.embed(texts, on: revision) }
         throw ServingError(.badUserInput, "embeddings are not served by the external backend '\(backend.declaration.name)'")

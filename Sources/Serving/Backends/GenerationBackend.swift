@@ -20,9 +20,13 @@ public protocol GenerationBackend: Sendable {
     func loadedModels() async -> [ModelManager.Status]
     /// Embeddings of `texts` by `revision`'s weights.
     func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding]
+    /// Refuses, before anything is fetched, weights this backend cannot run from where they are kept.
+    func accept(_ revision: ModelLineage) throws
 }
 
 extension GenerationBackend {
+    public func accept(_ revision: ModelLineage) throws {}
+
     public func embed(_ texts: [String], on revision: ModelLineage) async throws -> [Embedding] {
         throw ServingError(.badUserInput, "embeddings are served by a server's own engine, not through inference workers")
     }

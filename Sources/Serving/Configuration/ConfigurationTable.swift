@@ -153,9 +153,9 @@ extension ConfigurationKey {
         .key(
             "lfs-credentials-file", \.serving.lfsCredentialsFile, .text, .artifacts, [.artifacts], defaultNote: "none",
             example: ["/etc/pedigree/lfs-credentials"],
-            help: "A file holding USER:PASSWORD, sent as basic auth to the repository's Git LFS endpoint when it is allowed.",
+            help: "A file of lines URL USER:PASSWORD: basic auth for the Git LFS endpoints at or under each URL.",
             details:
-                "Allowed: the endpoint derived from --repo's URL (URL.git/info/lfs, which also takes the URL's own user and password when no file is given), or one a committed .lfsconfig names when remote-endpoints lists it. Never sent to the hosts the LFS server's download links point to."
+                "The endpoint is the one a commit's .lfsconfig names (used only when remote-endpoints lists its origin) or --repo's URL + .git/info/lfs (which takes the URL's own user and password when the file names none). Credentials never go over plain http to another host, nor to the hosts the LFS server's download links point to (themselves only followed to the endpoint's origin or one remote-endpoints lists)."
         ),
     ]
 

@@ -1,4 +1,5 @@
 public import Access
+public import ArtifactStore
 public import Foundation
 public import Inference
 public import Ledger
@@ -160,13 +161,15 @@ public struct ServingConfiguration: Sendable {
         return token
     }
 
-    /// The `user:password` of `lfs-credentials-file`; nil when none is configured.
-    public func lfsCredentials() throws -> String? {
-        guard let path = lfsCredentialsFile else { return nil }
-        guard let text = Self.trimmedText(ofFile: path), text.contains(":") else {
-            throw ServingError(.badUserInput, "lfs-credentials-file \(path) cannot be read, or holds no USER:PASSWORD")
+    /// The credentials of `lfs-credentials-file` (lines `URL USER:PASSWORD`); none without one.
+    public func lfsCredentials() throws -> LFSCredentials {
+        guard let path = lfsCredentialsFile else { return .none }
+        guard let text = Self.trimmedText(ofFile: path) else { throw ServingError(.badUserInput, "lfs-credentials-file \(path) cannot be read") }
+        do {
+            return try LFSCredentials(text: text)
+        } catch let error as ArtifactError {
+            throw ServingError(.badUserInput, "lfs-credentials-file \(path): \(error.description)")
         }
-        return text
     }
 
     /// A secret file's UTF-8 text without surrounding white space (a token, an API key); nil when

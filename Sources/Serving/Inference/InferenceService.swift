@@ -145,7 +145,9 @@ public final class InferenceService: Sendable {
         do {
             if current.awaitsMD5 {
                 // A Git LFS object is named by SHA-256: its md5, which the record, replay and the
-                // loaded model are keyed by, is learnt from its fetch (bad input is refused first).
+                // loaded model are keyed by, is learnt from its fetch (bad input, and weights the
+                // backend cannot run from LFS, are refused first).
+                try backend.accept(current)
                 _ = try models.validated(request)
                 current = try await ServiceContext.withValue(span.context) { [current] in try await artifacts.completed(current) }
                 drafted = InferenceRecorder.Draft(id: id, created: created, request: request, revision: current, caller: caller, context: context)

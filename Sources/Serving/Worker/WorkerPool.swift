@@ -96,6 +96,10 @@ public final class WorkerPool: GenerationBackend, Service {
     /// The models the healthy workers last reported holding, each with its worker.
     public func loadedModels() async -> [ModelManager.Status] { reportedModels }
 
+    /// Workers fetch from DVC remotes only: weights kept in Git or Git LFS are refused here, before
+    /// the gateway fetches or checks anything.
+    public func accept(_ revision: ModelLineage) throws { _ = try Self.artifact(of: revision) }
+
     private var reportedModels: [ModelManager.Status] {
         snapshot.filter(\.healthy).flatMap { member in
             (member.status?.models ?? []).map { ModelManager.Status($0, on: member.url, revisions: []) }
@@ -159,8 +163,9 @@ public final class WorkerPool: GenerationBackend, Service {
         _ request: GenerationRequest, on revision: ModelLineage, engine: EngineFacts?
     ) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         let request = try validate(request)
+        let artifact = try Self.artifact(of: revision)  // before anything is fetched or checked
         let provenance = try await admit?(revision)
-        let body = try JSONEncoder().encode(WorkerWire.GenerateRequest(artifact: try Self.artifact(of: revision), request: request))
+        let body = try JSONEncoder().encode(WorkerWire.GenerateRequest(artifact: artifact, request: request))
         let order = candidates(revision.artifact.md5, size: revision.artifact.size, engine: engine)
         if let engine, order.isEmpty {
             throw ServingError(
@@ -312,8 +317,9 @@ public final class WorkerPool: GenerationBackend, Service {
     /// Loads `revision`'s weights on the worker its md5 ranks first (the next one when that one
     /// is full, leaving or unreachable), as a generation would; the worker fetches them first.
     public func load(_ revision: ModelLineage) async throws -> ModelManager.Status {
+        let artifact = try Self.artifact(of: revision)  // before anything is fetched or checked
         _ = try await admit?(revision)
-        let body = try JSONEncoder().encode(WorkerWire.LoadRequest(artifact: try Self.artifact(of: revision)))
+        let body = try JSONEncoder().encode(WorkerWire.LoadRequest(artifact: artifact))
         var lastError = ServingError(.workerUnavailable, "no inference worker could load the model")
         for url in candidates(revision.artifact.md5, size: revision.artifact.size) {
             let outcome: Result<WorkerWire.Status.Model, ServingError>
