@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support.http_servers import Listener
+from support.http_servers import Listener, LoopbackHTTPServer
 from support.processes import Program, Server, answers
 from support.secrets import secret
 from support.tools import BIN, error_codes, free_port, md5_file, pedigree, run
@@ -573,7 +573,7 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_server):
 
 # Also found: an external backend's stream and usage.
 
-class FakeBackend:
+class FakeBackend(LoopbackHTTPServer):
     """An OpenAI-compatible backend that misbehaves as `mode` says: `long-line` streams one piece,
     then 2 MiB without a line end; `under-report` streams five pieces and reports one token."""
 
@@ -611,14 +611,7 @@ class FakeBackend:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def test_an_external_backend_cannot_flood_a_line_or_under_report_tokens(demo, make_server):

@@ -8,14 +8,13 @@ Hugging Face-style repository (GGUF files in LFS and a README, nothing else) ser
 import hashlib
 import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from support.http_servers import Listener
+from support.http_servers import Listener, LoopbackHTTPServer
 from support.lfs import Giftless, git, lfs_repository
 from support.processes import Moto, Server
 from support.secrets import secret
@@ -210,18 +209,22 @@ def test_a_wrong_password_is_a_clear_error_and_an_unlisted_endpoint_gets_no_requ
 
 
 def test_a_hugging_face_style_repository_serves(lfs, tmp_path):
-    """GGUF files in LFS and a README, no DVC, no GTO: each GGUF file is a model named by its path."""
+    """GGUF files in LFS and a README, no DVC, no GTO: each GGUF file is a model named by its path,
+    its versions the repository's plain version tags."""
     work, origin = lfs_repository(tmp_path / "hf", lfs.giftless.url("hf/tiny"), lfs.token)
     (work / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n")
     (work / "tiny-f32.gguf").write_bytes(lfs.weights["second"])
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Upload tiny-f32.gguf")
-    git(work, "push", "-q", "origin", "main")
+    git(work, "tag", "v1.0.0")
+    git(work, "push", "-q", "origin", "main", "--tags")
     server = Server(origin, *lfs.allowed, "--lfs-credentials-file", str(lfs.credentials))
     try:
         names = [m["name"] for m in server.data("{ models { name path } }")["models"]]
         assert names == ["tiny-f32"]
-        answer = server.data(INFER, {"input": {"modelRevisionID": "tiny-f32", "prompt": "Once upon a time", "sampling": GREEDY}})["infer"]
+        # Versions come from the repository's plain version tags.
+        assert server.data(MODEL, {"name": "tiny-f32"})["model"]["versions"] == ["v1.0.0"]
+        answer = server.data(INFER, {"input": {"modelRevisionID": "tiny-f32@v1.0.0", "prompt": "Once upon a time", "sampling": GREEDY}})["infer"]
         assert answer["modelRevision"]["artifact"]["sha256"] == lfs.oids["second"]
         reference = lfs.server.data(INFER, {"input": {"modelRevisionID": "assistant@v1.1.0", "prompt": "Once upon a time",
                                                       "sampling": GREEDY}})["infer"]
@@ -230,7 +233,7 @@ def test_a_hugging_face_style_repository_serves(lfs, tmp_path):
         server.stop()
 
 
-class BreakingProxy:
+class BreakingProxy(LoopbackHTTPServer):
     """An S3 stand-in in front of moto that breaks the first download of each object halfway (the
     full Content-Length promised, half the body sent, the connection closed) and forwards every
     other request, Range requests included; it records (method, path, Range) of each GET."""
@@ -272,14 +275,7 @@ class BreakingProxy:
             def do_HEAD(self):
                 self.forward(body=False)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def test_a_broken_download_resumes_where_it_stopped(lfs, tmp_path):

@@ -9,10 +9,11 @@ import time
 
 import requests
 
+from support.http_servers import LoopbackHTTPServer
 from support.processes import Server
 
 
-class OTLPReceiver:
+class OTLPReceiver(LoopbackHTTPServer):
     """A loopback OTLP/HTTP receiver: POST /v1/traces with an ExportTraceServiceRequest (protobuf)."""
 
     def __init__(self):
@@ -46,18 +47,11 @@ class OTLPReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     def trace(self, trace_id):
         with self.lock:
             return [span for _, span in self.spans if span.trace_id.hex() == trace_id]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_one_inference_is_one_trace_continuing_the_traceparent(demo):

@@ -302,11 +302,12 @@ public final class LineageService: Sendable {
         return Resolution(model: model, commit: commit)
     }
 
-    /// `v1.2.0` (GTO), full or short SHA, branch, tag — in that order.
+    /// `v1.2.0` (GTO, or a plain version tag), full or short SHA, branch, tag — in that order.
     private func resolveRevision(_ rev: String, model: String) throws -> String {
         if RevisionSpec.isSemver(rev) {
             if let version = try registry().version(rev, of: model) { return version.commit }
             if let tagged = try git({ try repository.tag("\(model.replacingOccurrences(of: ":", with: "="))@\(rev)") }) { return tagged }
+            if let plain = try versions(of: model).first(where: { $0.name == rev }) { return plain.commit }
             throw LineageError.notFound("model \(model) has no version \(rev)")
         }
         let isHex = rev.count >= 4 && rev.count <= 40 && rev.allSatisfy(\.isHexDigit)
@@ -323,6 +324,20 @@ public final class LineageService: Sendable {
             }
         }
         throw LineageError.notFound("no branch, tag, version or commit '\(rev)'")
+    }
+
+    /// The versions of `model`, newest first: GTO's (`model@vX.Y.Z` tags), else, when GTO registers
+    /// none for it, the repository's plain version tags (`v1.2.0`, as Hugging Face-style
+    /// repositories tag releases) on commits where the model exists.
+    public func versions(of model: String) throws -> [GTORegistry.Version] {
+        let registered = try registry().versions(of: model)
+        guard registered.isEmpty else { return registered }
+        var plain: [GTORegistry.Version] = []
+        for tag in try git({ try repository.tags() }) where RevisionSpec.isSemver(tag.name) {
+            guard try snapshot(tag.commit).models[model] != nil else { continue }
+            plain.append(GTORegistry.Version(name: tag.name, commit: tag.commit, tag: tag.name))
+        }
+        return plain.sorted { GTORegistry.semverLess($1.name, $0.name) }
     }
 
     /// The newest first-parent commit on the default branch that contains `model`.

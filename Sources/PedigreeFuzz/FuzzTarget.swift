@@ -20,6 +20,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case ggufHeader = "gguf-header"
     case graphqlRequest = "graphql-request"
     case gtoTags = "gto-tags"
+    case lfsPointer = "lfs-pointer"
 
     func run(_ data: Data) {
         switch self {
@@ -61,6 +62,10 @@ enum FuzzTarget: String, CaseIterable, Sendable {
                 _ = registry.stages(of: name)
                 _ = registry.stage("prod", of: name)
             }
+        case .lfsPointer:
+            // A committed file read as a Git LFS pointer, and as a .lfsconfig.
+            _ = LFSPointer(data)
+            _ = LFSPointer.endpoint(inConfig: data)
         }
     }
 }

@@ -11,7 +11,23 @@ import time
 from pathlib import Path
 
 
-class ObjectServer:
+
+class LoopbackHTTPServer:
+    """A threading HTTP server on a free loopback port (`url`, `port`) serving a handler class
+    until `stop`: what every test server here is built on."""
+
+    def serve(self, handler):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+class ObjectServer(LoopbackHTTPServer):
     """A loopback HTTP server over a DVC remote folder that counts requests per path and injects
     faults: `fail[path] = [status, …]` answers those statuses first; `corrupt` flips a byte of
     every body; `rate` caps bytes per second (to kill a client mid-download)."""
@@ -74,11 +90,7 @@ class ObjectServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def object_requests(self):
         """Requests per object path (files/md5/…)."""
@@ -87,8 +99,7 @@ class ObjectServer:
 
     def stop(self):
         """Stops listening and drops open keep-alive connections: the remote is really gone."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().stop()
         with self.lock:
             for connection in self.connections:
                 try:
@@ -97,7 +108,7 @@ class ObjectServer:
                     pass
 
 
-class GitHTTPServer:
+class GitHTTPServer(LoopbackHTTPServer):
     """Git's smart HTTP protocol on 127.0.0.1 through the real `git http-backend` (CGI), serving
     the bare repositories under `root`; with `user`/`password`, HTTP basic authentication is
     required (401 with a challenge otherwise), as on a Git host."""
@@ -149,17 +160,10 @@ class GitHTTPServer:
             do_GET = handle_one
             do_POST = handle_one
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
-class Listener:
+class Listener(LoopbackHTTPServer):
     """A loopback HTTP server that records every request (method, path, lower-cased headers) and answers
     `status` (404 by default), or redirects to `redirect` + the path."""
 
@@ -181,11 +185,4 @@ class Listener:
 
             do_POST = do_GET
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)

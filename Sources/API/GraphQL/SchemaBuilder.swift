@@ -531,7 +531,7 @@ public enum SchemaBuilder {
                 },
                 "latest": resolve { (model: ModelDeclaration, _, loader) in try await loader.lineage(model.name) },
                 "versions": resolve { (model: ModelDeclaration, _, loader) in
-                    try await loader.read { try $0.registry().versions(of: model.name).map(\.name) }
+                    try await loader.read { try $0.versions(of: model.name).map(\.name) }
                 },
                 "stages": resolve { (model: ModelDeclaration, _, loader) in try await loader.read { try $0.registry().stages(of: model.name) } },
             ],
