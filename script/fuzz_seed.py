@@ -71,6 +71,11 @@ put("dir-manifest", '[{"md5": "acbd18db4cc2f85cedef654fccc4a4d8", "relpath": "..
 for tag in git("tag").decode().splitlines():
     put("gto-tags", tag)
 put("gto-tags", "\n".join(git("tag").decode().splitlines() + ["m@v", "m@v1.0.0-rc.1+b", "m#prod#2", "m!#prod#3", "a:b@v2.0.0"]))
+# Git LFS pointers (as git-lfs writes them, one with an extension) and a .lfsconfig.
+OID = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393"
+put("lfs-pointer", f"version https://git-lfs.github.com/spec/v1\noid sha256:{OID}\nsize 12345\n")
+put("lfs-pointer", f"version https://git-lfs.github.com/spec/v1\next-0-foo sha256:{OID}\noid sha256:{OID}\nsize 0\n")
+put("lfs-pointer", '[lfs]\n\turl = "https://lfs.example.com/org/repo.git/info/lfs"\n[remote "origin"]\n\tlfsurl = https://other\n')
 for spec in ["tiny-llama", "tiny-llama@main", "tiny-llama@v1.1.0", "tiny-llama#prod", "smollm2-135m@" + revisions[0],
              revisions[0][:12], "a:b@v1.2.3-rc.1+build.5", "m@v", "@", "m#", "m@experiment"]:
     put("revision-spec", spec)
