@@ -132,6 +132,98 @@ def report(name, ours, peer, raws, served=None):
     sys.stdout.flush()
 
 
+# Git LFS: the demo's SmolLM2 weights (98 MB) in a Hugging Face-style repository pushed by the
+# real `git lfs` to giftless, whose objects live in S3 (moto): Pedigree's pull against `git lfs pull`
+# into a fresh clone, and against the raw limit (the batch request, then one GET of the href
+# hashed with SHA-256 while written).
+def lfs_fetch():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from support.lfs import Giftless, git as lfs_git, lfs_repository  # noqa: E402
+    from support.processes import Moto  # noqa: E402
+
+    lfs_root = work / "lfs"
+    lfs_root.mkdir()
+    lfs_moto = Moto("127.0.0.1", free_port(), lfs_root / "moto.log", authenticated=False)
+    giftless = Giftless(lfs_moto.facts, lfs_root / "giftless")
+    try:
+        token = giftless.token()
+        endpoint = giftless.url("bench/smollm2")
+        lfs_work, lfs_origin = lfs_repository(lfs_root / "repo", endpoint, token)
+        shutil.copy(demo / "models/smollm2-135m/model.gguf", lfs_work / "smollm2.gguf")
+        lfs_git(lfs_work, "add", "-A")
+        lfs_git(lfs_work, "commit", "-q", "-m", "Upload smollm2.gguf")
+        lfs_git(lfs_work, "push", "-q", "origin", "main")
+        credentials = lfs_root / "credentials"
+        credentials.write_text(f"{giftless.base} _jwt:{token}\n")
+        oid = hashlib.sha256((lfs_work / "smollm2.gguf").read_bytes()).hexdigest()
+        size = (lfs_work / "smollm2.gguf").stat().st_size
+
+        def pedigree_lfs():
+            cache = work / f"cache-{time.monotonic_ns()}"
+            run(binary, "models", "--repo", str(lfs_origin), "--cache", str(cache))  # mirror the Git repo, untimed
+            start = time.perf_counter()
+            run(binary, "pull", "smollm2", "--repo", str(lfs_origin), "--cache", str(cache), "--remote-endpoint", giftless.base,
+                "--remote-endpoint", lfs_moto.facts["url"], "--lfs-credentials-file", str(credentials))
+            elapsed = time.perf_counter() - start
+            shutil.rmtree(cache)
+            return elapsed
+
+        def git_lfs_pull():
+            clone = work / f"clone-{time.monotonic_ns()}"
+            subprocess.run(["git", "clone", "-q", str(lfs_origin), str(clone)], env={**ENV, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True,
+                           capture_output=True)
+            lfs_git(clone, "config", "lfs.url", endpoint.replace("http://", f"http://_jwt:{token}@", 1))
+            start = time.perf_counter()
+            lfs_git(clone, "lfs", "pull")
+            elapsed = time.perf_counter() - start
+            assert hashlib.sha256((clone / "smollm2.gguf").read_bytes()).hexdigest() == oid
+            shutil.rmtree(clone)
+            return elapsed
+
+        def batch_get_sha256():
+            target = work / f"raw-{time.monotonic_ns()}"
+            start = time.perf_counter()
+            kind = "application/vnd.git-lfs+json"
+            answer = requests.post(endpoint + "/objects/batch", auth=("_jwt", token), headers={"Accept": kind, "Content-Type": kind},
+                                   data=json.dumps({"operation": "download", "transfers": ["basic"], "objects": [{"oid": oid, "size": size}]})).json()
+            action = answer["objects"][0]["actions"]["download"]
+            digest = hashlib.sha256()
+            with requests.get(action["href"], headers=action.get("header", {}), stream=True) as response, open(target, "wb") as f:
+                for chunk in response.iter_content(1 << 20):
+                    digest.update(chunk)
+                    f.write(chunk)
+            elapsed = time.perf_counter() - start
+            assert digest.hexdigest() == oid
+            target.unlink()
+            return elapsed
+
+        def server_lfs():
+            """The gateway's own cold fetch: a `pull` mutation on a running server with an empty cache."""
+            cache = work / f"cache-{time.monotonic_ns()}"
+            process, url = serve(binary, lfs_origin, cache, "--remote-endpoint", giftless.base, "--remote-endpoint", lfs_moto.facts["url"],
+                                 "--lfs-credentials-file", str(credentials))
+            try:
+                start = time.perf_counter()
+                body = requests.post(url + "/graphql", json={"query": 'mutation { pull(id: "smollm2") { downloadedBytes } }'}).json()
+                elapsed = time.perf_counter() - start
+                assert body["data"]["pull"]["downloadedBytes"] == size, body
+                return elapsed
+            finally:
+                process.terminate()
+                process.wait()
+                shutil.rmtree(cache)
+
+        report("fetch_lfs_cold", timed(pedigree_lfs), timed(git_lfs_pull), {"get_sha256": timed(batch_get_sha256)}, served=timed(server_lfs))
+    finally:
+        giftless.stop()
+        lfs_moto.stop()
+
+
+if sys.argv[3:] == ["lfs"]:  # this group alone
+    lfs_fetch()
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0)
+
 specs, md5s = artifact_specs()
 latest_smollm2 = "smollm2-135m"
 lineage = json.loads(run(binary, "lineage", latest_smollm2, "--repo", str(demo), "--json", "--cache", str(work / "probe")))
@@ -203,73 +295,7 @@ finally:
     moto.terminate()
     moto.wait()
 
-# Git LFS: the demo's SmolLM2 weights (98 MB) in a Hugging Face-style repository pushed by the
-# real `git lfs` to giftless, whose objects live in S3 (moto): Pedigree's pull against `git lfs pull`
-# into a fresh clone, and against the raw limit (the batch request, then one GET of the href
-# hashed with SHA-256 while written).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from support.lfs import Giftless, git as lfs_git, lfs_repository  # noqa: E402
-from support.processes import Moto  # noqa: E402
-
-lfs_root = work / "lfs"
-lfs_moto = Moto("127.0.0.1", free_port(), lfs_root / "moto.log", authenticated=False)
-giftless = Giftless(lfs_moto.facts, lfs_root / "giftless")
-try:
-    token = giftless.token()
-    endpoint = giftless.url("bench/smollm2")
-    lfs_work, lfs_origin = lfs_repository(lfs_root / "repo", endpoint, token)
-    shutil.copy(demo / "models/smollm2-135m/model.gguf", lfs_work / "smollm2.gguf")
-    lfs_git(lfs_work, "add", "-A")
-    lfs_git(lfs_work, "commit", "-q", "-m", "Upload smollm2.gguf")
-    lfs_git(lfs_work, "push", "-q", "origin", "main")
-    credentials = lfs_root / "credentials"
-    credentials.write_text(f"{giftless.base} _jwt:{token}\n")
-    oid = hashlib.sha256((lfs_work / "smollm2.gguf").read_bytes()).hexdigest()
-    size = (lfs_work / "smollm2.gguf").stat().st_size
-
-    def pedigree_lfs():
-        cache = work / f"cache-{time.monotonic_ns()}"
-        run(binary, "models", "--repo", str(lfs_origin), "--cache", str(cache))  # mirror the Git repo, untimed
-        start = time.perf_counter()
-        run(binary, "pull", "smollm2", "--repo", str(lfs_origin), "--cache", str(cache), "--remote-endpoint", giftless.base,
-            "--remote-endpoint", lfs_moto.facts["url"], "--lfs-credentials-file", str(credentials))
-        elapsed = time.perf_counter() - start
-        shutil.rmtree(cache)
-        return elapsed
-
-    def git_lfs_pull():
-        clone = work / f"clone-{time.monotonic_ns()}"
-        subprocess.run(["git", "clone", "-q", str(lfs_origin), str(clone)], env={**ENV, "GIT_LFS_SKIP_SMUDGE": "1"}, check=True,
-                       capture_output=True)
-        lfs_git(clone, "config", "lfs.url", endpoint.replace("http://", f"http://_jwt:{token}@", 1))
-        start = time.perf_counter()
-        lfs_git(clone, "lfs", "pull")
-        elapsed = time.perf_counter() - start
-        assert hashlib.sha256((clone / "smollm2.gguf").read_bytes()).hexdigest() == oid
-        shutil.rmtree(clone)
-        return elapsed
-
-    def batch_get_sha256():
-        target = work / f"raw-{time.monotonic_ns()}"
-        start = time.perf_counter()
-        kind = "application/vnd.git-lfs+json"
-        answer = requests.post(endpoint + "/objects/batch", auth=("_jwt", token), headers={"Accept": kind, "Content-Type": kind},
-                               data=json.dumps({"operation": "download", "transfers": ["basic"], "objects": [{"oid": oid, "size": size}]})).json()
-        action = answer["objects"][0]["actions"]["download"]
-        digest = hashlib.sha256()
-        with requests.get(action["href"], headers=action.get("header", {}), stream=True) as response, open(target, "wb") as f:
-            for chunk in response.iter_content(1 << 20):
-                digest.update(chunk)
-                f.write(chunk)
-        elapsed = time.perf_counter() - start
-        assert digest.hexdigest() == oid
-        target.unlink()
-        return elapsed
-
-    report("fetch_lfs_cold", timed(pedigree_lfs), timed(git_lfs_pull), {"get_sha256": timed(batch_get_sha256)})
-finally:
-    giftless.stop()
-    lfs_moto.stop()
+lfs_fetch()
 
 # Warm: a cached revision resolved to its local path, over GraphQL (200 requests).
 cache = work / "warm-cache"
