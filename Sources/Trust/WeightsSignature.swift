@@ -40,6 +40,19 @@ public enum ModelSigning {
         /// How many CA certificates are trusted.
         public var caCount: Int { roots.count }
 
+        /// Keys and certificates from a PEM file: "cannot be read", or what its text lacks (see
+        /// `init(pem:)`), as `TrustError.key`.
+        public init(contentsOfFile path: String) throws {
+            guard let data = FileManager.default.contents(atPath: path) else { throw TrustError.key("cannot be read") }
+            do {
+                try self.init(pem: String(decoding: data, as: UTF8.self))
+            } catch let error as TrustError {
+                throw error
+            } catch {
+                throw TrustError.key("\(error)")
+            }
+        }
+
         /// Keys and certificates from PEM text (any number of `PUBLIC KEY` and `CERTIFICATE` blocks).
         public init(pem: String) throws {
             self.init()

@@ -25,9 +25,8 @@ struct VerifyWeights: AsyncParsableCommand {
     func run() async throws {
         var signers = ModelSigning.TrustedSigners()
         for path in trust {
-            guard let text = FileManager.default.contents(atPath: path) else { throw ValidationError("--trust \(path) cannot be read") }
             do {
-                signers.add(try ModelSigning.TrustedSigners(pem: String(decoding: text, as: UTF8.self)))
+                signers.add(try ModelSigning.TrustedSigners(contentsOfFile: path))
             } catch {
                 throw ValidationError("--trust \(path): \(error)")
             }

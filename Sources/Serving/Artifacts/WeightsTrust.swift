@@ -30,11 +30,8 @@ public struct TrustedSigners: Sendable {
         entries = try specs.map { spec in
             let (pattern, file) = spec.firstIndex(of: "=").map { (String(spec[..<$0]), String(spec[spec.index(after: $0)...])) } ?? ("*", spec)
             guard !pattern.isEmpty, !file.isEmpty else { throw ServingError(.badUserInput, "trusted-signers: \(spec) is not PATTERN=FILE") }
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ServingError(.badUserInput, "trusted-signers: \(file) cannot be read")
-            }
             do {
-                return Entry(pattern: pattern, signers: try ModelSigning.TrustedSigners(pem: String(decoding: data, as: UTF8.self)))
+                return Entry(pattern: pattern, signers: try ModelSigning.TrustedSigners(contentsOfFile: file))
             } catch {
                 throw ServingError(.badUserInput, "trusted-signers: \(file): \(error)")
             }
