@@ -91,20 +91,13 @@ public final class ArtifactStore: Sendable {
         let root: String
         if let cached = await cachedRoot(id) {
             root = cached
-            lookupCounts.withLock { $0.hits += 1 }
-            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "hit")]).increment()
+            countLookup(hit: true)
         } else {
-            lookupCounts.withLock { $0.misses += 1 }
-            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "miss")]).increment()
-            let started = ContinuousClock.now
-            defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
-            active.withLock { $0[ObjectIdentifier(progress)] = progress }
-            defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
-            let remote = try remote()
-            if id.isDirectory {
-                root = try await fetchDirectory(id, size: location.size, from: remote, progress: progress)
-            } else {
-                root = try await cache.fetch(id, size: location.size, from: remote, progress: progress)
+            countLookup(hit: false)
+            root = try await transferring(progress) {
+                let remote = try remote()
+                if id.isDirectory { return try await fetchDirectory(id, size: location.size, from: remote, progress: progress) }
+                return try await cache.fetch(id, size: location.size, from: remote, progress: progress)
             }
             logger.info(
                 "artifact ready",
@@ -122,12 +115,10 @@ public final class ArtifactStore: Sendable {
         async throws -> (id: ObjectID, path: String)
     {
         if let id = await cache.object(sha256: oid) {
-            lookupCounts.withLock { $0.hits += 1 }
-            Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "hit")]).increment()
+            countLookup(hit: true)
             return (id, cache.path(of: id))
         }
-        lookupCounts.withLock { $0.misses += 1 }
-        Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", "miss")]).increment()
+        countLookup(hit: false)
         if let budget = cache.budget, size > budget {
             throw ArtifactError.oversized(object: "sha256:" + oid, limit: budget)
         }
@@ -136,15 +127,26 @@ public final class ArtifactStore: Sendable {
         }
         let (remote, key) = try remotes.lfsRemote(
             endpoint: chosen.url, fromRepository: chosen.fromRepository, oid: oid, size: size, credentials: lfsCredentials)
-        let started = ContinuousClock.now
-        defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
-        active.withLock { $0[ObjectIdentifier(progress)] = progress }
-        defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
-        let fetched = try await cache.fetch(sha256: oid, size: size, from: KeyedRemote(base: remote, key: key), progress: progress)
+        let fetched = try await transferring(progress) { try await cache.fetch(sha256: oid, key: key, size: size, from: remote, progress: progress) }
         logger.info(
             "artifact ready",
             metadata: ["object": "sha256:\(oid)", "md5": "\(fetched.id.md5)", "label": "\(progress.label)", "bytes": "\(progress.receivedBytes)"])
         return fetched
+    }
+
+    /// Counts a cache lookup (`lookups`, and `pedigree_artifact_cache_lookups_total` by result).
+    private func countLookup(hit: Bool) {
+        lookupCounts.withLock { hit ? ($0.hits += 1) : ($0.misses += 1) }
+        Counter(label: "pedigree_artifact_cache_lookups_total", dimensions: [("result", hit ? "hit" : "miss")]).increment()
+    }
+
+    /// Runs a download: listed in `transfers` while it runs, timed in `pedigree.artifact.fetch.duration`.
+    private func transferring<T>(_ progress: TransferProgress, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        defer { Timer(label: "pedigree.artifact.fetch.duration").record(duration: ContinuousClock.now - started) }
+        active.withLock { $0[ObjectIdentifier(progress)] = progress }
+        defer { _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(progress)) } }
+        return try await body()
     }
 
     /// Whether an artifact is in the cache (a directory: its manifest and every file).
@@ -242,13 +244,4 @@ public final class ArtifactStore: Sendable {
             return paths.sorted { $0.key < $1.key }.map(\.value)
         }
     }
-}
-
-/// A remote read under another key: the cache asks an object named by SHA-256 for its oid, a
-/// local git-lfs folder keeps it under `ab/cd/oid`.
-struct KeyedRemote: ObjectRemote {
-    let base: any ObjectRemote
-    let key: String
-    var name: String { base.name }
-    func read(_ ignored: String, into sink: ObjectSink) async throws { try await base.read(key, into: sink) }
 }

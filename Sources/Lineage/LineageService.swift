@@ -517,7 +517,8 @@ public final class LineageService: Sendable {
     private let artifactBlobReads = NSLock()
 
     /// Runs `body` over the bytes of an artifact's blob (at most `maxGitArtifactBytes`, one blob
-    /// at a time); a larger blob is a metadata error naming the file.
+    /// at a time); a larger blob is a metadata error naming the file. Errors of `body` (a cache
+    /// write) reach the caller as they are; only Git's are translated.
     public func readBlob<T>(_ blob: String, path: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         artifactBlobReads.lock()
         defer { artifactBlobReads.unlock() }
@@ -529,10 +530,8 @@ public final class LineageService: Sendable {
                     .tooLarge, file: path,
                     "\(path) is committed to Git larger than the \(Self.maxGitArtifactBytes >> 20) MiB an artifact kept in Git may have: keep it in DVC or Git LFS"
                 ))
-        } catch let error as LineageError {
-            throw error
-        } catch {
-            throw LineageError.wrap(error)
+        } catch let error as GitError {
+            throw LineageError.git(error)
         }
     }
 

@@ -196,12 +196,14 @@ public actor ObjectCache {
     }
 
     /// The object with SHA-256 `oid` in the cache (its md5 name and path), downloading it from
-    /// `remote` (read by its oid) when missing: verified by SHA-256 while it streams, stored under
+    /// `remote` (read under `key`) when missing: verified by SHA-256 while it streams, stored under
     /// its md5 as any object (the same bytes kept by DVC are the same file), at most `size` bytes.
     /// Concurrent calls for one oid share one download.
-    public func fetch(sha256 oid: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress? = nil) async throws -> (
-        id: ObjectID, path: String
-    ) {
+    public func fetch(sha256 oid: String, key: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress? = nil) async throws
+        -> (
+            id: ObjectID, path: String
+        )
+    {
         guard Self.isSHA256(oid) else { throw ArtifactError.configuration("'\(oid.prefix(70))' is not a SHA-256 digest") }
         if let id = object(sha256: oid) { return (id, path(of: id)) }
         // Keyed by the size too: a pointer naming the same oid with another size gets its own
@@ -212,18 +214,20 @@ public actor ObjectCache {
             return (id, path(of: id))
         }
         progress?.expect(size)
-        let flight = Task { try await self.download(sha256: oid, size: size, from: remote, progress: progress) }
+        let flight = Task { try await self.download(sha256: oid, key: key, size: size, from: remote, progress: progress) }
         digestFlights[key] = flight
         defer { digestFlights[key] = nil }
         let id = try await flight.value
         return (id, path(of: id))
     }
 
-    private func download(sha256 oid: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress?) async throws -> ObjectID {
+    private func download(sha256 oid: String, key: String, size: Int64, from remote: any ObjectRemote, progress: TransferProgress?) async throws
+        -> ObjectID
+    {
         await acquirePermit()
         defer { releasePermit() }
         let (md5, bytes) = try await Self.transfer(
-            .sha256(oid), key: oid, limit: size, shared: nil, from: remote, objects: objectsPath, temporaryFolder: temporaryPath, retry: retry,
+            .sha256(oid), key: key, limit: size, shared: nil, from: remote, objects: objectsPath, temporaryFolder: temporaryPath, retry: retry,
             progress: progress, logger: logger)
         let id = try ObjectID(md5: md5, scheme: .md5)
         _ = added(id, size: bytes)

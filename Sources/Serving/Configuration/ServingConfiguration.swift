@@ -94,7 +94,7 @@ public struct ServingConfiguration: Sendable {
     public var remote: String?
     /// Endpoints a repository's committed `.dvc/config` may send the operator's credentials to.
     public var remoteEndpoints: [String] = []
-    /// A file holding `user:password` for the repository's Git LFS endpoint.
+    /// A file of lines `URL USER:PASSWORD`: basic auth for the Git LFS endpoints at or under each URL.
     public var lfsCredentialsFile: String?
     /// A file holding the token a gateway sends its workers and a worker requires
     /// (`Authorization: Bearer`).
